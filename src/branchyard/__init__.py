@@ -1,0 +1,5 @@
+"""branchyard: an isolated local world for every git worktree."""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"

@@ -1,0 +1,119 @@
+"""``branchyard.toml`` (+ ``branchyard.local.toml``) → frozen, validated dataclasses.
+
+Every section is a frozen dataclass below; :mod:`branchyard.configload` turns
+TOML into them, rejecting unknown keys and wrong types with the key path and
+file named. Adding a setting is adding a field with a default here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+CONFIG_FILE = "branchyard.toml"
+LOCAL_CONFIG_FILE = "branchyard.local.toml"
+
+
+@dataclass(frozen=True)
+class ProjectConfig:
+    name: str = ""  # default: the repository directory's name
+    worktree_path: str = "../{repo}.{slug}"  # relative to the main worktree
+    base: str = ""  # default base branch; "" = detect (origin/HEAD, main worktree's branch)
+    branch: str = "{name}"  # template applied to `up NAME`, e.g. "feature/issue-{name}"
+
+
+@dataclass(frozen=True)
+class EnvConfig:
+    shared: tuple[str, ...] = ()  # symlinked from the main worktree
+    override_file: str = ".env.development.local"
+    vars: dict[str, str] = field(default_factory=dict)  # templated values
+
+
+@dataclass(frozen=True)
+class PortsConfig:
+    names: tuple[str, ...] = ("PORT",)
+    range: tuple[int, int] = (41000, 48999)  # noqa: A003 - config key name
+    block: int = 10  # ports per worktree block (the first `len(names)` are used)
+    inject_flag: str = "--port"  # `run` appends `--port N` for tools that ignore PORT; "" = never
+
+
+@dataclass(frozen=True)
+class DatabaseConfig:
+    name: str
+    engine: str = "postgres"  # postgres | mysql | sqlite | redis
+    source: str = ""  # the main worktree's database: URL, path, or env:VAR
+    env: str = "DATABASE_URL"  # the variable the worktree gets
+    database: str = "{main}_{slug}"  # name template: {main} = main db name
+    seed: str = "clone"  # clone | empty | dump:<url-or-env> | command:<cmd>
+    setup: tuple[str, ...] = ()  # run with the new URL in the environment
+    pool: int = 0  # warm spare clones kept ready (postgres)
+    server: str = ""  # admin URL of the server; default: derived from source
+    migrations_query: str = ""  # SQL returning the last migration's name
+
+
+@dataclass(frozen=True)
+class FilesConfig:
+    copy: tuple[str, ...] = ()  # copied from the main worktree
+    symlink: tuple[str, ...] = ()  # symlinked from the main worktree
+    worktreeinclude: bool = True  # also copy gitignored files listed in .worktreeinclude
+
+
+@dataclass(frozen=True)
+class BrowserConfig:
+    session_file: str = ""  # e.g. "agent-browser.json"; "" = none
+    command: str = ""  # browser executable; "" = detect chromium/chrome
+
+
+@dataclass(frozen=True)
+class HooksConfig:
+    setup: tuple[str, ...] = ()
+    run: str = ""
+    archive: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class ProxyConfig:
+    port: int = 1355
+    https: bool = False
+    auto_start: bool = False  # `up` starts the proxy when it is not running
+    tld: str = "localhost"
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    """The managed local Postgres (the embedded default)."""
+
+    enabled: bool = True  # used when a database has no source/server and binaries exist
+    port: int = 0  # 0 = pick a free port once
+    max_connections: int = 200
+
+
+@dataclass(frozen=True)
+class DepsConfig:
+    dir: str  # noqa: A003 - config key name; e.g. "node_modules"
+    lockfiles: tuple[str, ...] = ()
+    install: str = ""
+    mode: str = "auto"  # auto | reflink | hardlink | copy | install
+    smoke: str = ""  # command run after reuse to verify it
+
+
+@dataclass(frozen=True)
+class MergeConfig:
+    strategy: str = "merge"  # merge | rebase | squash
+    checks: tuple[str, ...] = ()
+    lockfiles: dict[str, str] = field(default_factory=dict)  # path → regenerate command
+    migrations: tuple[str, ...] = ()  # extra migration path patterns
+
+
+@dataclass(frozen=True)
+class Config:
+    project: ProjectConfig = field(default_factory=ProjectConfig)
+    env: EnvConfig = field(default_factory=EnvConfig)
+    ports: PortsConfig = field(default_factory=PortsConfig)
+    database: tuple[DatabaseConfig, ...] = ()
+    files: FilesConfig = field(default_factory=FilesConfig)
+    browser: BrowserConfig = field(default_factory=BrowserConfig)
+    hooks: HooksConfig = field(default_factory=HooksConfig)
+    proxy: ProxyConfig = field(default_factory=ProxyConfig)
+    server: ServerConfig = field(default_factory=ServerConfig)
+    deps: tuple[DepsConfig, ...] = ()
+    merge: MergeConfig = field(default_factory=MergeConfig)

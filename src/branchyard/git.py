@@ -1,0 +1,173 @@
+"""Every git call branchyard makes, and the parsing of git's -z output."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+from branchyard import proc
+from branchyard.errors import CommandError, GitError, NotARepoError
+
+MIN_GIT = (2, 38)
+
+
+@dataclass(frozen=True)
+class WorktreeEntry:
+    """One entry of ``git worktree list --porcelain -z``."""
+
+    path: Path
+    head: str  # commit sha, "" for a bare entry
+    branch: str | None  # short name, None when detached or bare
+    bare: bool = False
+    detached: bool = False
+    locked: bool = False
+    prunable: bool = False
+
+
+@cache
+def clean_env() -> Mapping[str, str]:
+    """The environment with every ``GIT_*`` variable removed, so that a hook
+    environment (GIT_DIR, GIT_INDEX_FILE, …) never redirects our git calls."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
+    # Keep the sealing variables tests and users set on purpose.
+    for keep in ("GIT_CONFIG_NOSYSTEM", "GIT_CONFIG_GLOBAL", "GIT_AUTHOR_NAME",
+                 "GIT_AUTHOR_EMAIL", "GIT_COMMITTER_NAME", "GIT_COMMITTER_EMAIL",
+                 "GIT_AUTHOR_DATE", "GIT_COMMITTER_DATE"):
+        if keep in os.environ:
+            env[keep] = os.environ[keep]
+    env["LC_ALL"] = "C"
+    return env
+
+
+def git(
+    args: Sequence[str],
+    cwd: Path | str,
+    *,
+    check: bool = True,
+    env: Mapping[str, str] | None = None,
+    input_text: str | None = None,
+    timeout: float = proc.DEFAULT_TIMEOUT,
+) -> proc.Completed:
+    """Run ``git ARGS`` in ``cwd``; raise :class:`GitError` on failure."""
+    full_env = dict(clean_env())
+    if env:
+        full_env.update(env)
+    try:
+        return proc.run(["git", *args], cwd=cwd, env=full_env, check=check,
+                        input_text=input_text, timeout=timeout)
+    except CommandError as exc:
+        raise GitError(str(exc), exc.hint) from exc
+
+
+def out(args: Sequence[str], cwd: Path | str, **kw: object) -> str:
+    """Stdout of a git command, trailing newline removed."""
+    return git(args, cwd, **kw).stdout.rstrip("\n")  # type: ignore[arg-type]
+
+
+def version() -> tuple[int, int]:
+    text = proc.run(["git", "--version"]).stdout
+    match = re.search(r"(\d+)\.(\d+)", text)
+    if not match:
+        raise GitError(f"cannot read the git version from {text!r}")
+    return int(match.group(1)), int(match.group(2))
+
+
+def require_version() -> None:
+    have = version()
+    if have < MIN_GIT:
+        raise GitError(
+            f"git {have[0]}.{have[1]} is too old: branchyard needs git "
+            f"{MIN_GIT[0]}.{MIN_GIT[1]} or newer (for `git merge-tree --write-tree`)",
+            hint="install a newer git and run the command again",
+        )
+
+
+def parse_worktrees(data: str) -> list[WorktreeEntry]:
+    """Parse ``git worktree list --porcelain -z``."""
+    entries: list[WorktreeEntry] = []
+    fields: dict[str, str] = {}
+    for item in data.split("\0"):
+        if item:
+            key, _, value = item.partition(" ")
+            fields[key] = value
+            continue
+        if fields:
+            entries.append(_entry(fields))
+            fields = {}
+    if fields:
+        entries.append(_entry(fields))
+    return entries
+
+
+def _entry(fields: Mapping[str, str]) -> WorktreeEntry:
+    branch = fields.get("branch")
+    if branch is not None and branch.startswith("refs/heads/"):
+        branch = branch[len("refs/heads/"):]
+    return WorktreeEntry(
+        path=Path(fields["worktree"]),
+        head=fields.get("HEAD", ""),
+        branch=branch,
+        bare="bare" in fields,
+        detached="detached" in fields,
+        locked="locked" in fields,
+        prunable="prunable" in fields,
+    )
+
+
+def worktrees(cwd: Path | str) -> list[WorktreeEntry]:
+    return parse_worktrees(git(["worktree", "list", "--porcelain", "-z"], cwd).stdout)
+
+
+def is_valid_branch_name(name: str, cwd: Path | str) -> bool:
+    if not name or name.startswith("-"):
+        return False
+    return git(["check-ref-format", "--branch", name], cwd, check=False).returncode == 0
+
+
+def rev_parse(ref: str, cwd: Path | str) -> str | None:
+    done = git(["rev-parse", "--verify", "--quiet", "--end-of-options", f"{ref}^{{commit}}"],
+               cwd, check=False)
+    return done.stdout.strip() or None if done.returncode == 0 else None
+
+
+def branch_exists(name: str, cwd: Path | str) -> bool:
+    done = git(["show-ref", "--verify", "--quiet", f"refs/heads/{name}"], cwd, check=False)
+    return done.returncode == 0
+
+
+def is_ancestor(ancestor: str, descendant: str, cwd: Path | str) -> bool:
+    done = git(["merge-base", "--is-ancestor", ancestor, descendant], cwd, check=False)
+    return done.returncode == 0
+
+
+def status_porcelain(worktree: Path | str) -> list[str]:
+    """Paths with uncommitted or untracked (non-ignored) changes."""
+    data = git(["status", "--porcelain=v1", "-z", "--untracked-files=normal"], worktree).stdout
+    return [item[3:] for item in data.split("\0") if len(item) > 3]
+
+
+def is_dirty(worktree: Path | str) -> bool:
+    return bool(status_porcelain(worktree))
+
+
+def current_branch(worktree: Path | str) -> str | None:
+    done = git(["symbolic-ref", "--quiet", "--short", "HEAD"], worktree, check=False)
+    return done.stdout.strip() or None if done.returncode == 0 else None
+
+
+def has_commits(cwd: Path | str) -> bool:
+    return git(["rev-parse", "--verify", "--quiet", "HEAD"], cwd, check=False).returncode == 0
+
+
+def common_dir(cwd: Path | str) -> Path:
+    done = git(["rev-parse", "--path-format=absolute", "--git-common-dir"], cwd, check=False)
+    if done.returncode != 0:
+        raise NotARepoError(
+            f"{cwd} is not inside a git repository",
+            hint="run branchyard inside a git repository or one of its worktrees",
+        )
+    return Path(done.stdout.strip())

@@ -1,0 +1,121 @@
+"""Running external commands and stopping processes.
+
+Every subprocess in branchyard goes through :func:`run` (argv lists, a timeout,
+captured output) or :func:`run_hook` (user-written shell strings, streamed).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TextIO
+
+from branchyard.errors import CommandError, CommandTimeoutError, HookError
+
+DEFAULT_TIMEOUT = 120.0
+
+
+@dataclass(frozen=True)
+class Completed:
+    argv: tuple[str, ...]
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def run(
+    argv: Sequence[str],
+    *,
+    cwd: Path | str | None = None,
+    env: Mapping[str, str] | None = None,
+    timeout: float = DEFAULT_TIMEOUT,
+    check: bool = True,
+    input_text: str | None = None,
+    hint: str = "",
+) -> Completed:
+    """Run ``argv`` and capture its output; raise :class:`CommandError` on failure."""
+    args = [str(a) for a in argv]
+    try:
+        proc = subprocess.run(
+            args,
+            cwd=cwd,
+            env=dict(env) if env is not None else None,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            input=input_text,
+            stdin=None if input_text is not None else subprocess.DEVNULL,
+            check=False,
+        )
+    except subprocess.TimeoutExpired as exc:
+        raise CommandTimeoutError(args, -1, f"timed out after {timeout:g} s", hint) from exc
+    except FileNotFoundError as exc:
+        raise CommandError(args, 127, f"{args[0]}: command not found", hint) from exc
+    done = Completed(tuple(args), proc.returncode, proc.stdout, proc.stderr)
+    if check and proc.returncode != 0:
+        raise CommandError(args, proc.returncode, proc.stderr or proc.stdout, hint)
+    return done
+
+
+def run_hook(
+    command: str,
+    *,
+    cwd: Path,
+    env: Mapping[str, str],
+    label: str,
+    output: TextIO | None = None,
+    on_line: Callable[[str], None] | None = None,
+    timeout: float | None = None,
+) -> None:
+    """Run a hook the user wrote as a shell string, streaming its output.
+
+    The output goes line by line to ``on_line`` (or ``output``, default stderr)
+    and the last lines are kept so a failure can show them.
+    """
+    stream = output if output is not None else sys.stderr
+    tail: list[str] = []
+    proc = subprocess.Popen(
+        command,
+        shell=True,  # noqa: S602 - hooks are shell strings the user wrote
+        cwd=cwd,
+        env=dict(env),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        text=True,
+        errors="replace",
+        start_new_session=True,
+    )
+    assert proc.stdout is not None
+    try:
+        for line in proc.stdout:
+            tail.append(line.rstrip("\n"))
+            del tail[:-40]
+            if on_line is not None:
+                on_line(line.rstrip("\n"))
+            else:
+                stream.write(line)
+                stream.flush()
+        code = proc.wait(timeout=timeout)
+    except BaseException:
+        _kill_group(proc.pid)
+        proc.wait()
+        raise
+    if code != 0:
+        shown = "\n".join(tail[-20:])
+        raise HookError(
+            f"{label} hook `{command}` failed with exit code {code}"
+            + (f"; its last output:\n{shown}" if shown else ""),
+            hint="fix the hook or the project, then run the command again",
+        )
+
+
+def _kill_group(pid: int) -> None:
+    try:
+        os.killpg(pid, 9)
+    except (ProcessLookupError, PermissionError):
+        pass

@@ -1,0 +1,37 @@
+"""Resource providers, registered by kind and imported only when used, so that
+fast commands (``env``, ``ls``) never pay for a database driver's import."""
+
+from __future__ import annotations
+
+import importlib
+from functools import cache
+
+from branchyard.errors import ProviderError
+from branchyard.providers.base import Allocation, PlanContext, Provider
+
+__all__ = ["SETUP_ORDER", "Allocation", "PlanContext", "Provider", "get_provider"]
+
+# kind → "module:Class". Order of SETUP_ORDER is the order `setup` creates them in
+# (teardown goes in reverse).
+_REGISTRY: dict[str, str] = {
+    "files": "branchyard.providers.files:FilesProvider",
+    "postgres": "branchyard.providers.postgres:PostgresProvider",
+    "mysql": "branchyard.providers.mysql:MysqlProvider",
+    "sqlite": "branchyard.providers.sqlite:SqliteProvider",
+    "redis": "branchyard.providers.redis:RedisProvider",
+    "browser": "branchyard.providers.browser:BrowserProvider",
+    "deps": "branchyard.providers.deps:DepsProvider",
+}
+SETUP_ORDER: tuple[str, ...] = tuple(_REGISTRY)
+
+
+@cache
+def get_provider(kind: str) -> Provider:
+    try:
+        target = _REGISTRY[kind]
+    except KeyError:
+        raise ProviderError(f"unknown resource kind {kind!r}",
+                            hint=f"known kinds: {', '.join(_REGISTRY)}") from None
+    module_name, _, cls_name = target.partition(":")
+    provider: Provider = getattr(importlib.import_module(module_name), cls_name)()
+    return provider
