@@ -19,22 +19,25 @@ GIT_ENV = {
 
 
 @pytest.fixture(autouse=True)
-def sealed_env(tmp_path_factory: pytest.TempPathFactory,
-               monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+def sealed_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
     """Own HOME, own branchyard state dir, no system git config; and fail any test
-    that leaks an ``os.environ`` change."""
+    that leaks an ``os.environ`` change (``monkeypatch`` undoes its own first)."""
+    original = dict(os.environ)
     home = tmp_path_factory.mktemp("home")
-    monkeypatch.setenv("HOME", str(home))
-    monkeypatch.setenv("BRANCHYARD_STATE_DIR", str(home / "state"))
-    monkeypatch.delenv("CONDUCTOR_PORT", raising=False)
-    for key, value in GIT_ENV.items():
-        monkeypatch.setenv(key, value)
-    before = dict(os.environ)
+    os.environ["HOME"] = str(home)
+    os.environ["BRANCHYARD_STATE_DIR"] = str(home / "state")
+    os.environ.pop("CONDUCTOR_PORT", None)
+    os.environ.update(GIT_ENV)
+    sealed = dict(os.environ)
     cwd = os.getcwd()
-    yield
-    os.chdir(cwd)
-    leaked = {k for k in set(before) | set(os.environ) if before.get(k) != os.environ.get(k)}
-    assert not leaked, f"test leaked environment changes: {sorted(leaked)}"
+    try:
+        yield
+        leaked = {k for k in set(sealed) | set(os.environ) if sealed.get(k) != os.environ.get(k)}
+        assert not leaked, f"test leaked environment changes: {sorted(leaked)}"
+    finally:
+        os.chdir(cwd)
+        os.environ.clear()
+        os.environ.update(original)
 
 
 def git(*args: str, cwd: Path) -> str:
