@@ -6,7 +6,6 @@ import os
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from functools import cache
 from pathlib import Path
 
 from branchyard import proc
@@ -28,7 +27,6 @@ class WorktreeEntry:
     prunable: bool = False
 
 
-@cache
 def clean_env() -> Mapping[str, str]:
     """The environment with every ``GIT_*`` variable removed, so that a hook
     environment (GIT_DIR, GIT_INDEX_FILE, …) never redirects our git calls."""
