@@ -31,7 +31,7 @@ class EnvConfig:
 @dataclass(frozen=True)
 class PortsConfig:
     names: tuple[str, ...] = ("PORT",)
-    range: tuple[int, int] = (41000, 48999)  # noqa: A003 - config key name
+    range: tuple[int, int] = (41000, 48999)
     block: int = 10  # ports per worktree block (the first `len(names)` are used)
     inject_flag: str = "--port"  # `run` appends `--port N` for tools that ignore PORT; "" = never
 
@@ -89,7 +89,7 @@ class ServerConfig:
 
 @dataclass(frozen=True)
 class DepsConfig:
-    dir: str  # noqa: A003 - config key name; e.g. "node_modules"
+    dir: str
     lockfiles: tuple[str, ...] = ()
     install: str = ""
     mode: str = "auto"  # auto | reflink | hardlink | copy | install

@@ -70,11 +70,11 @@ def _build(cls: type[T], data: Any, path: str, source: Path) -> T:
             hint=f"valid keys{' in [' + path + ']' if path else ''}: {', '.join(sorted(fields))}",
         )
     values: dict[str, Any] = {}
-    for name in fields:
+    for name, spec in fields.items():
         if name in data:
             values[name] = _convert(hints[name], data[name], _join(path, name), source)
-        elif (fields[name].default is dataclasses.MISSING
-              and fields[name].default_factory is dataclasses.MISSING):
+        elif (spec.default is dataclasses.MISSING
+              and spec.default_factory is dataclasses.MISSING):
             raise ConfigError(f"{source}: missing key `{_join(path, name)}`",
                               hint="add it; it has no default")
     return cls(**values)

@@ -107,3 +107,17 @@ def compose_project_name(repo: str, slug: str) -> str:
     """``COMPOSE_PROJECT_NAME``: lowercase alphanumerics, ``-`` and ``_``."""
     head = re.sub(r"[^a-z0-9_-]+", "-", _ascii_fold(repo)).strip("-_") or "app"
     return f"{head}-{slug}"
+
+
+def worktree_host(subdomain: str | None, project: str, tld: str = "localhost") -> str:
+    """``feat-x.myapp.localhost``; the main worktree (``None``) gets ``myapp.localhost``."""
+    return f"{subdomain}.{project}.{tld}" if subdomain else f"{project}.{tld}"
+
+
+def worktree_url(subdomain: str | None, project: str, *, port: int = 1355,
+                 https: bool = False, tld: str = "localhost") -> str:
+    """The dev URL of a worktree behind the branchyard proxy."""
+    scheme = "https" if https else "http"
+    default = 443 if https else 80
+    suffix = "" if port == default else f":{port}"
+    return f"{scheme}://{worktree_host(subdomain, project, tld)}{suffix}"

@@ -6,6 +6,7 @@ captured output) or :func:`run_hook` (user-written shell strings, streamed).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -78,9 +79,9 @@ def run_hook(
     """
     stream = output if output is not None else sys.stderr
     tail: list[str] = []
-    proc = subprocess.Popen(
+    proc = subprocess.Popen(  # noqa: S602 - hooks are shell strings the user wrote
         command,
-        shell=True,  # noqa: S602 - hooks are shell strings the user wrote
+        shell=True,
         cwd=cwd,
         env=dict(env),
         stdout=subprocess.PIPE,
@@ -115,7 +116,5 @@ def run_hook(
 
 
 def _kill_group(pid: int) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pid, 9)
-    except (ProcessLookupError, PermissionError):
-        pass

@@ -54,7 +54,7 @@ def respond(command: str, as_json: bool, body: Callable[[], Reply]) -> None:
     except KeyboardInterrupt:
         reply = Reply(exit_code=EXIT_INTERRUPTED, errors=(
             BranchyardError("interrupted", hint="run the command again to finish"),))
-    except Exception as exc:  # noqa: BLE001 - the last line of defence
+    except Exception as exc:
         log = _write_crash_log(command)
         reply = Reply(exit_code=EXIT_INTERNAL, errors=(BranchyardError(
             f"internal error: {type(exc).__name__}: {exc}",

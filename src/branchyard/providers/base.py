@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
 from branchyard.config import Config
+from branchyard.events import NullReporter, Reporter
 from branchyard.identity import Identity
 
 
@@ -34,6 +35,8 @@ class PlanContext:
     url: str
     base_env: Mapping[str, str] = field(default_factory=dict)  # identity/ports/url vars
     main_env: Mapping[str, str] = field(default_factory=dict)  # the main worktree's env files
+    reseed: bool = False  # `setup --reseed`: seed databases even when they have tables
+    reporter: Reporter = field(default_factory=NullReporter)
 
 
 @dataclass(frozen=True)
@@ -46,9 +49,6 @@ class Allocation:
     spec: Mapping[str, Any]
 
 
-Progress = Callable[[str], None]
-
-
 class Provider(Protocol):
     kind: str
 
@@ -58,8 +58,10 @@ class Provider(Protocol):
 
     def exists(self, alloc: Allocation) -> bool: ...
 
-    def create(self, alloc: Allocation, ctx: PlanContext, progress: Progress) -> None:
-        """Make it; idempotent. Raise a BranchyardError on failure."""
+    def create(self, alloc: Allocation, ctx: PlanContext) -> bool:
+        """Make it; idempotent. Return whether anything changed (False: it was
+        already there as planned). Report progress through ``ctx.reporter``.
+        Raise a BranchyardError on failure."""
         ...
 
     def destroy(self, alloc: Allocation) -> None:
