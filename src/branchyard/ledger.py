@@ -129,7 +129,7 @@ class Ledger:
                 "sections": state.sections}
         tmp = self.path.with_name(f".ledger.{os.getpid()}.tmp")
         with tmp.open("w", encoding="utf-8") as fh:
-            json.dump(data, fh, indent=1, sort_keys=True)
+            json.dump(data, fh, indent=1)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, self.path)

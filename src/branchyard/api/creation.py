@@ -1,0 +1,132 @@
+"""`up`: pre-flight checks, branch + worktree, then `setup` — undone on failure."""
+
+from __future__ import annotations
+
+import os
+from contextlib import ExitStack
+from dataclasses import dataclass
+from pathlib import Path
+
+from branchyard import git
+from branchyard.api.provisioning import SetupRequest, SetupResult, setup
+from branchyard.context import Context, open_context
+from branchyard.envfile import render
+from branchyard.errors import BranchyardError, GitError, WorktreeError
+from branchyard.events import NullReporter, PhaseTimer, Reporter
+from branchyard.identity import slug_for
+
+
+@dataclass(frozen=True)
+class UpRequest:
+    name: str  # branch name, or what `[project] branch` templates into one
+    base: str | None = None
+    path: Path | None = None
+    cwd: Path | None = None
+    reseed: bool = False
+
+
+@dataclass(frozen=True)
+class UpResult:
+    branch: str
+    path: str
+    base: str
+    created_branch: bool
+    setup: SetupResult
+
+
+def up(request: UpRequest, reporter: Reporter | None = None) -> UpResult:
+    """Create (or reuse) the branch, add its worktree, and set it up."""
+    git.require_version()
+    ctx = open_context(request.cwd, main_config=True)
+    timer = PhaseTimer(reporter or NullReporter())
+    branch = render(ctx.config.project.branch, {"name": request.name}, "project.branch")
+    with timer.phase("checks"):
+        base, path, exists = _preflight(ctx, branch, request)
+    with ExitStack() as undo:
+        with timer.phase("worktree"):
+            _add_worktree(ctx, branch, base, path, exists, undo)
+        try:
+            result = setup(SetupRequest(worktree=path, reseed=request.reseed, base=base,
+                                        created_branch=not exists, created_worktree=True),
+                           timer)
+        except BranchyardError as err:
+            err.message = f"setup of the new worktree failed, so `up` was undone: {err.message}"
+            raise
+        undo.pop_all()
+    phases = tuple(timer.times)
+    return UpResult(branch, str(path), base, not exists,
+                    SetupResult(**{**result.__dict__, "phases": phases}))
+
+
+def _preflight(ctx: Context, branch: str, request: UpRequest) -> tuple[str, Path, bool]:
+    main = ctx.repo.main_path
+    if not git.has_commits(main):
+        raise GitError("the repository has no commits yet",
+                       hint="make a first commit, then run `branchyard up` again")
+    if not git.is_valid_branch_name(branch, main):
+        raise GitError(f"{branch!r} is not a valid branch name",
+                       hint="see `git help check-ref-format` for what git accepts")
+    for entry in git.worktrees(main):
+        if entry.branch == branch:
+            raise WorktreeError(f"branch {branch!r} is already checked out at {entry.path}",
+                                hint=f"use that worktree (`branchyard path {branch}`), or "
+                                     f"`branchyard down {branch}` first")
+    exists = git.branch_exists(branch, main)
+    base = request.base or ctx.config.project.base or default_base(ctx)
+    if not exists and git.rev_parse(base, main) is None:
+        raise GitError(f"the base {base!r} is not a commit in this repository",
+                       hint="pass an existing branch or commit with --base")
+    path = request.path or _templated_path(ctx, branch)
+    path = Path(os.path.abspath(path))
+    if path.exists():
+        raise WorktreeError(f"the target directory {path} already exists",
+                            hint="remove it, or choose another place with --path")
+    return base, path, exists
+
+
+def _templated_path(ctx: Context, branch: str) -> Path:
+    values = {"repo": ctx.repo.name, "slug": slug_for(branch), "branch": branch,
+              "project": ctx.repo.project,
+              "name": branch.replace("/", "-")}
+    rel = render(ctx.config.project.worktree_path, values, "project.worktree_path")
+    return ctx.repo.main_path / rel
+
+
+def default_base(ctx: Context) -> str:
+    """The repository's main branch: origin's HEAD, else what the main worktree
+    (or a bare repository's HEAD) has checked out, else main/master."""
+    main = ctx.repo.main_path
+    done = git.git(["symbolic-ref", "--quiet", "--short", "refs/remotes/origin/HEAD"],
+                   main, check=False)
+    if done.returncode == 0 and done.stdout.strip():
+        remote = done.stdout.strip()
+        local = remote.partition("/")[2]
+        return local if git.branch_exists(local, main) else remote
+    current = git.current_branch(main)
+    if current and git.branch_exists(current, main):
+        return current
+    for name in ("main", "master", "trunk", "develop"):
+        if git.branch_exists(name, main):
+            return name
+    return "HEAD"
+
+
+def _add_worktree(ctx: Context, branch: str, base: str, path: Path, exists: bool,
+                  undo: ExitStack) -> None:
+    main = ctx.repo.main_path
+    args = ["worktree", "add", "--quiet", str(path), branch] if exists else \
+        ["worktree", "add", "--quiet", "-b", branch, str(path), base]
+    # Registered before the call: a half-made worktree is removed too.
+    if not exists:
+        undo.callback(_delete_branch, main, branch)
+    undo.callback(_remove_worktree, main, path)
+    git.git(args, main)
+
+
+def _remove_worktree(main: Path, path: Path) -> None:
+    git.git(["worktree", "remove", "--force", "--force", str(path)], main, check=False)
+    git.git(["worktree", "prune"], main, check=False)
+
+
+def _delete_branch(main: Path, branch: str) -> None:
+    git.git(["branch", "-D", branch], main, check=False)

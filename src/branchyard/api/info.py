@@ -1,0 +1,143 @@
+"""`ls`, `status`, `env`, `path`: reading what is there, cheaply."""
+
+from __future__ import annotations
+
+import os
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from branchyard import git, processes
+from branchyard.api.targets import resolve
+from branchyard.api.views import WorktreeView, databases_of, url_of
+from branchyard.context import Context, open_context
+from branchyard.envfile import main_env_files, read_env_files
+from branchyard.errors import GitError, WorktreeError
+from branchyard.identity import worktree_url
+from branchyard.ledger import LedgerState, WorktreeRecord
+
+
+def list_worktrees(start: Path | str | None = None, *, check_dirty: bool = True,
+                   ctx: Context | None = None) -> list[WorktreeView]:
+    """Every worktree of the repository (main first), plus ledger entries whose
+    directory is gone (state ``missing``)."""
+    ctx = ctx or open_context(start)
+    state = ctx.ledger.read()
+    entries = [e for e in git.worktrees(ctx.repo.common_dir) if not e.bare]
+    live = [e for e in entries if not e.prunable and e.path.is_dir()]
+    roots = [e.path for e in live]
+    procs = processes.processes_by_root(roots)
+    dirty = _dirty_map(roots) if check_dirty else {}
+    views: list[WorktreeView] = []
+    seen: set[str] = set()
+    for entry in entries:
+        real = os.path.realpath(entry.path)
+        record = state.by_path(entry.path)
+        if record is not None:
+            seen.add(record.slug)
+        views.append(_view(ctx, entry, record, [p.pid for p in procs.get(real, [])],
+                           dirty.get(real)))
+    for record in state.worktrees.values():
+        if record.slug not in seen:
+            views.append(_missing_view(ctx, record))
+    return views
+
+
+def _dirty_map(roots: list[Path]) -> dict[str, bool]:
+    def check(root: Path) -> tuple[str, bool]:
+        try:
+            return os.path.realpath(root), git.is_dirty(root)
+        except GitError:
+            return os.path.realpath(root), False
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        return dict(pool.map(check, roots))
+
+
+def _view(ctx: Context, entry: git.WorktreeEntry, record: WorktreeRecord | None,
+          pids: list[int], dirty: bool | None) -> WorktreeView:
+    cfg = ctx.config
+    is_main = os.path.realpath(entry.path) == os.path.realpath(ctx.repo.main_path)
+    gone = entry.prunable or not entry.path.is_dir()
+    if record is None:
+        url = worktree_url(None, ctx.repo.project, port=cfg.proxy.port,
+                           https=cfg.proxy.https, tld=cfg.proxy.tld) if is_main else None
+        return WorktreeView(entry.branch, str(entry.path), None, None, 0 if is_main else None,
+                            is_main, "main" if is_main else ("missing" if gone else
+                                                             "unmanaged"),
+                            url, processes=pids, dirty=dirty)
+    return WorktreeView(
+        entry.branch, str(entry.path), record.slug, record.subdomain, record.index, is_main,
+        "missing" if gone else record.state,
+        url_of(record, ctx.repo, cfg.proxy.port, cfg.proxy.https, cfg.proxy.tld),
+        ports=dict(record.ports), databases=databases_of(record), processes=pids,
+        dirty=dirty, frozen_branch=record.branch)
+
+
+def _missing_view(ctx: Context, record: WorktreeRecord) -> WorktreeView:
+    cfg = ctx.config
+    return WorktreeView(
+        record.branch, record.path, record.slug, record.subdomain, record.index, False,
+        "missing", url_of(record, ctx.repo, cfg.proxy.port, cfg.proxy.https, cfg.proxy.tld),
+        ports=dict(record.ports), databases=databases_of(record), frozen_branch=record.branch)
+
+
+def status_of(start: Path | str | None = None, *, name: str | None = None) -> WorktreeView:
+    """One worktree (default: the current one; the main worktree when run there)."""
+    ctx = open_context(start)
+    if name is None and not ctx.loc.in_linked_worktree:
+        name = str(ctx.repo.main_path)
+    target = resolve(ctx, name)
+    real = os.path.realpath(target.path)
+    for view in list_worktrees(ctx=ctx, check_dirty=False):
+        if os.path.realpath(view.path) == real:
+            dirty = None if target.missing else git.is_dirty(target.path)
+            return WorktreeView(**{**view.__dict__, "dirty": dirty})
+    raise WorktreeError(f"no worktree at {target.path}")
+
+
+def record_for(ctx: Context, name: str | None, state: LedgerState | None = None
+               ) -> WorktreeRecord:
+    """The ledger entry of a worktree, resolved without calling git when possible."""
+    state = state if state is not None else ctx.ledger.read()
+    if name is None and ctx.loc.worktree is not None:
+        record = state.by_path(ctx.loc.worktree)
+        if record is not None:
+            return record
+    if name is not None:
+        record = next((w for w in state.worktrees.values()
+                       if name in (w.branch, w.slug, w.subdomain)), None)
+        if record is not None:
+            return record
+    target = resolve(ctx, name, state)
+    if target.record is None:
+        raise WorktreeError(f"{target.path} has not been set up by branchyard",
+                            hint=f"run `branchyard setup` in {target.path}")
+    return target.record
+
+
+def full_env(ctx: Context, record: WorktreeRecord) -> dict[str, str]:
+    """What the app gets: the worktree's env files (shared ones included), then
+    the derived variables on top."""
+    cfg = ctx.config
+    files = [p for p in main_env_files(Path(record.path), cfg.env.shared)
+             if p.name != cfg.env.override_file]
+    return {**read_env_files(files), **record.env}
+
+
+def env_of(start: Path | str | None = None, *, name: str | None = None) -> dict[str, str]:
+    ctx = open_context(start)
+    return full_env(ctx, record_for(ctx, name))
+
+
+def worktree_path(name: str, start: Path | str | None = None) -> Path:
+    ctx = open_context(start)
+    state = ctx.ledger.read()
+    record = next((w for w in state.worktrees.values()
+                   if name in (w.branch, w.slug, w.subdomain)), None)
+    if record is not None and Path(record.path).is_dir():
+        return Path(record.path)
+    target = resolve(ctx, name, state)
+    if target.missing:
+        raise WorktreeError(f"the worktree of {name!r} is gone ({target.path})",
+                            hint=f"`branchyard down {name}` releases what it left")
+    return target.path

@@ -1,0 +1,198 @@
+"""`setup`: provision the worktree a path is in — idempotent, undone on failure."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from contextlib import ExitStack
+from dataclasses import dataclass
+from pathlib import Path
+
+from branchyard import git
+from branchyard import ports as portlib
+from branchyard.api.identity import claim_identity, forget
+from branchyard.api.resources import ensure_resource, planned_kinds, resource_env
+from branchyard.context import Context, open_context
+from branchyard.envfile import (
+    base_vars,
+    check_name,
+    main_env_files,
+    override_text,
+    read_env_files,
+    render,
+    template_values,
+    write_if_changed,
+)
+from branchyard.errors import WorktreeError
+from branchyard.events import NullReporter, PhaseTime, PhaseTimer, Reporter
+from branchyard.identity import worktree_url
+from branchyard.ledger import WorktreeRecord
+from branchyard.providers import get_provider
+from branchyard.providers.base import PlanContext
+
+PHASES = {"files": "files", "postgres": "databases", "mysql": "databases",
+          "sqlite": "databases", "redis": "databases", "browser": "browser", "deps": "deps"}
+
+
+@dataclass(frozen=True)
+class SetupRequest:
+    worktree: Path | None = None  # default: the worktree the cwd is in
+    reseed: bool = False
+    rerun_hooks: bool = False
+    run_hooks: bool = True
+    base: str = ""  # recorded by `up`: the branch this one was made from
+    created_branch: bool = False
+    created_worktree: bool = False
+
+
+@dataclass(frozen=True)
+class SetupResult:
+    slug: str
+    subdomain: str
+    branch: str
+    path: str
+    ports: dict[str, int]
+    url: str
+    env_file: str
+    changed: bool
+    actions: tuple[str, ...]
+    phases: tuple[PhaseTime, ...]
+
+
+def setup(request: SetupRequest, reporter: Reporter | None = None) -> SetupResult:
+    """Provision the worktree; a second run changes nothing and says so."""
+    start = request.worktree or Path.cwd()
+    ctx = open_context(start)
+    worktree = ctx.loc.worktree
+    if worktree is None or not ctx.loc.in_linked_worktree:
+        raise WorktreeError(
+            f"{start} is not a linked worktree (it is the main worktree or the git dir)",
+            hint="run `branchyard setup` inside a worktree made by `git worktree add`, "
+                 "Conductor or another tool, or use `branchyard up BRANCH`",
+        )
+    timer = PhaseTimer(reporter or NullReporter())
+    actions: list[str] = []
+    with ExitStack() as undo:
+        record = _provision(ctx, worktree, request, timer, undo, actions)
+        undo.pop_all()
+    return SetupResult(record.slug, record.subdomain, record.branch, str(worktree),
+                       dict(record.ports), record.env.get("BRANCHYARD_URL", ""),
+                       str(worktree / ctx.config.env.override_file), bool(actions),
+                       tuple(actions), tuple(timer.times))
+
+
+def _provision(ctx: Context, worktree: Path, request: SetupRequest, timer: PhaseTimer,
+               undo: ExitStack, actions: list[str]) -> WorktreeRecord:
+    cfg = ctx.config
+    with timer.phase("identity"):
+        name = git.current_branch(worktree) or worktree.name
+        record, created = claim_identity(ctx, worktree, name, request)
+        if created:
+            undo.callback(forget, ctx, record.slug)
+            actions.append(f"identity {record.slug} ({record.subdomain})")
+    with timer.phase("ports"):
+        owner = portlib.owner_key(ctx.repo.common_dir, record.slug)
+        ports = portlib.lease_ports(owner, cfg.ports.names, cfg.ports,
+                                    fixed_base=portlib.conductor_base())
+        if ports != record.ports:
+            undo.callback(portlib.release_ports, owner)
+            actions.append("ports " + ", ".join(f"{k}={v}" for k, v in ports.items()))
+            with ctx.ledger.update() as state:
+                state.worktrees[record.slug].ports = ports
+    url = worktree_url(record.subdomain, ctx.repo.project, port=cfg.proxy.port,
+                       https=cfg.proxy.https, tld=cfg.proxy.tld)
+    base = base_vars(record.identity, repo=ctx.repo.name, project=ctx.repo.project,
+                     ports=ports, url=url)
+    plan_ctx = PlanContext(
+        repo=ctx.repo, config=cfg, identity=record.identity, worktree=worktree,
+        ports=ports, url=url, base_env=base, reseed=request.reseed, reporter=timer,
+        main_env=read_env_files(main_env_files(ctx.repo.main_path, cfg.env.shared)))
+    _register_repo(ctx)
+    _exclude_generated(ctx)
+    for kind in planned_kinds(cfg):
+        provider = get_provider(kind)
+        with timer.phase(PHASES[kind]):
+            for alloc in provider.plan(plan_ctx):
+                if ensure_resource(ctx, record.slug, provider, alloc, plan_ctx, undo):
+                    actions.append(f"{kind} {alloc.key.partition(':')[2]}")
+    with timer.phase("env"):
+        env = _write_env(ctx, record.slug, worktree, plan_ctx)
+        if env is not None:
+            actions.append(f"wrote {cfg.env.override_file}")
+    if request.run_hooks:
+        with timer.phase("hooks"):
+            if _run_setup_hooks(ctx, record.slug, worktree, request.rerun_hooks, timer):
+                actions.append("ran setup hooks")
+    with ctx.ledger.update() as state:
+        state.worktrees[record.slug].state = "ready"
+        return state.worktrees[record.slug]
+
+
+def _write_env(ctx: Context, slug: str, worktree: Path, plan: PlanContext) -> dict[str, str] | None:
+    """Compute the worktree's env, record it, write the override file; None if unchanged."""
+    cfg = ctx.config
+    with ctx.ledger.update() as state:
+        record = state.worktrees[slug]
+        env = {**plan.base_env, **resource_env(record)}
+        values = template_values(record.identity, repo=ctx.repo.name, project=ctx.repo.project,
+                                 ports=plan.ports, url=plan.url, env=env)
+        for name, template in cfg.env.vars.items():
+            check_name(name, f"env.vars.{name}")
+            env[name] = render(template, values, f"env.vars.{name}")
+        record.env = env
+    written = write_if_changed(worktree / cfg.env.override_file,
+                               override_text(record.identity, env))
+    return env if written else None
+
+
+def _run_setup_hooks(ctx: Context, slug: str, worktree: Path, rerun: bool,
+                     reporter: Reporter) -> bool:
+    hooks = ctx.config.hooks.setup
+    digest = hashlib.sha1(json.dumps(hooks).encode(), usedforsecurity=False).hexdigest()
+    record = ctx.ledger.read().worktrees[slug]
+    if not hooks or (record.hooks_done == digest and not rerun):
+        return False
+    from branchyard import proc
+    from branchyard.api.info import full_env
+
+    env = {**os.environ, **full_env(ctx, record)}
+    for hook in hooks:
+        reporter.message(f"$ {hook}")
+        proc.run_hook(hook, cwd=worktree, env=env, label="setup", on_line=reporter.output)
+    with ctx.ledger.update() as state:
+        state.worktrees[slug].hooks_done = digest
+    return True
+
+
+def _register_repo(ctx: Context) -> None:
+    try:
+        from branchyard.proxy.registry import register_repo
+    except ImportError:  # the proxy package is optional in partial builds
+        return
+    register_repo(ctx.repo.common_dir)
+
+
+EXCLUDE_MARK = "# branchyard: generated per worktree (do not commit)"
+
+
+def _exclude_generated(ctx: Context) -> None:
+    """Keep generated files out of `git status` in every worktree."""
+    cfg = ctx.config
+    names = [cfg.env.override_file, *cfg.env.shared, *cfg.files.symlink, *cfg.files.copy]
+    if cfg.browser.session_file:
+        names.append(cfg.browser.session_file)
+    exclude = ctx.repo.common_dir / "info" / "exclude"
+    try:
+        text = exclude.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        text = ""
+    present = set(text.splitlines())
+    missing = [f"/{n}" for n in dict.fromkeys(names) if f"/{n}" not in present]
+    if not missing:
+        return
+    block = ("" if not text or text.endswith("\n") else "\n")
+    block += ("" if EXCLUDE_MARK in present else EXCLUDE_MARK + "\n") + "\n".join(missing) + "\n"
+    exclude.parent.mkdir(parents=True, exist_ok=True)
+    with exclude.open("a", encoding="utf-8") as fh:
+        fh.write(block)

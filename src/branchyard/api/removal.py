@@ -1,0 +1,98 @@
+"""`down`: stop, remove the worktree, release its resources, delete a merged branch."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from branchyard import git
+from branchyard.api.creation import default_base
+from branchyard.api.release import TeardownResult, release_worktree
+from branchyard.api.stopping import stop_worktree_processes
+from branchyard.api.targets import Target, resolve
+from branchyard.context import Context, open_context
+from branchyard.errors import UnsafeError, WorktreeError
+from branchyard.events import NullReporter, Reporter
+from branchyard.processes import ProcInfo
+
+
+@dataclass(frozen=True)
+class DownRequest:
+    name: str
+    force: bool = False
+    keep_branch: bool = False
+    cwd: Path | None = None
+
+
+@dataclass(frozen=True)
+class DownResult:
+    branch: str | None
+    path: str
+    removed_worktree: bool
+    was_missing: bool
+    branch_deleted: bool
+    branch_kept_reason: str
+    stopped: tuple[ProcInfo, ...]
+    teardown: TeardownResult | None
+
+
+def down(request: DownRequest, reporter: Reporter | None = None) -> DownResult:
+    reporter = reporter or NullReporter()
+    ctx = open_context(request.cwd, main_config=True)
+    target = resolve(ctx, request.name)
+    _refuse_unsafe(ctx, target, request)
+    branch = target.entry.branch if target.entry else (
+        target.record.branch if target.record else None)
+    stopped: tuple[ProcInfo, ...] = ()
+    was_missing = target.missing
+    if not was_missing:
+        with reporter.phase("processes"):
+            stopped = stop_worktree_processes(target.path, target.record).stopped
+        with reporter.phase("worktree"):
+            force = ["--force", "--force"] if request.force else []
+            git.git(["worktree", "remove", *force, str(target.path)], ctx.repo.main_path)
+    git.git(["worktree", "prune"], ctx.repo.main_path, check=False)
+    torn = release_worktree(ctx, target.record, reporter) if target.record else None
+    deleted, reason = _delete_branch(ctx, branch, target, request)
+    return DownResult(branch, str(target.path), not was_missing, was_missing,
+                      deleted, reason, stopped + (torn.stopped if torn else ()), torn)
+
+
+def _refuse_unsafe(ctx: Context, target: Target, request: DownRequest) -> None:
+    if os.path.realpath(target.path) == os.path.realpath(ctx.repo.main_path):
+        raise WorktreeError("that is the main worktree; branchyard never removes it")
+    cwd = os.path.realpath(request.cwd or os.getcwd())
+    root = os.path.realpath(target.path)
+    if cwd == root or cwd.startswith(root + os.sep):
+        raise UnsafeError(f"you are inside {target.path}",
+                          hint="cd out of the worktree first (e.g. `cd "
+                               f"{ctx.repo.main_path}`), then run `branchyard down` again")
+    if target.missing or request.force:
+        return
+    changed = git.status_porcelain(target.path)
+    if changed:
+        shown = ", ".join(changed[:5]) + (f" and {len(changed) - 5} more"
+                                          if len(changed) > 5 else "")
+        raise UnsafeError(f"{target.path} has uncommitted or untracked changes: {shown}",
+                          hint="commit or stash them, or pass --force to discard them")
+
+
+def _delete_branch(ctx: Context, branch: str | None, target: Target,
+                   request: DownRequest) -> tuple[bool, str]:
+    main = ctx.repo.main_path
+    if branch is None or not git.branch_exists(branch, main):
+        return False, "no branch" if branch is None else "already gone"
+    if request.keep_branch:
+        return False, "kept (--keep-branch)"
+    if target.record is not None and not target.record.created_branch and not request.force:
+        return False, "kept: branchyard did not create it"
+    base = (target.record.base if target.record and target.record.base else
+            ctx.config.project.base or default_base(ctx))
+    if git.is_ancestor(branch, base, main):
+        git.git(["branch", "-D", branch], main)
+        return True, f"merged into {base}"
+    if request.force:
+        git.git(["branch", "-D", branch], main)
+        return True, "deleted unmerged (--force)"
+    return False, f"kept: it has commits not in {base} (use --force to delete it)"

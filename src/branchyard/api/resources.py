@@ -1,0 +1,63 @@
+"""Creating resources inside the setup transaction, ledger first."""
+
+from __future__ import annotations
+
+from contextlib import ExitStack
+
+from branchyard.config import Config
+from branchyard.context import Context
+from branchyard.ledger import ResourceRecord, WorktreeRecord
+from branchyard.providers import SETUP_ORDER, get_provider
+from branchyard.providers.base import Allocation, PlanContext, Provider
+
+
+def planned_kinds(cfg: Config) -> list[str]:
+    """The provider kinds this config uses, in setup order."""
+    engines = {db.engine for db in cfg.database}
+    wanted = {"files", "browser", *engines}
+    if cfg.deps:
+        wanted.add("deps")
+    return [k for k in SETUP_ORDER if k in wanted]
+
+
+def ensure_resource(ctx: Context, slug: str, provider: Provider, alloc: Allocation,
+                    plan: PlanContext, undo: ExitStack) -> bool:
+    """Make sure ``alloc`` exists; returns whether anything changed.
+
+    An allocation already in the ledger keeps its recorded spec (frozen at
+    provision time). A new one is recorded as pending *before* it is created,
+    so a crash leaves an owner; its undo is pushed only when this run made it.
+    """
+    record = ctx.ledger.read().worktrees[slug]
+    existing = record.resource(alloc.key)
+    if existing is not None:
+        alloc = Allocation(existing.kind, existing.key, existing.spec)
+        if existing.state == "ready" and provider.exists(alloc):
+            return False
+    else:
+        with ctx.ledger.update() as state:
+            state.worktrees[slug].resources.append(
+                ResourceRecord(alloc.kind, alloc.key, dict(alloc.spec)))
+        undo.callback(_undo, ctx, slug, provider, alloc)
+    changed = provider.create(alloc, plan)
+    with ctx.ledger.update() as state:
+        res = state.worktrees[slug].resource(alloc.key)
+        if res is not None:
+            res.state = "ready"
+    return changed
+
+
+def _undo(ctx: Context, slug: str, provider: Provider, alloc: Allocation) -> None:
+    provider.destroy(alloc)
+    with ctx.ledger.update() as state:
+        rec = state.worktrees.get(slug)
+        if rec is not None:
+            rec.resources = [r for r in rec.resources if r.key != alloc.key]
+
+
+def resource_env(record: WorktreeRecord) -> dict[str, str]:
+    env: dict[str, str] = {}
+    for res in record.resources:
+        if res.state == "ready":
+            env.update(get_provider(res.kind).env(Allocation(res.kind, res.key, res.spec)))
+    return env

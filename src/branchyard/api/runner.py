@@ -1,0 +1,83 @@
+"""`run`: a command in a worktree with its env, recorded so `stop`/`down` end it."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from types import FrameType
+
+from branchyard.api.info import full_env, record_for
+from branchyard.context import open_context
+from branchyard.errors import BranchyardError
+from branchyard.ledger import Ledger, ProcessRecord
+
+
+@dataclass(frozen=True)
+class RunRequest:
+    argv: tuple[str, ...]
+    name: str | None = None  # default: the worktree the cwd is in
+    port_flag: str | None = None  # None: [ports] inject_flag; "": never
+    cwd: Path | None = None
+
+
+def run_command(request: RunRequest) -> int:
+    """Run ``argv`` in the worktree; returns its exit code (128+N for a signal)."""
+    ctx = open_context(request.cwd)
+    record = record_for(ctx, request.name)
+    env = {**os.environ, **full_env(ctx, record)}
+    argv = list(request.argv)
+    flag = ctx.config.ports.inject_flag if request.port_flag is None else request.port_flag
+    if flag and record.ports:
+        argv += [flag, str(next(iter(record.ports.values())))]
+    try:
+        child = subprocess.Popen(argv, cwd=record.path, env=env, start_new_session=True)
+    except FileNotFoundError as exc:
+        raise BranchyardError(f"{argv[0]}: command not found",
+                              hint="check the command, or run it through a shell: "
+                                   "branchyard run -- sh -c '…'") from exc
+    _remember(ctx.ledger, record.slug, child.pid, argv)
+    try:
+        return _wait_forwarding(child)
+    finally:
+        _forget(ctx.ledger, record.slug, child.pid)
+
+
+def _wait_forwarding(child: subprocess.Popen[bytes]) -> int:
+    """Wait for the child, passing INT/TERM/HUP on to its whole process group."""
+    def forward(signum: int, _frame: FrameType | None) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(child.pid, signum)
+
+    previous = {s: signal.signal(s, forward)
+                for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
+    try:
+        code = child.wait()
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+    return 128 - code if code < 0 else code
+
+
+def _remember(ledger: Ledger, slug: str, pid: int, argv: list[str]) -> None:
+    import psutil
+
+    try:
+        created = psutil.Process(pid).create_time()
+    except psutil.NoSuchProcess:
+        return
+    with ledger.update() as state:
+        rec = state.worktrees.get(slug)
+        if rec is not None:
+            rec.processes.append(ProcessRecord(pid, argv, time.time(), pid, created))
+
+
+def _forget(ledger: Ledger, slug: str, pid: int) -> None:
+    with ledger.update() as state:
+        rec = state.worktrees.get(slug)
+        if rec is not None:
+            rec.processes = [p for p in rec.processes if p.pid != pid]

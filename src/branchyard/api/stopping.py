@@ -1,0 +1,55 @@
+"""Stopping every process of a worktree (never the caller or its ancestors)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from branchyard import processes
+from branchyard.ledger import WorktreeRecord
+
+
+@dataclass(frozen=True)
+class StopResult:
+    path: str
+    stopped: tuple[processes.ProcInfo, ...]
+    killed: tuple[processes.ProcInfo, ...]  # the subset that needed SIGKILL
+
+
+def stop_worktree_processes(path: str | Path, record: WorktreeRecord | None,
+                            grace: float = processes.DEFAULT_GRACE) -> StopResult:
+    found = {p.pid: p for p in processes.processes_in(Path(path))}
+    for recorded in _recorded_alive(record):
+        found.setdefault(recorded.pid, recorded)
+    report = processes.stop(list(found.values()), grace)
+    return StopResult(str(path), report.terminated + report.killed, report.killed)
+
+
+def _recorded_alive(record: WorktreeRecord | None) -> list[processes.ProcInfo]:
+    """Processes `branchyard run` started for the worktree that still run, even
+    if they changed directory; a reused pid (other start time) is not ours."""
+    if record is None or not record.processes:
+        return []
+    import psutil
+
+    alive: list[processes.ProcInfo] = []
+    for rec in record.processes:
+        try:
+            proc = psutil.Process(rec.pid)
+            if rec.create_time and abs(proc.create_time() - rec.create_time) > 0.01:
+                continue
+            alive.append(processes.ProcInfo(rec.pid, proc.name(), " ".join(rec.argv), ""))
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            continue
+    return alive
+
+
+def stop_worktree(start: Path | str | None = None, *, name: str | None = None,
+                  grace: float = processes.DEFAULT_GRACE) -> StopResult:
+    """`branchyard stop [BRANCH]`."""
+    from branchyard.api.targets import resolve
+    from branchyard.context import open_context
+
+    ctx = open_context(start)
+    target = resolve(ctx, name)
+    return stop_worktree_processes(target.path, target.record, grace)

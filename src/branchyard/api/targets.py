@@ -1,0 +1,56 @@
+"""Finding the worktree a command is about: by branch, slug, path, or the cwd."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from branchyard import git
+from branchyard.context import Context
+from branchyard.errors import WorktreeError
+from branchyard.ledger import LedgerState, WorktreeRecord
+
+
+@dataclass(frozen=True)
+class Target:
+    path: Path
+    record: WorktreeRecord | None  # None: a worktree branchyard has not set up
+    entry: git.WorktreeEntry | None  # None: gone from git (removed behind our back)
+
+    @property
+    def missing(self) -> bool:
+        return self.entry is None or not self.path.is_dir()
+
+
+def resolve(ctx: Context, name: str | None, state: LedgerState | None = None) -> Target:
+    """The worktree called ``name`` (branch, slug, subdomain or path); the current
+    one when ``name`` is None."""
+    state = state if state is not None else ctx.ledger.read()
+    entries = git.worktrees(ctx.repo.common_dir)
+    if name is None:
+        if not ctx.loc.in_linked_worktree or ctx.loc.worktree is None:
+            raise WorktreeError("not inside a linked worktree",
+                                hint="name the worktree (branch), or cd into it")
+        return _at_path(ctx.loc.worktree, state, entries)
+    for entry in entries:
+        if entry.branch == name:
+            return _at_path(entry.path, state, entries)
+    record = next((w for w in state.worktrees.values()
+                   if name in (w.branch, w.slug, w.subdomain)), None)
+    if record is not None:
+        return _at_path(Path(record.path), state, entries)
+    candidate = Path(os.path.abspath(name))
+    if any(_same(e.path, candidate) for e in entries) or state.by_path(candidate):
+        return _at_path(candidate, state, entries)
+    raise WorktreeError(f"no worktree for {name!r}",
+                        hint="`branchyard ls` lists the worktrees and their branches")
+
+
+def _at_path(path: Path, state: LedgerState, entries: list[git.WorktreeEntry]) -> Target:
+    entry = next((e for e in entries if _same(e.path, path) and not e.prunable), None)
+    return Target(path, state.by_path(path), entry)
+
+
+def _same(a: Path, b: Path) -> bool:
+    return os.path.realpath(a) == os.path.realpath(b)

@@ -1,0 +1,55 @@
+"""What `ls`, `status` and results show about a worktree."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from branchyard.identity import worktree_url
+from branchyard.ledger import WorktreeRecord
+from branchyard.providers import get_provider
+from branchyard.providers.base import Allocation, RepoInfo
+
+DATABASE_KINDS = ("postgres", "mysql", "sqlite", "redis")
+
+
+@dataclass(frozen=True)
+class WorktreeView:
+    branch: str | None  # the branch checked out now (None: detached)
+    path: str
+    slug: str | None
+    subdomain: str | None
+    index: int | None
+    main: bool
+    state: str  # ready | provisioning | unmanaged | missing | main
+    url: str | None
+    ports: dict[str, int] = field(default_factory=dict)
+    databases: list[dict[str, Any]] = field(default_factory=list)
+    processes: list[int] = field(default_factory=list)
+    dirty: bool | None = None
+    frozen_branch: str | None = None  # the branch name the identity was derived from
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data.update(data.pop("extra"))
+        return data
+
+
+def allocation(record_kind: str, key: str, spec: dict[str, Any]) -> Allocation:
+    return Allocation(record_kind, key, spec)
+
+
+def databases_of(record: WorktreeRecord) -> list[dict[str, Any]]:
+    shown: list[dict[str, Any]] = []
+    for res in record.resources:
+        if res.kind in DATABASE_KINDS:
+            described = get_provider(res.kind).describe(Allocation(res.kind, res.key, res.spec))
+            shown.append({**described, "state": res.state})
+    return shown
+
+
+def url_of(record: WorktreeRecord, repo: RepoInfo, proxy_port: int, https: bool,
+           tld: str) -> str:
+    return record.env.get("BRANCHYARD_URL") or worktree_url(
+        record.subdomain, repo.project, port=proxy_port, https=https, tld=tld)

@@ -1,0 +1,96 @@
+"""`ls`, `status`, `env`, `path`, `cd`."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from branchyard.cli.output import Reply, json_option, respond
+
+
+@click.command()
+@click.option("--no-dirty", is_flag=True, help="Skip the (slower) uncommitted-changes check.")
+@json_option
+def ls(no_dirty: bool, as_json: bool) -> None:
+    """List the worktrees with their identity, ports, URL and state."""
+    from branchyard.api.info import list_worktrees
+    from branchyard.cli.render import table
+
+    def body() -> Reply:
+        views = list_worktrees(check_dirty=not no_dirty)
+        rows = [[v.branch or "(detached)", v.state, v.url or "-",
+                 " ".join(f"{k}={p}" for k, p in v.ports.items()) or "-",
+                 str(len(v.databases)), str(len(v.processes)),
+                 "-" if v.dirty is None else ("*" if v.dirty else ""), v.path] for v in views]
+        text = table(rows, ["BRANCH", "STATE", "URL", "PORTS", "DBS", "PROCS", "DIRTY", "PATH"])
+        return Reply({"worktrees": [v.to_json() for v in views]}, text)
+
+    respond("ls", as_json, body)
+
+
+@click.command()
+@click.argument("name", required=False)
+@json_option
+def status(name: str | None, as_json: bool) -> None:
+    """Show one worktree (default: the one you are in)."""
+    from branchyard.api.info import status_of
+    from branchyard.cli.render import view_text
+
+    def body() -> Reply:
+        view = status_of(name=name)
+        return Reply({"worktree": view.to_json()}, view_text(view))
+
+    respond("status", as_json, body)
+
+
+@click.command()
+@click.argument("name", required=False)
+@click.option("--format", "fmt", type=click.Choice(["dotenv", "shell", "json"]),
+              default="dotenv", show_default=True)
+@json_option
+def env(name: str | None, fmt: str, as_json: bool) -> None:
+    """Print the environment the worktree's app gets (its env files plus the
+    derived variables), unmasked."""
+    from branchyard.api.info import env_of
+    from branchyard.envfile import format_dotenv, format_shell
+
+    def body() -> Reply:
+        values = env_of(name=name)
+        if fmt == "json":
+            text = json.dumps(values, indent=2)
+        else:
+            text = (format_shell if fmt == "shell" else format_dotenv)(values)
+        return Reply({"env": values}, text)
+
+    respond("env", as_json, body)
+
+
+@click.command()
+@click.argument("name")
+@json_option
+def path(name: str, as_json: bool) -> None:
+    """Print the path of NAME's worktree."""
+    from branchyard.api.info import worktree_path
+
+    def body() -> Reply:
+        found = worktree_path(name)
+        return Reply({"path": str(found)}, str(found))
+
+    respond("path", as_json, body)
+
+
+@click.command()
+@click.argument("name")
+def cd(name: str) -> None:
+    """Change the shell's directory to NAME's worktree (needs `branchyard shell init`)."""
+    from branchyard.api.info import worktree_path
+    from branchyard.cli.render import write_cd_target
+
+    def body() -> Reply:
+        found = worktree_path(name)
+        if not write_cd_target(str(found)):
+            return Reply({"path": str(found)}, str(found))
+        return Reply({"path": str(found)})
+
+    respond("cd", False, body)

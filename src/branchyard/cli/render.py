@@ -1,0 +1,92 @@
+"""Text and JSON shapes shared by several commands."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from branchyard.api.provisioning import SetupResult
+from branchyard.api.views import WorktreeView
+from branchyard.events import PhaseTime, Reporter
+
+
+def reporter_for(as_json: bool) -> Reporter:
+    from branchyard.progress import make_reporter
+
+    return make_reporter(as_json)
+
+
+def phases_json(phases: Iterable[PhaseTime]) -> list[dict[str, Any]]:
+    return [{"phase": p.name, "seconds": round(p.seconds, 3)} for p in phases]
+
+
+def phases_text(phases: Sequence[PhaseTime]) -> str:
+    total = sum(p.seconds for p in phases if p.name != "checks") + sum(
+        p.seconds for p in phases if p.name == "checks")
+    top = sorted(phases, key=lambda p: -p.seconds)[:4]
+    return f"took {total:.2f} s: " + ", ".join(f"{p.name} {p.seconds:.2f} s" for p in top)
+
+
+def setup_json(result: SetupResult) -> dict[str, Any]:
+    return {
+        "worktree": {"branch": result.branch, "path": result.path, "slug": result.slug,
+                     "subdomain": result.subdomain, "ports": result.ports, "url": result.url,
+                     "env_file": result.env_file},
+        "changed": result.changed, "actions": list(result.actions),
+        "phases": phases_json(result.phases),
+    }
+
+
+def setup_text(result: SetupResult, headline: str) -> str:
+    ports = " ".join(f"{k}={v}" for k, v in result.ports.items()) or "-"
+    lines = [headline,
+             f"  path       {result.path}",
+             f"  slug       {result.slug}",
+             f"  subdomain  {result.subdomain}",
+             f"  url        {result.url}",
+             f"  ports      {ports}",
+             f"  env file   {result.env_file}"]
+    if result.actions:
+        lines.append("  made       " + "; ".join(result.actions))
+    if result.phases:
+        lines.append("  " + phases_text(result.phases))
+    return "\n".join(lines)
+
+
+def view_text(view: WorktreeView) -> str:
+    ports = " ".join(f"{k}={v}" for k, v in view.ports.items()) or "-"
+    dbs = ", ".join(f"{d.get('name')}: {d.get('database')} ({d.get('engine')})"
+                    for d in view.databases) or "-"
+    rows = [("branch", view.branch or "(detached)"), ("path", view.path),
+            ("state", view.state), ("slug", view.slug or "-"),
+            ("subdomain", view.subdomain or "-"), ("url", view.url or "-"),
+            ("ports", ports), ("databases", dbs),
+            ("processes", ", ".join(map(str, view.processes)) or "-"),
+            ("dirty", "-" if view.dirty is None else ("yes" if view.dirty else "no"))]
+    if view.frozen_branch and view.frozen_branch != view.branch:
+        rows.insert(1, ("identity of", view.frozen_branch))
+    for key, value in view.extra.items():
+        rows.append((key, str(value)))
+    return "\n".join(f"{k:<11} {v}" for k, v in rows)
+
+
+def table(rows: Sequence[Sequence[str]], header: Sequence[str]) -> str:
+    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
+    out = ["  ".join(str(h).ljust(w) for h, w in zip(header, widths, strict=True)).rstrip()]
+    out += ["  ".join(str(c).ljust(w) for c, w in zip(r, widths, strict=True)).rstrip()
+            for r in rows]
+    return "\n".join(out)
+
+
+def write_cd_target(path: str) -> bool:
+    """Tell the shell function from `branchyard shell init` where to cd."""
+    target = os.environ.get("BRANCHYARD_CD_FILE")
+    if not target:
+        sys.stderr.write("note: `--cd` needs the shell function: "
+                         'eval "$(branchyard shell init bash)"\n')
+        return False
+    with open(target, "w", encoding="utf-8") as fh:
+        fh.write(path)
+    return True

@@ -1,0 +1,111 @@
+"""Shared env files and configured paths, linked or copied from the main worktree.
+
+- ``[env] shared`` and ``[files] symlink``: symlinks to the main worktree's file,
+  so a secret rotated in main reaches every worktree.
+- ``[files] copy`` and the gitignored files listed in ``.worktreeinclude``: copies,
+  so each worktree may change its own (``.vercel`` project links, local certs).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+from branchyard import git
+from branchyard.errors import ProviderError
+from branchyard.providers.base import Allocation, PlanContext
+
+WORKTREEINCLUDE = ".worktreeinclude"
+
+
+class FilesProvider:
+    kind = "files"
+
+    def plan(self, ctx: PlanContext) -> list[Allocation]:
+        main, wt = ctx.repo.main_path, ctx.worktree
+        cfg = ctx.config
+        allocs: list[Allocation] = []
+        for rel in dict.fromkeys([*cfg.env.shared, *cfg.files.symlink]):
+            allocs.append(self._alloc("symlink", rel, main, wt, required=rel in cfg.env.shared))
+        copies = list(cfg.files.copy)
+        if cfg.files.worktreeinclude:
+            copies += included_files(main)
+        for rel in dict.fromkeys(copies):
+            allocs.append(self._alloc("copy", rel, main, wt, required=rel in cfg.files.copy))
+        return allocs
+
+    def _alloc(self, op: str, rel: str, main: Path, wt: Path, *, required: bool) -> Allocation:
+        _check_relative(rel)
+        return Allocation(self.kind, f"{op}:{rel}", {
+            "op": op, "rel": rel, "src": str(main / rel), "dst": str(wt / rel),
+            "required": required})
+
+    def exists(self, alloc: Allocation) -> bool:
+        dst = Path(alloc.spec["dst"])
+        if alloc.spec["op"] == "symlink":
+            return dst.is_symlink() and os.readlink(dst) == alloc.spec["src"]
+        return dst.exists() or dst.is_symlink()
+
+    def create(self, alloc: Allocation, ctx: PlanContext) -> bool:
+        src, dst = Path(alloc.spec["src"]), Path(alloc.spec["dst"])
+        if not (src.exists() or src.is_symlink()):
+            if alloc.spec["required"]:
+                raise ProviderError(
+                    f"{alloc.spec['rel']} is missing in the main worktree ({src})",
+                    hint=f"create it there, or remove {alloc.spec['rel']!r} from "
+                         "branchyard.toml",
+                )
+            return False
+        if self.exists(alloc):
+            return False
+        if dst.exists() or dst.is_symlink():
+            # A file the worktree already has (tracked, or made by the user) is kept.
+            ctx.reporter.message(f"kept the worktree's own {alloc.spec['rel']}")
+            return False
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        if alloc.spec["op"] == "symlink":
+            dst.symlink_to(src)
+        elif src.is_dir() and not src.is_symlink():
+            shutil.copytree(src, dst, symlinks=True)
+        else:
+            shutil.copy2(src, dst, follow_symlinks=False)
+        return True
+
+    def destroy(self, alloc: Allocation) -> None:
+        # Copies belong to the worktree once made; only our own links are removed.
+        dst = Path(alloc.spec["dst"])
+        if alloc.spec["op"] == "symlink" and self.exists(alloc):
+            dst.unlink()
+
+    def env(self, alloc: Allocation) -> dict[str, str]:
+        return {}
+
+    def describe(self, alloc: Allocation) -> dict[str, Any]:
+        return {"op": alloc.spec["op"], "path": alloc.spec["rel"]}
+
+
+def _check_relative(rel: str) -> None:
+    path = Path(rel)
+    if path.is_absolute() or ".." in path.parts or not rel.strip():
+        raise ProviderError(f"{rel!r} must be a path relative to the worktree, inside it",
+                            hint="fix the entry in branchyard.toml")
+
+
+def included_files(main: Path) -> list[str]:
+    """Gitignored files of the main worktree that ``.worktreeinclude`` lists."""
+    include = main / WORKTREEINCLUDE
+    if not include.is_file():
+        return []
+    listed = git.git(["ls-files", "-z", "--others", "--ignored",
+                      f"--exclude-from={include}", "--directory"], main).stdout
+    ignored = git.git(["ls-files", "-z", "--others", "--ignored", "--exclude-standard",
+                       "--directory"], main).stdout
+    ignored_set = {p.rstrip("/") for p in ignored.split("\0") if p}
+    wanted: list[str] = []
+    for item in listed.split("\0"):
+        rel = item.rstrip("/")
+        if rel and (rel in ignored_set or any(rel.startswith(i + "/") for i in ignored_set)):
+            wanted.append(rel)
+    return sorted(wanted)
