@@ -33,6 +33,7 @@ def sealed_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
     try:
         yield
         leaked = {k for k in set(sealed) | set(os.environ) if sealed.get(k) != os.environ.get(k)}
+        leaked.discard("PYTEST_CURRENT_TEST")  # pytest itself changes it between phases
         assert not leaked, f"test leaked environment changes: {sorted(leaked)}"
     finally:
         os.chdir(cwd)
