@@ -1,0 +1,97 @@
+"""Snapshots: a worktree's committed, uncommitted and untracked (non-ignored)
+state as one commit, made without touching the worktree or its index.
+
+The worktree's index is copied to a temporary file and ``git add -A`` runs
+against the copy (``GIT_INDEX_FILE``), so stat information is reused and the
+real index is never written. Snapshot commits have a fixed author and date:
+the same content always gives the same commit id, which makes results cacheable.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TypeVar
+
+from branchyard import git
+from branchyard.merge.targets import Worktree
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+_FIXED_IDENTITY = {
+    "GIT_AUTHOR_NAME": "branchyard", "GIT_AUTHOR_EMAIL": "branchyard@localhost",
+    "GIT_COMMITTER_NAME": "branchyard", "GIT_COMMITTER_EMAIL": "branchyard@localhost",
+    "GIT_AUTHOR_DATE": "1700000000 +0000", "GIT_COMMITTER_DATE": "1700000000 +0000",
+}
+MAX_WORKERS = 8
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """What a worktree holds right now, as a commit on top of its HEAD."""
+
+    worktree: Worktree
+    commit: str  # HEAD itself when the worktree is clean
+    tree: str
+    dirty: bool
+
+
+def parallel_map(func: Callable[[T], R], items: Iterable[T]) -> list[R]:
+    """``map`` over threads: the work is git subprocesses, so threads suffice."""
+    todo = list(items)
+    if len(todo) <= 1:
+        return [func(item) for item in todo]
+    with ThreadPoolExecutor(max_workers=min(MAX_WORKERS, len(todo))) as pool:
+        return list(pool.map(func, todo))
+
+
+def snapshot_all(worktrees: Sequence[Worktree]) -> list[Snapshot]:
+    """Snapshot every worktree once, in parallel."""
+    head_trees = _trees([wt.head for wt in worktrees], worktrees[0].path) if worktrees else []
+    pairs = list(zip(worktrees, head_trees, strict=True))
+    return parallel_map(lambda pair: snapshot_worktree(pair[0], pair[1]), pairs)
+
+
+def snapshot_worktree(wt: Worktree, head_tree: str | None = None) -> Snapshot:
+    """Snapshot one worktree; ``head_tree`` is HEAD's tree when already known."""
+    tree = _worktree_tree(wt.path)
+    if head_tree is None:
+        head_tree = _trees([wt.head], wt.path)[0]
+    if tree == head_tree:
+        return Snapshot(wt, wt.head, tree, dirty=False)
+    commit = git.out(["commit-tree", tree, "-p", wt.head, "-m", "branchyard snapshot"],
+                     wt.path, env=_FIXED_IDENTITY)
+    return Snapshot(wt, commit, tree, dirty=True)
+
+
+def _worktree_tree(path: Path) -> str:
+    index = _index_file(path)
+    with tempfile.TemporaryDirectory(prefix="branchyard-snap-") as tmp:
+        temp_index = Path(tmp) / "index"
+        if index.exists():
+            shutil.copyfile(index, temp_index)
+        env = {"GIT_INDEX_FILE": str(temp_index)}
+        # --ignore-errors: an unreadable file must not hide every other change.
+        git.git(["add", "-A", "--ignore-errors"], path, env=env, check=False)
+        return git.out(["write-tree"], path, env=env)
+
+
+def _index_file(path: Path) -> Path:
+    """The worktree's index, read from its ``.git`` file (no subprocess)."""
+    dotgit = path / ".git"
+    if dotgit.is_file():
+        text = dotgit.read_text(encoding="utf-8").strip()
+        gitdir = Path(text.removeprefix("gitdir:").strip())
+        return (gitdir if gitdir.is_absolute() else path / gitdir) / "index"
+    return dotgit / "index"
+
+
+def _trees(commits: Sequence[str], cwd: Path) -> list[str]:
+    if not commits:
+        return []
+    return git.out(["rev-parse", *(f"{c}^{{tree}}" for c in commits)], cwd).split("\n")

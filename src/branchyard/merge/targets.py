@@ -1,0 +1,99 @@
+"""Which worktrees are live, which branch each one merges into, and where the
+repository is — the inputs of the radar, the merge and the queue."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from branchyard import git
+from branchyard.config import Config
+from branchyard.configload import load_config
+from branchyard.errors import MergeError
+from branchyard.identity import slug_for
+from branchyard.ledger import Ledger, LedgerState
+
+DEFAULT_BASE = "main"
+
+
+@dataclass(frozen=True)
+class Worktree:
+    """A live (non-main, non-prunable) worktree as the merge area sees it."""
+
+    path: Path
+    branch: str | None  # None when detached
+    head: str
+    slug: str
+    base: str  # the branch it merges into
+
+    @property
+    def name(self) -> str:
+        """How people call it: the branch, or the directory when detached."""
+        return self.branch or self.path.name
+
+
+@dataclass(frozen=True)
+class Repo:
+    """A repository's worktrees with their bases, read once per command."""
+
+    common_dir: Path
+    main_path: Path
+    main_branch: str | None
+    config: Config
+    worktrees: tuple[Worktree, ...]
+
+    def find(self, name: str) -> Worktree | None:
+        """The worktree with branch ``name`` (or directory name, or path)."""
+        wanted = os.path.realpath(name) if os.sep in name else None
+        for wt in self.worktrees:
+            if name in (wt.branch, wt.path.name):
+                return wt
+            if wanted is not None and os.path.realpath(wt.path) == wanted:
+                return wt
+        return None
+
+    def holder_of(self, path: Path) -> tuple[str, str]:
+        """(slug, name) of the worktree containing ``path`` (the main one included)."""
+        real = os.path.realpath(path)
+        for wt in self.worktrees:
+            root = os.path.realpath(wt.path)
+            if real == root or real.startswith(root + os.sep):
+                return wt.slug, wt.name
+        name = self.main_branch or self.main_path.name
+        return slug_for(name), name
+
+
+def resolve_base(record_base: str, config: Config, main_branch: str | None) -> str:
+    """The branch a worktree merges into: its ledger record's base, else
+    ``[project] base``, else the main worktree's branch, else ``main``."""
+    return record_base or config.project.base or main_branch or DEFAULT_BASE
+
+
+def load_repo(cwd: Path) -> Repo:
+    """Discover the repository around ``cwd`` and its live worktrees."""
+    common = git.common_dir(cwd)
+    entries = git.worktrees(cwd)
+    main = entries[0]
+    config, _ = load_config(main.path)
+    state = Ledger(common).read()
+    live = tuple(_worktree(e, state, config, main.branch)
+                 for e in entries[1:] if not e.prunable and not e.bare and e.head)
+    return Repo(common, main.path, main.branch, config, live)
+
+
+def _worktree(entry: git.WorktreeEntry, state: LedgerState, config: Config,
+              main_branch: str | None) -> Worktree:
+    record = state.by_path(entry.path)
+    slug = record.slug if record else slug_for(entry.branch or entry.path.name)
+    base = resolve_base(record.base if record else "", config, main_branch)
+    return Worktree(entry.path, entry.branch, entry.head, slug, base)
+
+
+def base_tip(repo: Repo, base: str) -> str:
+    """The commit the base branch points to, or a clear error."""
+    tip = git.rev_parse(f"refs/heads/{base}", repo.common_dir)
+    if tip is None:
+        raise MergeError(f"the base branch `{base}` does not exist",
+                         hint="set `[project] base` in branchyard.toml to an existing branch")
+    return tip
