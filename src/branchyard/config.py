@@ -33,7 +33,7 @@ class PortsConfig:
     names: tuple[str, ...] = ("PORT",)
     range: tuple[int, int] = (41000, 48999)
     block: int = 10  # ports per worktree block (the first `len(names)` are used)
-    inject_flag: str = "--port"  # `run` appends `--port N` for tools that ignore PORT; "" = never
+    inject_flag: str = ""  # e.g. "--port": `run` appends `--port N` for tools ignoring PORT
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from branchyard.config import CONFIG_FILE, LOCAL_CONFIG_FILE, Config
+from branchyard.configcheck import check_config
 from branchyard.errors import ConfigError
 
 T = TypeVar("T")
@@ -33,7 +34,9 @@ def load_config(*dirs: Path) -> tuple[Config, list[Path]]:
                 used.append(path)
                 break
     source = used[-1] if used else Path(CONFIG_FILE)
-    return _build(Config, merged, "", source), used
+    config = _build(Config, merged, "", source)
+    check_config(config, source)
+    return config, used
 
 
 def _read_toml(path: Path) -> dict[str, Any]:

@@ -1,0 +1,83 @@
+"""Checks on config values that types alone cannot express."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from pathlib import Path
+
+from branchyard.config import Config
+from branchyard.errors import ConfigError
+
+ENGINES = ("postgres", "mysql", "sqlite", "redis")
+SEED_MODES = ("clone", "empty", "dump:", "command:")
+STRATEGIES = ("merge", "rebase", "squash")
+DEPS_MODES = ("auto", "reflink", "hardlink", "copy", "install")
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_DB_NAME = re.compile(r"^[a-z][a-z0-9_-]*$")
+
+
+def check_config(config: Config, source: Path) -> None:
+    """Raise ConfigError naming the key path and file for the first bad value."""
+    _check_ports(config, source)
+    _check_databases(config, source)
+    _one_of(config.merge.strategy, STRATEGIES, "merge.strategy", source)
+    for i, deps in enumerate(config.deps):
+        _one_of(deps.mode, DEPS_MODES, f"deps[{i}].mode", source)
+    for name in config.env.vars:
+        _env_name(name, f"env.vars.{name}", source)
+    if not 0 < config.proxy.port < 65536:
+        raise _err(source, "proxy.port", f"{config.proxy.port} is not a port number")
+
+
+def _check_ports(config: Config, source: Path) -> None:
+    names = config.ports.names
+    for i, name in enumerate(names):
+        _env_name(name, f"ports.names[{i}]", source)
+    _unique(names, "ports.names", source)
+    low, high = config.ports.range
+    if not 1024 <= low <= high < 65536:
+        raise _err(source, "ports.range", f"[{low}, {high}] must be within 1024-65535, low first")
+    if config.ports.block < len(names):
+        raise _err(source, "ports.block", f"{config.ports.block} is fewer than the "
+                   f"{len(names)} port names")
+
+
+def _check_databases(config: Config, source: Path) -> None:
+    _unique([d.name for d in config.database], "database[].name", source)
+    for i, db in enumerate(config.database):
+        where = f"database[{i}]"
+        if not _DB_NAME.match(db.name):
+            raise _err(source, f"{where}.name", f"{db.name!r} must be lowercase letters, "
+                       "digits, - or _, starting with a letter")
+        _one_of(db.engine, ENGINES, f"{where}.engine", source)
+        if not any(db.seed == m or (m.endswith(":") and db.seed.startswith(m))
+                   for m in SEED_MODES):
+            raise _err(source, f"{where}.seed", f"{db.seed!r} is not one of clone, empty, "
+                       "dump:<url-or-env:VAR>, command:<cmd>")
+        _env_name(db.env, f"{where}.env", source)
+        if db.pool < 0:
+            raise _err(source, f"{where}.pool", "must be 0 or more")
+
+
+def _one_of(value: str, allowed: Iterable[str], where: str, source: Path) -> None:
+    allowed = tuple(allowed)
+    if value not in allowed:
+        raise _err(source, where, f"{value!r} is not one of {', '.join(allowed)}")
+
+
+def _env_name(name: str, where: str, source: Path) -> None:
+    if not _ENV_NAME.match(name):
+        raise _err(source, where, f"{name!r} is not a valid environment variable name")
+
+
+def _unique(items: Iterable[str], where: str, source: Path) -> None:
+    seen: set[str] = set()
+    for item in items:
+        if item in seen:
+            raise _err(source, where, f"{item!r} appears twice")
+        seen.add(item)
+
+
+def _err(source: Path, where: str, problem: str) -> ConfigError:
+    return ConfigError(f"{source}: `{where}`: {problem}", hint=f"fix `{where}` in {source.name}")
