@@ -1,0 +1,52 @@
+"""Streaming one command's output into another (``pg_dump | pg_restore``).
+
+:mod:`branchyard.proc` runs single commands; a dump is gigabytes, so it is
+streamed between two processes instead of being held in memory.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import tempfile
+from collections.abc import Mapping, Sequence
+
+from branchyard.errors import CommandError, CommandTimeoutError
+
+
+def run_pipe(producer: Sequence[str], consumer: Sequence[str], *,
+             env: Mapping[str, str], timeout: float = 3600.0) -> None:
+    """Run ``producer | consumer``; raise :class:`CommandError` naming the side
+    that failed. On any interruption both processes are killed and reaped."""
+    with tempfile.TemporaryFile() as err_a, tempfile.TemporaryFile() as err_b:
+        first = subprocess.Popen(list(producer), stdout=subprocess.PIPE, stderr=err_a,
+                                 stdin=subprocess.DEVNULL, env=dict(env))
+        try:
+            second = subprocess.Popen(list(consumer), stdin=first.stdout,
+                                      stdout=subprocess.DEVNULL, stderr=err_b, env=dict(env))
+        except BaseException:
+            _reap(first)
+            raise
+        assert first.stdout is not None
+        first.stdout.close()  # the consumer holds the only read end now
+        try:
+            second.wait(timeout=timeout)
+            first.wait(timeout=timeout)
+        except subprocess.TimeoutExpired as exc:
+            _reap(first, second)
+            raise CommandTimeoutError(list(producer), -1,
+                                      f"timed out after {timeout:g} s") from exc
+        except BaseException:
+            _reap(first, second)
+            raise
+        for proc, argv, err in ((first, producer, err_a), (second, consumer, err_b)):
+            if proc.returncode != 0:
+                err.seek(0)
+                raise CommandError(list(argv), proc.returncode,
+                                   err.read().decode("utf-8", "replace")[-4000:])
+
+
+def _reap(*procs: subprocess.Popen[bytes]) -> None:
+    for proc in procs:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait()

@@ -1,0 +1,149 @@
+"""The warm pool: spare clones of a snapshot, claimed by an instant rename.
+
+``up`` claims a ready spare (``ALTER DATABASE … RENAME``) instead of copying,
+then starts :func:`spawn_refill`, a detached process, so ``up`` returns at once
+while the pool is topped up again. Every spare is recorded in the ledger before
+it is created and accepts no connections until claimed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+import subprocess
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+from branchyard.db import postgres as pg
+from branchyard.db import records
+from branchyard.db.records import PoolRecord, SnapshotRecord
+from branchyard.errors import BranchyardError
+from branchyard.ledger import Ledger
+from branchyard.paths import state_dir
+
+
+def claim(common_dir: Path, snapshot: SnapshotRecord, target: str) -> bool:
+    """Rename a ready spare of ``snapshot`` to ``target``; False when none is left."""
+    while True:
+        spare = _reserve(common_dir, snapshot.name, target)
+        if spare is None:
+            return False
+        try:
+            with pg.connect(snapshot.server) as conn:
+                if not pg.exists(conn, spare.name):
+                    _forget(common_dir, spare.name)
+                    continue
+                pg.rename(conn, spare.name, target)
+                pg.set_allow_connections(conn, target, True)
+        except BaseException:
+            _release(common_dir, spare)
+            raise
+        _forget(common_dir, spare.name)
+        return True
+
+
+def _reserve(common_dir: Path, snapshot: str, target: str) -> PoolRecord | None:
+    with Ledger(common_dir).update() as state:
+        ready = sorted((p for p in records.pool(state)
+                        if p.snapshot == snapshot and p.state == "ready"),
+                       key=lambda p: p.created)
+        if not ready:
+            return None
+        spare = replace(ready[0], state="claimed", target=target)
+        records.put_pool(state, spare)
+    return spare
+
+
+def _release(common_dir: Path, spare: PoolRecord) -> None:
+    with Ledger(common_dir).update() as state:
+        records.put_pool(state, replace(spare, state="ready", target=""))
+
+
+def _forget(common_dir: Path, name: str) -> None:
+    with Ledger(common_dir).update() as state:
+        records.forget_pool(state, name)
+
+
+def refill(common_dir: Path, snapshot_name: str) -> int:
+    """Top the pool of ``snapshot_name`` up to its size; the number created.
+
+    Only one refill per snapshot runs at a time; a second returns 0 at once.
+    """
+    from filelock import FileLock, Timeout
+
+    lock = FileLock(str(common_dir / "branchyard" / f"pool-{snapshot_name}.lock"))
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        return 0
+    try:
+        made = 0
+        while (name := _next_spare(common_dir, snapshot_name)) is not None:
+            _create_spare(common_dir, snapshot_name, name)
+            made += 1
+        return made
+    finally:
+        lock.release()
+
+
+def _next_spare(common_dir: Path, snapshot_name: str) -> PoolRecord | None:
+    """Record the next spare to create, or None when the pool is full (or the
+    snapshot is no longer current)."""
+    with Ledger(common_dir).update() as state:
+        snap = next((s for s in records.snapshots(state) if s.name == snapshot_name), None)
+        if snap is None or snap.state != "ready" or \
+                records.current_snapshot(state, snap.key) != snap:
+            return None
+        have = [p for p in records.pool(state) if p.snapshot == snapshot_name
+                and p.state in ("pending", "ready")]
+        if len(have) >= snap.pool:
+            return None
+        stem = pg.truncate_bytes(snapshot_name.split("__snap_", maxsplit=1)[0], 20)
+        spare = PoolRecord(name=f"{stem}__pool_{secrets.token_hex(4)}", server=snap.server,
+                           snapshot=snapshot_name)
+        records.put_pool(state, spare)
+    return spare
+
+
+def _create_spare(common_dir: Path, snapshot_name: str, spare: PoolRecord) -> None:
+    try:
+        with pg.connect(spare.server) as conn:
+            pg.create(conn, spare.name, template=snapshot_name, allow_connections=False)
+    except BaseException:
+        _forget(common_dir, spare.name)
+        raise
+    with Ledger(common_dir).update() as state:
+        if any(s.name == snapshot_name for s in records.snapshots(state)):
+            records.put_pool(state, replace(spare, state="ready"))
+            return
+    # the snapshot was retired while this spare was copied: it is stale
+    drain(common_dir, snapshot_name)
+
+
+def drain(common_dir: Path, snapshot_name: str) -> list[str]:
+    """Drop every unclaimed spare of ``snapshot_name``; the names dropped."""
+    gone = []
+    for spare in records.pool(Ledger(common_dir).read()):
+        if spare.snapshot != snapshot_name or spare.state == "claimed":
+            continue
+        with contextlib.suppress(BranchyardError), pg.connect(spare.server) as conn:
+            pg.drop(conn, spare.name)
+            _forget(common_dir, spare.name)
+            gone.append(spare.name)
+    return gone
+
+
+def spawn_refill(common_dir: Path, snapshot_name: str) -> int:
+    """Start a detached ``branchyard db _refill`` and return its pid at once."""
+    log_dir = state_dir() / "logs"
+    log_dir.mkdir(parents=True, exist_ok=True)
+    log = (log_dir / "pool-refill.log").open("ab")
+    with log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "branchyard", "db", "_refill",
+             "--common-dir", str(common_dir), snapshot_name],
+            stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+            start_new_session=True, close_fds=True, env=dict(os.environ))
+    return proc.pid

@@ -1,0 +1,308 @@
+"""Server-level Postgres operations: connect, create/clone, rename, drop, inspect.
+
+Every identifier goes through ``psycopg.sql.Identifier``. psycopg is imported
+inside functions so that importing this module stays cheap.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from branchyard.db.pipeline import run_pipe
+from branchyard.db.urls import parse_url
+from branchyard.errors import CommandError, DatabaseError
+
+if TYPE_CHECKING:
+    import psycopg
+
+NAME_MAX = 63
+CONNECT_TIMEOUT = 5
+START_HINT = ("start the server; if it is branchyard's managed one: "
+              "`branchyard server start`")
+
+
+@dataclass(frozen=True)
+class DatabaseInfo:
+    name: str
+    size: int  # bytes
+    connections: int
+    allow_connections: bool
+
+
+def check_name(name: str) -> str:
+    """Refuse a database name Postgres would truncate."""
+    size = len(name.encode("utf-8"))
+    if size > NAME_MAX:
+        raise DatabaseError(
+            f"database name {name!r} is {size} bytes; Postgres allows at most {NAME_MAX}",
+            hint="shorten the `database` name template in [[database]] "
+                 "(e.g. \"{main}_{slug}\" with a shorter main name) or the branch name")
+    return name
+
+
+def truncate_bytes(text: str, size: int) -> str:
+    """At most ``size`` UTF-8 bytes of ``text``, never splitting a character."""
+    return text.encode("utf-8")[:size].decode("utf-8", "ignore")
+
+
+@contextmanager
+def connect(url: str, *, dbname: str | None = None) -> Iterator[psycopg.Connection[Any]]:
+    """An autocommit connection; failures become :class:`DatabaseError` naming
+    host:port and what to do."""
+    import psycopg
+
+    target = parse_url(url)
+    kwargs: dict[str, Any] = {"autocommit": True, "connect_timeout": CONNECT_TIMEOUT}
+    if dbname is not None:
+        kwargs["dbname"] = dbname
+    try:
+        conn = psycopg.connect(url, **kwargs)
+    except psycopg.OperationalError as exc:
+        raise connect_error(exc, target.address, dbname or target.database,
+                            target.user) from None
+    try:
+        yield conn
+    finally:
+        conn.close()
+
+
+def connect_error(exc: Exception, address: str, dbname: str, user: str) -> DatabaseError:
+    text = str(exc)
+    state = getattr(exc, "sqlstate", None)
+    if state == "3D000" or ("does not exist" in text and "database" in text):
+        return DatabaseError(f"database {dbname!r} does not exist on the Postgres server "
+                             f"at {address}",
+                             hint="create it, fix the URL, or set seed = \"empty\"")
+    if state in ("28P01", "28000") or "authentication failed" in text:
+        return DatabaseError(f"Postgres at {address} refused user {user!r}: "
+                             "authentication failed",
+                             hint="fix the user/password in the database URL")
+    first = text.strip().splitlines()[-1] if text.strip() else type(exc).__name__
+    return DatabaseError(f"cannot reach the Postgres server at {address}: {first}",
+                         hint=START_HINT)
+
+
+class TemplateBusyError(DatabaseError):
+    """The template database has other sessions (Postgres refuses to copy it)."""
+
+    code = "template_busy"
+
+
+def sql_error(exc: Exception, action: str) -> DatabaseError:
+    """Turn a failed statement into a message saying what failed and why."""
+    state = getattr(exc, "sqlstate", None)
+    reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    hints = {
+        "55006": "another session is using the template database; close it, or run "
+                 "`branchyard db snapshot` (clones never touch the main database)",
+        "53100": "the disk is full; free space and run the command again",
+        "42501": "the server user needs the CREATEDB privilege (ALTER ROLE … CREATEDB)",
+        "57014": "the statement was cancelled; run the command again",
+        "42P04": "a database with that name already exists",
+    }
+    cls = TemplateBusyError if state == "55006" else DatabaseError
+    return cls(f"{action} failed: {reason}", hint=hints.get(state or "", ""))
+
+
+def exists(conn: psycopg.Connection[Any], name: str) -> bool:
+    row = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone()
+    return row is not None
+
+
+def server_version(conn: psycopg.Connection[Any]) -> int:
+    return int(conn.info.server_version)
+
+
+def create(conn: psycopg.Connection[Any], name: str, *, template: str | None = None,
+           allow_connections: bool = True) -> None:
+    """``CREATE DATABASE`` (a FILE_COPY clone of ``template`` when given).
+
+    On any failure, including Ctrl-C (psycopg cancels the statement first), a
+    database left under ``name`` by this call is dropped before re-raising.
+    """
+    from psycopg import Error, sql
+
+    check_name(name)
+    parts: list[sql.Composable] = [sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name))]
+    if template:
+        parts.append(sql.SQL("TEMPLATE {} STRATEGY FILE_COPY").format(sql.Identifier(template)))
+        if server_version(conn) >= 180000:
+            with contextlib.suppress(Error):  # O(1) on copy-on-write filesystems
+                conn.execute("SET file_copy_method = clone")
+    if not allow_connections:
+        parts.append(sql.SQL("ALLOW_CONNECTIONS false"))
+    if exists(conn, name):
+        raise DatabaseError(f"database {name!r} already exists",
+                            hint="run `branchyard db reset` to recreate it")
+    try:
+        conn.execute(sql.SQL(" ").join(parts))
+    except Error as exc:
+        _drop_partial(conn, name)
+        what = f"cloning {template!r} into {name!r}" if template else f"creating {name!r}"
+        raise sql_error(exc, what) from None
+    except BaseException:
+        _drop_partial(conn, name)
+        raise
+
+
+def _drop_partial(conn: psycopg.Connection[Any], name: str) -> None:
+    from psycopg import Error
+
+    with contextlib.suppress(Error):
+        if not conn.closed and exists(conn, name):
+            drop(conn, name)
+
+
+def drop(conn: psycopg.Connection[Any], name: str) -> bool:
+    """``DROP DATABASE IF EXISTS … WITH (FORCE)``; True when it existed.
+
+    Callers pass only names the ledger says branchyard created.
+    """
+    from psycopg import Error, sql
+
+    if not exists(conn, name):
+        return False
+    try:
+        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)")
+                     .format(sql.Identifier(name)))
+    except Error as exc:
+        raise sql_error(exc, f"dropping database {name!r}") from None
+    return True
+
+
+def rename(conn: psycopg.Connection[Any], old: str, new: str) -> None:
+    from psycopg import Error, sql
+
+    check_name(new)
+    try:
+        conn.execute(sql.SQL("ALTER DATABASE {} RENAME TO {}")
+                     .format(sql.Identifier(old), sql.Identifier(new)))
+    except Error as exc:
+        raise sql_error(exc, f"renaming database {old!r} to {new!r}") from None
+
+
+def set_allow_connections(conn: psycopg.Connection[Any], name: str, allow: bool) -> None:
+    from psycopg import sql
+
+    flag = sql.SQL("true" if allow else "false")
+    conn.execute(sql.SQL("ALTER DATABASE {} ALLOW_CONNECTIONS {}")
+                 .format(sql.Identifier(name), flag))
+
+
+def other_sessions(conn: psycopg.Connection[Any], name: str) -> int:
+    row = conn.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = %s "
+                       "AND pid <> pg_backend_pid()", (name,)).fetchone()
+    return int(row[0]) if row else 0
+
+
+def terminate_sessions(conn: psycopg.Connection[Any], name: str) -> int:
+    rows = conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                        "WHERE datname = %s AND pid <> pg_backend_pid()", (name,)).fetchall()
+    return len(rows)
+
+
+def database_info(conn: psycopg.Connection[Any], name: str) -> DatabaseInfo | None:
+    row = conn.execute(
+        "SELECT pg_database_size(d.oid), d.datallowconn, (SELECT count(*) FROM "
+        "pg_stat_activity a WHERE a.datname = d.datname) FROM pg_database d "
+        "WHERE d.datname = %s", (name,)).fetchone()
+    if row is None:
+        return None
+    return DatabaseInfo(name, int(row[0]), int(row[2]), bool(row[1]))
+
+
+def max_connections(conn: psycopg.Connection[Any]) -> int:
+    row = conn.execute("SELECT current_setting('max_connections')::int").fetchone()
+    return int(row[0]) if row else 0
+
+
+def total_connections(conn: psycopg.Connection[Any]) -> int:
+    row = conn.execute("SELECT count(*) FROM pg_stat_activity "
+                       "WHERE backend_type = 'client backend'").fetchone()
+    return int(row[0]) if row else 0
+
+
+def table_count(url: str) -> int:
+    """Tables outside the system schemas (a database with tables is not re-seeded)."""
+    with connect(url) as conn:
+        row = conn.execute(
+            "SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "WHERE c.relkind IN ('r', 'p') AND n.nspname NOT IN ('pg_catalog', "
+            "'information_schema') AND n.nspname NOT LIKE 'pg_toast%%'").fetchone()
+    return int(row[0]) if row else 0
+
+
+def run_sql(url: str, *statements: str) -> None:
+    """Run trusted SQL statements (fixtures, the demo's rows) against ``url``."""
+    from psycopg import Error, sql
+
+    with connect(url) as conn:
+        for statement in statements:
+            try:
+                conn.execute(sql.SQL(statement))
+            except Error as exc:
+                raise sql_error(exc, f"running SQL on {parse_url(url).database!r}") from None
+
+
+def tool(name: str) -> str:
+    """A client binary (pg_dump, psql…): PATH first, then installed versions."""
+    found = shutil.which(name)
+    if found:
+        return found
+    from branchyard.db.managed import find_bin_dir
+
+    bin_dir = find_bin_dir()
+    if bin_dir is not None and (bin_dir / name).exists():
+        return str(bin_dir / name)
+    raise DatabaseError(f"{name} is not installed",
+                        hint="install the PostgreSQL client tools (e.g. apt install "
+                             "postgresql-client, brew install libpq)")
+
+
+def dump_restore(source_url: str, target_url: str, *, no_owner: bool = False) -> None:
+    """Stream ``pg_dump -Fc source | pg_restore -d target`` (the target exists).
+
+    Passwords go through a temporary passfile, never argv.
+    """
+    import tempfile
+
+    restore = [tool("pg_restore"), "--exit-on-error", "-d", _without_password(target_url)]
+    if no_owner:
+        restore[2:2] = ["--no-owner", "--no-acl"]
+    dump = [tool("pg_dump"), "-Fc", "-d", _without_password(source_url)]
+    with tempfile.TemporaryDirectory(prefix="branchyard-pg-") as tmp:
+        env = dict(os.environ)
+        env["PGPASSFILE"] = _write_passfile(Path(tmp), source_url, target_url)
+        try:
+            run_pipe(dump, restore, env=env)
+        except CommandError as exc:
+            raise DatabaseError(
+                f"copying {parse_url(source_url).database!r} by dump/restore failed: "
+                f"{exc.message}",
+                hint="check that the source is reachable and that pg_dump's version is "
+                     "at least the server's") from None
+
+
+def _without_password(url: str) -> str:
+    return replace(parse_url(url), password="").render()
+
+
+def _write_passfile(directory: Path, *urls: str) -> str:
+    path = directory / "pgpass"
+    lines = []
+    for url in urls:
+        p = parse_url(url)
+        if not p.password:
+            continue
+        fields = (p.host, str(p.port), "*", p.user or "*", p.password)
+        lines.append(":".join(f.replace("\\", "\\\\").replace(":", "\\:") for f in fields))
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    path.chmod(0o600)
+    return str(path)

@@ -1,0 +1,139 @@
+"""Making a worktree's Postgres database: clone (pool or snapshot), empty,
+dump or command seed; then the entry's setup commands. And dropping it."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from branchyard.db import postgres as pg
+from branchyard.errors import DatabaseError
+from branchyard.providers.base import PlanContext
+
+
+def server_url(spec: Mapping[str, Any]) -> str:
+    """The admin URL, starting the managed cluster first when it is the server."""
+    if spec.get("managed"):
+        from branchyard.config import ServerConfig
+        from branchyard.db import managed
+
+        managed.start(ServerConfig())  # already reserved: only its state is used
+    return str(spec["server"])
+
+
+def provision(spec: Mapping[str, Any], ctx: PlanContext) -> bool:
+    """Create and seed the database of ``spec``; False when it was already there."""
+    server = server_url(spec)
+    if spec["role"] == "main":
+        return _ensure_main(spec, server, ctx)
+    target = spec["database"]
+    with pg.connect(server) as conn:
+        existed = pg.exists(conn, target)
+    if existed:
+        tables = pg.table_count(spec["url"])
+        if tables and not ctx.reseed:
+            ctx.reporter.message(f"{target}: {tables} tables already; not seeding "
+                                 "(--reseed to start over)")
+            return False
+        with pg.connect(server) as conn:  # empty, or --reseed: ours to replace
+            pg.drop(conn, target)
+    _seed(spec, server, ctx)
+    _run_setup(spec, ctx)
+    return True
+
+
+def _ensure_main(spec: Mapping[str, Any], server: str, ctx: PlanContext) -> bool:
+    """The main worktree uses the main database itself; branchyard creates it only
+    on the managed cluster, and never drops it."""
+    with pg.connect(server) as conn:
+        if pg.exists(conn, spec["main"]):
+            return False
+        if not spec["managed"]:
+            raise _main_missing(spec)
+        pg.create(conn, spec["main"])
+    ctx.reporter.message(f"created the main database {spec['main']!r} on the managed server")
+    _run_setup(spec, ctx)
+    return True
+
+
+def _main_missing(spec: Mapping[str, Any]) -> DatabaseError:
+    from branchyard.db.urls import parse_url
+
+    return DatabaseError(
+        f"[[database]] {spec['name']!r}: the main database {spec['main']!r} does not exist "
+        f"on the Postgres server at {parse_url(spec['server']).address}",
+        hint="create it (or run the main worktree's setup/migrations), fix `source`, "
+             "or set seed = \"empty\"")
+
+
+def _seed(spec: Mapping[str, Any], server: str, ctx: PlanContext) -> None:
+    seed = str(spec["seed"])
+    if seed == "clone" or seed.startswith("dump:"):
+        _clone(spec, server, ctx)
+    elif seed == "empty" or seed.startswith("command:"):
+        with pg.connect(server) as conn:
+            pg.create(conn, spec["database"])
+        if seed.startswith("command:"):
+            _hook(seed[len("command:"):], spec, ctx, "seed")
+    else:
+        raise DatabaseError(f"[[database]] {spec['name']!r}: unknown seed {seed!r}",
+                            hint="use clone, empty, dump:<url-or-env:VAR> or command:<cmd>")
+
+
+def _clone(spec: Mapping[str, Any], server: str, ctx: PlanContext) -> None:
+    from branchyard.db import pool, snapshot
+
+    source = spec["seed_source"] or spec["main_url"]
+    src = snapshot.SnapshotSource(Path(spec["common_dir"]), server, source, int(spec["pool"]))
+    if not spec["seed_source"]:
+        _require_main(spec, server)
+    snap = snapshot.ensure(src, ctx.reporter)
+    target = spec["database"]
+    if src.pool and pool.claim(src.common_dir, snap, target):
+        ctx.reporter.message(f"{target}: claimed a warm clone of {spec['main']!r}")
+    else:
+        ctx.reporter.message(f"{target}: cloning the snapshot of {spec['main']!r}")
+        with pg.connect(server) as conn:
+            pg.create(conn, target, template=snap.name)
+    if src.pool:
+        pool.spawn_refill(src.common_dir, snap.name)
+
+
+def _require_main(spec: Mapping[str, Any], server: str) -> None:
+    with pg.connect(server) as conn:
+        if pg.exists(conn, spec["main"]):
+            return
+        if not spec["managed"]:
+            raise _main_missing(spec)
+        pg.create(conn, spec["main"])  # a fresh managed project starts empty
+
+
+def _run_setup(spec: Mapping[str, Any], ctx: PlanContext) -> None:
+    for command in spec["setup"]:
+        _hook(command, spec, ctx, "database setup")
+
+
+def _hook(command: str, spec: Mapping[str, Any], ctx: PlanContext, label: str) -> None:
+    from branchyard.proc import run_hook
+
+    env = dict(os.environ)
+    env.update(ctx.base_env)
+    env[spec["env"]] = spec["url"]
+    run_hook(command, cwd=ctx.worktree, env=env, label=f"[[database]] {spec['name']} {label}",
+             on_line=ctx.reporter.output)
+
+
+def drop_worktree_database(spec: Mapping[str, Any]) -> None:
+    """Drop the database of a ledger record; never a main database."""
+    if spec["role"] == "main" or spec["database"] == spec["main"]:
+        return
+    if spec.get("managed"):
+        from branchyard.db import managed
+
+        if managed.load_state() is None:
+            return  # the managed cluster was removed, and its databases with it
+    server = server_url(spec)
+    with pg.connect(server) as conn:
+        pg.drop(conn, spec["database"])

@@ -1,0 +1,144 @@
+"""The golden snapshot: the copy of the main database that worktrees clone.
+
+Postgres refuses to use a database with sessions as a template, and the main
+database usually has them (the main dev server). So clones come from a snapshot
+that accepts no connections, made from main by a brief template copy when main
+is idle, by dump/restore otherwise (or after ending main's sessions, when the
+user asks with ``--exclusive``). A new snapshot retires the old one and its pool.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from branchyard.db import pool as pool_mod
+from branchyard.db import postgres as pg
+from branchyard.db import records
+from branchyard.db.records import SnapshotRecord
+from branchyard.db.urls import mask_url, parse_url
+from branchyard.errors import BranchyardError
+from branchyard.events import NullReporter, Reporter
+from branchyard.ledger import Ledger
+
+
+@dataclass(frozen=True)
+class SnapshotSource:
+    """Which database a project's snapshot copies, and where the copy lives."""
+
+    common_dir: Path
+    server: str  # admin URL of the server that holds snapshot, pool and clones
+    source: str  # URL of the database copied: main, or a remote for `dump:` seeds
+    pool: int = 0
+
+    @property
+    def key(self) -> str:
+        src = parse_url(self.source)
+        text = f"{self.common_dir}|{src.address}|{src.database}|{parse_url(self.server).address}"
+        return hashlib.sha1(text.encode("utf-8"), usedforsecurity=False).hexdigest()[:10]
+
+    @property
+    def same_server(self) -> bool:
+        return parse_url(self.source).address == parse_url(self.server).address
+
+    def name(self, generation: int) -> str:
+        main = pg.truncate_bytes(parse_url(self.source).database, 24)
+        return f"{main}__snap_{self.key[:8]}_{generation}"
+
+
+def current(src: SnapshotSource) -> SnapshotRecord | None:
+    return records.current_snapshot(Ledger(src.common_dir).read(), src.key)
+
+
+def ensure(src: SnapshotSource, reporter: Reporter | None = None) -> SnapshotRecord:
+    """The current snapshot for ``src``, made first if there is none (or it vanished)."""
+    record = current(src)
+    if record is not None:
+        with pg.connect(src.server) as conn:
+            if pg.exists(conn, record.name):
+                if record.pool != src.pool:
+                    _set_pool_size(src, record)
+                return record
+    return make(src, reporter=reporter)
+
+
+def _set_pool_size(src: SnapshotSource, record: SnapshotRecord) -> None:
+    with Ledger(src.common_dir).update() as state:
+        records.put_snapshot(state, replace(record, pool=src.pool))
+
+
+def make(src: SnapshotSource, *, exclusive: bool = False,
+         reporter: Reporter | None = None) -> SnapshotRecord:
+    """Make a new snapshot of ``src.source``; retire older ones and their pools."""
+    report = reporter or NullReporter()
+    with Ledger(src.common_dir).update() as state:
+        gen = records.next_generation(state, src.key)
+        record = SnapshotRecord(name=src.name(gen), server=src.server, generation=gen,
+                                source=mask_url(src.source), key=src.key, pool=src.pool)
+        records.put_snapshot(state, record)
+    try:
+        method = _copy(src, record.name, exclusive, report)
+    except BaseException:
+        _discard(src.common_dir, record)
+        raise
+    record = replace(record, state="ready", method=method)
+    with Ledger(src.common_dir).update() as state:
+        records.put_snapshot(state, record)
+    retire_older(src.common_dir, record)
+    return record
+
+
+def _copy(src: SnapshotSource, name: str, exclusive: bool, report: Reporter) -> str:
+    main = parse_url(src.source).database
+    if src.same_server:
+        with pg.connect(src.server) as conn:
+            if exclusive and pg.terminate_sessions(conn, main):
+                report.message(f"ended the sessions on {main!r} (--exclusive)")
+            if pg.other_sessions(conn, main) == 0:
+                try:
+                    report.message(f"snapshot of {main!r} by template copy")
+                    pg.create(conn, name, template=main, allow_connections=False)
+                    return "template"
+                except pg.TemplateBusyError:
+                    if exclusive:
+                        raise
+    report.message(f"snapshot of {main!r} by dump/restore (it has open sessions)"
+                   if src.same_server else f"pulling {mask_url(src.source)} by dump/restore")
+    with pg.connect(src.server) as conn:
+        pg.create(conn, name)
+    pg.dump_restore(src.source, parse_url(src.server).with_database(name).render(),
+                    no_owner=not src.same_server)
+    with pg.connect(src.server) as conn:
+        pg.set_allow_connections(conn, name, False)
+    return "dump"
+
+
+def _discard(common_dir: Path, record: SnapshotRecord) -> None:
+    """Drop a snapshot; its record is forgotten only once it is surely gone, so an
+    unreachable server leaves it for ``doctor`` rather than orphaned."""
+    with contextlib.suppress(BranchyardError), pg.connect(record.server) as conn:
+        pg.drop(conn, record.name)
+        with Ledger(common_dir).update() as state:
+            records.forget_snapshot(state, record.name)
+
+
+def retire_older(common_dir: Path, keep: SnapshotRecord) -> None:
+    """Drop older snapshots of the same key and their pools (all ledger-owned)."""
+    old = [s for s in records.snapshots(Ledger(common_dir).read())
+           if s.key == keep.key and s.name != keep.name and s.generation < keep.generation]
+    for record in old:
+        pool_mod.drain(common_dir, record.name)
+        _discard(common_dir, record)
+
+
+def drop_all(common_dir: Path, key: str) -> list[str]:
+    """Drop every snapshot (and pool) recorded for ``key``; the names dropped."""
+    gone = []
+    for record in records.snapshots(Ledger(common_dir).read()):
+        if record.key == key:
+            pool_mod.drain(common_dir, record.name)
+            _discard(common_dir, record)
+            gone.append(record.name)
+    return gone

@@ -1,0 +1,91 @@
+"""Postgres: one database per worktree, cloned from the main database's snapshot.
+
+``plan`` derives everything from config and the identity (the managed cluster's
+port is read from its state file, reserved on first use); ``create`` seeds;
+``destroy`` needs only the ledger's spec and refuses to drop a main database.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from branchyard.config import DatabaseConfig
+from branchyard.db import sources
+from branchyard.db.urls import mask_url, parse_url
+from branchyard.errors import DatabaseError
+from branchyard.providers.base import Allocation, PlanContext
+
+KIND = "postgres"
+ADMIN_DB = "postgres"
+
+
+class PostgresProvider:
+    kind = KIND
+
+    def plan(self, ctx: PlanContext) -> list[Allocation]:
+        return [plan_entry(entry, ctx) for entry in ctx.config.database
+                if entry.engine == KIND]
+
+    def exists(self, alloc: Allocation) -> bool:
+        from branchyard.db import postgres as pg
+
+        with pg.connect(alloc.spec["server"]) as conn:
+            return pg.exists(conn, alloc.spec["database"])
+
+    def create(self, alloc: Allocation, ctx: PlanContext) -> bool:
+        from branchyard.db.provision import provision
+
+        return provision(alloc.spec, ctx)
+
+    def destroy(self, alloc: Allocation) -> None:
+        from branchyard.db.provision import drop_worktree_database
+
+        drop_worktree_database(alloc.spec)
+
+    def env(self, alloc: Allocation) -> dict[str, str]:
+        return {alloc.spec["env"]: alloc.spec["url"]}
+
+    def describe(self, alloc: Allocation) -> dict[str, Any]:
+        spec = alloc.spec
+        return {"name": spec["name"], "engine": KIND, "database": spec["database"],
+                "url": mask_url(spec["url"]), "role": spec["role"],
+                "managed": spec["managed"]}
+
+
+def plan_entry(entry: DatabaseConfig, ctx: PlanContext) -> Allocation:
+    """The allocation of one ``[[database]]`` entry for the worktree in ``ctx``."""
+    from branchyard.db.postgres import check_name
+
+    main_url, managed = main_database_url(entry, ctx)
+    main = parse_url(main_url).database
+    is_main = sources.is_main_worktree(ctx.worktree, ctx.repo.main_path)
+    target = main if is_main else sources.name_from_template(entry, main, ctx.identity.slug)
+    try:
+        check_name(target)
+    except DatabaseError as exc:
+        raise DatabaseError(f"[[database]] {entry.name!r}: {exc.message}", exc.hint) from None
+    server = entry.server or parse_url(main_url).with_database(ADMIN_DB).render()
+    seed_source = ""
+    if entry.seed.startswith("dump:"):
+        seed_source = sources.resolve(entry.seed[len("dump:"):], ctx.main_env, entry, "seed")
+    spec: dict[str, Any] = {
+        "engine": KIND, "name": entry.name, "role": "main" if is_main else "worktree",
+        "server": server, "database": target, "main": main, "main_url": main_url,
+        "url": parse_url(main_url).with_database(target).render(), "env": entry.env,
+        "seed": entry.seed, "seed_source": seed_source, "setup": list(entry.setup),
+        "pool": entry.pool, "managed": managed, "common_dir": str(ctx.repo.common_dir),
+    }
+    return Allocation(KIND, f"db:{entry.name}", spec)
+
+
+def main_database_url(entry: DatabaseConfig, ctx: PlanContext) -> tuple[str, bool]:
+    """The main database's URL, and whether it lives on the managed cluster."""
+    if entry.source:
+        return sources.resolve(entry.source, ctx.main_env, entry), False
+    main = sources.default_main_name(ctx.repo.project, entry)
+    if entry.server:
+        return parse_url(entry.server).with_database(main).render(), False
+    from branchyard.db import managed
+
+    state = managed.reserve(ctx.config.server)
+    return parse_url(state.url).with_database(main).render(), True
