@@ -84,7 +84,7 @@ def patterns_from_config(globs: Sequence[str]) -> tuple[MigrationPattern, ...]:
 def _glob_regex(glob: str) -> str:
     folder, _, name = glob.rpartition("/")
     if "{num}" not in name:
-        name = "{num}" + name.lstrip("*")
+        name = "{num}" + name
     scope = _translate(folder) if folder else ""
     return f"^(?P<scope>{scope}){'/' if folder else ''}{_translate(name)}$"
 

@@ -26,7 +26,7 @@ from branchyard.merge.migrations import (
     patterns_from_config,
 )
 from branchyard.merge.snapshot import Snapshot, parallel_map, snapshot_all
-from branchyard.merge.targets import Repo, base_tip
+from branchyard.merge.targets import Repo, Worktree, base_tip
 
 BASE_PREFIX = "base:"
 
@@ -87,12 +87,20 @@ class RadarReport:
 
 def scan(repo: Repo) -> RadarReport:
     """Run the radar over every live worktree of ``repo``."""
+    found = sides(repo, repo.worktrees)
+    return RadarReport(found, _pairs(found, repo.common_dir),
+                       lock_hits(found, read_locks(repo.common_dir)))
+
+
+def sides(repo: Repo, worktrees: Sequence[Worktree]) -> tuple[Side, ...]:
+    """Snapshot ``worktrees`` and diff each against the point it forked from its base."""
     cwd = repo.common_dir
-    tips = {base: base_tip(repo, base) for base in sorted({wt.base for wt in repo.worktrees})}
-    snaps = snapshot_all(repo.worktrees)
+    tips = {base: base_tip(repo, base) for base in sorted({wt.base for wt in worktrees})}
+    snaps = snapshot_all(worktrees)
     patterns = patterns_from_config(repo.config.merge.migrations)
     forks = parallel_map(lambda s: merge_base(s.commit, tips[s.worktree.base], cwd), snaps)
     diffs = _diffs(snaps, forks, tips, cwd)
+    read = partial(read_blobs, cwd=cwd)
 
     def side(snap: Snapshot, fork: str | None) -> Side:
         tip = tips[snap.worktree.base]
@@ -101,10 +109,7 @@ def scan(repo: Repo) -> RadarReport:
         return Side(snap, tip, fork or "", mine, added_migrations(mine, patterns, read),
                     added_migrations(theirs, patterns, read))
 
-    read = partial(read_blobs, cwd=cwd)
-    sides = tuple(side(s, f) for s, f in zip(snaps, forks, strict=True))
-    pairs = _pairs(sides, cwd)
-    return RadarReport(sides, pairs, lock_hits(sides, read_locks(repo.common_dir)))
+    return tuple(side(s, f) for s, f in zip(snaps, forks, strict=True))
 
 
 def _diffs(snaps: Sequence[Snapshot], forks: Sequence[str | None], tips: Mapping[str, str],

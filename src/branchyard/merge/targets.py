@@ -34,6 +34,15 @@ class Worktree:
 
 
 @dataclass(frozen=True)
+class Holder:
+    """The worktree a command runs in, as the holder of locks."""
+
+    slug: str
+    name: str
+    root: Path
+
+
+@dataclass(frozen=True)
 class Repo:
     """A repository's worktrees with their bases, read once per command."""
 
@@ -53,15 +62,24 @@ class Repo:
                 return wt
         return None
 
-    def holder_of(self, path: Path) -> tuple[str, str]:
-        """(slug, name) of the worktree containing ``path`` (the main one included)."""
+    def holder_of(self, path: Path) -> Holder:
+        """The worktree containing ``path`` (the main one included)."""
         real = os.path.realpath(path)
         for wt in self.worktrees:
             root = os.path.realpath(wt.path)
             if real == root or real.startswith(root + os.sep):
-                return wt.slug, wt.name
+                return Holder(wt.slug, wt.name, Path(root))
         name = self.main_branch or self.main_path.name
-        return slug_for(name), name
+        return Holder(slug_for(name), name, Path(os.path.realpath(self.main_path)))
+
+    def relative(self, path: Path) -> tuple[Holder, str]:
+        """The worktree holding ``path`` and the path relative to its root."""
+        holder = self.holder_of(path)
+        rel = os.path.relpath(os.path.realpath(path), holder.root)
+        if rel == os.curdir or rel.startswith(os.pardir):
+            raise MergeError(f"{path} is not a file inside a worktree of this repository",
+                             hint="name a path inside the repository")
+        return holder, rel.replace(os.sep, "/")
 
 
 def resolve_base(record_base: str, config: Config, main_branch: str | None) -> str:
