@@ -6,11 +6,14 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from branchyard.db import postgres as pg
 from branchyard.errors import DatabaseError
 from branchyard.providers.base import PlanContext
+
+if TYPE_CHECKING:
+    from branchyard.db.snapshot import SnapshotSource
 
 
 def server_url(spec: Mapping[str, Any]) -> str:
@@ -70,7 +73,7 @@ def _main_missing(spec: Mapping[str, Any]) -> DatabaseError:
 
 def _seed(spec: Mapping[str, Any], server: str, ctx: PlanContext) -> None:
     seed = str(spec["seed"])
-    if seed == "clone" or seed.startswith("dump:"):
+    if clones(spec):
         _clone(spec, server, ctx)
     elif seed == "empty" or seed.startswith("command:"):
         with pg.connect(server) as conn:
@@ -82,11 +85,22 @@ def _seed(spec: Mapping[str, Any], server: str, ctx: PlanContext) -> None:
                             hint="use clone, empty, dump:<url-or-env:VAR> or command:<cmd>")
 
 
+def clones(spec: Mapping[str, Any]) -> bool:
+    """Whether the database is seeded from a snapshot (clone and dump: seeds)."""
+    return spec["seed"] == "clone" or str(spec["seed"]).startswith("dump:")
+
+
+def snapshot_source(spec: Mapping[str, Any], server: str) -> SnapshotSource:
+    from branchyard.db.snapshot import SnapshotSource
+
+    return SnapshotSource(Path(spec["common_dir"]), server,
+                          spec["seed_source"] or spec["main_url"], int(spec["pool"]))
+
+
 def _clone(spec: Mapping[str, Any], server: str, ctx: PlanContext) -> None:
     from branchyard.db import pool, snapshot
 
-    source = spec["seed_source"] or spec["main_url"]
-    src = snapshot.SnapshotSource(Path(spec["common_dir"]), server, source, int(spec["pool"]))
+    src = snapshot_source(spec, server)
     if not spec["seed_source"]:
         _require_main(spec, server)
     snap = snapshot.ensure(src, ctx.reporter)

@@ -1,0 +1,273 @@
+"""`branchyard db …`, `branchyard psql`, `branchyard server …`."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import click
+
+from branchyard.cli.output import EXIT_FAILED, Reply, json_option, respond
+from branchyard.events import Reporter
+
+
+def _reporter(as_json: bool) -> Reporter:
+    from branchyard.cli.render import reporter_for
+
+    return reporter_for(as_json)
+
+
+@click.group()
+def db() -> None:
+    """Worktree-aware database tools (status, url, snapshot, pull, reset)."""
+
+
+@db.command("status")
+@click.argument("branch", required=False)
+@json_option
+def db_status(branch: str | None, as_json: bool) -> None:
+    """Each database of the worktree: name, masked URL, size, tables, last
+    migration, connections against the server's ceiling."""
+    from branchyard.db import tools
+
+    def body() -> Reply:
+        st = tools.status(branch)
+        data = {"worktree": {"path": st.worktree, "branch": st.branch, "slug": st.slug,
+                             "subdomain": st.subdomain, "main": st.main},
+                "databases": list(st.databases), "warnings": list(st.warnings)}
+        return Reply(data, _status_text(st))
+
+    respond("db status", as_json, body)
+
+
+def _status_text(st: Any) -> str:
+    head = "main worktree" if st.main else f"{st.branch}  (slug {st.slug}, {st.subdomain})"
+    lines = [f"{head}\n  {st.worktree}"]
+    for row in st.databases:
+        lines.append(f"  {row['name']} [{row['engine']}] {row['database']}")
+        lines.append(f"    url          {row['url']}")
+        if not row.get("exists", True):
+            lines.append("    (does not exist: run `branchyard setup`)")
+            continue
+        if "size" in row:
+            lines.append(f"    size         {row['size'] / 1e6:.1f} MB, {row['tables']} tables")
+            migration = (f"{row['last_migration']} ({row['migration_tool']})"
+                         if row["migration_tool"] else "none found")
+            lines.append(f"    migration    {migration}")
+            lines.append(f"    connections  {row['connections']} here; server "
+                         f"{row['server_connections']}/{row['max_connections']}")
+    lines.extend(f"warning: {w}" for w in st.warnings)
+    return "\n".join(lines)
+
+
+@db.command("url")
+@click.argument("name", required=False)
+@click.option("--branch", "-b", help="The worktree (default: the one you are in).")
+@click.option("--raw", is_flag=True, help="Print the password too (for scripts).")
+@json_option
+def db_url(name: str | None, branch: str | None, raw: bool, as_json: bool) -> None:
+    """The URL of a database of the worktree (password masked unless --raw)."""
+    from branchyard.db import tools
+    from branchyard.db.urls import mask_url
+
+    def body() -> Reply:
+        url, alloc = tools.url_of(name, branch)
+        shown = url if raw else mask_url(url)
+        return Reply({"name": alloc.spec["name"], "engine": alloc.kind, "url": shown}, shown)
+
+    respond("db url", as_json, body)
+
+
+@db.command("snapshot")
+@click.argument("name", required=False)
+@click.option("--exclusive", is_flag=True,
+              help="End the main database's sessions so a fast template copy can run.")
+@json_option
+def db_snapshot(name: str | None, exclusive: bool, as_json: bool) -> None:
+    """Make or refresh the golden snapshot(s) worktrees clone from (and refill pools)."""
+    from branchyard.db import tools
+
+    def body() -> Reply:
+        made = tools.refresh_snapshots(name, exclusive=exclusive, reporter=_reporter(as_json))
+        text = "\n".join(f"{m['name']}: snapshot {m['snapshot']} ({m['method']} copy)"
+                         for m in made) or "no cloned Postgres databases in the config"
+        return Reply({"snapshots": made}, text)
+
+    respond("db snapshot", as_json, body)
+
+
+@db.command("pull")
+@click.argument("name", required=False)
+@click.option("--branch", "-b", help="The worktree (default: the one you are in).")
+@click.option("--exclusive", is_flag=True, help="As for `db snapshot`.")
+@json_option
+def db_pull(name: str | None, branch: str | None, exclusive: bool, as_json: bool) -> None:
+    """Refresh the snapshot from main (or the remote of a dump: seed), then
+    re-seed the worktree's database from it. Its current data is replaced."""
+    from branchyard.db import tools
+
+    def body() -> Reply:
+        done = tools.reseed(name, branch, refresh=True, exclusive=exclusive,
+                            reporter=_reporter(as_json))
+        return Reply({"databases": done}, "pulled: " + ", ".join(done))
+
+    respond("db pull", as_json, body)
+
+
+@db.command("reset")
+@click.argument("name", required=False)
+@click.option("--branch", "-b", help="The worktree (default: the one you are in).")
+@json_option
+def db_reset(name: str | None, branch: str | None, as_json: bool) -> None:
+    """Drop the worktree's database and seed it again (from the current snapshot)."""
+    from branchyard.db import tools
+
+    def body() -> Reply:
+        done = tools.reseed(name, branch, reporter=_reporter(as_json))
+        return Reply({"databases": done}, "reset: " + ", ".join(done))
+
+    respond("db reset", as_json, body)
+
+
+@db.command("_refill", hidden=True)
+@click.option("--common-dir", required=True, type=click.Path(path_type=Path))
+@click.argument("snapshot")
+def db_refill(common_dir: Path, snapshot: str) -> None:
+    """Top up a snapshot's warm pool (started detached by `up`)."""
+    from branchyard.db import pool
+
+    def body() -> Reply:
+        made = pool.refill(common_dir, snapshot)
+        return Reply({"created": made}, f"pool of {snapshot}: {made} created")
+
+    respond("db _refill", False, body)
+
+
+@click.command(context_settings={"ignore_unknown_options": True})
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+@json_option
+def psql(args: tuple[str, ...], as_json: bool) -> None:
+    """psql on the worktree's database, never main's: `branchyard psql [BRANCH] [-- ARGS]`.
+
+    With --json, psql runs non-interactively and its output is returned.
+    """
+    from branchyard.db import tools
+
+    branch, rest = (args[0], args[1:]) if args and not args[0].startswith("-") else (None, args)
+
+    def body() -> Reply:
+        argv, env = tools.psql_argv(branch, rest)
+        if not as_json:
+            return Reply(exit_code=subprocess.call(argv, env=env))
+        done = subprocess.run([*argv, "--no-psqlrc"], env=env, capture_output=True, text=True,
+                              timeout=300, stdin=subprocess.DEVNULL, check=False)
+        return Reply({"exit_code": done.returncode, "stdout": done.stdout,
+                      "stderr": done.stderr},
+                     exit_code=EXIT_FAILED if done.returncode else 0)
+
+    respond("psql", as_json, body)
+
+
+@click.group()
+def server() -> None:
+    """branchyard's managed local Postgres (used when no server is configured)."""
+
+
+@server.command("start")
+@json_option
+def server_start(as_json: bool) -> None:
+    """Start the managed server (initialising it the first time). Inside a
+    repository, also create its main databases and write their URLs to the main
+    worktree's env override file."""
+    def body() -> Reply:
+        from branchyard.db import managed
+
+        prepared = _prepare_main()
+        info = _server_json(managed.status())
+        info["main"] = prepared
+        text = _server_text(info)
+        if prepared.get("kept_user_file"):
+            text += (f"\nnote: {prepared['env_file']} is yours, so it was not changed; "
+                     "add: " + ", ".join(f"{k}=…" for k in prepared["urls"]))
+        return Reply(info, text)
+
+    respond("server start", as_json, body)
+
+
+def _prepare_main() -> dict[str, Any]:
+    from branchyard.config import Config
+    from branchyard.context import open_context
+    from branchyard.db import managed
+    from branchyard.db.mainenv import prepare_main
+    from branchyard.db.urls import mask_url
+    from branchyard.errors import NotARepoError
+
+    try:
+        ctx = open_context()
+    except NotARepoError:
+        managed.start(Config().server)
+        return {}
+    managed.start(ctx.config.server)
+    result = prepare_main(ctx.repo, ctx.config)
+    return {"urls": {k: mask_url(v) for k, v in result.urls.items()},
+            "created": list(result.created), "env_file": result.env_file,
+            "written": result.written, "kept_user_file": result.kept_user_file}
+
+
+@server.command("stop")
+@json_option
+def server_stop(as_json: bool) -> None:
+    """Stop the managed server (its data is kept)."""
+    def body() -> Reply:
+        from branchyard.db import managed
+
+        stopped = managed.stop()
+        return Reply({"stopped": stopped},
+                     "stopped" if stopped else "the managed server was not running")
+
+    respond("server stop", as_json, body)
+
+
+@server.command("status")
+@json_option
+def server_status(as_json: bool) -> None:
+    """Whether the managed server runs, where, and how many connections it has."""
+    def body() -> Reply:
+        from branchyard.db import managed
+
+        info = _server_json(managed.status())
+        return Reply(info, _server_text(info))
+
+    respond("server status", as_json, body)
+
+
+def _server_json(st: Any) -> dict[str, Any]:
+    from branchyard.db.urls import mask_url
+
+    data: dict[str, Any] = {"configured": st.configured, "running": st.running, "pid": st.pid}
+    if st.state is not None:
+        data.update(port=st.state.port, url=mask_url(st.state.url),
+                    data_dir=str(st.state.data_dir), log=str(st.state.log_file),
+                    run_as=st.state.user or None)
+    if st.running:
+        from branchyard.db import postgres as pg
+
+        with pg.connect(st.state.url) as conn:
+            row = conn.execute("SHOW server_version").fetchone()
+            data.update(version=row[0] if row else "",
+                        connections=pg.total_connections(conn),
+                        max_connections=pg.max_connections(conn))
+    return data
+
+
+def _server_text(info: dict[str, Any]) -> str:
+    if not info["configured"]:
+        return "the managed server is not set up (`branchyard server start`)"
+    state = "running" if info["running"] else "stopped"
+    lines = [f"managed Postgres: {state} on 127.0.0.1:{info['port']}",
+             f"  url   {info['url']}", f"  data  {info['data_dir']}"]
+    if info["running"]:
+        lines.append(f"  connections {info['connections']}/{info['max_connections']}, "
+                     f"version {info['version']}")
+    return "\n".join(lines)

@@ -1,0 +1,220 @@
+"""The database tools behind `branchyard db …` and `branchyard psql`.
+
+Each function finds the worktree's databases in the ledger (or, for the main
+worktree, plans them), and returns frozen results; the CLI renders them.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from branchyard.context import Context, open_context
+from branchyard.errors import DatabaseError, UsageError
+from branchyard.events import NullReporter, Reporter
+from branchyard.identity import Identity
+from branchyard.ledger import WorktreeRecord
+from branchyard.providers import get_provider
+from branchyard.providers.base import Allocation, PlanContext
+
+DB_KINDS = ("postgres", "mysql", "sqlite", "redis")
+WARN_RATIO = 0.8
+
+
+@dataclass(frozen=True)
+class DbTarget:
+    ctx: Context
+    path: Path
+    identity: Identity
+    record: WorktreeRecord | None  # None: the main worktree
+    allocations: tuple[Allocation, ...]
+
+    @property
+    def main(self) -> bool:
+        return self.record is None
+
+
+@dataclass(frozen=True)
+class DbStatus:
+    worktree: str
+    branch: str
+    slug: str
+    subdomain: str
+    main: bool
+    databases: tuple[dict[str, Any], ...]
+    warnings: tuple[str, ...] = field(default_factory=tuple)
+
+
+def find_target(name: str | None, start: Path | str | None = None) -> DbTarget:
+    """The worktree ``name`` (default: the current one; the main worktree when run
+    there) and its database allocations."""
+    from branchyard.api.info import record_for
+
+    ctx = open_context(start)
+    if name is None and not ctx.loc.in_linked_worktree:
+        ident = Identity(branch="", slug="main", subdomain="", index=0)
+        plan = plan_context(ctx, ctx.repo.main_path, ident)
+        kinds = [k for k in DB_KINDS if any(d.engine == k for d in ctx.config.database)]
+        planned = tuple(a for kind in kinds for a in get_provider(kind).plan(plan))
+        return DbTarget(ctx, ctx.repo.main_path, ident, None, planned)
+    record = record_for(ctx, name)
+    allocs = tuple(Allocation(r.kind, r.key, r.spec) for r in record.resources
+                   if r.kind in DB_KINDS)
+    return DbTarget(ctx, Path(record.path), record.identity, record, allocs)
+
+
+def plan_context(ctx: Context, worktree: Path, identity: Identity, *, reseed: bool = False,
+                 reporter: Reporter | None = None, ports: dict[str, int] | None = None,
+                 base_env: dict[str, str] | None = None) -> PlanContext:
+    from branchyard.envfile import main_env_files, read_env_files
+
+    main_env = read_env_files(main_env_files(ctx.repo.main_path, ctx.config.env.shared))
+    return PlanContext(repo=ctx.repo, config=ctx.config, identity=identity, worktree=worktree,
+                       ports=ports or {}, url="", base_env=base_env or {}, main_env=main_env,
+                       reseed=reseed, reporter=reporter or NullReporter())
+
+
+def pick(target: DbTarget, name: str | None, engine: str | None = None) -> Allocation:
+    """One database of the target: by config name, else the only (or first) one."""
+    allocs = [a for a in target.allocations if engine is None or a.kind == engine]
+    if name is not None:
+        allocs = [a for a in allocs if a.spec["name"] == name]
+    if not allocs:
+        known = ", ".join(a.spec["name"] for a in target.allocations) or "none"
+        raise UsageError(f"no {engine + ' ' if engine else ''}database "
+                         f"{name + ' ' if name else ''}in {target.path}",
+                         hint=f"databases of this worktree: {known}")
+    return allocs[0]
+
+
+def url_of(name: str | None, branch: str | None = None) -> tuple[str, Allocation]:
+    alloc = pick(find_target(branch), name)
+    return str(alloc.spec.get("url", alloc.spec.get("path", ""))), alloc
+
+
+def status(branch: str | None = None) -> DbStatus:
+    """Every database of the worktree, inspected on its server."""
+    target = find_target(branch)
+    rows = []
+    warnings = []
+    for alloc in target.allocations:
+        row = get_provider(alloc.kind).describe(alloc)
+        row.update(INSPECTORS[alloc.kind](alloc))
+        rows.append(row)
+        warnings.extend(row.pop("warnings", []))
+    ident = target.identity
+    return DbStatus(str(target.path), ident.branch, ident.slug, ident.subdomain, target.main,
+                    tuple(rows), tuple(dict.fromkeys(warnings)))
+
+
+def _inspect_postgres(alloc: Allocation) -> dict[str, Any]:
+    from branchyard.db import postgres as pg
+    from branchyard.db.migrations import postgres_last_migration
+
+    spec = alloc.spec
+    out: dict[str, Any] = {"exists": False, "warnings": []}
+    with pg.connect(spec["server"]) as conn:
+        info = pg.database_info(conn, spec["database"])
+        ceiling, used = pg.max_connections(conn), pg.total_connections(conn)
+    out.update(server_connections=used, max_connections=ceiling)
+    if used >= ceiling * WARN_RATIO:
+        out["warnings"].append(f"the server at {spec['server'].split('@')[-1].split('/')[0]} "
+                               f"uses {used} of its {ceiling} connections")
+    if info is None:
+        return out
+    tool, last = postgres_last_migration(spec["url"], spec.get("migrations_query", ""))
+    out.update(exists=True, size=info.size, connections=info.connections,
+               tables=pg.table_count(spec["url"]), migration_tool=tool, last_migration=last)
+    return out
+
+
+def _inspect_other(alloc: Allocation) -> dict[str, Any]:
+    return {"exists": get_provider(alloc.kind).exists(alloc)}
+
+
+INSPECTORS: dict[str, Callable[[Allocation], dict[str, Any]]] = {
+    "postgres": _inspect_postgres, "mysql": _inspect_other, "sqlite": _inspect_other,
+    "redis": _inspect_other,
+}
+
+
+def reseed(name: str | None, branch: str | None = None, *, refresh: bool = False,
+           exclusive: bool = False, reporter: Reporter | None = None) -> list[str]:
+    """`db reset` (re-seed from the current snapshot) and `db pull` (``refresh``:
+    make a new snapshot from main or the remote first). Returns the databases done."""
+    target = find_target(branch)
+    if target.main:
+        raise UsageError("`db reset`/`db pull` act on a worktree's database, never main's",
+                         hint="run it inside a worktree, or name its branch")
+    allocs = [a for a in target.allocations if name is None or a.spec["name"] == name]
+    if not allocs:
+        pick(target, name)
+    plan = plan_context(target.ctx, target.path, target.identity, reseed=True,
+                        reporter=reporter, base_env=dict(target.record.env)
+                        if target.record else {})
+    done = []
+    for alloc in allocs:
+        if refresh and alloc.kind == "postgres":
+            _refresh_snapshot(alloc, exclusive, plan.reporter)
+        get_provider(alloc.kind).create(alloc, plan)
+        done.append(str(alloc.spec["name"]))
+    return done
+
+
+def _refresh_snapshot(alloc: Allocation, exclusive: bool, reporter: Reporter) -> None:
+    from branchyard.db import snapshot
+    from branchyard.db.provision import clones, server_url, snapshot_source
+
+    if clones(alloc.spec):
+        src = snapshot_source(alloc.spec, server_url(alloc.spec))
+        snapshot.make(src, exclusive=exclusive, reporter=reporter)
+
+
+def refresh_snapshots(name: str | None = None, *, exclusive: bool = False,
+                      reporter: Reporter | None = None) -> list[dict[str, Any]]:
+    """`db snapshot`: a new snapshot of each cloned Postgres database's main."""
+    from branchyard.db import pool, snapshot
+    from branchyard.db.provision import clones, server_url, snapshot_source
+
+    ctx = open_context()
+    ident = Identity(branch="", slug="main", subdomain="", index=0)
+    plan = plan_context(ctx, ctx.repo.main_path, ident)
+    made = []
+    for alloc in get_provider("postgres").plan(plan):
+        spec = alloc.spec
+        if (name is not None and spec["name"] != name) or not clones(spec):
+            continue
+        src = snapshot_source(spec, server_url(spec))
+        record = snapshot.make(src, exclusive=exclusive, reporter=reporter)
+        if src.pool:
+            pool.spawn_refill(ctx.repo.common_dir, record.name)
+        made.append({"name": spec["name"], "snapshot": record.name, "method": record.method})
+    if name is not None and not made:
+        raise DatabaseError(f"no cloned Postgres database named {name!r} in the config",
+                            hint="`branchyard db status` lists the databases")
+    return made
+
+
+def psql_argv(branch: str | None, args: tuple[str, ...]) -> tuple[list[str], dict[str, str]]:
+    """psql against the worktree's database (never main's), password in the env."""
+    from branchyard.db.postgres import tool
+    from branchyard.db.provision import server_url
+    from branchyard.db.urls import parse_url
+
+    target = find_target(branch)
+    if target.main:
+        raise UsageError("`branchyard psql` opens a worktree's database, never main's",
+                         hint="run it inside a worktree, or name its branch: "
+                              "`branchyard psql BRANCH`")
+    alloc = pick(target, None, "postgres")
+    server_url(alloc.spec)  # the managed server may need starting
+    url = parse_url(alloc.spec["url"])
+    env = dict(os.environ)
+    if url.password:
+        env["PGPASSWORD"] = url.password
+    from dataclasses import replace
+
+    return [tool("psql"), "-d", replace(url, password="").render(), *args], env
