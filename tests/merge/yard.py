@@ -33,4 +33,4 @@ def add_worktree(repo: Path, branch: str, base: str = "main") -> Path:
 
 
 def subjects(repo: Path, ref: str = "main") -> list[str]:
-    return git("log", "--format=%s", ref, cwd=repo).splitlines()
+    return git("log", "--topo-order", "--format=%s", ref, cwd=repo).splitlines()

@@ -1,0 +1,164 @@
+"""``merge``: build the combined commit in a scratch worktree, run the checks
+there, and advance the base branch only when they pass."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from branchyard import git
+from branchyard.errors import BranchyardError, MergeError
+from branchyard.merge.refs import Moved, RefMovedError, move_branch
+from branchyard.merge.scratch import new_log, run_commands, scratch_worktree
+from branchyard.merge.strategies import STRATEGIES, BuildPlan, Built, build
+from branchyard.merge.targets import Repo, Worktree, base_tip, resolve_base
+
+ATTEMPTS = 3  # rebuilds when the base moves while checks run
+
+
+@dataclass(frozen=True)
+class MergeRequest:
+    branch: str
+    strategy: str = ""  # "" = [merge] strategy
+    picks: tuple[str, ...] = ()
+    update_branch: bool = False  # move the agent's branch to the result afterwards
+
+
+@dataclass(frozen=True)
+class MergeResult:
+    branch: str
+    base: str
+    strategy: str
+    old_base: str
+    new_base: str
+    regenerated: tuple[str, ...]
+    checks: tuple[str, ...]
+    log: str
+    already_merged: bool
+    checkout_updated: str  # the checkout of the base brought along, "" if none
+    branch_updated: bool
+    branch_note: str  # why the agent's branch was not updated, when asked
+
+
+def merge_branch(repo: Repo, request: MergeRequest) -> MergeResult:
+    """Merge ``request.branch`` into its base; the branch itself is not rewritten
+    unless ``update_branch``. Raises :class:`MergeError` (conflict, red checks)."""
+    strategy = request.strategy or repo.config.merge.strategy
+    if strategy not in STRATEGIES:
+        raise MergeError(f"unknown merge strategy `{strategy}`",
+                         hint=f"use one of: {', '.join(STRATEGIES)}")
+    tip = _branch_tip(repo, request.branch)
+    worktree = repo.find(request.branch)
+    base = worktree.base if worktree else resolve_base("", repo.config, repo.main_branch)
+    log = new_log(repo.common_dir, request.branch)
+    for _ in range(ATTEMPTS):
+        old = base_tip(repo, base)
+        plan = BuildPlan(request.branch, tip, base, old, strategy, request.picks,
+                         repo.config.merge.lockfiles)
+        built = _build_and_check(repo, plan, worktree, log)
+        if built.already_in(old):
+            return _result(request, plan, built, log, None)
+        try:
+            moved = move_branch(base, old, built.commit, repo.common_dir)
+        except RefMovedError:
+            continue
+        return _after(repo, request, plan, built, log, moved)
+    raise MergeError(f"`{base}` kept moving while {request.branch} was being merged",
+                     hint="run the merge again when the base is quieter")
+
+
+def _branch_tip(repo: Repo, branch: str) -> str:
+    tip = git.rev_parse(f"refs/heads/{branch}", repo.common_dir)
+    if tip is None:
+        raise MergeError(f"there is no branch `{branch}`",
+                         hint="name a local branch (see `git branch`)")
+    return tip
+
+
+def _build_and_check(repo: Repo, plan: BuildPlan, worktree: Worktree | None,
+                     log: Path) -> Built:
+    with log.open("a", encoding="utf-8") as out, \
+            scratch_worktree(repo.common_dir, plan.base_commit) as scratch:
+        out.write(f"# {plan.strategy} {plan.branch} ({plan.tip}) onto "
+                  f"{plan.base} ({plan.base_commit}) in {scratch}\n")
+        env = check_env(worktree, scratch, plan)
+        try:
+            built = build(plan, scratch, env, out)
+            if not built.already_in(plan.base_commit):
+                run_commands(repo.config.merge.checks, scratch, env, "merge check", out)
+        except BranchyardError as err:
+            out.write(f"# failed: {err}\n")
+            err.hint = f"{err.hint}; the full log is {log}".lstrip("; ")
+            raise
+        out.write(f"# built {built.commit}\n")
+        return built
+
+
+def check_env(worktree: Worktree | None, scratch: Path, plan: BuildPlan) -> dict[str, str]:
+    """The environment of checks and regenerate commands: the merged worktree's
+    own environment (its databases, ports) when branchyard set it up."""
+    env = dict(os.environ)
+    env.update(_worktree_env(worktree))
+    env.update({"BRANCHYARD_MERGE_BRANCH": plan.branch, "BRANCHYARD_MERGE_BASE": plan.base,
+                "BRANCHYARD_SCRATCH": str(scratch)})
+    for key in [k for k in env if k.startswith("GIT_") and k not in _KEEP_GIT]:
+        del env[key]
+    return env
+
+
+_KEEP_GIT = ("GIT_CONFIG_NOSYSTEM", "GIT_CONFIG_GLOBAL", "GIT_AUTHOR_NAME", "GIT_AUTHOR_EMAIL",
+             "GIT_COMMITTER_NAME", "GIT_COMMITTER_EMAIL")
+
+
+def _worktree_env(worktree: Worktree | None) -> Mapping[str, str]:
+    if worktree is None:
+        return {}
+    try:
+        from branchyard.api.info import env_of
+    except ImportError:
+        return {}
+    try:
+        return env_of(worktree.path)
+    except BranchyardError:
+        return {}  # not set up by branchyard: the plain environment
+
+
+def _after(repo: Repo, request: MergeRequest, plan: BuildPlan, built: Built, log: Path,
+           moved: Moved) -> MergeResult:
+    note = ""
+    updated = False
+    if request.update_branch:
+        try:
+            move_branch(request.branch, plan.tip, built.commit, repo.common_dir)
+            updated = True
+        except MergeError as err:
+            note = str(err)
+    return _result(request, plan, built, log, moved, updated, note, repo.config.merge.checks)
+
+
+def _result(request: MergeRequest, plan: BuildPlan, built: Built, log: Path,
+            moved: Moved | None, updated: bool = False, note: str = "",
+            plan_checks: tuple[str, ...] = ()) -> MergeResult:
+    return MergeResult(
+        branch=request.branch, base=plan.base,
+        strategy="pick" if plan.picks else plan.strategy,
+        old_base=plan.base_commit, new_base=built.commit, regenerated=built.regenerated,
+        checks=plan_checks if moved else (), log=str(log), already_merged=moved is None,
+        checkout_updated=moved.checkout if moved else "",
+        branch_updated=updated, branch_note=note)
+
+
+def remove_merged(repo: Repo, branch: str) -> str:
+    """``--down``: remove the merged worktree through branchyard's own ``down``."""
+    try:
+        from branchyard.api.removal import DownRequest, down
+    except ImportError:  # a build without the lifecycle API: the CLI does the same
+        from branchyard import proc
+
+        proc.run([sys.executable, "-m", "branchyard", "down", branch], cwd=repo.main_path)
+        return "cli"
+    down(DownRequest(branch, cwd=repo.main_path))
+    return "api"

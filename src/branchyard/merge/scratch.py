@@ -1,0 +1,74 @@
+"""Scratch worktrees: throw-away checkouts where merges are built and checked,
+so an agent's worktree and the main checkout's files are never used for it."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TextIO
+
+from branchyard import git, proc
+
+CHECK_TIMEOUT = 3600.0
+
+
+def scratch_root(common_dir: Path) -> Path:
+    return common_dir / "branchyard" / "scratch"
+
+
+def log_dir(common_dir: Path) -> Path:
+    return common_dir / "branchyard" / "logs"
+
+
+def new_log(common_dir: Path, label: str) -> Path:
+    """A fresh log file for one merge attempt (kept for people to read)."""
+    folder = log_dir(common_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in label)
+    return folder / f"{time.strftime('%Y%m%d-%H%M%S')}-{safe}.log"
+
+
+@contextmanager
+def scratch_worktree(common_dir: Path, start: str) -> Iterator[Path]:
+    """A detached worktree at commit ``start``, removed afterwards whatever happens."""
+    root = scratch_root(common_dir)
+    root.mkdir(parents=True, exist_ok=True)
+    path = Path(tempfile.mkdtemp(prefix="merge-", dir=root))
+    git.git(["worktree", "add", "--detach", "--quiet", str(path), start], common_dir)
+    try:
+        yield path
+    finally:
+        _remove(common_dir, path)
+
+
+def _remove(common_dir: Path, path: Path) -> None:
+    done = git.git(["worktree", "remove", "--force", "--force", str(path)], common_dir,
+                   check=False)
+    if done.returncode != 0:
+        # Only our own scratch directory is ever deleted by hand.
+        shutil.rmtree(path, ignore_errors=True)
+        git.git(["worktree", "prune"], common_dir, check=False)
+
+
+def run_commands(commands: Sequence[str], cwd: Path, env: Mapping[str, str], label: str,
+                 log: TextIO) -> None:
+    """Run user commands (checks, lockfile regeneration) one after the other,
+    their output into ``log``; the first failure raises :class:`HookError`."""
+    for command in commands:
+        log.write(f"$ {command}\n")
+        log.flush()
+        proc.run_hook(command, cwd=cwd, env=env, label=label, output=log,
+                      timeout=CHECK_TIMEOUT)
+
+
+def unmerged_paths(cwd: Path) -> list[str]:
+    data = git.git(["diff", "--name-only", "-z", "--diff-filter=U"], cwd).stdout
+    return sorted({p for p in data.split("\0") if p})
+
+
+def head(cwd: Path) -> str:
+    return git.out(["rev-parse", "HEAD"], cwd)

@@ -1,0 +1,154 @@
+"""`merge`: strategies, checks, lockfiles, the base ref and the main checkout."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+from yard import add_worktree, commit, git, subjects, write
+
+from branchyard.errors import ConflictError, HookError, MergeError
+from branchyard.merge.landing import MergeRequest, merge_branch
+from branchyard.merge.targets import load_repo
+
+REGEN = "open('deps.lock', 'w').write(open('deps.txt').read().upper())\n"
+
+
+def _config(repo: Path, checks: str = "[]") -> None:
+    """Checks, and a regenerate command that derives deps.lock from deps.txt."""
+    commit(repo, {"tools/regen.py": REGEN, "branchyard.toml":
+                  f"[merge]\nchecks = {checks}\n"
+                  f"lockfiles = {{'deps.lock' = '{sys.executable} tools/regen.py'}}\n"},
+           "config")
+
+
+def test_merge_strategy_makes_a_merge_commit_and_moves_main(shared: Path) -> None:
+    a = add_worktree(shared, "a")
+    commit(a, {"feature.py": "a\n"}, "a: feature")
+    agent_head = git("rev-parse", "a", cwd=shared)
+
+    result = merge_branch(load_repo(shared), MergeRequest("a"))
+
+    assert subjects(shared)[:2] == ["Merge branch 'a' into main", "a: feature"]
+    assert result.new_base == git("rev-parse", "main", cwd=shared)
+    assert result.checkout_updated == str(shared)
+    assert (shared / "feature.py").read_text() == "a\n"
+    assert git("status", "--porcelain", cwd=shared) == ""
+    assert git("rev-parse", "a", cwd=shared) == agent_head  # never rewritten
+    assert git("worktree", "list", cwd=shared).count("\n") == 1  # scratch removed
+
+
+@pytest.mark.parametrize(("strategy", "expected"), [
+    ("rebase", ["a: two", "a: one", "main moved", "base files"]),
+    ("squash", ["a (squashed)", "main moved", "base files"]),
+])
+def test_rebase_and_squash_give_linear_history(shared: Path, strategy: str,
+                                               expected: list[str]) -> None:
+    a = add_worktree(shared, "a")
+    commit(a, {"one.py": "1\n"}, "a: one")
+    commit(a, {"two.py": "2\n"}, "a: two")
+    commit(shared, {"main.py": "m\n"}, "main moved")
+
+    merge_branch(load_repo(shared), MergeRequest("a", strategy=strategy))
+
+    assert subjects(shared)[:-1] == expected
+    assert git("rev-list", "--merges", "main", cwd=shared) == ""
+    assert sorted(p.name for p in shared.glob("*.py")) == ["app.py", "main.py", "one.py",
+                                                           "two.py"]
+
+
+def test_pick_takes_only_the_named_commits(shared: Path) -> None:
+    a = add_worktree(shared, "a")
+    keep = commit(a, {"one.py": "1\n"}, "a: one")
+    commit(a, {"two.py": "2\n"}, "a: two")
+
+    merge_branch(load_repo(shared), MergeRequest("a", picks=(keep,)))
+
+    assert subjects(shared)[:2] == ["a: one", "base files"]
+    assert not (shared / "two.py").exists()
+
+
+def test_red_checks_leave_the_base_alone_and_keep_a_log(shared: Path) -> None:
+    _config(shared, checks='["test -f feature.py", "false"]')
+    a = add_worktree(shared, "a")
+    commit(a, {"feature.py": "a\n"}, "a: feature")
+    before = git("rev-parse", "main", cwd=shared)
+
+    with pytest.raises(HookError, match="merge check hook `false` failed") as caught:
+        merge_branch(load_repo(shared), MergeRequest("a"))
+
+    assert git("rev-parse", "main", cwd=shared) == before
+    log = Path(caught.value.hint.rpartition("the full log is ")[2])
+    assert "$ test -f feature.py" in log.read_text()
+
+
+def test_conflict_names_the_files(shared: Path) -> None:
+    a = add_worktree(shared, "a")
+    commit(a, {"app.py": "A\n"}, "a edits")
+    commit(shared, {"app.py": "M\n"}, "main edits")
+
+    with pytest.raises(ConflictError, match=r"a conflicts with main in: app.py"):
+        merge_branch(load_repo(shared), MergeRequest("a", strategy="rebase"))
+
+
+def test_lockfile_only_conflict_is_regenerated(shared: Path) -> None:
+    _config(shared)
+    commit(shared, {"deps.txt": "left-pad\n", "deps.lock": "LEFT-PAD\n"}, "deps")
+    a = add_worktree(shared, "a")
+    commit(a, {"deps.txt": "left-pad\nzod\n", "deps.lock": "stale from a\n"}, "a: zod")
+    commit(shared, {"deps.lock": "main rewrote it\n"}, "main relocks")
+
+    result = merge_branch(load_repo(shared), MergeRequest("a"))
+
+    assert result.regenerated == ("deps.lock",)
+    assert git("show", "main:deps.lock", cwd=shared) == "LEFT-PAD\nZOD"
+
+
+def test_dirty_main_checkout_on_the_touched_file_blocks_the_move(shared: Path) -> None:
+    a = add_worktree(shared, "a")
+    commit(a, {"app.py": "one\ntwo\nthree\nfour\n"}, "a edits")
+    write(shared, {"app.py": "local edit\n"})
+    before = git("rev-parse", "main", cwd=shared)
+
+    with pytest.raises(MergeError, match="local changes to files the merge changes"):
+        merge_branch(load_repo(shared), MergeRequest("a"))
+
+    assert git("rev-parse", "main", cwd=shared) == before
+    assert (shared / "app.py").read_text() == "local edit\n"
+
+
+def test_main_checkout_elsewhere_is_left_alone(shared: Path) -> None:
+    commit(shared, {"branchyard.toml": '[project]\nbase = "main"\n'}, "config")
+    git("checkout", "-q", "-b", "other", cwd=shared)
+    a = add_worktree(shared, "a", base="main")
+    commit(a, {"feature.py": "a\n"}, "a: feature")
+
+    result = merge_branch(load_repo(shared), MergeRequest("a"))
+
+    assert result.checkout_updated == ""
+    assert not (shared / "feature.py").exists()
+    assert git("show", "main:feature.py", cwd=shared) == "a"
+
+
+def test_update_branch_moves_the_agent_branch_and_its_files(shared: Path) -> None:
+    a = add_worktree(shared, "a")
+    commit(a, {"one.py": "1\n"}, "a: one")
+    commit(shared, {"main.py": "m\n"}, "main moved")
+
+    result = merge_branch(load_repo(shared), MergeRequest("a", strategy="rebase",
+                                                          update_branch=True))
+
+    assert result.branch_updated
+    assert git("rev-parse", "a", cwd=shared) == git("rev-parse", "main", cwd=shared)
+    assert (a / "main.py").read_text() == "m\n"
+    assert git("status", "--porcelain", cwd=a) == ""
+
+
+def test_already_merged_is_not_an_error(shared: Path) -> None:
+    add_worktree(shared, "a")
+
+    result = merge_branch(load_repo(shared), MergeRequest("a"))
+
+    assert result.already_merged
+    assert result.new_base == result.old_base
