@@ -1,0 +1,104 @@
+"""Browser isolation: a profile directory per worktree and, when configured, the
+session file (``agent-browser.json`` → ``{"sessionName": "<project>-<slug>"}``)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+from branchyard.browser import profile_dir, session_name
+from branchyard.errors import ProviderError
+from branchyard.providers.base import Allocation, PlanContext
+
+KEY = "browser:profile"
+SESSION_KEY = "sessionName"
+
+
+class BrowserProvider:
+    kind = "browser"
+
+    def plan(self, ctx: PlanContext) -> list[Allocation]:
+        slug = ctx.identity.slug
+        session_file = ctx.config.browser.session_file
+        return [Allocation(self.kind, KEY, {
+            "profile": str(profile_dir(ctx.repo.common_dir, slug)),
+            "session_file": str(ctx.worktree / session_file) if session_file else "",
+            "session_name": session_name(ctx.repo.project, slug),
+        })]
+
+    def exists(self, alloc: Allocation) -> bool:
+        if not Path(alloc.spec["profile"]).is_dir():
+            return False
+        path = alloc.spec["session_file"]
+        return not path or _read_session(Path(path)).get(SESSION_KEY) == \
+            alloc.spec["session_name"]
+
+    def create(self, alloc: Allocation, ctx: PlanContext) -> bool:
+        changed = False
+        profile = Path(alloc.spec["profile"])
+        if not profile.is_dir():
+            profile.mkdir(parents=True, exist_ok=True)
+            changed = True
+        path = alloc.spec["session_file"]
+        if path:
+            changed |= _write_session(Path(path), alloc.spec["session_name"])
+        return changed
+
+    def destroy(self, alloc: Allocation) -> None:
+        shutil.rmtree(alloc.spec["profile"], ignore_errors=True)
+        path = alloc.spec["session_file"]
+        if path:
+            _remove_session(Path(path), alloc.spec["session_name"])
+
+    def env(self, alloc: Allocation) -> dict[str, str]:
+        return {"BRANCHYARD_BROWSER_PROFILE": alloc.spec["profile"],
+                "BRANCHYARD_BROWSER_SESSION": alloc.spec["session_name"]}
+
+    def describe(self, alloc: Allocation) -> dict[str, Any]:
+        return {"profile": alloc.spec["profile"], "session": alloc.spec["session_name"],
+                "session_file": alloc.spec["session_file"]}
+
+
+def _read_session(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _remove_session(path: Path, name: str) -> None:
+    """Remove our session from the file: the whole file if nothing else is in it."""
+    data = _read_session(path)
+    if data.get(SESSION_KEY) != name:
+        return  # not ours (any more): leave it alone
+    del data[SESSION_KEY]
+    if data:
+        _write_json(path, data)
+    else:
+        path.unlink(missing_ok=True)
+
+
+def _write_json(path: Path, data: dict[str, Any]) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def _write_session(path: Path, name: str) -> bool:
+    """Set ``sessionName`` in the file, keeping any other keys; True if it changed."""
+    if path.exists() and not path.is_file():
+        raise ProviderError(f"{path} exists and is not a file",
+                            hint="remove it or change [browser] session_file")
+    data = _read_session(path)
+    if path.exists() and not data and path.read_text(encoding="utf-8").strip():
+        raise ProviderError(f"{path} is not a JSON object; branchyard will not overwrite it",
+                            hint="fix or remove the file, then run `branchyard setup` again")
+    if data.get(SESSION_KEY) == name:
+        return False
+    data[SESSION_KEY] = name
+    _write_json(path, data)
+    return True

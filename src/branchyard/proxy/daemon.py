@@ -1,0 +1,258 @@
+"""Running the proxy: in the foreground, or as a detached daemon with a pid file."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import errno
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from branchyard.errors import ProxyError
+from branchyard.paths import state_dir
+
+START_TIMEOUT = 10.0
+STOP_TIMEOUT = 5.0
+
+
+@dataclass(frozen=True)
+class ProxySettings:
+    port: int = 1355
+    https: bool = False
+    host: str = "127.0.0.1"  # never anything but loopback
+
+
+@dataclass(frozen=True)
+class ProxyStatus:
+    state: str  # running | stopped | crashed
+    pid: int = 0
+    port: int = 0
+    https: bool = False
+    started: float = 0.0
+    log: str = ""
+    already_running: bool = False
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"state": self.state, "pid": self.pid, "port": self.port,
+                "https": self.https, "started": self.started, "log": self.log}
+
+
+def proxy_dir() -> Path:
+    return state_dir() / "proxy"
+
+
+def pid_file() -> Path:
+    return proxy_dir() / "proxy.pid"
+
+
+def log_file() -> Path:
+    return proxy_dir() / "proxy.log"
+
+
+def proxy_status() -> ProxyStatus:
+    """Running, stopped, or crashed (a pid file whose process is gone)."""
+    info = _read_pid_file()
+    if info is None:
+        return ProxyStatus("stopped", log=str(log_file()))
+    alive = _is_our_process(int(info.get("pid", 0)), float(info.get("create_time", 0.0)))
+    return ProxyStatus("running" if alive else "crashed", pid=int(info.get("pid", 0)),
+                       port=int(info.get("port", 0)), https=bool(info.get("https")),
+                       started=float(info.get("started", 0.0)), log=str(log_file()))
+
+
+def start_proxy(settings: ProxySettings) -> ProxyStatus:
+    """Start the daemon unless one runs already (then report that one)."""
+    current = proxy_status()
+    if current.state == "running":
+        return ProxyStatus(**{**current.__dict__, "already_running": True})
+    if current.state == "crashed":
+        pid_file().unlink(missing_ok=True)
+    check_port_free(settings)
+    proxy_dir().mkdir(parents=True, exist_ok=True)
+    argv = [sys.executable, "-m", "branchyard", "proxy", "run", "--port", str(settings.port)]
+    argv += ["--https"] if settings.https else ["--no-https"]
+    with log_file().open("ab") as log:
+        child = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+                                 start_new_session=True, close_fds=True)
+    return _wait_started(child, settings)
+
+
+def _wait_started(child: subprocess.Popen[bytes], settings: ProxySettings) -> ProxyStatus:
+    deadline = time.monotonic() + START_TIMEOUT
+    while time.monotonic() < deadline:
+        status = proxy_status()
+        if status.state == "running" and status.pid == child.pid and _accepts(settings):
+            return status
+        if child.poll() is not None:
+            raise ProxyError(f"the proxy exited at start with code {child.returncode}:\n"
+                             f"{_log_tail()}", hint=f"see {log_file()}")
+        time.sleep(0.02)
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(child.pid, signal.SIGTERM)
+    raise ProxyError(f"the proxy did not start within {START_TIMEOUT:g} s",
+                     hint=f"see {log_file()}")
+
+
+def stop_proxy() -> ProxyStatus:
+    """Stop the daemon (TERM, then KILL); a stale pid file is removed."""
+    status = proxy_status()
+    if status.state == "running":
+        _terminate(status.pid)
+    pid_file().unlink(missing_ok=True)
+    return status
+
+
+def _terminate(pid: int) -> None:
+    import psutil
+
+    try:
+        proc = psutil.Process(pid)
+        proc.terminate()
+        proc.wait(STOP_TIMEOUT)
+    except psutil.TimeoutExpired:
+        proc.kill()
+        proc.wait(STOP_TIMEOUT)
+    except psutil.NoSuchProcess:
+        pass
+
+
+def check_port_free(settings: ProxySettings) -> None:
+    """Raise ProxyError naming the process that holds the port, or the privilege needed."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((settings.host, settings.port))
+        except OSError as exc:
+            raise bind_error(settings.port, exc) from exc
+
+
+def bind_error(port: int, exc: OSError) -> ProxyError:
+    if exc.errno in (errno.EACCES, errno.EPERM):
+        return ProxyError(
+            f"binding port {port} needs privileges this user does not have",
+            hint="keep the default port 1355, or allow low ports once with "
+                 "`sudo sysctl -w net.ipv4.ip_unprivileged_port_start=80` (Linux) "
+                 f"or `sudo setcap cap_net_bind_service=+ep {sys.executable}`")
+    if exc.errno == errno.EADDRINUSE:
+        return ProxyError(f"port {port} is already in use by {port_holder(port)}",
+                          hint="stop that process, or set another port under [proxy] "
+                               "port in branchyard.toml")
+    return ProxyError(f"cannot listen on port {port}: {exc.strerror or exc}")
+
+
+def port_holder(port: int) -> str:
+    """``pid 123 (python3 -m http.server)`` for whatever listens on ``port``."""
+    import psutil
+
+    try:
+        conns = psutil.net_connections(kind="inet")
+    except psutil.AccessDenied:
+        return "another process (not visible to this user)"
+    for conn in conns:
+        if conn.status == psutil.CONN_LISTEN and conn.laddr and conn.laddr.port == port:
+            if not conn.pid:
+                return "another user's process"
+            try:
+                cmd = " ".join(psutil.Process(conn.pid).cmdline()) or "?"
+            except psutil.Error:
+                cmd = "?"
+            return f"pid {conn.pid} ({cmd[:120]})"
+    return "another process"
+
+
+def run_proxy(settings: ProxySettings) -> None:
+    """Serve in the foreground until SIGTERM/SIGINT; owns the pid file meanwhile."""
+    from branchyard.proxy.loop import new_event_loop
+
+    loop = new_event_loop()
+    try:
+        loop.run_until_complete(_serve(settings))
+    finally:
+        loop.close()
+
+
+async def _serve(settings: ProxySettings) -> None:
+    from branchyard.proxy.registry import known_repos, registry_path
+    from branchyard.proxy.routes import RouteTable
+    from branchyard.proxy.server import ProxyServer
+
+    tls = None
+    if settings.https:
+        from branchyard.proxy.tls import server_context
+
+        tls = server_context(proxy_dir() / "tls")
+    server = ProxyServer(RouteTable(known_repos, registry_path()), settings.port,
+                         host=settings.host, tls=tls)
+    try:
+        await server.start()
+    except OSError as exc:
+        raise bind_error(settings.port, exc) from exc
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    _write_pid_file(server.port, settings.https)
+    try:
+        await stop.wait()
+    finally:
+        _remove_own_pid_file()
+        await server.close()
+
+
+def _write_pid_file(port: int, https: bool) -> None:
+    import psutil
+
+    proxy_dir().mkdir(parents=True, exist_ok=True)
+    info = {"pid": os.getpid(), "port": port, "https": https, "started": time.time(),
+            "create_time": psutil.Process().create_time()}
+    tmp = pid_file().with_name(f".proxy.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(info), encoding="utf-8")
+    os.replace(tmp, pid_file())
+
+
+def _remove_own_pid_file() -> None:
+    info = _read_pid_file()
+    if info is not None and info.get("pid") == os.getpid():
+        pid_file().unlink(missing_ok=True)
+
+
+def _read_pid_file() -> dict[str, Any] | None:
+    try:
+        data = json.loads(pid_file().read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def _is_our_process(pid: int, create_time: float) -> bool:
+    import psutil
+
+    try:
+        proc = psutil.Process(pid)
+        return abs(proc.create_time() - create_time) < 0.01 and \
+            proc.status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return False
+
+
+def _accepts(settings: ProxySettings) -> bool:
+    try:
+        with socket.create_connection((settings.host, settings.port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+def _log_tail() -> str:
+    try:
+        return "\n".join(log_file().read_text(errors="replace").splitlines()[-15:])
+    except OSError:
+        return ""

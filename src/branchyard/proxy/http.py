@@ -1,0 +1,222 @@
+"""Just enough HTTP/1.1 parsing to route a request and find where messages end.
+
+Bodies are never decoded: the proxy forwards bytes untouched and only tracks
+framing (Content-Length, chunked, until-close) so that keep-alive connections
+can be reused and the next request's head found.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from branchyard.errors import ProxyError
+
+MAX_HEAD = 64 * 1024
+MAX_LINE = 8 * 1024
+_TOKEN = re.compile(rb"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
+_HEX = re.compile(rb"^[0-9A-Fa-f]{1,16}$")
+_FORWARDED = (b"x-forwarded-for", b"x-forwarded-proto", b"x-forwarded-host")
+NO_BODY_STATUS = (204, 304)
+
+
+class BadMessageError(ProxyError):
+    """A request or response the proxy cannot frame; answered with 400/502."""
+
+    code = "proxy_bad_message"
+
+
+@dataclass(slots=True)
+class Request:
+    method: bytes
+    host: str
+    head: bytes  # as received, ending in CRLF CRLF
+    body: BodyFramer | None  # None: no body
+    keep_alive: bool
+    upgrade: bool
+    loop_marks: tuple[bytes, ...]  # values of the loop-detection header
+    forwarded_for: bytes  # an X-Forwarded-For the client sent, or b""
+    has_forwarded: bool  # any X-Forwarded-* header present
+
+
+@dataclass(slots=True)
+class Response:
+    status: int
+    body: BodyFramer | None  # None: no body (or 1xx / 101)
+    keep_alive: bool
+    until_close: bool
+
+
+class LengthFramer:
+    """A body of known length."""
+
+    __slots__ = ("remaining",)
+
+    def __init__(self, length: int) -> None:
+        self.remaining = length
+
+    def consume(self, data: bytes, pos: int) -> int:
+        """Index in ``data`` where the body ends, or -1 if it goes on past ``data``."""
+        available = len(data) - pos
+        if available < self.remaining:
+            self.remaining -= available
+            return -1
+        end = pos + self.remaining
+        self.remaining = 0
+        return end
+
+
+class UntilCloseFramer:
+    """A response body that ends when the server closes the connection."""
+
+    __slots__ = ()
+
+    def consume(self, data: bytes, pos: int) -> int:
+        return -1
+
+
+class ChunkedFramer:
+    """Finds the end of a chunked body (sizes, data, trailers) without decoding it."""
+
+    __slots__ = ("line", "remaining", "state")
+    _SIZE, _DATA, _TRAILER = 0, 1, 2
+
+    def __init__(self) -> None:
+        self.state = self._SIZE
+        self.remaining = 0
+        self.line = b""
+
+    def consume(self, data: bytes, pos: int) -> int:
+        end = len(data)
+        while pos < end:
+            if self.state == self._DATA:
+                take = min(self.remaining, end - pos)
+                pos += take
+                self.remaining -= take
+                if not self.remaining:
+                    self.state = self._SIZE
+                continue
+            nl = data.find(b"\n", pos)
+            if nl < 0:
+                self.line += data[pos:]
+                if len(self.line) > MAX_LINE:
+                    raise BadMessageError("chunk size line too long")
+                return -1
+            line, self.line = self.line + data[pos:nl], b""
+            pos = nl + 1
+            if self.state == self._SIZE:
+                self._start_chunk(line)
+            elif not line.strip():
+                return pos
+        return -1
+
+    def _start_chunk(self, line: bytes) -> None:
+        size_text = line.split(b";", 1)[0].strip()
+        if not _HEX.match(size_text):
+            raise BadMessageError(f"invalid chunk size {size_text[:20]!r}")
+        size = int(size_text, 16)
+        if size:
+            self.state, self.remaining = self._DATA, size + 2  # data + CRLF
+        else:
+            self.state = self._TRAILER
+
+
+BodyFramer = LengthFramer | ChunkedFramer | UntilCloseFramer
+
+
+def _headers(lines: list[bytes]) -> list[tuple[bytes, bytes]]:
+    fields: list[tuple[bytes, bytes]] = []
+    for line in lines:
+        name, sep, value = line.partition(b":")
+        if not sep or not _TOKEN.match(name):
+            raise BadMessageError(f"malformed header line {line[:40]!r}")
+        fields.append((name.lower(), value.strip()))
+    return fields
+
+
+def _framing(fields: list[tuple[bytes, bytes]]) -> tuple[int, bool]:
+    """(content length or -1, chunked) from the headers, rejecting ambiguity."""
+    lengths = {v for n, v in fields if n == b"content-length"}
+    codings = [v.lower() for n, v in fields if n == b"transfer-encoding"]
+    if codings:
+        if lengths:
+            raise BadMessageError("both Content-Length and Transfer-Encoding")
+        if not b",".join(codings).rstrip().endswith(b"chunked"):
+            raise BadMessageError("unsupported Transfer-Encoding")
+        return -1, True
+    if len(lengths) > 1:
+        raise BadMessageError("conflicting Content-Length headers")
+    if lengths:
+        value = lengths.pop()
+        if not value.isdigit() or len(value) > 18:
+            raise BadMessageError(f"invalid Content-Length {value[:20]!r}")
+        return int(value), False
+    return -1, False
+
+
+def _keep_alive(version: bytes, fields: list[tuple[bytes, bytes]]) -> bool:
+    tokens = {t.strip().lower() for n, v in fields if n == b"connection" for t in v.split(b",")}
+    if b"close" in tokens:
+        return False
+    return version == b"HTTP/1.1" or b"keep-alive" in tokens
+
+
+def parse_request(head: bytes, loop_header: bytes) -> Request:
+    """Parse a request head (ending in CRLF CRLF); raise BadMessageError."""
+    lines = head[:-4].split(b"\r\n")
+    parts = lines[0].split(b" ")
+    if len(parts) != 3 or not _TOKEN.match(parts[0]) or not parts[1]:
+        raise BadMessageError(f"malformed request line {lines[0][:60]!r}")
+    method, target, version = parts
+    if version not in (b"HTTP/1.1", b"HTTP/1.0"):
+        raise BadMessageError(f"unsupported HTTP version {version[:20]!r}")
+    fields = _headers(lines[1:])
+    hosts = [v for n, v in fields if n == b"host"]
+    host = hosts[0] if len(hosts) == 1 else b""
+    if target.startswith((b"http://", b"https://")):
+        host = target.split(b"/", 3)[2]
+    if not host and (version == b"HTTP/1.1" or len(hosts) > 1):
+        raise BadMessageError("missing or repeated Host header")
+    length, chunked = _framing(fields)
+    body: BodyFramer | None = ChunkedFramer() if chunked else (
+        LengthFramer(length) if length > 0 else None)
+    names = {n for n, _ in fields}
+    return Request(
+        method=method, host=host.decode("latin-1"), head=head, body=body,
+        keep_alive=_keep_alive(version, fields), upgrade=b"upgrade" in names,
+        loop_marks=tuple(v for n, v in fields if n == loop_header),
+        forwarded_for=b", ".join(v for n, v in fields if n == b"x-forwarded-for"),
+        has_forwarded=not names.isdisjoint(_FORWARDED),
+    )
+
+
+def parse_response(head: bytes, method: bytes) -> Response:
+    """Parse a response head to the request ``method``; raise BadMessageError."""
+    lines = head[:-4].split(b"\r\n")
+    parts = lines[0].split(b" ", 2)
+    if len(parts) < 2 or not parts[0].startswith(b"HTTP/1.") or not parts[1].isdigit():
+        raise BadMessageError(f"malformed status line {lines[0][:60]!r}")
+    status = int(parts[1])
+    fields = _headers(lines[1:])
+    keep = _keep_alive(parts[0], fields)
+    if status < 200 or status in NO_BODY_STATUS or method == b"HEAD":
+        return Response(status, None, keep, until_close=False)
+    length, chunked = _framing(fields)
+    if chunked:
+        return Response(status, ChunkedFramer(), keep, until_close=False)
+    if length >= 0:
+        return Response(status, LengthFramer(length) if length else None, keep, False)
+    return Response(status, UntilCloseFramer(), False, until_close=True)
+
+
+def forwarded_head(req: Request, client_ip: bytes, proto: bytes, mark: bytes) -> bytes:
+    """The request head with X-Forwarded-* and the loop mark added; Host kept."""
+    head = req.head
+    if req.has_forwarded:
+        kept = [ln for ln in head[:-4].split(b"\r\n")
+                if ln.partition(b":")[0].strip().lower() not in _FORWARDED]
+        head = b"\r\n".join(kept) + b"\r\n\r\n"
+    chain = req.forwarded_for + b", " + client_ip if req.forwarded_for else client_ip
+    host = req.host.encode("latin-1")
+    return b"".join((head[:-2], b"X-Forwarded-For: ", chain, b"\r\nX-Forwarded-Proto: ",
+                     proto, b"\r\nX-Forwarded-Host: ", host, b"\r\n", mark, b"\r\n"))

@@ -1,0 +1,252 @@
+"""Host name → backend port, read from each registered repository's ledger.
+
+There is no second registry of routes: a worktree's route exists while its
+ledger record does. Each ledger is re-read only when its file changes (checked
+on every lookup, so a removed worktree's route disappears at once); config and
+the main worktree's env files are re-checked at most once a second.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from branchyard.config import Config
+from branchyard.errors import BranchyardError
+from branchyard.identity import dns_label, project_label, worktree_host
+from branchyard.ledger import Ledger, LedgerState, WorktreeRecord
+
+MAIN_DEFAULT_PORT = 3000
+CONFIG_RECHECK = 1.0  # seconds between checks of config and env file changes
+Signature = tuple[tuple[int, int, int], ...]
+
+
+@dataclass(frozen=True)
+class Backend:
+    """Where a host's requests go, and what to tell the user when nothing listens."""
+
+    host: str
+    port: int
+    worktree: str  # slug, or "main"
+    branch: str
+    path: str
+    service: str = ""  # "" = the app port
+    run_hint: str = ""
+    subdomain: str = ""  # "" = the main worktree
+
+
+@dataclass(frozen=True)
+class RepoSite:
+    """One repository's hosts, built from its ledger, config and main env files."""
+
+    common_dir: Path
+    project: str
+    tld: str = "localhost"
+    hosts: dict[str, Backend] = field(default_factory=dict)
+    errors: tuple[str, ...] = ()
+
+
+def service_label(port_name: str) -> str:
+    """``API_PORT`` → ``api``: the host label of a named port."""
+    base = port_name.upper().removesuffix("_PORT")
+    return dns_label(base) or dns_label(port_name) or "port"
+
+
+def main_path_of(common_dir: Path) -> Path:
+    """The main worktree of a non-bare repository (the common dir for a bare one)."""
+    return common_dir.parent if common_dir.name == ".git" else common_dir
+
+
+def repo_name(common_dir: Path) -> str:
+    main = main_path_of(common_dir)
+    return main.name.removesuffix(".git") if main == common_dir else main.name
+
+
+def _signature(paths: Iterable[Path]) -> Signature:
+    sig: list[tuple[int, int, int]] = []
+    for path in paths:
+        try:
+            st = os.stat(path)
+            sig.append((st.st_mtime_ns, st.st_size, st.st_ino))
+        except OSError:
+            sig.append((0, 0, 0))
+    return tuple(sig)
+
+
+def _config_files(main: Path) -> list[Path]:
+    return [main / "branchyard.toml", main / "branchyard.local.toml"]
+
+
+def env_files(main: Path, config: Config) -> list[Path]:
+    names = dict.fromkeys([".env", ".env.development", *config.env.shared, ".env.local",
+                           ".env.development.local"])
+    return [main / n for n in names]
+
+
+def load_site(common_dir: Path, config: Config, state: LedgerState) -> RepoSite:
+    """All hosts of one repository (pure apart from reading the main env files)."""
+    main = main_path_of(common_dir)
+    project = project_label(config.project.name or repo_name(common_dir))
+    tld = config.proxy.tld
+    names = config.ports.names or ("PORT",)
+    run = f"branchyard run -- {config.hooks.run}" if config.hooks.run else \
+        "branchyard run -- <your dev server command>"
+    hosts: dict[str, Backend] = {}
+    ports = main_ports(read_env(env_files(main, config)), names)
+    _add_ports(hosts, None, project, tld, ports, names[0],
+               ("main", "(main worktree)", str(main), run))
+    for rec in sorted(state.worktrees.values(), key=lambda r: r.index):
+        _add_ports(hosts, rec.subdomain, project, tld, rec.ports, _app_name(rec, names),
+                   (rec.slug, rec.branch, rec.path, run))
+    return RepoSite(common_dir, project, tld, hosts)
+
+
+def _app_name(rec: WorktreeRecord, names: tuple[str, ...]) -> str:
+    for name in (names[0], "PORT"):
+        if name in rec.ports:
+            return name
+    return next(iter(rec.ports), names[0])
+
+
+def _add_ports(hosts: dict[str, Backend], subdomain: str | None, project: str, tld: str,
+               ports: dict[str, int], app: str, who: tuple[str, str, str, str]) -> None:
+    slug, branch, path, run = who
+    base = worktree_host(subdomain, project, tld)
+    for name, port in ports.items():
+        service = "" if name == app else service_label(name)
+        host = f"{service}.{base}" if service else base
+        hosts[host] = Backend(host, port, slug, branch, path, service,
+                              f"cd {path} && {run}", subdomain or "")
+
+
+def main_ports(env: dict[str, str], names: tuple[str, ...]) -> dict[str, int]:
+    ports: dict[str, int] = {}
+    for i, name in enumerate(names):
+        value = env.get(name, "").strip()
+        if value.isdigit() and 0 < int(value) < 65536:
+            ports[name] = int(value)
+        elif i == 0:
+            ports[name] = MAIN_DEFAULT_PORT
+    return ports
+
+
+def read_env(files: list[Path]) -> dict[str, str]:
+    from dotenv import dotenv_values
+
+    env: dict[str, str] = {}
+    for path in files:
+        if path.is_file():
+            env.update({k: v for k, v in dotenv_values(path).items() if v is not None})
+    return env
+
+
+@dataclass
+class _RepoCache:
+    config_sig: Signature = ()
+    ledger_sig: Signature = ()
+    config: Config | None = None
+    state: LedgerState | None = None
+    site: RepoSite | None = None
+
+
+class RouteTable:
+    """Resolves a request's Host to a :class:`Backend`, following ledger changes."""
+
+    def __init__(self, repos: Callable[[], list[Path]], registry_file: Path,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self._repos = repos
+        self._registry_file = registry_file
+        self._clock = clock
+        self._registry_sig: Signature = ()
+        self._common_dirs: list[Path] = []
+        self._caches: dict[Path, _RepoCache] = {}
+        self._hosts: dict[str, Backend] = {}
+        self._next_config_check = 0.0
+        self.errors: list[str] = []
+
+    def resolve(self, host: str) -> Backend | None:
+        """The backend for a Host header value (port and case ignored)."""
+        self.refresh()
+        return self._hosts.get(normalize_host(host))
+
+    def sites(self) -> list[RepoSite]:
+        self.refresh()
+        return [c.site for c in self._caches.values() if c.site is not None]
+
+    def refresh(self) -> None:
+        now = self._clock()
+        check_config = now >= self._next_config_check
+        if check_config:
+            self._next_config_check = now + CONFIG_RECHECK
+        changed = self._refresh_registry()
+        for common in self._common_dirs:
+            changed |= self._refresh_repo(common, check_config or changed)
+        if changed:
+            self._rebuild_hosts()
+
+    def _refresh_registry(self) -> bool:
+        sig = _signature([self._registry_file])
+        if sig == self._registry_sig:
+            return False
+        self._registry_sig = sig
+        self._common_dirs = self._repos()
+        self._caches = {c: self._caches.get(c, _RepoCache()) for c in self._common_dirs}
+        return True
+
+    def _refresh_repo(self, common: Path, check_config: bool) -> bool:
+        cache = self._caches[common]
+        ledger_sig = _signature([common / "branchyard" / "ledger.json"])
+        config_changed = ((check_config or cache.config is None)
+                          and self._config_changed(common, cache))
+        if ledger_sig == cache.ledger_sig and not config_changed and cache.site is not None:
+            return False
+        try:
+            if ledger_sig != cache.ledger_sig or cache.state is None:
+                cache.state = Ledger(common).read()
+                cache.ledger_sig = ledger_sig
+            assert cache.config is not None
+            cache.site = load_site(common, cache.config, cache.state)
+        except BranchyardError as err:
+            cache.site = RepoSite(common, repo_name(common), errors=(str(err),))
+        return True
+
+    def _config_changed(self, common: Path, cache: _RepoCache) -> bool:
+        from branchyard.configload import load_config
+
+        main = main_path_of(common)
+        files = _config_files(main)
+        if cache.config is not None:
+            files += env_files(main, cache.config)
+        sig = _signature(files)
+        if sig == cache.config_sig and cache.config is not None:
+            return False
+        try:
+            cache.config = load_config(main)[0]
+        except BranchyardError:
+            cache.config = Config()  # a broken config must not take the proxy down
+        cache.config_sig = _signature(_config_files(main) + env_files(main, cache.config))
+        return True
+
+    def _rebuild_hosts(self) -> None:
+        hosts: dict[str, Backend] = {}
+        errors: list[str] = []
+        for common in self._common_dirs:
+            site = self._caches[common].site
+            if site is None:
+                continue
+            errors.extend(site.errors)
+            for host, backend in site.hosts.items():
+                hosts.setdefault(host, backend)  # first registered repo wins a clash
+        self._hosts = hosts
+        self.errors = errors
+
+
+def normalize_host(host: str) -> str:
+    """``Feat-X.App.localhost:1355`` → ``feat-x.app.localhost``."""
+    host = host.strip().lower()
+    if host.startswith("["):
+        return host.partition("]")[0] + "]"
+    return host.rpartition(":")[0] if ":" in host else host

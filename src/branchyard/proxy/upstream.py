@@ -1,0 +1,233 @@
+"""Connections from the proxy to the apps: response framing and a small idle pool."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from typing import TYPE_CHECKING, cast
+
+from branchyard.proxy.http import (
+    MAX_HEAD,
+    BadMessageError,
+    BodyFramer,
+    UntilCloseFramer,
+    parse_response,
+)
+
+if TYPE_CHECKING:
+    from branchyard.proxy.server import ClientConnection
+
+MAX_IDLE_PER_PORT = 64
+IDLE_TIMEOUT = 30.0
+HOSTS = ("127.0.0.1", "::1")  # dev servers on Node often listen on ::1 only
+
+
+class Upstream(asyncio.Protocol):
+    """One connection to an app; forwards its responses to the attached client."""
+
+    __slots__ = ("body", "buf", "client", "got_bytes", "head_sent", "idle_since", "method",
+                 "paused", "pool", "port", "response_keep", "reused", "transport", "tunnel",
+                 "upgrade")
+
+    def __init__(self, pool: UpstreamPool, port: int) -> None:
+        self.pool = pool
+        self.port = port
+        self.transport: asyncio.Transport = cast(asyncio.Transport, None)
+        self.client: ClientConnection | None = None
+        self.buf = b""
+        self.body: BodyFramer | None = None
+        self.method = b"GET"
+        self.upgrade = False
+        self.tunnel = False
+        self.head_sent = False
+        self.got_bytes = False
+        self.response_keep = True
+        self.reused = False
+        self.paused = False
+        self.idle_since = 0.0
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.Transport, transport)
+        self.transport.set_write_buffer_limits(high=1 << 20)
+
+    def begin(self, client: ClientConnection, method: bytes, upgrade: bool) -> None:
+        """Attach to a client for one request/response exchange."""
+        self.client = client
+        self.method = method
+        self.upgrade = upgrade
+        self.body = None
+        self.buf = b""
+        self.head_sent = self.got_bytes = False
+        if client.write_paused:
+            self.transport.pause_reading()
+
+    def data_received(self, data: bytes) -> None:
+        client = self.client
+        if client is None:  # an idle pooled connection must not talk
+            self.transport.close()
+            return
+        self.got_bytes = True
+        if self.tunnel:
+            client.transport.write(data)
+            return
+        body = self.body
+        if body is not None:
+            try:
+                end = body.consume(data, 0)
+            except BadMessageError as err:
+                self._fail(client, str(err))
+                return
+            if end < 0:
+                client.transport.write(data)
+                return
+            client.transport.write(data[:end] if end < len(data) else data)
+            self._done(client, end < len(data))
+            return
+        self._head_received(client, self.buf + data if self.buf else data)
+
+    def _head_received(self, client: ClientConnection, data: bytes) -> None:
+        pos = 0
+        while True:
+            end = data.find(b"\r\n\r\n", pos)
+            if end < 0:
+                self.buf = data[pos:]
+                if len(self.buf) > MAX_HEAD:
+                    self._fail(client, "response head too large")
+                return
+            head_end = end + 4
+            try:
+                resp = parse_response(data[pos:head_end], self.method)
+            except BadMessageError as err:
+                self._fail(client, str(err))
+                return
+            self.buf = b""
+            self.head_sent = True
+            if resp.status == 101 and self.upgrade:
+                self.tunnel = True
+                client.transport.write(data[pos:] if pos else data)
+                client.start_tunnel()
+                return
+            if 100 <= resp.status < 200:  # interim (100 Continue…): another head follows
+                client.transport.write(data[pos:head_end])
+                pos = head_end
+                continue
+            self.response_keep = resp.keep_alive
+            self.body = resp.body
+            if resp.body is None:
+                client.transport.write(data[pos:head_end])
+                self._done(client, head_end < len(data))
+                return
+            self.body = None  # consumed below via the body path
+            self._body_start(client, resp.body, data[pos:], head_end - pos)
+            return
+
+    def _body_start(self, client: ClientConnection, body: BodyFramer, data: bytes,
+                    start: int) -> None:
+        try:
+            end = body.consume(data, start)
+        except BadMessageError as err:
+            self._fail(client, str(err))
+            return
+        if end < 0:
+            self.body = body
+            client.transport.write(data)
+            return
+        client.transport.write(data[:end] if end < len(data) else data)
+        self._done(client, end < len(data))
+
+    def _done(self, client: ClientConnection, extra: bool) -> None:
+        keep = self.response_keep and not extra
+        self.body = None
+        self.client = None
+        self.pool.release(self, keep)
+        client.response_done(keep)
+
+    def _fail(self, client: ClientConnection, reason: str) -> None:
+        self.client = None
+        self.transport.abort()
+        client.upstream_failed(self, reason, self.head_sent)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        client, self.client = self.client, None
+        self.pool.discard(self)
+        if client is None:
+            return
+        if self.tunnel or (self.body is not None and self.head_sent):
+            client.upstream_closed(clean=self.tunnel or isinstance(self.body, UntilCloseFramer))
+            return
+        client.upstream_failed(self, "the app closed the connection"
+                               if exc is None else str(exc), self.head_sent)
+
+    def pause_writing(self) -> None:
+        if self.client is not None:
+            self.client.pause_for_upstream()
+
+    def resume_writing(self) -> None:
+        if self.client is not None:
+            self.client.resume_for_upstream()
+
+
+class UpstreamPool:
+    """Idle keep-alive connections to apps, by port, so a request rarely connects."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self._idle: dict[int, list[Upstream]] = {}
+        self._hosts: dict[int, str] = {}
+
+    def acquire(self, port: int) -> Upstream | None:
+        idle = self._idle.get(port)
+        while idle:
+            conn = idle.pop()
+            if not conn.transport.is_closing():
+                conn.reused = True
+                return conn
+        return None
+
+    def release(self, conn: Upstream, keep: bool) -> None:
+        idle = self._idle.setdefault(conn.port, [])
+        if not keep or conn.transport.is_closing() or len(idle) >= MAX_IDLE_PER_PORT:
+            conn.transport.close()
+            return
+        if conn.paused:
+            conn.paused = False
+            conn.transport.resume_reading()
+        conn.idle_since = time.monotonic()
+        idle.append(conn)
+
+    def discard(self, conn: Upstream) -> None:
+        idle = self._idle.get(conn.port)
+        if idle and conn in idle:
+            idle.remove(conn)
+
+    async def connect(self, port: int) -> Upstream:
+        """A new connection to ``port`` on loopback (IPv4, then IPv6); OSError if none."""
+        known = self._hosts.get(port)
+        hosts = (known, *[h for h in HOSTS if h != known]) if known else HOSTS
+        error: OSError = ConnectionRefusedError(f"connection to port {port} refused")
+        for host in hosts:
+            try:
+                _, proto = await self._loop.create_connection(
+                    lambda: Upstream(self, port), host, port)
+            except OSError as exc:
+                error = exc
+                continue
+            self._hosts[port] = host
+            return proto
+        raise error
+
+    def sweep(self) -> None:
+        """Close connections idle for longer than ``IDLE_TIMEOUT``."""
+        cutoff = time.monotonic() - IDLE_TIMEOUT
+        for idle in self._idle.values():
+            for conn in [c for c in idle if c.idle_since < cutoff]:
+                idle.remove(conn)
+                conn.transport.close()
+
+    def close(self) -> None:
+        for idle in self._idle.values():
+            for conn in idle:
+                with contextlib.suppress(RuntimeError):
+                    conn.transport.close()
+            idle.clear()

@@ -1,0 +1,158 @@
+"""Real apps behind the real proxy: routing, headers, framing, streaming, upgrades."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import socket
+from pathlib import Path
+
+from proxykit import App, ProxyThread, WebSocket, add_worktree, read_response, request
+
+
+def _app(apps: list[App], name: str, host: str = "127.0.0.1") -> App:
+    app = App(name, host)
+    apps.append(app)
+    return app
+
+
+def test_routes_by_host_and_adds_forwarded_headers(
+        common_dir: Path, proxy: ProxyThread, apps: list[App]) -> None:
+    a, b = _app(apps, "a"), _app(apps, "b")
+    add_worktree(common_dir, "feat/a", {"PORT": a.port})
+    add_worktree(common_dir, "feat/b", {"PORT": b.port})
+
+    status, _, body = request(proxy.port, "feat-a.app.localhost:1355", "/x?y=1")
+    echo = json.loads(body)
+    assert status == 200
+    assert echo["name"] == "a"
+    assert echo["path"] == "/x?y=1"
+    assert echo["headers"]["host"] == "feat-a.app.localhost:1355"
+    assert echo["headers"]["x-forwarded-for"] == "127.0.0.1"
+    assert echo["headers"]["x-forwarded-proto"] == "http"
+    assert echo["headers"]["x-forwarded-host"] == "feat-a.app.localhost:1355"
+    assert json.loads(request(proxy.port, "FEAT-B.app.localhost")[2])["name"] == "b"
+
+
+def test_forwarded_for_chain_is_extended_and_spoofed_proto_replaced(
+        common_dir: Path, proxy: ProxyThread, apps: list[App]) -> None:
+    a = _app(apps, "a")
+    add_worktree(common_dir, "feat/a", {"PORT": a.port})
+    _, _, body = request(proxy.port, "feat-a.app.localhost", headers={
+        "X-Forwarded-For": "10.1.2.3", "X-Forwarded-Proto": "https"})
+    headers = json.loads(body)["headers"]
+    assert headers["x-forwarded-for"] == "10.1.2.3, 127.0.0.1"
+    assert headers["x-forwarded-proto"] == "http"
+
+
+def test_named_ports_get_service_hosts_and_main_gets_project_host(
+        repo: Path, common_dir: Path, proxy: ProxyThread, apps: list[App]) -> None:
+    web, api, main = _app(apps, "web"), _app(apps, "api"), _app(apps, "main")
+    (repo / "branchyard.toml").write_text('[ports]\nnames = ["PORT", "API_PORT"]\n')
+    (repo / ".env").write_text(f"PORT={main.port}\n")
+    add_worktree(common_dir, "feat/x", {"PORT": web.port, "API_PORT": api.port})
+
+    assert json.loads(request(proxy.port, "feat-x.app.localhost")[2])["name"] == "web"
+    assert json.loads(request(proxy.port, "api.feat-x.app.localhost")[2])["name"] == "api"
+    assert json.loads(request(proxy.port, "app.localhost")[2])["name"] == "main"
+
+
+def test_keep_alive_reuses_one_app_connection(
+        common_dir: Path, proxy: ProxyThread, apps: list[App]) -> None:
+    a = _app(apps, "a")
+    add_worktree(common_dir, "feat/a", {"PORT": a.port})
+    with socket.create_connection(("127.0.0.1", proxy.port), timeout=10) as sock:
+        for i in range(20):
+            status, _, body = request(proxy.port, "feat-a.app.localhost", f"/{i}",
+                                      sock=sock)
+            assert status == 200
+            assert json.loads(body)["path"] == f"/{i}"
+        status, headers, body = request(proxy.port, "feat-a.app.localhost", "/h",
+                                        method="HEAD", sock=sock)
+        assert status == 200
+        assert body == b""
+        assert int(headers["content-length"]) > 0
+        assert request(proxy.port, "feat-a.app.localhost", "/after-head", sock=sock)[0] == 200
+    assert len(a.peers) == 1  # every request went over the same app connection
+
+
+def test_chunked_response_and_chunked_upload_pass_untouched(
+        common_dir: Path, proxy: ProxyThread, apps: list[App]) -> None:
+    a = _app(apps, "a")
+    add_worktree(common_dir, "feat/a", {"PORT": a.port})
+    with socket.create_connection(("127.0.0.1", proxy.port), timeout=10) as sock:
+        status, headers, body = request(proxy.port, "feat-a.app.localhost", "/chunked",
+                                        sock=sock)
+        assert (status, headers["transfer-encoding"], body) == (
+            200, "chunked", b"hello chunked world")
+        payload = os.urandom(300_000)
+        chunks = b"".join(b"%x\r\n%s\r\n" % (len(c), c) for c in
+                          (payload[:1000], payload[1000:200_000], payload[200_000:]))
+        sock.sendall(b"POST /up HTTP/1.1\r\nHost: feat-a.app.localhost\r\n"
+                     b"Transfer-Encoding: chunked\r\n\r\n" + chunks + b"0\r\n\r\n")
+        status, _, body = read_response(sock)
+        reply = json.loads(body)
+        assert reply["received"] == len(payload)
+        assert reply["sha256"] == hashlib.sha256(payload).hexdigest()
+        # the connection is still usable after a chunked upload
+        assert request(proxy.port, "feat-a.app.localhost", "/next", sock=sock)[0] == 200
+
+
+def test_large_upload_and_download(common_dir: Path, proxy: ProxyThread,
+                                   apps: list[App]) -> None:
+    a = _app(apps, "a")
+    add_worktree(common_dir, "feat/a", {"PORT": a.port})
+    payload = os.urandom(64 << 20)
+    status, _, body = request(proxy.port, "feat-a.app.localhost", "/upload", "POST",
+                              body=payload)
+    reply = json.loads(body)
+    assert (status, reply["received"]) == (200, len(payload))
+    assert reply["sha256"] == hashlib.sha256(payload).hexdigest()
+    status, _, body = request(proxy.port, "feat-a.app.localhost", f"/big?n={100 << 20}")
+    assert (status, len(body)) == (200, 100 << 20)
+
+
+def test_websocket_echo_with_any_subprotocol(common_dir: Path, proxy: ProxyThread,
+                                             apps: list[App]) -> None:
+    a = _app(apps, "a")
+    add_worktree(common_dir, "feat/a", {"PORT": a.port})
+    ws = WebSocket(proxy.port, "feat-a.app.localhost", protocols="vite-hmr, other")
+    try:
+        assert ws.status == 101
+        assert ws.accepted
+        assert ws.headers["sec-websocket-protocol"] == "vite-hmr"
+        ws.send(b"hello")
+        assert ws.recv() == (0x1, b"echo:hello")
+        big = os.urandom(200_000)
+        ws.send(big, opcode=0x2)
+        assert ws.recv() == (0x2, b"echo:" + big)
+    finally:
+        ws.close()
+
+
+def test_server_sent_events_stream_as_they_happen(
+        common_dir: Path, proxy: ProxyThread, apps: list[App]) -> None:
+    a = _app(apps, "a")
+    add_worktree(common_dir, "feat/a", {"PORT": a.port})
+    with socket.create_connection(("127.0.0.1", proxy.port), timeout=10) as sock:
+        sock.sendall(b"GET /sse HTTP/1.1\r\nHost: feat-a.app.localhost\r\n"
+                     b"Accept: text/event-stream\r\n\r\n")
+        reader = sock.makefile("rb")
+        assert reader.readline().startswith(b"HTTP/1.1 200")
+        while reader.readline() != b"\r\n":
+            pass
+        for i in range(3):
+            # the app sends event i+1 only after we saw event i: no buffering in between
+            assert reader.readline() == f"data: event {i}\n".encode()
+            assert reader.readline() == b"\n"
+            a.sse_gate.set()
+        assert reader.read() == b""  # the app closed: the stream ends cleanly
+
+
+def test_ipv6_only_app_is_reached(common_dir: Path, proxy: ProxyThread,
+                                  apps: list[App]) -> None:
+    a = _app(apps, "v6", host="::1")
+    add_worktree(common_dir, "feat/v6", {"PORT": a.port})
+    status, _, body = request(proxy.port, "feat-v6.app.localhost")
+    assert (status, json.loads(body)["name"]) == (200, "v6")
