@@ -25,6 +25,7 @@ class MergeRequest:
     strategy: str = ""  # "" = [merge] strategy
     picks: tuple[str, ...] = ()
     update_branch: bool = False  # move the agent's branch to the result afterwards
+    log: Path | None = None  # where the attempt's log goes; default: a new file
 
 
 @dataclass(frozen=True)
@@ -53,7 +54,7 @@ def merge_branch(repo: Repo, request: MergeRequest) -> MergeResult:
     tip = _branch_tip(repo, request.branch)
     worktree = repo.find(request.branch)
     base = worktree.base if worktree else resolve_base("", repo.config, repo.main_branch)
-    log = new_log(repo.common_dir, request.branch)
+    log = request.log or new_log(repo.common_dir, request.branch)
     for _ in range(ATTEMPTS):
         old = base_tip(repo, base)
         plan = BuildPlan(request.branch, tip, base, old, strategy, request.picks,
