@@ -17,8 +17,6 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from filelock import FileLock, Timeout
-
 from branchyard.errors import LedgerError
 from branchyard.identity import Identity
 
@@ -93,7 +91,7 @@ class Ledger:
     def __init__(self, common_dir: Path) -> None:
         self.dir = common_dir / "branchyard"
         self.path = self.dir / "ledger.json"
-        self._lock = FileLock(str(self.dir / "ledger.lock"), timeout=LOCK_TIMEOUT)
+        self.lock_path = self.dir / "ledger.lock"
 
     def read(self) -> LedgerState:
         """A consistent snapshot (writes are atomic, so no lock is needed)."""
@@ -109,9 +107,11 @@ class Ledger:
 
         Keep the block short: never hold it across a clone or a hook.
         """
+        from filelock import FileLock, Timeout  # only writers pay for the import
+
         self.dir.mkdir(parents=True, exist_ok=True)
         try:
-            with self._lock:
+            with FileLock(str(self.lock_path), timeout=LOCK_TIMEOUT):
                 state = self.read()
                 yield state
                 self._write(state)
@@ -120,7 +120,7 @@ class Ledger:
                 f"the ledger {self.path} is locked by another branchyard process "
                 f"for more than {LOCK_TIMEOUT:g} s",
                 hint="wait for the other command to finish; if none runs, "
-                     f"remove {self._lock.lock_file}",
+                     f"remove {self.lock_path}",
             ) from exc
 
     def _write(self, state: LedgerState) -> None:
