@@ -1,0 +1,277 @@
+"""Fast copies of large trees of small files (node_modules and friends).
+
+The tree is walked once with ``os.scandir``, every directory is created up front,
+then files and symlinks are made by a thread pool in batches (``os.link``,
+``ioctl(FICLONE)`` and ``copy_file_range`` release the GIL, so threads overlap
+the syscalls). File modes and timestamps are kept; symlinks are recreated as
+they are, except absolute ones pointing into ``rewrite_from``, which are moved
+to ``rewrite_to``.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+import time
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from branchyard.deps.fsprobe import reflink_fd
+from branchyard.errors import ProviderError
+
+# reflink: copy-on-write clone of every file; hardlink: link every file;
+# shared: link only files already hardlinked elsewhere (a content-addressed
+# store such as pnpm's), copy the rest; copy: copy every file.
+Method = Literal["reflink", "hardlink", "shared", "copy"]
+METHODS: tuple[Method, ...] = ("reflink", "hardlink", "shared", "copy")
+ProgressFn = Callable[[int, int], None]
+INLINE_BATCH = 2048  # files between two progress reports without threads
+
+
+class TreeCopyError(ProviderError):
+    code = "deps"
+
+
+@dataclass(frozen=True)
+class TreeListing:
+    """A pre-walked tree: paths relative to its root, parents before children."""
+
+    dirs: tuple[tuple[str, int], ...]  # (path, permission bits)
+    files: tuple[str, ...]
+    links: tuple[str, ...]
+    skipped: tuple[str, ...]  # sockets, fifos, devices: never copied
+
+
+@dataclass(frozen=True)
+class CopyRequest:
+    source: Path
+    dest: Path  # must not exist yet
+    method: Method
+    rewrite_from: Path | None = None  # absolute symlinks under this prefix…
+    rewrite_to: Path | None = None  # …are pointed under this one instead
+    workers: int = 0  # 0: a default for this machine
+
+
+@dataclass(frozen=True)
+class CopyStats:
+    dirs: int
+    files: int
+    links: int
+    linked: int  # files hardlinked
+    cloned: int  # files reflinked
+    copied: int  # files copied byte for byte
+    skipped: int
+    seconds: float
+
+
+def list_tree(root: Path) -> TreeListing:
+    """Walk ``root`` without following symlinks."""
+    dirs: list[tuple[str, int]] = []
+    files: list[str] = []
+    links: list[str] = []
+    skipped: list[str] = []
+    pending = [""]
+    while pending:
+        rel = pending.pop()
+        with os.scandir(os.path.join(root, rel)) as entries:
+            for entry in entries:
+                path = os.path.join(rel, entry.name)
+                if entry.is_symlink():
+                    links.append(path)
+                elif entry.is_dir(follow_symlinks=False):
+                    dirs.append((path, stat.S_IMODE(entry.stat(follow_symlinks=False).st_mode)))
+                    pending.append(path)
+                elif entry.is_file(follow_symlinks=False):
+                    files.append(path)
+                else:
+                    skipped.append(path)
+    return TreeListing(tuple(dirs), tuple(files), tuple(links), tuple(skipped))
+
+
+def copy_tree(request: CopyRequest, on_progress: ProgressFn | None = None) -> CopyStats:
+    """Recreate ``request.source`` at ``request.dest`` with ``request.method``.
+
+    Raises :class:`TreeCopyError` (leaving the partial destination for the
+    caller to remove) when a file cannot be made.
+    """
+    start = time.perf_counter()
+    listing = list_tree(request.source)
+    _make_dirs(request, listing)
+    counts = _make_entries(request, listing, on_progress or _ignore)
+    _set_dir_modes(request, listing)
+    return CopyStats(dirs=len(listing.dirs), files=len(listing.files),
+                     links=len(listing.links), linked=counts["link"],
+                     cloned=counts["clone"], copied=counts["copy"],
+                     skipped=len(listing.skipped), seconds=time.perf_counter() - start)
+
+
+def default_workers() -> int:
+    """Threads only pay off with cores to spare: per file, Python holds the GIL
+    about as long as the kernel spends in the syscall (measured by bench/deps.py;
+    on 2 cores one thread is fastest)."""
+    return max(1, min(8, (os.cpu_count() or 2) // 2))
+
+
+def _ignore(done: int, total: int) -> None:
+    pass
+
+
+def _make_dirs(request: CopyRequest, listing: TreeListing) -> None:
+    # Created writable; the real modes are applied once the files are in.
+    os.mkdir(request.dest, 0o700)
+    dest = str(request.dest)
+    for rel, _mode in listing.dirs:
+        os.mkdir(os.path.join(dest, rel), 0o700)
+
+
+def _set_dir_modes(request: CopyRequest, listing: TreeListing) -> None:
+    dest = str(request.dest)
+    for rel, mode in reversed(listing.dirs):
+        os.chmod(os.path.join(dest, rel), mode)
+    os.chmod(dest, stat.S_IMODE(os.stat(request.source).st_mode))
+
+
+def _make_entries(request: CopyRequest, listing: TreeListing,
+                  on_progress: ProgressFn) -> dict[str, int]:
+    work: list[tuple[bool, str]] = [(False, f) for f in listing.files]
+    work += [(True, link) for link in listing.links]
+    counts = {"link": 0, "clone": 0, "copy": 0, "symlink": 0}
+    on_progress(0, len(work))
+    workers = request.workers or default_workers()
+    if workers == 1:
+        _run_inline(request, work, counts, on_progress)
+    else:
+        _run_pool(request, work, counts, on_progress, workers)
+    return counts
+
+
+def _run_inline(request: CopyRequest, work: list[tuple[bool, str]], counts: dict[str, int],
+                on_progress: ProgressFn) -> None:
+    total = len(work)
+    for start in range(0, total, INLINE_BATCH):
+        _, kinds = _run_batch(request, work[start:start + INLINE_BATCH])
+        _add(counts, kinds)
+        on_progress(min(total, start + INLINE_BATCH), total)
+
+
+def _run_pool(request: CopyRequest, work: list[tuple[bool, str]], counts: dict[str, int],
+              on_progress: ProgressFn, workers: int) -> None:
+    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="branchyard-copy")
+    try:
+        futures = [pool.submit(_run_batch, request, batch)
+                   for batch in _batches(work, _batch_size(len(work), workers))]
+        _collect(futures, counts, len(work), on_progress)
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _add(counts: dict[str, int], kinds: dict[str, int]) -> None:
+    for kind, n in kinds.items():
+        counts[kind] += n
+
+
+def _collect(futures: Sequence[Future[tuple[int, dict[str, int]]]], counts: dict[str, int],
+             total: int, on_progress: ProgressFn) -> None:
+    done = 0
+    remaining = set(futures)
+    while remaining:
+        finished, remaining = wait(remaining, return_when=FIRST_COMPLETED)
+        for future in finished:
+            size, kinds = future.result()  # re-raises the first failure
+            done += size
+            _add(counts, kinds)
+        on_progress(done, total)
+
+
+def _batch_size(total: int, workers: int) -> int:
+    return max(64, min(1024, total // (workers * 8) or 1))
+
+
+def _batches(work: list[tuple[bool, str]], size: int) -> Iterator[list[tuple[bool, str]]]:
+    for i in range(0, len(work), size):
+        yield work[i:i + size]
+
+
+def _run_batch(request: CopyRequest, batch: list[tuple[bool, str]]) -> tuple[int, dict[str, int]]:
+    kinds = {"link": 0, "clone": 0, "copy": 0, "symlink": 0}
+    src_root, dst_root = str(request.source), str(request.dest)
+    for is_link, rel in batch:
+        src, dst = os.path.join(src_root, rel), os.path.join(dst_root, rel)
+        try:
+            kind = _make_symlink(request, src, dst) if is_link else _make_file(request.method,
+                                                                              src, dst)
+        except OSError as exc:
+            raise TreeCopyError(
+                f"could not {request.method} {src} to {dst}: {exc.strerror or exc}",
+                hint="check free space and permissions of the worktree, then run "
+                     "setup again") from exc
+        kinds[kind] += 1
+    return len(batch), kinds
+
+
+def _make_symlink(request: CopyRequest, src: str, dst: str) -> str:
+    target = os.readlink(src)
+    os.symlink(_rewrite(target, request.rewrite_from, request.rewrite_to), dst)
+    return "symlink"
+
+
+def _rewrite(target: str, old: Path | None, new: Path | None) -> str:
+    """Absolute targets inside ``old`` move under ``new``; everything else
+    (relative targets above all) stays exactly as it was."""
+    if old is None or new is None or not os.path.isabs(target):
+        return target
+    old_s = str(old)
+    if target == old_s or target.startswith(old_s.rstrip(os.sep) + os.sep):
+        return str(new) + target[len(old_s.rstrip(os.sep)):]
+    return target
+
+
+def _make_file(method: Method, src: str, dst: str) -> str:
+    if method == "hardlink":
+        os.link(src, dst)
+        return "link"
+    if method == "shared" and os.lstat(src).st_nlink > 1:
+        os.link(src, dst)
+        return "link"
+    return _clone_or_copy(src, dst, clone=method == "reflink")
+
+
+def _clone_or_copy(src: str, dst: str, *, clone: bool) -> str:
+    src_fd = os.open(src, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        info = os.fstat(src_fd)
+        dst_fd = os.open(dst, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+        try:
+            if clone:
+                reflink_fd(src_fd, dst_fd)
+            else:
+                _pump(src_fd, dst_fd, info.st_size)
+            os.fchmod(dst_fd, stat.S_IMODE(info.st_mode))
+            os.utime(dst_fd, ns=(info.st_atime_ns, info.st_mtime_ns))
+        finally:
+            os.close(dst_fd)
+    finally:
+        os.close(src_fd)
+    return "clone" if clone else "copy"
+
+
+def _pump(src_fd: int, dst_fd: int, size: int) -> None:
+    """Copy ``size`` bytes in the kernel when it can, else through a buffer."""
+    left = size
+    try:
+        while left > 0:
+            sent = os.copy_file_range(src_fd, dst_fd, left)
+            if sent == 0:
+                break
+            left -= sent
+    except OSError:
+        left = -1  # fall back: start over with read/write
+    if left < 0:
+        os.lseek(src_fd, 0, os.SEEK_SET)
+        os.lseek(dst_fd, 0, os.SEEK_SET)
+        os.ftruncate(dst_fd, 0)
+        while chunk := os.read(src_fd, 1 << 20):
+            os.write(dst_fd, chunk)
