@@ -114,3 +114,14 @@ def test_edit_of_a_path_locked_by_another_worktree(shared: Path) -> None:
 
     assert [(h.worktree, h.path, h.lock.holder, h.lock.reason) for h in hits] == [
         ("b", "migrations/0002_x.sql", "a", "renumbering")]
+
+
+def test_same_size_edit_right_after_checkout_is_seen(shared: Path) -> None:
+    a = add_worktree(shared, "a")
+    add_worktree(shared, "b")
+    write(a, {"app.py": "ONE\nTWO\nTHREE\n"})  # same size, same second as the checkout
+
+    (side_a, _) = scan(load_repo(shared)).sides
+
+    assert side_a.snapshot.dirty
+    assert [c.path for c in side_a.changes] == ["app.py"]

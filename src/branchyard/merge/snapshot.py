@@ -74,7 +74,10 @@ def _worktree_tree(path: Path) -> str:
     with tempfile.TemporaryDirectory(prefix="branchyard-snap-") as tmp:
         temp_index = Path(tmp) / "index"
         if index.exists():
-            shutil.copyfile(index, temp_index)
+            # copy2 keeps the mtime: git's racy-clean check compares file mtimes with
+            # the index's, and a fresh mtime would hide same-size edits made in the
+            # second the index was written.
+            shutil.copy2(index, temp_index)
         env = {"GIT_INDEX_FILE": str(temp_index)}
         # --ignore-errors: an unreadable file must not hide every other change.
         git.git(["add", "-A", "--ignore-errors"], path, env=env, check=False)
