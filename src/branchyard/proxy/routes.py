@@ -249,4 +249,5 @@ def normalize_host(host: str) -> str:
     host = host.strip().lower()
     if host.startswith("["):
         return host.partition("]")[0] + "]"
-    return host.rpartition(":")[0] if ":" in host else host
+    host = host.rpartition(":")[0] if ":" in host else host
+    return host.rstrip(".")

@@ -1,0 +1,110 @@
+"""Request/response framing: where messages end, and what is refused."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from branchyard.proxy.http import (
+    BadMessageError,
+    ChunkedFramer,
+    LengthFramer,
+    UntilCloseFramer,
+    forwarded_head,
+    parse_request,
+    parse_response,
+)
+
+MARK = b"x-branchyard-proxy"
+
+
+def _chunked(parts: list[bytes], trailer: bytes = b"") -> bytes:
+    return b"".join(b"%x;ext=1\r\n%s\r\n" % (len(p), p) for p in parts if p) + \
+        b"0\r\n" + trailer + b"\r\n"
+
+
+@given(parts=st.lists(st.binary(min_size=1, max_size=300), max_size=6),
+       cuts=st.lists(st.integers(min_value=0, max_value=3000), max_size=8),
+       tail=st.binary(max_size=20))
+def test_chunked_end_is_found_wherever_the_stream_is_split(
+        parts: list[bytes], cuts: list[int], tail: bytes) -> None:
+    body = _chunked(parts, b"X-T: 1\r\n")
+    stream = body + tail
+    points = sorted({min(c, len(stream)) for c in cuts} | {0, len(stream)})
+    framer, offset, found = ChunkedFramer(), 0, -1
+    for start, stop in itertools.pairwise(points):
+        end = framer.consume(stream[start:stop], 0)
+        if end >= 0:
+            found = offset + end
+            break
+        offset += stop - start
+    assert found == len(body)
+
+
+def test_length_framer_counts_across_pieces() -> None:
+    framer = LengthFramer(10)
+    assert framer.consume(b"abcd", 0) == -1
+    assert framer.consume(b"xxefghijNEXT", 2) == 8
+    assert UntilCloseFramer().consume(b"anything", 0) == -1
+
+
+def test_bad_chunk_size_is_refused() -> None:
+    with pytest.raises(BadMessageError, match="invalid chunk size"):
+        ChunkedFramer().consume(b"zz\r\n", 0)
+
+
+def test_request_fields() -> None:
+    req = parse_request(b"POST /a HTTP/1.1\r\nHost: Feat.App.localhost:1355\r\n"
+                        b"Content-Length: 5\r\nX-Forwarded-For: 1.2.3.4\r\n\r\n", MARK)
+    assert (req.method, req.host, req.keep_alive, req.upgrade) == (
+        b"POST", "Feat.App.localhost:1355", True, False)
+    assert isinstance(req.body, LengthFramer)
+    assert req.body.remaining == 5
+    assert req.forwarded_for == b"1.2.3.4"
+    old = parse_request(b"GET / HTTP/1.0\r\n\r\n", MARK)
+    assert (old.host, old.keep_alive, old.body) == ("", False, None)
+
+
+@pytest.mark.parametrize("head", [
+    b"GET / HTTP/1.1\r\n\r\n",  # no Host
+    b"GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n",
+    b"GET / HTTP/2.0\r\nHost: a\r\n\r\n",
+    b"GET /\r\nHost: a\r\n\r\n",
+    b"G(T / HTTP/1.1\r\nHost: a\r\n\r\n",
+    b"GET / HTTP/1.1\r\nHost: a\r\n folded\r\n\r\n",
+    b"GET / HTTP/1.1\r\nHost : a\r\n\r\n",
+    b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n",
+    b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n",
+    b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip\r\n\r\n",
+    b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 1e3\r\n\r\n",
+])
+def test_ambiguous_or_malformed_requests_are_refused(head: bytes) -> None:
+    with pytest.raises(BadMessageError):
+        parse_request(head, MARK)
+
+
+def test_response_framing_by_status_and_method() -> None:
+    ok = b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\n"
+    assert parse_response(ok, b"HEAD").body is None
+    assert isinstance(parse_response(ok, b"GET").body, LengthFramer)
+    assert parse_response(b"HTTP/1.1 304 Not Modified\r\n\r\n", b"GET").body is None
+    assert parse_response(b"HTTP/1.1 101 Switching\r\nUpgrade: websocket\r\n\r\n",
+                          b"GET").status == 101
+    close = parse_response(b"HTTP/1.1 200 OK\r\n\r\n", b"GET")
+    assert (close.until_close, close.keep_alive) == (True, False)
+    assert isinstance(parse_response(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n",
+                                     b"GET").body, ChunkedFramer)
+    with pytest.raises(BadMessageError):
+        parse_response(b"garbage\r\n\r\n", b"GET")
+
+
+def test_forwarded_head_keeps_host_and_replaces_spoofed_headers() -> None:
+    req = parse_request(b"GET / HTTP/1.1\r\nHost: a.localhost\r\nX-Forwarded-Host: evil\r\n"
+                        b"X-Forwarded-For: 10.0.0.1\r\n\r\n", MARK)
+    out = forwarded_head(req, b"127.0.0.1", b"http", b"X-Branchyard-Proxy: id\r\n")
+    assert out == (b"GET / HTTP/1.1\r\nHost: a.localhost\r\n"
+                   b"X-Forwarded-For: 10.0.0.1, 127.0.0.1\r\nX-Forwarded-Proto: http\r\n"
+                   b"X-Forwarded-Host: a.localhost\r\nX-Branchyard-Proxy: id\r\n\r\n")

@@ -1,0 +1,99 @@
+"""Routes come from the ledger, the config and the main worktree's env files."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+from proxykit import add_worktree, remove_worktree
+
+from branchyard.errors import ProxyError
+from branchyard.proxy.registry import known_repos, register_repo, registry_path
+from branchyard.proxy.routes import RouteTable, normalize_host, service_label
+
+
+def _table() -> RouteTable:
+    return RouteTable(known_repos, registry_path(), clock=lambda: 0.0)
+
+
+def test_register_is_idempotent_and_skips_deleted_repos(tmp_path: Path,
+                                                        common_dir: Path) -> None:
+    assert register_repo(common_dir) is True
+    assert register_repo(common_dir) is False
+    gone = tmp_path / "gone" / ".git"
+    gone.mkdir(parents=True)
+    register_repo(gone)
+    gone.rmdir()
+    assert known_repos() == [common_dir]
+    assert json.loads(registry_path().read_text())["repos"] == sorted(
+        [str(common_dir), str(gone)])
+
+
+def test_corrupt_registry_is_reported(common_dir: Path) -> None:
+    register_repo(common_dir)
+    registry_path().write_text("{not json")
+    with pytest.raises(ProxyError, match="unreadable"):
+        known_repos()
+
+
+def test_hosts_follow_the_ledger_at_once(common_dir: Path) -> None:
+    table = _table()
+    rec = add_worktree(common_dir, "feat/x", {"PORT": 41001, "API_PORT": 41002})
+    backend = table.resolve("feat-x.app.localhost:1355")
+    assert backend is not None
+    assert (backend.port, backend.branch, backend.worktree) == (41001, "feat/x", rec.slug)
+    api = table.resolve("api.feat-x.app.localhost")
+    assert api is not None
+    assert (api.port, api.service) == (41002, "api")
+    remove_worktree(common_dir, rec.slug)
+    assert table.resolve("feat-x.app.localhost") is None  # no clock tick needed
+
+
+def test_project_name_and_main_ports_come_from_config_and_env(
+        repo: Path, common_dir: Path) -> None:
+    (repo / "branchyard.toml").write_text(
+        '[project]\nname = "My Shop"\n[ports]\nnames = ["WEB_PORT", "API_PORT"]\n'
+        '[env]\nshared = [".env.shared"]\n[hooks]\nrun = "npm run dev"\n')
+    (repo / ".env").write_text("WEB_PORT=4000\n")
+    (repo / ".env.shared").write_text("WEB_PORT=4100\nAPI_PORT=4200\n")
+    register_repo(common_dir)
+    table = _table()
+    main = table.resolve("my-shop.localhost")
+    assert main is not None
+    assert (main.port, main.worktree) == (4100, "main")
+    assert "branchyard run -- npm run dev" in main.run_hint
+    api = table.resolve("api.my-shop.localhost")
+    assert api is not None
+    assert api.port == 4200
+    add_worktree(common_dir, "feat/y", {"WEB_PORT": 41010, "API_PORT": 41011})
+    web = table.resolve("feat-y.my-shop.localhost")
+    assert web is not None
+    assert web.port == 41010  # the first named port is the app port
+
+
+def test_main_worktree_defaults_to_port_3000(common_dir: Path) -> None:
+    register_repo(common_dir)
+    main = _table().resolve("APP.localhost.:1355")
+    assert main is not None
+    assert (main.port, main.branch) == (3000, "(main worktree)")
+
+
+def test_broken_ledger_does_not_break_other_repos(tmp_path: Path, common_dir: Path) -> None:
+    other = tmp_path / "other" / ".git"
+    subprocess.run(["git", "init", "-q", str(other.parent)], check=True)
+    add_worktree(other, "feat/z", {"PORT": 41020})
+    (common_dir / "branchyard").mkdir()
+    (common_dir / "branchyard" / "ledger.json").write_text("{corrupt")
+    register_repo(common_dir)
+    table = _table()
+    assert table.resolve("feat-z.other.localhost") is not None
+    assert any("corrupt" in e for e in table.errors)
+
+
+def test_names() -> None:
+    assert service_label("API_PORT") == "api"
+    assert service_label("VITE_HMR_PORT") == "vite-hmr"
+    assert normalize_host("Feat.App.localhost:1355") == "feat.app.localhost"
+    assert normalize_host("[::1]:80") == "[::1]"
