@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import sys
 from collections.abc import Sequence
 
 import click
@@ -76,9 +77,10 @@ def cli() -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the exit code."""
+    args = list(argv) if argv is not None else sys.argv[1:]
     try:
-        cli.main(args=list(argv) if argv is not None else None, prog_name="branchyard",
-                 standalone_mode=True)
+        # The raw arguments travel along for `run`, which must see its `--` as typed.
+        cli.main(args=args, prog_name="branchyard", standalone_mode=True, obj={"argv": args})
     except SystemExit as exc:
         return int(exc.code or 0) if not isinstance(exc.code, str) else 1
     return 0
