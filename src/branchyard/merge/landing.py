@@ -7,10 +7,13 @@ import os
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 from branchyard import git
-from branchyard.errors import BranchyardError, MergeError
+from branchyard.errors import BranchyardError, ConflictError, MergeError
+from branchyard.merge.changes import changes_between, merge_base, read_blobs
+from branchyard.merge.migrations import added_migrations, collisions, patterns_from_config
 from branchyard.merge.refs import Moved, RefMovedError, move_branch
 from branchyard.merge.scratch import new_log, run_commands, scratch_worktree
 from branchyard.merge.strategies import STRATEGIES, BuildPlan, Built, build
@@ -59,6 +62,8 @@ def merge_branch(repo: Repo, request: MergeRequest) -> MergeResult:
         old = base_tip(repo, base)
         plan = BuildPlan(request.branch, tip, base, old, strategy, request.picks,
                          repo.config.merge.lockfiles)
+        if not plan.picks:
+            refuse_migration_collisions(repo, plan)
         built = _build_and_check(repo, plan, worktree, log)
         if built.already_in(old):
             return _result(request, plan, built, log, None)
@@ -69,6 +74,27 @@ def merge_branch(repo: Repo, request: MergeRequest) -> MergeResult:
         return _after(repo, request, plan, built, log, moved)
     raise MergeError(f"`{base}` kept moving while {request.branch} was being merged",
                      hint="run the merge again when the base is quieter")
+
+
+def refuse_migration_collisions(repo: Repo, plan: BuildPlan) -> None:
+    """Git merges two migrations with the same number without complaint; the
+    database does not. Refuse before building."""
+    cwd = repo.common_dir
+    fork = merge_base(plan.tip, plan.base_commit, cwd)
+    if fork is None:
+        return
+    patterns = patterns_from_config(repo.config.merge.migrations)
+    read = partial(read_blobs, cwd=cwd)
+    ours = added_migrations(changes_between(fork, plan.tip, cwd), patterns, read)
+    theirs = added_migrations(changes_between(fork, plan.base_commit, cwd), patterns, read)
+    found = collisions(ours, theirs) if ours else ()
+    if found:
+        clash = found[0]
+        raise ConflictError(
+            f"{plan.branch} collides with {plan.base} on migrations: {clash.describe()} "
+            f"({', '.join(clash.ours + clash.theirs)})",
+            hint=f"renumber the migration in {plan.branch} (or add a merge revision), "
+                 "then merge again")
 
 
 def _branch_tip(repo: Repo, branch: str) -> str:
