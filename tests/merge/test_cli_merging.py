@@ -1,0 +1,103 @@
+"""The merge area's commands through `main([...])`: whole JSON and text."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from yard import add_worktree, commit, git, write
+
+from branchyard.cli.main import main
+from branchyard.merge.markers import Marker, conflict_markers
+from branchyard.merge.targets import load_repo
+
+
+def _json(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, dict[str, Any]]:
+    capsys.readouterr()
+    code = main([*argv, "--json"])
+    return code, json.loads(capsys.readouterr().out)
+
+
+def _text(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    capsys.readouterr()
+    code = main(list(argv))
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def test_locks_and_check_edit_from_two_worktrees(shared: Path, monkeypatch: pytest.MonkeyPatch,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    a, b = add_worktree(shared, "a"), add_worktree(shared, "b")
+    monkeypatch.chdir(a / "migrations")
+    code, taken = _json(capsys, "lock", ".", "../app.py", "--reason", "schema")
+    assert code == 0
+    assert [(lk["pattern"], lk["holder"], lk["reason"]) for lk in taken["locks"]] == [
+        ("migrations", "a", "schema"), ("app.py", "a", "schema")]
+
+    monkeypatch.chdir(b)
+    assert _text(capsys, "check-edit", "migrations/0002_x.sql") == (
+        3, "migrations/0002_x.sql is locked by a: schema\n", "")
+    assert _text(capsys, "check-edit", "README.md") == (0, "README.md: clear to edit\n", "")
+    code, out, err = _text(capsys, "lock", "app.py")
+    assert (code, out) == (3, "")
+    assert err.startswith("error: `app.py` is already locked by a (schema)\nhint: ")
+    code, unlocked = _json(capsys, "unlock", "app.py", "--force")
+    assert (code, [lk["pattern"] for lk in unlocked["released"]]) == (0, ["app.py"])
+
+    monkeypatch.chdir(shared)
+    assert _text(capsys, "locks") == (0, "migrations  held by a: schema\n", "")
+    monkeypatch.chdir(a)
+    assert _text(capsys, "unlock") == (0, "released 1 lock\n", "")
+    assert _json(capsys, "locks")[1]["locks"] == []
+
+
+def test_conflicts_text_and_the_markers_ls_reads(shared: Path, monkeypatch: pytest.MonkeyPatch,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    a, b = add_worktree(shared, "a"), add_worktree(shared, "b")
+    commit(a, {"app.py": "A\n"}, "a edits")
+    write(b, {"app.py": "B\n"})
+    monkeypatch.chdir(shared)
+    common = load_repo(shared).common_dir
+    assert conflict_markers(common) == {}  # the radar never ran
+
+    assert _text(capsys, "conflicts") == (3, (
+        "conflict   a <-> b: app.py\n"
+        "2 worktrees, 3 pairs checked: 1 conflicting, 0 with migration collisions, "
+        "0 locked edits\n"), "")
+
+    markers = conflict_markers(common)
+    assert markers == {str(a): Marker(conflicts_with=("b",)),
+                       str(b): Marker(conflicts_with=("a",))}
+    assert markers[str(a)].text() == "conflicts: b"
+    commit(b, {"other.py": "x\n"}, "b moves on")
+    assert conflict_markers(common) == {}  # a HEAD moved: stale, not shown
+
+
+def test_merge_command_json_and_pick_of_an_unknown_commit(
+        shared: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    a = add_worktree(shared, "a")
+    commit(a, {"feature.py": "a\n"}, "a: feature")
+    monkeypatch.chdir(shared)
+
+    code, merged = _json(capsys, "merge", "a", "--strategy", "squash")
+
+    assert code == 0
+    assert {k: merged[k] for k in ("ok", "branch", "base", "strategy", "already_merged",
+                                   "regenerated", "checkout_updated")} == {
+        "ok": True, "branch": "a", "base": "main", "strategy": "squash",
+        "already_merged": False, "regenerated": [], "checkout_updated": str(shared)}
+    assert merged["new_base"] == git("rev-parse", "main", cwd=shared)
+    code, failed = _json(capsys, "merge", "a", "--pick", "nope")
+    assert (code, failed["errors"][0]["code"]) == (2, "usage")
+
+
+def test_queue_status_and_remove(shared: Path, monkeypatch: pytest.MonkeyPatch,
+                                 capsys: pytest.CaptureFixture[str]) -> None:
+    add_worktree(shared, "a")
+    monkeypatch.chdir(shared)
+    assert _text(capsys, "queue", "status") == (0, "the merge queue is empty\n", "")
+    assert _json(capsys, "queue", "add", "nope")[0] == 2
+    assert _text(capsys, "queue", "add", "a") == (0, "   1  queued   a\n", "")
+    assert _text(capsys, "queue", "remove", "a") == (0, "removed 1 entry\n", "")
