@@ -1,0 +1,91 @@
+"""Installed dependency trees (``[[deps]]``): reused from the main worktree when
+the lockfiles match, installed otherwise. See docs/deps.md."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from branchyard.config import DepsConfig
+from branchyard.deps.fsprobe import FsProbe
+from branchyard.deps.install import Runner
+from branchyard.deps.lockstamp import lockfile_hash, read_stamp
+from branchyard.deps.reuse import MODES, DepsTarget, Outcome, Session, decide, ensure_deps
+from branchyard.errors import ConfigError
+from branchyard.providers.base import Allocation, PlanContext
+
+
+class DepsProvider:
+    kind = "deps"
+
+    def __init__(self) -> None:
+        # One probe per process: each filesystem pair is probed once per setup.
+        self._probe = FsProbe()
+
+    def plan(self, ctx: PlanContext) -> list[Allocation]:
+        """One allocation per ``[[deps]]`` entry; none in the main worktree."""
+        if os.path.realpath(ctx.worktree) == os.path.realpath(ctx.repo.main_path):
+            return []
+        return [_allocation(i, entry, ctx) for i, entry in enumerate(ctx.config.deps)]
+
+    def exists(self, alloc: Allocation) -> bool:
+        """True when create would have nothing to do."""
+        target = _target(alloc.spec)
+        if not os.path.lexists(target.dest):
+            return False
+        stamp = read_stamp(target.dest)
+        return stamp is None or stamp.lock_hash == lockfile_hash(
+            target.worktree, target.lockfiles)
+
+    def create(self, alloc: Allocation, ctx: PlanContext) -> bool:
+        target = _target(alloc.spec)
+        runner = Runner(env={**os.environ, **ctx.base_env}, on_line=ctx.reporter.output)
+        outcome = ensure_deps(target, Session(runner, self._probe, ctx.reporter))
+        ctx.reporter.message(describe_outcome(target.dir, outcome))
+        return outcome.changed
+
+    def destroy(self, alloc: Allocation) -> None:
+        """Nothing to undo beyond the worktree's own removal: the tree lives in
+        the worktree, and the main worktree's tree is never touched."""
+
+    def env(self, alloc: Allocation) -> dict[str, str]:
+        return {}
+
+    def describe(self, alloc: Allocation) -> dict[str, Any]:
+        spec = alloc.spec
+        return {"dir": spec["dir"], "strategy": spec["strategy"], "mode": spec["mode"],
+                "lock_hash": str(spec["lock_hash"])[:12], "reason": spec["reason"]}
+
+
+def describe_outcome(directory: str, outcome: Outcome) -> str:
+    """One line saying what happened to a tree, for the reporter."""
+    if outcome.stats is not None:
+        s = outcome.stats
+        return (f"{directory}: reused by {outcome.method}: {s.files} files, {s.links} "
+                f"symlinks in {s.seconds:.2f} s")
+    return f"{directory}: {outcome.action} ({outcome.reason})"
+
+
+def _allocation(index: int, entry: DepsConfig, ctx: PlanContext) -> Allocation:
+    if entry.mode not in MODES:
+        raise ConfigError(f"deps[{index}].mode: {entry.mode!r} is not one of "
+                          f"{', '.join(MODES)}", hint="fix the mode in branchyard.toml")
+    target = DepsTarget(dir=entry.dir, worktree=ctx.worktree, main=ctx.repo.main_path,
+                        lockfiles=tuple(entry.lockfiles), install=entry.install,
+                        mode=entry.mode, smoke=entry.smoke)
+    decision = decide(target)
+    spec = {"dir": entry.dir, "worktree": str(ctx.worktree), "main": str(ctx.repo.main_path),
+            "lockfiles": list(entry.lockfiles), "install": entry.install,
+            "mode": entry.mode, "smoke": entry.smoke, "lock_hash": decision.lock_hash,
+            "main_lock_hash": decision.main_lock_hash, "strategy": decision.strategy,
+            "reason": decision.reason}
+    return Allocation("deps", f"deps:{entry.dir}", spec)
+
+
+def _target(spec: Mapping[str, Any]) -> DepsTarget:
+    return DepsTarget(dir=str(spec["dir"]), worktree=Path(spec["worktree"]),
+                      main=Path(spec["main"]), lockfiles=tuple(spec["lockfiles"]),
+                      install=str(spec["install"]), mode=str(spec["mode"]),
+                      smoke=str(spec["smoke"]))
