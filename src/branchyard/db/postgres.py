@@ -202,9 +202,16 @@ def other_sessions(conn: psycopg.Connection[Any], name: str) -> int:
     return int(row[0]) if row else 0
 
 
-def terminate_sessions(conn: psycopg.Connection[Any], name: str) -> int:
+def terminate_sessions(conn: psycopg.Connection[Any], name: str,
+                       wait: float = 10.0) -> int:
+    """End the other sessions on ``name`` and wait (up to ``wait`` s) until they are gone."""
+    import time
+
     rows = conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
                         "WHERE datname = %s AND pid <> pg_backend_pid()", (name,)).fetchall()
+    deadline = time.monotonic() + wait
+    while rows and other_sessions(conn, name) and time.monotonic() < deadline:
+        time.sleep(0.02)  # a terminated backend exits within milliseconds
     return len(rows)
 
 
