@@ -152,3 +152,17 @@ def test_already_merged_is_not_an_error(shared: Path) -> None:
 
     assert result.already_merged
     assert result.new_base == result.old_base
+
+
+def test_project_git_hooks_do_not_run_in_the_scratch_worktree(shared: Path) -> None:
+    a = add_worktree(shared, "a")
+    commit(a, {"feature.py": "a\n"}, "a: feature")
+    for name in ("pre-commit", "post-checkout"):
+        hook = shared / ".git" / "hooks" / name
+        hook.write_text("#!/bin/sh\necho ran >> \"$HOME/hook-ran\"\nexit 1\n")
+        hook.chmod(0o755)
+
+    merge_branch(load_repo(shared), MergeRequest("a", strategy="squash"))
+
+    assert not (Path.home() / "hook-ran").exists()
+    assert subjects(shared)[0] == "a (squashed)"

@@ -14,6 +14,9 @@ from typing import TextIO
 from branchyard import git, proc
 
 CHECK_TIMEOUT = 3600.0
+# The project's git hooks (husky, pre-commit…) are for people committing; in a
+# scratch worktree the configured checks are what decides.
+NO_HOOKS = ("-c", "core.hooksPath=/dev/null")
 
 
 def scratch_root(common_dir: Path) -> Path:
@@ -38,7 +41,8 @@ def scratch_worktree(common_dir: Path, start: str) -> Iterator[Path]:
     root = scratch_root(common_dir)
     root.mkdir(parents=True, exist_ok=True)
     path = Path(tempfile.mkdtemp(prefix="merge-", dir=root))
-    git.git(["worktree", "add", "--detach", "--quiet", str(path), start], common_dir)
+    git.git([*NO_HOOKS, "worktree", "add", "--detach", "--quiet", str(path), start],
+            common_dir)
     try:
         yield path
     finally:

@@ -11,7 +11,7 @@ from typing import TextIO
 
 from branchyard import git
 from branchyard.errors import ConflictError, MergeError
-from branchyard.merge.scratch import head, run_commands, unmerged_paths
+from branchyard.merge.scratch import NO_HOOKS, head, run_commands, unmerged_paths
 
 STRATEGIES = ("merge", "rebase", "squash")
 _CONTINUE_ENV = {"GIT_EDITOR": "true"}
@@ -118,7 +118,7 @@ def _git(cwd: Path, args: Sequence[str], log: TextIO, *, check: bool = False,
          env: Mapping[str, str] | None = None, input_text: str | None = None) -> bool:
     """Run git in the scratch worktree, its output into the log; True on success."""
     log.write(f"$ git {' '.join(args)}\n")
-    done = git.git(list(args), cwd, check=False, env=env, input_text=input_text)
+    done = git.git([*NO_HOOKS, *args], cwd, check=False, env=env, input_text=input_text)
     log.write(done.stdout + done.stderr)
     log.flush()
     if check and done.returncode != 0:
