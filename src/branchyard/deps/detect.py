@@ -1,0 +1,103 @@
+"""What `init` proposes for ``[[deps]]`` and the setup hook, read from the
+lockfiles in the main worktree."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from branchyard.config import DepsConfig
+
+
+@dataclass(frozen=True)
+class _Manager:
+    name: str
+    lockfile: str
+    dir: str
+    install: str
+    marker: str = ""  # another file that must exist too (package.json, Gemfile…)
+
+
+# Most specific first: a repo with both pnpm-lock.yaml and package-lock.json is
+# managed by pnpm (the npm lockfile is usually a stale leftover).
+_NODE = (
+    _Manager("pnpm", "pnpm-lock.yaml", "node_modules", "pnpm install --frozen-lockfile",
+             "package.json"),
+    _Manager("bun", "bun.lock", "node_modules", "bun install --frozen-lockfile", "package.json"),
+    _Manager("bun", "bun.lockb", "node_modules", "bun install --frozen-lockfile",
+             "package.json"),
+    _Manager("yarn", "yarn.lock", "node_modules", "yarn install --frozen-lockfile",
+             "package.json"),
+    _Manager("npm", "package-lock.json", "node_modules", "npm ci", "package.json"),
+)
+_OTHERS = (
+    _Manager("uv", "uv.lock", ".venv", "uv sync --frozen"),
+    _Manager("poetry", "poetry.lock", ".venv", "poetry install --no-root"),
+    _Manager("bundler", "Gemfile.lock", "vendor/bundle", "bundle install", "Gemfile"),
+    _Manager("cargo", "Cargo.lock", "target", "cargo build"),
+)
+_YARN_BERRY_INSTALL = "yarn install --immutable"
+
+
+def detect_deps(main_path: Path) -> list[DepsConfig]:
+    """One ``[[deps]]`` entry per ecosystem found at the root of ``main_path``."""
+    found: list[DepsConfig] = []
+    node = _first_present(main_path, _NODE)
+    if node is not None:
+        found.append(DepsConfig(dir=node.dir, lockfiles=(node.lockfile,),
+                                install=_node_install(main_path, node)))
+    for manager in _OTHERS:
+        if _present(main_path, manager) and _wanted(main_path, manager):
+            found.append(DepsConfig(dir=manager.dir, lockfiles=(manager.lockfile,),
+                                    install=manager.install))
+    return found
+
+
+def detect_package_manager(main_path: Path) -> str | None:
+    """The package manager a setup hook should run ("pnpm", "yarn", "bun", "npm",
+    "uv", "poetry", "bundler", "cargo"), or None. package.json's
+    ``packageManager`` field (corepack) wins over lockfiles."""
+    declared = _declared_manager(main_path)
+    if declared:
+        return declared
+    manager = _first_present(main_path, _NODE + _OTHERS)
+    return manager.name if manager is not None else None
+
+
+def _first_present(root: Path, managers: tuple[_Manager, ...]) -> _Manager | None:
+    return next((m for m in managers if _present(root, m)), None)
+
+
+def _present(root: Path, manager: _Manager) -> bool:
+    if not (root / manager.lockfile).is_file():
+        return False
+    return not manager.marker or (root / manager.marker).is_file()
+
+
+def _wanted(root: Path, manager: _Manager) -> bool:
+    """Bundler only installs into vendor/bundle when told to; elsewhere the gems
+    live outside the worktree and there is nothing to reuse."""
+    if manager.name != "bundler":
+        return True
+    config = root / ".bundle" / "config"
+    return (root / manager.dir).is_dir() or (
+        config.is_file() and "vendor/bundle" in config.read_text(errors="replace"))
+
+
+def _node_install(root: Path, manager: _Manager) -> str:
+    if manager.name == "yarn" and (root / ".yarnrc.yml").is_file():
+        return _YARN_BERRY_INSTALL  # yarn 2+: --frozen-lockfile is deprecated
+    return manager.install
+
+
+def _declared_manager(root: Path) -> str | None:
+    try:
+        data = json.loads((root / "package.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    field = data.get("packageManager") if isinstance(data, dict) else None
+    if not isinstance(field, str) or "@" not in field:
+        return None
+    name = field.split("@", 1)[0]
+    return name if name in {"npm", "pnpm", "yarn", "bun"} else None
