@@ -18,10 +18,12 @@ from tests.conftest import git
 
 
 def run_cli(capsys: pytest.CaptureFixture[str], cwd: Path, *argv: str) -> tuple[int, str, str]:
+    """Exit code, stdout, and stderr without the timed progress lines."""
     os.chdir(cwd)
     code = main(list(argv))
     out, err = capsys.readouterr()
-    return code, out, err
+    return code, out, "".join(line for line in err.splitlines(keepends=True)
+                              if not line.startswith("[") and not line.startswith("{"))
 
 
 @pytest.fixture
