@@ -8,11 +8,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from branchyard import git
+from branchyard.api import intents
 from branchyard.api.provisioning import SetupRequest, SetupResult, setup
 from branchyard.context import Context, open_context
 from branchyard.envfile import render
 from branchyard.errors import BranchyardError, GitError, WorktreeError
 from branchyard.events import NullReporter, PhaseTimer, Reporter
+from branchyard.faults import fault
 from branchyard.identity import slug_for
 
 
@@ -42,9 +44,16 @@ def up(request: UpRequest, reporter: Reporter | None = None) -> UpResult:
     branch = render(ctx.config.project.branch, {"name": request.name}, "project.branch")
     with timer.phase("checks"):
         base, path, exists = _preflight(ctx, branch, request)
-    with ExitStack() as undo:
+    # The intent outlives the undo stack: a crash anywhere below leaves it as
+    # the owner of a half-made worktree and branch; an error clears it after undo.
+    intent = intents.new_intent("up", path, branch=branch, created_branch=not exists,
+                                base_sha="" if exists else git.rev_parse(base, ctx.repo.main_path)
+                                or "")
+    with intents.recorded(ctx.ledger, intent), ExitStack() as undo:
+        fault("up.intent")
         with timer.phase("worktree"):
             _add_worktree(ctx, branch, base, path, exists, undo)
+        fault("up.worktree")
         try:
             result = setup(SetupRequest(worktree=path, reseed=request.reseed, base=base,
                                         created_branch=not exists, created_worktree=True),

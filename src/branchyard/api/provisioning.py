@@ -11,6 +11,7 @@ from pathlib import Path
 
 from branchyard import git
 from branchyard import ports as portlib
+from branchyard.api import intents
 from branchyard.api.identity import claim_identity, forget
 from branchyard.api.resources import ensure_resource, planned_kinds, resource_env
 from branchyard.context import Context, open_context
@@ -26,6 +27,7 @@ from branchyard.envfile import (
 )
 from branchyard.errors import WorktreeError
 from branchyard.events import NullReporter, PhaseTime, PhaseTimer, Reporter
+from branchyard.faults import fault
 from branchyard.identity import worktree_url
 from branchyard.ledger import WorktreeRecord
 from branchyard.providers import get_provider
@@ -73,9 +75,11 @@ def setup(request: SetupRequest, reporter: Reporter | None = None) -> SetupResul
         )
     timer = PhaseTimer(reporter or NullReporter())
     actions: list[str] = []
-    with ExitStack() as undo:
+    intent = intents.new_intent("setup", worktree)
+    with intents.recorded(ctx.ledger, intent), ExitStack() as undo:
         record = _provision(ctx, worktree, request, timer, undo, actions)
         undo.pop_all()
+        fault("setup.ready")
     return SetupResult(record.slug, record.subdomain, record.branch, str(worktree),
                        dict(record.ports), record.env.get("BRANCHYARD_URL", ""),
                        str(worktree / ctx.config.env.override_file), bool(actions),
@@ -91,6 +95,7 @@ def _provision(ctx: Context, worktree: Path, request: SetupRequest, timer: Phase
         if created:
             undo.callback(forget, ctx, record.slug)
             actions.append(f"identity {record.slug} ({record.subdomain})")
+        fault("setup.identity")
     with timer.phase("ports"):
         owner = portlib.owner_key(ctx.repo.common_dir, record.slug)
         ports = portlib.lease_ports(owner, cfg.ports.names, cfg.ports,
@@ -100,6 +105,7 @@ def _provision(ctx: Context, worktree: Path, request: SetupRequest, timer: Phase
             actions.append("ports " + ", ".join(f"{k}={v}" for k, v in ports.items()))
             with ctx.ledger.update() as state:
                 state.worktrees[record.slug].ports = ports
+        fault("setup.ports")
     url = worktree_url(record.subdomain, ctx.repo.project, port=cfg.proxy.port,
                        https=cfg.proxy.https, tld=cfg.proxy.tld)
     base = base_vars(record.identity, repo=ctx.repo.name, project=ctx.repo.project,
@@ -120,6 +126,7 @@ def _provision(ctx: Context, worktree: Path, request: SetupRequest, timer: Phase
         env = _write_env(ctx, record.slug, worktree, plan_ctx)
         if env is not None:
             actions.append(f"wrote {cfg.env.override_file}")
+        fault("setup.env")
     if request.run_hooks:
         with timer.phase("hooks"):
             if _run_setup_hooks(ctx, record.slug, worktree, request.rerun_hooks, timer):

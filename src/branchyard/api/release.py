@@ -8,10 +8,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from branchyard import ports as portlib
+from branchyard.api import intents
 from branchyard.api.stopping import stop_worktree_processes
 from branchyard.context import Context, open_context
 from branchyard.errors import BranchyardError
 from branchyard.events import NullReporter, Reporter
+from branchyard.faults import fault
 from branchyard.ledger import WorktreeRecord
 from branchyard.processes import ProcInfo
 from branchyard.providers import get_provider
@@ -47,9 +49,15 @@ def release_worktree(ctx: Context, record: WorktreeRecord,
                      reporter: Reporter) -> TeardownResult:
     """Tear down one ledger entry completely; the entry goes last, so a crash
     midway leaves an owner for what is left."""
+    with intents.recorded(ctx.ledger, intents.new_intent("teardown", record.path)):
+        return _release(ctx, record, reporter)
+
+
+def _release(ctx: Context, record: WorktreeRecord, reporter: Reporter) -> TeardownResult:
     with ctx.ledger.update() as state:
         if record.slug in state.worktrees:
             state.worktrees[record.slug].state = "tearing_down"
+    fault("teardown.marked")
     stopped: tuple[ProcInfo, ...] = ()
     if Path(record.path).is_dir():
         _run_archive_hooks(ctx, record, reporter)
@@ -69,6 +77,7 @@ def release_worktree(ctx: Context, record: WorktreeRecord,
         override.unlink()
     freed = portlib.release_ports(portlib.owner_key(ctx.repo.common_dir, record.slug))
     _release_locks(ctx, record.slug)
+    fault("teardown.ports")
     if not errors:
         with ctx.ledger.update() as state:
             state.worktrees.pop(record.slug, None)
@@ -82,7 +91,9 @@ def _destroy(ctx: Context, slug: str, kind: str, key: str, spec: dict[str, objec
         res = rec.resource(key) if rec else None
         if res is not None:
             res.state = "destroying"
+    fault("teardown.destroying", key)
     get_provider(kind).destroy(Allocation(kind, key, spec))
+    fault("teardown.destroyed", key)
     with ctx.ledger.update() as state:
         rec = state.worktrees.get(slug)
         if rec is not None:

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from branchyard import git
+from branchyard.api import intents
 from branchyard.api.creation import default_base
 from branchyard.api.release import TeardownResult, release_worktree
 from branchyard.api.stopping import stop_worktree_processes
@@ -14,6 +15,7 @@ from branchyard.api.targets import Target, resolve
 from branchyard.context import Context, open_context
 from branchyard.errors import UnsafeError, WorktreeError
 from branchyard.events import NullReporter, Reporter
+from branchyard.faults import fault
 from branchyard.processes import ProcInfo
 
 
@@ -42,6 +44,12 @@ def down(request: DownRequest, reporter: Reporter | None = None) -> DownResult:
     ctx = open_context(request.cwd, main_config=True)
     target = resolve(ctx, request.name)
     _refuse_unsafe(ctx, target, request)
+    with intents.recorded(ctx.ledger, intents.new_intent("down", target.path)):
+        return _take_down(ctx, target, request, reporter)
+
+
+def _take_down(ctx: Context, target: Target, request: DownRequest,
+               reporter: Reporter) -> DownResult:
     branch = target.entry.branch if target.entry else (
         target.record.branch if target.record else None)
     stopped: tuple[ProcInfo, ...] = ()
@@ -49,9 +57,11 @@ def down(request: DownRequest, reporter: Reporter | None = None) -> DownResult:
     if not was_missing:
         with reporter.phase("processes"):
             stopped = stop_worktree_processes(target.path, target.record).stopped
+        fault("down.stopped")
         with reporter.phase("worktree"):
             force = ["--force", "--force"] if request.force else []
             git.git(["worktree", "remove", *force, str(target.path)], ctx.repo.main_path)
+    fault("down.removed")
     git.git(["worktree", "prune"], ctx.repo.main_path, check=False)
     torn = release_worktree(ctx, target.record, reporter) if target.record else None
     deleted, reason = _delete_branch(ctx, branch, target, request)

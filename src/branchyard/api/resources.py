@@ -6,6 +6,7 @@ from contextlib import ExitStack
 
 from branchyard.config import Config
 from branchyard.context import Context
+from branchyard.faults import fault
 from branchyard.ledger import ResourceRecord, WorktreeRecord
 from branchyard.providers import SETUP_ORDER, get_provider
 from branchyard.providers.base import Allocation, PlanContext, Provider
@@ -39,7 +40,9 @@ def ensure_resource(ctx: Context, slug: str, provider: Provider, alloc: Allocati
             state.worktrees[slug].resources.append(
                 ResourceRecord(alloc.kind, alloc.key, dict(alloc.spec)))
         undo.callback(_undo, ctx, slug, provider, alloc)
+        fault("resource.pending", alloc.key)
     changed = provider.create(alloc, plan)
+    fault("resource.created", alloc.key)
     with ctx.ledger.update() as state:
         res = state.worktrees[slug].resource(alloc.key)
         if res is not None:

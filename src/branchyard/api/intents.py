@@ -1,0 +1,101 @@
+"""Intents: what a running `up`/`setup`/`down`/`teardown` is about to do, recorded
+in the ledger before it does it, so that a crash always leaves an owner.
+
+An intent names the process (pid and start time, so a reused pid is not taken
+for it) and what it may leave behind: the worktree directory and, for `up`, the
+branch it created and the commit it started from. It is cleared when the
+command ends, successfully or by its own undo; one whose process is gone was
+interrupted, and ``doctor --fix`` finishes it.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from branchyard.ledger import Ledger, LedgerState
+
+SECTION = "intents"
+
+
+@dataclass(frozen=True)
+class Intent:
+    op: str  # up | setup | down | teardown
+    path: str  # the worktree it is about
+    pid: int
+    create_time: float  # the process's start time (psutil), to tell a reused pid apart
+    branch: str = ""
+    created_branch: bool = False  # `up` is creating the branch (it did not exist)
+    base_sha: str = ""  # the commit a created branch starts at
+    started: float = field(default_factory=time.time)
+
+    @property
+    def key(self) -> str:
+        return f"{self.path}#{self.pid}#{self.op}"
+
+
+def process_start_time(pid: int) -> float:
+    import psutil
+
+    try:
+        return float(psutil.Process(pid).create_time())
+    except psutil.NoSuchProcess:
+        return 0.0
+
+
+def is_alive(intent: Intent) -> bool:
+    """Whether the process that recorded ``intent`` still runs."""
+    import psutil
+
+    try:
+        proc = psutil.Process(intent.pid)
+        if proc.status() == psutil.STATUS_ZOMBIE:
+            return False
+        return abs(proc.create_time() - intent.create_time) < 0.01
+    except psutil.NoSuchProcess:
+        return False
+
+
+def new_intent(op: str, path: Path | str, **fields: Any) -> Intent:
+    pid = os.getpid()
+    return Intent(op=op, path=os.path.abspath(path), pid=pid,
+                  create_time=process_start_time(pid), **fields)
+
+
+def intents(state: LedgerState) -> list[Intent]:
+    raw: dict[str, dict[str, Any]] = state.sections.get(SECTION, {})
+    return [Intent(**v) for v in raw.values()]
+
+
+def record(ledger: Ledger, intent: Intent) -> None:
+    with ledger.update() as state:
+        state.sections.setdefault(SECTION, {})[intent.key] = asdict(intent)
+
+
+def clear(ledger: Ledger, intent: Intent) -> None:
+    with ledger.update() as state:
+        section = state.sections.get(SECTION, {})
+        section.pop(intent.key, None)
+        if not section:
+            state.sections.pop(SECTION, None)
+
+
+@contextmanager
+def recorded(ledger: Ledger, intent: Intent) -> Iterator[Intent]:
+    """Hold ``intent`` for the block; cleared on a normal end or an exception
+    (the block's own undo has run), left behind only by a crash."""
+    record(ledger, intent)
+    try:
+        yield intent
+    finally:
+        clear(ledger, intent)
+
+
+def live_paths(state: LedgerState) -> set[str]:
+    """Real paths of worktrees a running branchyard command is working on."""
+    return {os.path.realpath(i.path) for i in intents(state) if is_alive(i)}
