@@ -101,3 +101,17 @@ def test_queue_status_and_remove(shared: Path, monkeypatch: pytest.MonkeyPatch,
     assert _json(capsys, "queue", "add", "nope")[0] == 2
     assert _text(capsys, "queue", "add", "a") == (0, "   1  queued   a\n", "")
     assert _text(capsys, "queue", "remove", "a") == (0, "removed 1 entry\n", "")
+
+
+def test_merge_down_removes_the_merged_worktree(shared: Path, monkeypatch: pytest.MonkeyPatch,
+                                                capsys: pytest.CaptureFixture[str]) -> None:
+    a = add_worktree(shared, "a")
+    commit(a, {"feature.py": "a\n"}, "a: feature")
+    monkeypatch.chdir(shared)
+
+    code, merged = _json(capsys, "merge", "a", "--down")
+
+    assert (code, merged["errors"]) == (0, [])
+    assert not a.exists()
+    assert git("show", "main:feature.py", cwd=shared) == "a"
+    assert str(a) not in git("worktree", "list", cwd=shared)
