@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from branchyard.config import DatabaseConfig
-from branchyard.db import pool, postgres as pg, records
+from branchyard.db import pool, records
+from branchyard.db import postgres as pg
 from branchyard.errors import ConfigError, DatabaseError
 from branchyard.ledger import Ledger
 from branchyard.providers.base import RepoInfo

@@ -1,0 +1,91 @@
+"""`branchyard db …` and `branchyard psql` on a real repository and worktree."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from branchyard import api
+from branchyard.cli.main import main
+from branchyard.db import postgres as pg
+
+from .conftest import pg_names, pg_url
+
+
+@pytest.fixture
+def worktree(repo: Path, main_db: str) -> Path:
+    (repo / ".env").write_text(f"DATABASE_URL={pg_url(main_db)}\n")
+    (repo / "branchyard.toml").write_text(
+        '[[database]]\nname = "app"\nsource = "env:DATABASE_URL"\n')
+    os.chdir(repo)
+    result = api.up(api.UpRequest("feat/cli"))
+    path = Path(result.setup.path)
+    os.chdir(path)
+    return path
+
+
+def down(repo: Path) -> None:
+    os.chdir(repo)
+    api.down(api.DownRequest("feat/cli", force=True))
+
+
+def run_json(capsys: pytest.CaptureFixture[str], *argv: str) -> dict[str, Any]:
+    capsys.readouterr()
+    args = list(argv)
+    args.insert(args.index("--") if "--" in args else len(args), "--json")
+    code = main(args)
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["ok"] is (code == 0), doc
+    return doc  # type: ignore[no-any-return]
+
+
+def test_db_status_url_and_psql(worktree: Path, repo: Path, main_db: str, uid: str,
+                                capsys: pytest.CaptureFixture[str]) -> None:
+    clone = f"{main_db}_feat_cli_"
+    doc = run_json(capsys, "db", "status")
+    [row] = doc["databases"]
+    assert row["database"].startswith(clone) and row["exists"] is True
+    assert row["tables"] == 1 and row["migration_tool"] == ""
+    assert row["url"] == pg_url(row["database"])
+    assert doc["worktree"]["branch"] == "feat/cli"
+    url = run_json(capsys, "db", "url", "app")
+    assert url["url"] == pg_url(row["database"])
+    out = run_json(capsys, "psql", "--", "-Atc", "SELECT count(*) FROM items")
+    assert out["stdout"] == "100\n"
+    os.chdir(repo)  # the main worktree
+    refused = run_json(capsys, "psql", "--", "-c", "select 1")
+    assert refused["errors"][0]["message"].startswith("`branchyard psql` opens a worktree")
+    by_branch = run_json(capsys, "psql", "feat/cli", "--", "-Atc", "SELECT current_database()")
+    assert by_branch["stdout"] == row["database"] + "\n"
+    down(repo)
+    assert not {n for n in pg_names(uid) if n.startswith(clone)}
+
+
+def test_db_reset_replaces_the_worktree_data(worktree: Path, repo: Path, main_db: str,
+                                             capsys: pytest.CaptureFixture[str]) -> None:
+    url = run_json(capsys, "db", "url", "--raw")["url"]
+    pg.run_sql(str(url), "DELETE FROM items")
+    assert run_json(capsys, "db", "reset")["databases"] == ["app"]
+    with pg.connect(str(url)) as conn:
+        assert conn.execute("SELECT count(*) FROM items").fetchone() == (100,)
+    pg.run_sql(pg_url(main_db), "INSERT INTO items VALUES (500, 'new in main')")
+    assert run_json(capsys, "db", "pull")["databases"] == ["app"]
+    with pg.connect(str(url)) as conn:
+        assert conn.execute("SELECT count(*) FROM items").fetchone() == (101,)
+    down(repo)
+
+
+def test_migration_detection(worktree: Path, repo: Path,
+                             capsys: pytest.CaptureFixture[str]) -> None:
+    url = str(run_json(capsys, "db", "url", "--raw")["url"])
+    pg.run_sql(url, "CREATE TABLE _prisma_migrations (migration_name text, "
+                    "finished_at timestamptz)",
+               "INSERT INTO _prisma_migrations VALUES ('20240101_init', now() - "
+               "interval '1 day'), ('20240202_users', now())")
+    [row] = run_json(capsys, "db", "status")["databases"]
+    assert (row["migration_tool"], row["last_migration"]) == ("prisma", "20240202_users")
+    down(repo)

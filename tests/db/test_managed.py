@@ -1,0 +1,115 @@
+"""The managed cluster: one real cluster for this module, stopped and removed after."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import psutil
+import pytest
+
+from branchyard.config import Config, DatabaseConfig, ServerConfig
+from branchyard.db import managed
+from branchyard.db import postgres as pg
+from branchyard.db.mainenv import HEADER, prepare_main, seed_demo_rows
+from branchyard.errors import DatabaseError
+from branchyard.providers.base import RepoInfo
+from branchyard.providers.postgres import PostgresProvider
+
+from .conftest import plan_ctx
+
+
+@pytest.fixture(scope="module")
+def cluster_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    home = tmp_path_factory.mktemp("managed") / "state"
+    saved = os.environ.get("BRANCHYARD_STATE_DIR")
+    os.environ["BRANCHYARD_STATE_DIR"] = str(home)
+    try:
+        yield home
+    finally:
+        managed.remove_cluster()
+        if saved is None:
+            os.environ.pop("BRANCHYARD_STATE_DIR", None)
+        else:
+            os.environ["BRANCHYARD_STATE_DIR"] = saved
+
+
+@pytest.fixture
+def cluster(cluster_home: Path, monkeypatch: pytest.MonkeyPatch) -> managed.ServerState:
+    monkeypatch.setenv("BRANCHYARD_STATE_DIR", str(cluster_home))
+    return managed.start(ServerConfig())
+
+
+def test_start_is_loopback_with_the_configured_ceiling(cluster: managed.ServerState) -> None:
+    st = managed.status()
+    assert st.running and st.pid > 0
+    with pg.connect(cluster.url) as conn:
+        settings = {name: conn.execute(f"SHOW {name}").fetchone()[0]  # type: ignore[index]
+                    for name in ("listen_addresses", "max_connections", "port")}
+        extensions = {r[0] for r in conn.execute("SELECT extname FROM pg_extension")}
+    assert settings == {"listen_addresses": "127.0.0.1", "max_connections": "200",
+                        "port": str(cluster.port)}
+    assert "pg_stat_statements" in extensions
+    owner = psutil.Process(st.pid).username()
+    assert owner == (cluster.user or psutil.Process().username())
+    if os.geteuid() == 0:
+        assert owner != "root"
+
+
+def test_stop_then_start_keeps_port_and_data(cluster: managed.ServerState) -> None:
+    with pg.connect(cluster.url) as conn:
+        if not pg.exists(conn, "kept"):
+            pg.create(conn, "kept")
+    assert managed.stop() is True
+    assert managed.status().running is False
+    assert managed.stop() is False
+    again = managed.start(ServerConfig())
+    assert again.port == cluster.port
+    with pg.connect(again.url) as conn:
+        assert pg.exists(conn, "kept")
+        pg.drop(conn, "kept")
+
+
+def test_wrong_password_is_an_auth_failure(cluster: managed.ServerState) -> None:
+    bad = cluster.url.replace(cluster.password, "wrong")
+    with pytest.raises(DatabaseError, match="authentication failed"), pg.connect(bad):
+        pass
+
+
+def test_managed_entry_end_to_end(cluster: managed.ServerState, project: RepoInfo) -> None:
+    """No source, no server: the main database lives on the managed cluster, the
+    main worktree learns its URL from a generated env file, worktrees get clones."""
+    config = Config(database=(DatabaseConfig(name="app"),))
+    done = prepare_main(project, config)
+    assert done.created == ("app_app",) and done.written
+    env_file = project.main_path / ".env.development.local"
+    assert env_file.read_text().startswith(HEADER)
+    main_url = done.urls["DATABASE_URL"]
+    seed_demo_rows(main_url)
+    ctx = plan_ctx(project, DatabaseConfig(name="app"))
+    provider = PostgresProvider()
+    [alloc] = provider.plan(ctx)
+    assert alloc.spec["managed"] and alloc.spec["database"].startswith("app_app_feat_x")
+    provider.create(alloc, ctx)
+    with pg.connect(alloc.spec["url"]) as conn:
+        assert conn.execute("SELECT count(*) FROM notes").fetchone() == (2,)
+    provider.destroy(alloc)
+    with pg.connect(cluster.url) as conn:
+        assert not pg.exists(conn, alloc.spec["database"])
+        assert pg.exists(conn, "app_app")
+        for snap in conn.execute("SELECT datname FROM pg_database WHERE datname LIKE "
+                                 "'app_app__%'").fetchall():
+            pg.drop(conn, snap[0])
+        pg.drop(conn, "app_app")
+
+
+def test_prepare_main_never_overwrites_a_users_env_file(
+        cluster: managed.ServerState, project: RepoInfo) -> None:
+    mine = project.main_path / ".env.development.local"
+    mine.write_text("DATABASE_URL=postgres://me@elsewhere/mine\n")
+    done = prepare_main(project, Config(database=(DatabaseConfig(name="other"),)))
+    assert done.kept_user_file and not done.written
+    assert mine.read_text() == "DATABASE_URL=postgres://me@elsewhere/mine\n"
+    with pg.connect(cluster.url) as conn:
+        pg.drop(conn, "app_other")
