@@ -129,7 +129,8 @@ def _add_worktree(ctx: Context, branch: str, base: str, path: Path, exists: bool
     if not exists:
         undo.callback(_delete_branch, main, branch)
     undo.callback(_remove_worktree, main, path)
-    git.git(args, main)
+    # `hooks install`'s post-checkout hook must not set it up a second time.
+    git.git(args, main, env={"BRANCHYARD_NO_HOOK": "1"})
 
 
 def _remove_worktree(main: Path, path: Path) -> None:

@@ -1,0 +1,138 @@
+"""Repairs for orphans outside the worktree entries: port leases, merge locks,
+snapshot and pool databases, a crashed proxy's pid file."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator
+from dataclasses import replace
+from pathlib import Path
+
+from branchyard.api.drift import Finding
+from branchyard.api.orphans import owner_gone
+from branchyard.context import Context
+from branchyard.db.records import PoolRecord
+
+
+def _lease(ctx: Context, finding: Finding) -> str:
+    from branchyard import ports
+
+    owner = finding.ref[0]
+    if not owner_gone(owner):
+        return "skipped: its owner exists again"
+    freed = ports.release_ports(owner)
+    return f"released ports {', '.join(map(str, freed))}" if freed else "already released"
+
+
+def _lock(ctx: Context, finding: Finding) -> str:
+    from branchyard.merge.locks import release_locks
+
+    slug = finding.ref[0]
+    if slug in ctx.ledger.read().worktrees:
+        return "skipped: the worktree is back"
+    return f"released {release_locks(ctx.repo.common_dir, slug)} lock(s)"
+
+
+def _being_built(server: str, name: str) -> bool:
+    """Whether a session is connected to ``name`` or running a statement naming it
+    (a CREATE DATABASE … TEMPLATE, a pg_restore into it)."""
+    from branchyard.db import postgres as pg
+
+    with pg.connect(server) as conn:
+        row = conn.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE pid <> pg_backend_pid() "
+            "AND (datname = %s OR position(%s in coalesce(query, '')) > 0)",
+            (name, name)).fetchone()
+    return bool(row and row[0])
+
+
+def _drop(server: str, name: str) -> bool:
+    from branchyard.db import postgres as pg
+
+    with pg.connect(server) as conn:
+        return pg.drop(conn, name)
+
+
+def _snapshot(ctx: Context, finding: Finding) -> str:
+    from branchyard.db import records
+
+    name = finding.ref[0]
+    record = next((s for s in records.snapshots(ctx.ledger.read()) if s.name == name), None)
+    if record is None or record.state != "pending":
+        return "already resolved"
+    if _being_built(record.server, name):
+        return "skipped: a session is still building it"
+    dropped = _drop(record.server, name)
+    with ctx.ledger.update() as state:
+        records.forget_snapshot(state, name)
+    return f"{'dropped' if dropped else 'it did not exist;'} {name} and forgot it"
+
+
+@contextlib.contextmanager
+def _refill_paused(common_dir: Path, snapshot: str) -> Iterator[bool]:
+    """Hold the pool's refill lock (True), or say a refill runs (False)."""
+    from filelock import FileLock, Timeout
+
+    lock = FileLock(str(common_dir / "branchyard" / f"pool-{snapshot}.lock"))
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        yield False
+        return
+    try:
+        yield True
+    finally:
+        lock.release()
+
+
+def _pool(ctx: Context, finding: Finding) -> str:
+    from branchyard.db import records
+
+    name = finding.ref[0]
+    spare = next((p for p in records.pool(ctx.ledger.read()) if p.name == name), None)
+    if spare is None:
+        return "already resolved"
+    with _refill_paused(ctx.repo.common_dir, spare.snapshot) as free:
+        if not free:
+            return "skipped: a refill of its pool is running"
+        if spare.state == "claimed":
+            return _unclaim(ctx, spare)
+        if _being_built(spare.server, name):
+            return "skipped: a session is still building it"
+        dropped = _drop(spare.server, name)
+        with ctx.ledger.update() as state:
+            records.forget_pool(state, name)
+    return f"{'dropped' if dropped else 'it did not exist;'} {name} and forgot it"
+
+
+def _unclaim(ctx: Context, spare: PoolRecord) -> str:
+    from branchyard.db import postgres as pg
+    from branchyard.db import records
+
+    with pg.connect(spare.server) as conn:
+        present = pg.exists(conn, spare.name)
+    with ctx.ledger.update() as state:
+        if present:
+            records.put_pool(state, replace(spare, state="ready", target=""))
+        else:
+            records.forget_pool(state, spare.name)
+    return ("put it back in the pool" if present else
+            "forgot it (it was renamed to the worktree's database)")
+
+
+def _proxy(ctx: Context, finding: Finding) -> str:
+    from branchyard.proxy.daemon import proxy_status
+
+    if proxy_status().state != "crashed":
+        return "already resolved"
+    Path(finding.ref[0]).unlink(missing_ok=True)
+    return "removed the stale pid file"
+
+
+REPAIRS: dict[str, Callable[[Context, Finding], str]] = {
+    "orphan_lease": _lease,
+    "orphan_lock": _lock,
+    "orphan_snapshot": _snapshot,
+    "orphan_pool": _pool,
+    "proxy_crashed": _proxy,
+}

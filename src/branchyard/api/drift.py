@@ -1,0 +1,197 @@
+"""Finding drift between the ledger and the world: what `doctor` reports.
+
+Every finding says what it is about, who owns it according to the ledger, why it
+is wrong, and what ``doctor --fix`` will do about it (nothing, for findings that
+only a person should resolve). Finding never changes anything.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from branchyard import git
+from branchyard.api.intents import Intent, intents, is_alive
+from branchyard.context import Context
+from branchyard.ledger import LedgerState, WorktreeRecord
+
+UNFINISHED = ("pending", "destroying")
+
+
+@dataclass(frozen=True)
+class Finding:
+    kind: str
+    subject: str  # what it is about, for people
+    owner: str  # who owns it according to the ledger ("nobody" for orphans)
+    why: str
+    fix: str = ""  # what `doctor --fix` does; "" = report only
+    hint: str = ""  # what a person may do instead
+    gone: bool = False  # it belongs to a worktree or repository that is gone (`gc`)
+    ref: tuple[str, ...] = ()  # what a repair acts on (slug, intent key, port owner…)
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["ref"] = list(self.ref)
+        return data
+
+
+@dataclass(frozen=True)
+class Survey:
+    """One consistent look at a repository: its ledger, git's worktrees, and
+    which worktrees a running branchyard command is working on."""
+
+    ctx: Context
+    state: LedgerState
+    entries: tuple[git.WorktreeEntry, ...]
+    busy: frozenset[str]  # real paths with a live intent
+    dead: tuple[Intent, ...]  # intents whose process is gone
+
+    def git_entry(self, path: str) -> git.WorktreeEntry | None:
+        real = os.path.realpath(path)
+        return next((e for e in self.entries if os.path.realpath(e.path) == real), None)
+
+    def is_busy(self, path: str) -> bool:
+        return os.path.realpath(path) in self.busy
+
+
+def take_survey(ctx: Context) -> Survey:
+    state = ctx.ledger.read()
+    entries = tuple(git.worktrees(ctx.repo.common_dir))
+    found = intents(state)
+    live = [i for i in found if is_alive(i)]
+    return Survey(ctx, state, entries, frozenset(os.path.realpath(i.path) for i in live),
+                  tuple(i for i in found if i not in live))
+
+
+def repo_findings(survey: Survey) -> list[Finding]:
+    """Drift inside one repository, in the order ``--fix`` resolves it."""
+    interrupted = [i for i in survey.dead if _is_interrupted_up(survey, i)]
+    covered = {os.path.realpath(i.path) for i in interrupted}
+    findings = [_interrupted_up(survey, i) for i in interrupted]
+    for record in survey.state.worktrees.values():
+        real = os.path.realpath(record.path)
+        if real not in covered and not survey.is_busy(record.path):
+            findings += _entry_findings(survey, record)
+    findings += _git_findings(survey, covered)
+    # the `setup` an interrupted `up` ran is part of it (same process, same path)
+    done = {(i.pid, os.path.realpath(i.path)) for i in interrupted}
+    findings += [_stale_intent(i) for i in survey.dead
+                 if (i.pid, os.path.realpath(i.path)) not in done]
+    return findings
+
+
+def _is_interrupted_up(survey: Survey, intent: Intent) -> bool:
+    if intent.op != "up" or survey.is_busy(intent.path):
+        return False
+    record = survey.state.by_path(intent.path)
+    return record is None or record.state != "ready"
+
+
+def _interrupted_up(survey: Survey, intent: Intent) -> Finding:
+    record = survey.state.by_path(intent.path)
+    steps = []
+    if record is not None:
+        steps.append(f"release what ledger entry {record.slug} holds "
+                     f"({_holdings(record)})")
+    if Path(intent.path).is_dir():
+        steps.append(f"remove the worktree {intent.path} if it has no changes")
+    if intent.created_branch:
+        steps.append(f"delete branch {intent.branch!r} if it has no commits of its own")
+    steps.append("clear the intent")
+    return Finding(
+        "interrupted_up", f"`up {intent.branch}` at {intent.path}",
+        f"intent of pid {intent.pid}",
+        f"`branchyard up` (pid {intent.pid}) stopped before it finished"
+        + (f"; its ledger entry is still {record.state!r}" if record else ""),
+        fix="; ".join(steps), hint=f"then run `branchyard up {intent.branch}` again",
+        ref=(intent.key,))
+
+
+def _holdings(record: WorktreeRecord) -> str:
+    parts = [f"{r.kind} {r.key.partition(':')[2] or r.key}" for r in record.resources]
+    if record.ports:
+        parts.append("ports " + ", ".join(str(p) for p in record.ports.values()))
+    return "; ".join(parts) or "nothing yet"
+
+
+def _entry_findings(survey: Survey, record: WorktreeRecord) -> list[Finding]:
+    owner = f"ledger entry {record.slug}"
+    entry = survey.git_entry(record.path)
+    if entry is None or entry.prunable or not Path(record.path).is_dir():
+        how = ("its directory is gone" if not Path(record.path).exists()
+               else "git no longer lists it as a worktree")
+        return [Finding(
+            "missing_worktree", f"worktree {record.branch!r} at {record.path}", owner,
+            f"{how} (removed outside branchyard: `git worktree remove`, rm -rf, "
+            "an agent app's archive)",
+            fix=f"stop processes still inside it; release {_holdings(record)}; "
+                "drop the ledger entry; `git worktree prune`",
+            hint=f"or `branchyard down {record.branch}`", gone=True, ref=(record.slug,))]
+    if record.state == "provisioning":
+        return [Finding(
+            "stuck_worktree", f"worktree {record.branch!r} at {record.path}", owner,
+            "its setup was interrupted (state 'provisioning', no branchyard process "
+            "working on it)",
+            fix=f"undo the setup: release {_holdings(record)} and drop the ledger entry "
+                "(the worktree and its files stay)",
+            hint=f"then run `branchyard setup` in {record.path}", ref=(record.slug,))]
+    if record.state == "tearing_down":
+        return [Finding(
+            "stuck_worktree", f"worktree {record.branch!r} at {record.path}", owner,
+            "its teardown was interrupted (state 'tearing_down', no branchyard process "
+            "working on it)",
+            fix=f"finish the teardown: release {_holdings(record)} and drop the "
+                "ledger entry", ref=(record.slug,))]
+    return [_stuck_resource(record, key, state) for key, state in
+            ((r.key, r.state) for r in record.resources if r.state in UNFINISHED)]
+
+
+def _stuck_resource(record: WorktreeRecord, key: str, state: str) -> Finding:
+    verb = "creating" if state == "pending" else "destroying"
+    return Finding(
+        "stuck_resource", f"{key} of worktree {record.branch!r}",
+        f"ledger entry {record.slug}",
+        f"{verb} it was interrupted (state {state!r})",
+        fix="destroy what may exist of it (only what the ledger recorded) and "
+            "remove it from the ledger",
+        hint=f"then run `branchyard setup` in {record.path} to create it again",
+        ref=(record.slug, key))
+
+
+def _git_findings(survey: Survey, covered: set[str]) -> list[Finding]:
+    findings: list[Finding] = []
+    scratch = os.path.realpath(survey.ctx.repo.common_dir / "branchyard" / "scratch")
+    main = os.path.realpath(survey.ctx.repo.main_path)
+    for entry in survey.entries:
+        real = os.path.realpath(entry.path)
+        if entry.bare or real == main or real in covered or survey.is_busy(str(entry.path)):
+            continue
+        if survey.state.by_path(entry.path) is not None:
+            continue
+        if entry.prunable:
+            findings.append(Finding(
+                "prunable_worktree", f"git worktree metadata for {entry.path}", "git",
+                "the directory is gone but git still lists the worktree",
+                fix="`git worktree prune`", gone=True, ref=(str(entry.path),)))
+        elif real.startswith(scratch + os.sep):
+            findings.append(Finding(
+                "scratch_worktree", f"merge scratch worktree {entry.path}", "nobody",
+                "left behind by a merge that did not finish",
+                hint=f"if no merge runs: `git worktree remove --force {entry.path}`"))
+        else:
+            findings.append(Finding(
+                "unmanaged_worktree", f"worktree {entry.branch or '(detached)'!r} at "
+                f"{entry.path}", "nobody", "git has it, but branchyard never set it up",
+                hint=f"run `branchyard setup` in {entry.path} (or `branchyard hooks "
+                     "install` to set up new worktrees automatically)"))
+    return findings
+
+
+def _stale_intent(intent: Intent) -> Finding:
+    return Finding(
+        "stale_intent", f"`{intent.op}` of {intent.path}", f"intent of pid {intent.pid}",
+        f"branchyard (pid {intent.pid}) stopped during `{intent.op}`; what it left is "
+        "reported separately",
+        fix="clear the intent", ref=(intent.key,))

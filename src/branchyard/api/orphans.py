@@ -1,0 +1,142 @@
+"""Finding what has no owner any more outside the worktree entries: port leases,
+snapshot and pool databases, merge locks, and crashed daemons."""
+
+from __future__ import annotations
+
+import os
+from collections import defaultdict
+from pathlib import Path
+
+from branchyard.api.drift import Finding, Survey
+from branchyard.errors import BranchyardError
+from branchyard.ledger import Ledger, LedgerState
+
+
+def lease_findings() -> list[Finding]:
+    """Machine-wide: leases whose owner (repository + slug) has no ledger entry."""
+    from branchyard import ports
+
+    try:
+        leases = ports.all_leases()
+    except BranchyardError as err:
+        return [Finding("lease_registry_unreadable", str(ports.registry_path()), "branchyard",
+                        err.message, hint="move it aside and run `branchyard setup` in "
+                        "each worktree to lease its ports again")]
+    by_owner: dict[str, list[int]] = defaultdict(list)
+    for lease in leases:
+        by_owner[lease.owner].append(lease.port)
+    findings = []
+    for owner, held in sorted(by_owner.items()):
+        why = owner_gone(owner)
+        if why:
+            findings.append(Finding(
+                "orphan_lease", "ports " + ", ".join(map(str, held)), owner, why,
+                fix="release the leases", gone=True, ref=(owner,)))
+    return findings
+
+
+def owner_gone(owner: str) -> str:
+    """Why a lease owner no longer exists, or "" when it does (or cannot be told)."""
+    common, _, slug = owner.rpartition("#")
+    if not os.path.isdir(common):
+        return f"the repository {common} is gone"
+    try:
+        state = Ledger(Path(common)).read()
+    except BranchyardError:
+        return ""  # an unreadable ledger owns whatever it may record
+    if slug in state.worktrees:
+        return ""
+    return f"the repository's ledger has no worktree {slug!r}"
+
+
+def lock_findings(survey: Survey) -> list[Finding]:
+    try:
+        from branchyard.merge.locks import read_locks
+    except ImportError:  # the merge package is optional in partial builds
+        return []
+
+    stale = sorted({lock.slug for lock in read_locks(survey.ctx.repo.common_dir)
+                    if lock.slug not in survey.state.worktrees})
+    return [Finding("orphan_lock", f"merge locks of {slug}", f"worktree {slug}",
+                    "the worktree holding them has no ledger entry any more",
+                    fix="release its locks", gone=True, ref=(slug,)) for slug in stale]
+
+
+def database_findings(survey: Survey) -> list[Finding]:
+    """Snapshot and pool databases the db layer recorded but did not finish."""
+    from branchyard.db import records
+
+    state = survey.state
+    if not state.sections.get(records.SECTION):
+        return []
+    snaps = {s.name for s in records.snapshots(state)}
+    findings = [Finding(
+        "orphan_snapshot", f"snapshot database {s.name}", "ledger (postgres snapshots)",
+        "making it was interrupted (state 'pending')",
+        fix="drop it if no session is still building it, and forget it",
+        ref=(s.name,)) for s in records.snapshots(state) if s.state == "pending"]
+    for spare in records.pool(state):
+        why = _spare_problem(spare.state, spare.snapshot in snaps, spare.target, state)
+        if why:
+            findings.append(Finding(
+                "orphan_pool", f"pool database {spare.name}", "ledger (postgres pool)", why,
+                fix=("drop it if no refill is still making it, and forget it"
+                     if spare.state != "claimed" else
+                     "put it back in the pool if it still exists, else forget it"),
+                ref=(spare.name,)))
+    return findings
+
+
+def _spare_problem(state: str, has_snapshot: bool, target: str,
+                   ledger: LedgerState) -> str:
+    if not has_snapshot:
+        return "its snapshot is no longer recorded"
+    if state == "pending":
+        return "making it was interrupted (state 'pending')"
+    if state == "claimed" and not _claim_in_progress(target, ledger):
+        return f"claiming it for {target!r} was interrupted"
+    return ""
+
+
+def _claim_in_progress(target: str, ledger: LedgerState) -> bool:
+    from branchyard.api.intents import intents, is_alive
+
+    live = {os.path.realpath(i.path) for i in intents(ledger) if is_alive(i)}
+    return any(os.path.realpath(w.path) in live for w in ledger.worktrees.values()
+               if any(r.spec.get("database") == target for r in w.resources))
+
+
+def daemon_findings(survey: Survey) -> list[Finding]:
+    return [*_proxy_findings(survey), *_server_findings(survey)]
+
+
+def _proxy_findings(survey: Survey) -> list[Finding]:
+    try:
+        from branchyard.proxy.daemon import pid_file, proxy_status
+    except ImportError:  # the proxy package is optional in partial builds
+        return []
+    status = proxy_status()
+    if status.state != "crashed":
+        return []
+    return [Finding(
+        "proxy_crashed", f"dev URL proxy (pid {status.pid}, port {status.port})",
+        "branchyard proxy", f"its pid file {pid_file()} names a process that is gone",
+        fix="remove the stale pid file", hint="then `branchyard proxy start`",
+        ref=(str(pid_file()),))]
+
+
+def _server_findings(survey: Survey) -> list[Finding]:
+    users = sorted(w.branch for w in survey.state.worktrees.values()
+                   if any(r.spec.get("managed") for r in w.resources))
+    if not users:
+        return []
+    from branchyard.db import managed
+
+    status = managed.status()
+    if not status.configured or status.running:
+        return []
+    shown = ", ".join(users[:3]) + (f" and {len(users) - 3} more" if len(users) > 3 else "")
+    return [Finding(
+        "server_stopped", "branchyard's managed Postgres server", "branchyard server",
+        f"it is not running, and the databases of {shown} live on it",
+        hint="`branchyard server start`")]

@@ -1,0 +1,161 @@
+"""Repairing what `doctor` found, using only what the ledger says.
+
+Each repair re-reads the ledger first (the world may have moved since the
+survey), acts only on what branchyard recorded, never removes a worktree with
+changes or a branch with commits of its own, and says what it did.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from branchyard import git
+from branchyard.api import intents
+from branchyard.api.drift import UNFINISHED, Finding
+from branchyard.api.intents import Intent
+from branchyard.api.release import release_worktree
+from branchyard.api.stopping import stop_worktree_processes
+from branchyard.context import Context
+from branchyard.errors import BranchyardError
+from branchyard.events import NullReporter
+
+
+@dataclass(frozen=True)
+class Repair:
+    finding: Finding
+    done: str  # what was done, for people
+    error: BranchyardError | None = None
+
+
+def repair(ctx: Context, finding: Finding,
+           actions: Mapping[str, Callable[[Context, Finding], str]]) -> Repair:
+    """Apply the fix of one finding; a failure is reported, not raised."""
+    action = actions.get(finding.kind)
+    if action is None or not finding.fix:
+        return Repair(finding, "nothing to do (report only)")
+    try:
+        return Repair(finding, action(ctx, finding))
+    except BranchyardError as err:
+        return Repair(finding, "failed", err)
+
+
+def release_entry(ctx: Context, slug: str) -> str:
+    """Stop what runs inside a worktree and release everything its entry holds."""
+    record = ctx.ledger.read().worktrees.get(slug)
+    if record is None:
+        return "already resolved"
+    stopped = stop_worktree_processes(record.path, record).stopped
+    torn = release_worktree(ctx, record, NullReporter())
+    if torn.errors:
+        raise torn.errors[0]
+    git.git(["worktree", "prune"], ctx.repo.main_path, check=False)
+    parts = [f"stopped pids {', '.join(str(p.pid) for p in stopped)}"] if stopped else []
+    parts.append(f"released {'; '.join(torn.released) or 'no resources'}")
+    if torn.ports:
+        parts.append(f"freed ports {', '.join(map(str, torn.ports))}")
+    parts.append(f"dropped ledger entry {slug}")
+    return "; ".join(parts)
+
+
+def _entry(ctx: Context, finding: Finding) -> str:
+    return release_entry(ctx, finding.ref[0])
+
+
+def _resource(ctx: Context, finding: Finding) -> str:
+    from branchyard.providers import get_provider
+    from branchyard.providers.base import Allocation
+
+    slug, key = finding.ref
+    record = ctx.ledger.read().worktrees.get(slug)
+    res = record.resource(key) if record else None
+    if res is None or res.state not in UNFINISHED:
+        return "already resolved"
+    with ctx.ledger.update() as state:
+        live = state.worktrees[slug].resource(key)
+        if live is not None:
+            live.state = "destroying"
+    get_provider(res.kind).destroy(Allocation(res.kind, res.key, res.spec))
+    with ctx.ledger.update() as state:
+        rec = state.worktrees.get(slug)
+        if rec is not None:
+            rec.resources = [r for r in rec.resources if r.key != key]
+    return f"destroyed {res.kind} {key} and removed it from the ledger"
+
+
+def _find_intent(ctx: Context, key: str) -> Intent | None:
+    return next((i for i in intents.intents(ctx.ledger.read()) if i.key == key), None)
+
+
+def _interrupted_up(ctx: Context, finding: Finding) -> str:
+    intent = _find_intent(ctx, finding.ref[0])
+    if intent is None or intents.is_alive(intent):
+        return "already resolved"
+    done = []
+    record = ctx.ledger.read().by_path(intent.path)
+    if record is not None:
+        done.append(release_entry(ctx, record.slug))
+    done.append(_remove_half_made(ctx, Path(intent.path)))
+    done.append(_delete_created_branch(ctx, intent))
+    for same in intents.intents(ctx.ledger.read()):  # its own `setup`, `teardown`
+        if same.pid == intent.pid and same.create_time == intent.create_time:
+            intents.clear(ctx.ledger, same)
+    return "; ".join(d for d in done if d)
+
+
+def _remove_half_made(ctx: Context, path: Path) -> str:
+    main = ctx.repo.main_path
+    real = os.path.realpath(path)
+    entry = next((e for e in git.worktrees(main) if os.path.realpath(e.path) == real), None)
+    if entry is None or entry.prunable:
+        git.git(["worktree", "prune"], main, check=False)
+        if path.exists():
+            return f"kept {path}: git does not know it as a worktree (remove it by hand)"
+        return "no worktree was left"
+    changed = git.status_porcelain(path)
+    if changed:
+        return f"kept the worktree {path}: it has changes ({', '.join(changed[:3])})"
+    stop_worktree_processes(path, None)
+    done = git.git(["worktree", "remove", str(path)], main, check=False)
+    if done.returncode != 0:
+        return f"kept the worktree {path}: {done.stderr.strip()}"
+    return f"removed the worktree {path}"
+
+
+def _delete_created_branch(ctx: Context, intent: Intent) -> str:
+    main = ctx.repo.main_path
+    branch = intent.branch
+    if not intent.created_branch or not branch or not git.branch_exists(branch, main):
+        return ""
+    holder = next((e.path for e in git.worktrees(main) if e.branch == branch), None)
+    if holder is not None:
+        return f"kept branch {branch!r}: it is checked out at {holder}"
+    if git.rev_parse(branch, main) != intent.base_sha:
+        return f"kept branch {branch!r}: it has commits of its own"
+    git.git(["branch", "-D", branch], main)
+    return f"deleted branch {branch!r}"
+
+
+def _stale_intent(ctx: Context, finding: Finding) -> str:
+    intent = _find_intent(ctx, finding.ref[0])
+    if intent is None or intents.is_alive(intent):
+        return "already resolved"
+    intents.clear(ctx.ledger, intent)
+    return "cleared the intent"
+
+
+def _prune(ctx: Context, finding: Finding) -> str:
+    git.git(["worktree", "prune"], ctx.repo.main_path)
+    return "pruned git's worktree metadata"
+
+
+REPAIRS: dict[str, Callable[[Context, Finding], str]] = {
+    "interrupted_up": _interrupted_up,
+    "missing_worktree": _entry,
+    "stuck_worktree": _entry,
+    "stuck_resource": _resource,
+    "prunable_worktree": _prune,
+    "stale_intent": _stale_intent,
+}

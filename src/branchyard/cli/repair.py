@@ -1,0 +1,117 @@
+"""`doctor`, `gc`, `hooks`."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from branchyard.cli.output import Reply, json_option, respond
+
+if TYPE_CHECKING:
+    from branchyard.api.doctor import DoctorReport
+
+
+@click.command()
+@click.option("--fix", is_flag=True, help="Repair what can be repaired safely.")
+@json_option
+def doctor(fix: bool, as_json: bool) -> None:
+    """Find drift between the ledger and the world: worktrees removed behind
+    branchyard's back, interrupted commands, orphaned leases and databases.
+
+    Exit code 0 when nothing needs a fix (or everything was fixed), 1 otherwise.
+    """
+    _run("doctor", fix=fix, gone_only=False, as_json=as_json)
+
+
+@click.command()
+@json_option
+def gc(as_json: bool) -> None:
+    """Release everything that belongs to worktrees that are gone (`doctor --fix`
+    limited to them): stop their processes, drop their databases, free their ports."""
+    _run("gc", fix=True, gone_only=True, as_json=as_json)
+
+
+def _run(command: str, *, fix: bool, gone_only: bool, as_json: bool) -> None:
+    from branchyard.api.doctor import DoctorRequest
+    from branchyard.api.doctor import doctor as run_doctor
+
+    def body() -> Reply:
+        report = run_doctor(DoctorRequest(fix=fix, gone_only=gone_only))
+        return Reply(report_json(report), report_text(report, command),
+                     exit_code=0 if report.healthy else 1)
+
+    respond(command, as_json, body)
+
+
+def report_json(report: DoctorReport) -> dict[str, Any]:
+    return {
+        "repo": report.repo,
+        "healthy": report.healthy,
+        "findings": [f.to_json() for f in report.findings],
+        "repairs": [{"kind": r.finding.kind, "subject": r.finding.subject, "done": r.done,
+                     "error": None if r.error is None else
+                     {"code": r.error.code, "message": r.error.message, "hint": r.error.hint}}
+                    for r in report.repairs],
+    }
+
+
+def report_text(report: DoctorReport, command: str) -> str:
+    if not report.findings:
+        return (f"{command}: nothing to do in {report.repo}: "
+                "the ledger and the world agree")
+    done = {id(r.finding): r for r in report.repairs}
+    lines = [f"{command}: {len(report.findings)} finding(s) in {report.repo}"]
+    for finding in report.findings:
+        lines += [f"  {finding.kind}: {finding.subject}",
+                  f"      owner  {finding.owner}",
+                  f"      why    {finding.why}"]
+        if finding.fix:
+            lines.append(f"      fix    {finding.fix}")
+        if finding.hint:
+            lines.append(f"      hint   {finding.hint}")
+        result = done.get(id(finding))
+        if result is not None:
+            lines.append(f"      fixed  {result.done}" if result.error is None else
+                         f"      FAILED {result.error.message}")
+    if not report.repairs and report.unresolved:
+        lines.append("run `branchyard doctor --fix` to repair what has a fix")
+    return "\n".join(lines)
+
+
+@click.group()
+def hooks() -> None:
+    """Git hooks that set up worktrees made by other tools."""
+
+
+@hooks.command("install")
+@json_option
+def hooks_install(as_json: bool) -> None:
+    """Install a post-checkout hook that runs `branchyard setup` in every new
+    worktree (made by git, Conductor, Claude Code, Codex…). An existing hook is
+    kept and chained, never overwritten."""
+    from branchyard.api.githooks import install_hooks
+
+    def body() -> Reply:
+        result = install_hooks()
+        return Reply({"hook": str(result.path), "action": result.action,
+                      "chained": str(result.chained) if result.chained else None},
+                     f"{result.action}: {result.path}"
+                     + (f" (your hook is kept and runs first: {result.chained})"
+                        if result.chained else ""))
+
+    respond("hooks", as_json, body)
+
+
+@hooks.command("uninstall")
+@json_option
+def hooks_uninstall(as_json: bool) -> None:
+    """Remove branchyard's post-checkout hook (a chained hook of yours is restored)."""
+    from branchyard.api.githooks import uninstall_hooks
+
+    def body() -> Reply:
+        result = uninstall_hooks()
+        return Reply({"hook": str(result.path), "action": result.action},
+                     f"{result.action}: {result.path}")
+
+    respond("hooks", as_json, body)
