@@ -1,0 +1,120 @@
+"""SQLite: each worktree gets its own copy of the main database file, and the
+env var is rewritten to point at it (``file:./data/agent.db`` →
+``file:./data/agent-<slug>.db``)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from branchyard.config import DatabaseConfig
+from branchyard.db import sources
+from branchyard.errors import ConfigError, DatabaseError
+from branchyard.providers.base import Allocation, PlanContext
+
+KIND = "sqlite"
+DEFAULT_TEMPLATE = DatabaseConfig(name="").database
+SQLITE_TEMPLATE = "{main}-{slug}"  # the file-name convention of the seed
+
+
+class SqliteProvider:
+    kind = KIND
+
+    def plan(self, ctx: PlanContext) -> list[Allocation]:
+        return [plan_entry(entry, ctx) for entry in ctx.config.database
+                if entry.engine == KIND]
+
+    def exists(self, alloc: Allocation) -> bool:
+        return Path(alloc.spec["path"]).is_file()
+
+    def create(self, alloc: Allocation, ctx: PlanContext) -> bool:
+        from branchyard.db import sqlite
+
+        spec = alloc.spec
+        path = Path(spec["path"])
+        if spec["role"] == "main":
+            return False
+        tables = sqlite.table_count(path)
+        if tables and not ctx.reseed:
+            ctx.reporter.message(f"{path.name}: {tables} tables already; not seeding")
+            return False
+        sqlite.remove_database(path)
+        _seed(spec, path, ctx)
+        for command in spec["setup"]:
+            _hook(command, spec, ctx, "database setup")
+        return True
+
+    def destroy(self, alloc: Allocation) -> None:
+        from branchyard.db import sqlite
+
+        spec = alloc.spec
+        if spec["role"] == "main" or _same(spec["path"], spec["main_path"]):
+            return
+        sqlite.remove_database(Path(spec["path"]))
+
+    def env(self, alloc: Allocation) -> dict[str, str]:
+        return {alloc.spec["env"]: alloc.spec["value"]}
+
+    def describe(self, alloc: Allocation) -> dict[str, Any]:
+        spec = alloc.spec
+        return {"name": spec["name"], "engine": KIND, "database": Path(spec["path"]).name,
+                "url": spec["value"], "path": spec["path"], "role": spec["role"]}
+
+
+def plan_entry(entry: DatabaseConfig, ctx: PlanContext) -> Allocation:
+    from branchyard.db.sqlite import parse_ref, renamed
+
+    if not entry.source:
+        raise ConfigError(f"[[database]] {entry.name!r}: a sqlite database needs `source`",
+                          hint='e.g. source = "env:DATABASE_URL" or "data/app.db"')
+    ref = parse_ref(sources.resolve(entry.source, ctx.main_env, entry))
+    main_file = ref.resolve(ctx.repo.main_path)
+    is_main = sources.is_main_worktree(ctx.worktree, ctx.repo.main_path)
+    if is_main:
+        mine, path = ref, main_file
+    else:
+        template = SQLITE_TEMPLATE if entry.database == DEFAULT_TEMPLATE else entry.database
+        stem = sources.name_from_template(
+            DatabaseConfig(name=entry.name, database=template), Path(ref.path).stem,
+            ctx.identity.slug)
+        mine = renamed(ref, stem)
+        # a relative location is read from the worktree; an absolute one sits beside main's
+        path = mine.resolve(ctx.worktree if not os.path.isabs(ref.path) else Path("/"))
+    spec: dict[str, Any] = {
+        "engine": KIND, "name": entry.name, "role": "main" if is_main else "worktree",
+        "path": str(path), "main_path": str(main_file), "value": mine.render(),
+        "env": entry.env, "seed": entry.seed, "setup": list(entry.setup)}
+    return Allocation(KIND, f"db:{entry.name}", spec)
+
+
+def _seed(spec: Mapping[str, Any], path: Path, ctx: PlanContext) -> None:
+    from branchyard.db import sqlite
+
+    seed = str(spec["seed"])
+    if seed == "clone":
+        method = sqlite.copy_database(Path(spec["main_path"]), path)
+        ctx.reporter.message(f"{path.name}: copied from {Path(spec['main_path']).name} "
+                             f"({method})")
+    elif seed == "empty" or seed.startswith("command:"):
+        sqlite.create_empty(path)
+        if seed.startswith("command:"):
+            _hook(seed[len("command:"):], spec, ctx, "seed")
+    else:
+        raise DatabaseError(f"[[database]] {spec['name']!r}: seed {seed!r} is not supported "
+                            "for sqlite", hint="use clone, empty or command:<cmd>")
+
+
+def _hook(command: str, spec: Mapping[str, Any], ctx: PlanContext, label: str) -> None:
+    from branchyard.proc import run_hook
+
+    env = dict(os.environ)
+    env.update(ctx.base_env)
+    env[spec["env"]] = spec["value"]
+    run_hook(command, cwd=ctx.worktree, env=env, label=f"[[database]] {spec['name']} {label}",
+             on_line=ctx.reporter.output)
+
+
+def _same(a: str, b: str) -> bool:
+    return os.path.realpath(a) == os.path.realpath(b)
