@@ -16,6 +16,7 @@ from typing import Any
 from branchyard import git
 from branchyard.ledger import Ledger
 from branchyard.merge.radar import RadarReport
+from branchyard.merge.scratch import is_scratch
 
 SECTION = "radar"
 
@@ -73,7 +74,8 @@ def conflict_markers(common_dir: Path,
     if not key:
         return {}
     live = entries if entries is not None else git.worktrees(common_dir)
-    heads = {str(e.path): e.head for e in live[1:] if not e.prunable and not e.bare and e.head}
+    heads = {str(e.path): e.head for e in live[1:]
+             if not e.prunable and not e.bare and e.head and not is_scratch(common_dir, e.path)}
     if heads != key["heads"] or _tips(common_dir, list(key["bases"])) != key["bases"]:
         return {}
     return {os.path.normpath(path): Marker(**{k: tuple(v) for k, v in fields.items()})

@@ -11,6 +11,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TextIO
 
+from filelock import FileLock, Timeout
+
 from branchyard import git, proc
 
 CHECK_TIMEOUT = 3600.0
@@ -37,16 +39,47 @@ def new_log(common_dir: Path, label: str) -> Path:
 
 @contextmanager
 def scratch_worktree(common_dir: Path, start: str) -> Iterator[Path]:
-    """A detached worktree at commit ``start``, removed afterwards whatever happens."""
+    """A detached worktree at commit ``start``, removed afterwards whatever happens.
+
+    A file lock beside it is held while it is in use, so that
+    :func:`prune_scratch` can tell one left by a killed process from a busy one.
+    """
     root = scratch_root(common_dir)
     root.mkdir(parents=True, exist_ok=True)
     path = Path(tempfile.mkdtemp(prefix="merge-", dir=root))
-    git.git([*NO_HOOKS, "worktree", "add", "--detach", "--quiet", str(path), start],
-            common_dir)
+    lock = Path(str(path) + ".lock")
     try:
-        yield path
+        with FileLock(str(lock)):
+            try:
+                git.git([*NO_HOOKS, "worktree", "add", "--detach", "--quiet", str(path),
+                         start], common_dir)
+                yield path
+            finally:
+                _remove(common_dir, path)
     finally:
-        _remove(common_dir, path)
+        lock.unlink(missing_ok=True)
+
+
+def is_scratch(common_dir: Path, path: Path) -> bool:
+    """Whether ``path`` is one of branchyard's scratch worktrees (never a live one)."""
+    return Path(path).resolve().parent == scratch_root(common_dir).resolve()
+
+
+def prune_scratch(common_dir: Path) -> list[Path]:
+    """Remove scratch worktrees whose merge process is gone (for ``doctor``)."""
+    root = scratch_root(common_dir)
+    removed: list[Path] = []
+    for path in sorted(root.glob("merge-*")) if root.is_dir() else []:
+        if path.suffix == ".lock":
+            continue
+        try:
+            with FileLock(str(path) + ".lock", timeout=0):
+                _remove(common_dir, path)
+        except Timeout:
+            continue  # a merge is using it right now
+        Path(str(path) + ".lock").unlink(missing_ok=True)
+        removed.append(path)
+    return removed
 
 
 def _remove(common_dir: Path, path: Path) -> None:

@@ -13,6 +13,7 @@ from branchyard.configload import load_config
 from branchyard.errors import MergeError
 from branchyard.identity import slug_for
 from branchyard.ledger import Ledger, LedgerState
+from branchyard.merge.scratch import is_scratch
 
 DEFAULT_BASE = "main"
 
@@ -95,8 +96,8 @@ def load_repo(cwd: Path) -> Repo:
     main = entries[0]
     config, _ = load_config(main.path)
     state = Ledger(common).read()
-    live = tuple(_worktree(e, state, config, main.branch)
-                 for e in entries[1:] if not e.prunable and not e.bare and e.head)
+    live = tuple(_worktree(e, state, config, main.branch) for e in entries[1:]
+                 if not e.prunable and not e.bare and e.head and not is_scratch(common, e.path))
     return Repo(common, main.path, main.branch, config, live)
 
 
