@@ -115,3 +115,19 @@ def test_merge_down_removes_the_merged_worktree(shared: Path, monkeypatch: pytes
     assert not a.exists()
     assert git("show", "main:feature.py", cwd=shared) == "a"
     assert str(a) not in git("worktree", "list", cwd=shared)
+
+
+def test_merge_down_of_a_dirty_worktree_merges_and_reports_the_refusal(
+        shared: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    a = add_worktree(shared, "a")
+    commit(a, {"feature.py": "a\n"}, "a: feature")
+    write(a, {"wip.py": "not committed\n"})
+    monkeypatch.chdir(shared)
+
+    code, merged = _json(capsys, "merge", "a", "--down")
+
+    assert code == 1
+    assert (merged["ok"], merged["left_behind"]) == (False, True)
+    assert merged["errors"][0]["code"] == "unsafe"
+    assert (a / "wip.py").exists()
+    assert git("show", "main:feature.py", cwd=shared) == "a"

@@ -7,7 +7,16 @@ from typing import TYPE_CHECKING
 
 import click
 
-from branchyard.cli.output import EXIT_CONFLICT, EXIT_OK, Reply, json_option, note, respond
+from branchyard.cli.output import (
+    EXIT_CONFLICT,
+    EXIT_FAILED,
+    EXIT_OK,
+    Reply,
+    json_option,
+    note,
+    respond,
+)
+from branchyard.errors import BranchyardError
 
 if TYPE_CHECKING:
     from branchyard.merge.queue import QueueEntry
@@ -70,10 +79,13 @@ def merge(branch: str, strategy: str | None, picks: tuple[str, ...], update_bran
                                                  update_branch))
         data = merge_json(result)
         text = merge_text(result)
-        if take_down:
+        if not take_down:
+            return Reply(data, text)
+        try:
             data["removed_with"] = remove_merged(repo, branch)
-            text += f"\nremoved the worktree of {branch}"
-        return Reply(data, text)
+        except BranchyardError as err:  # merged all the same: say both
+            return Reply(data, text, EXIT_FAILED, (err,))
+        return Reply(data, text + f"\nremoved the worktree of {branch}")
 
     respond("merge", as_json, body)
 
@@ -141,7 +153,7 @@ def queue_run(watch: bool, poll: float, as_json: bool) -> None:
                          RunOptions(watch=watch, poll=poll, on_entry=_announce))
         failed = any(e.state == FAILED for e in done)
         return Reply({"entries": [entry_json(e) for e in done]}, queue_text(done),
-                     1 if failed else EXIT_OK)
+                     EXIT_FAILED if failed else EXIT_OK)
 
     respond("queue run", as_json, body)
 

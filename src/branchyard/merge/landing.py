@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
 
@@ -45,6 +45,7 @@ class MergeResult:
     checkout_updated: str  # the checkout of the base brought along, "" if none
     branch_updated: bool
     branch_note: str  # why the agent's branch was not updated, when asked
+    left_behind: bool = False  # the branch's worktree has uncommitted changes (not merged)
 
 
 def merge_branch(repo: Repo, request: MergeRequest) -> MergeResult:
@@ -155,6 +156,8 @@ def _worktree_env(worktree: Worktree | None) -> Mapping[str, str]:
 
 def _after(repo: Repo, request: MergeRequest, plan: BuildPlan, built: Built, log: Path,
            moved: Moved) -> MergeResult:
+    worktree = repo.find(request.branch)
+    dirty = worktree is not None and git.is_dirty(worktree.path)
     note = ""
     updated = False
     if request.update_branch:
@@ -163,7 +166,8 @@ def _after(repo: Repo, request: MergeRequest, plan: BuildPlan, built: Built, log
             updated = True
         except MergeError as err:
             note = str(err)
-    return _result(request, plan, built, log, moved, updated, note, repo.config.merge.checks)
+    result = _result(request, plan, built, log, moved, updated, note, repo.config.merge.checks)
+    return replace(result, left_behind=dirty)
 
 
 def _result(request: MergeRequest, plan: BuildPlan, built: Built, log: Path,

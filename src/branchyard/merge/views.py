@@ -73,6 +73,8 @@ def merge_text(result: MergeResult) -> str:
         text += f"\nchecks passed: {', '.join(result.checks)}"
     if result.checkout_updated:
         text += f"\nupdated the checkout at {result.checkout_updated}"
+    if result.left_behind:
+        text += f"\nnote: uncommitted changes in {result.branch}'s worktree were not merged"
     if result.branch_note:
         text += f"\n{result.branch} was not updated: {result.branch_note}"
     return text
