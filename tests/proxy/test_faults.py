@@ -3,10 +3,19 @@
 from __future__ import annotations
 
 import json
+import os
 import socket
 from pathlib import Path
 
-from proxykit import App, ProxyThread, add_worktree, read_response, remove_worktree, request
+from proxykit import (
+    App,
+    ProxyThread,
+    add_worktree,
+    read_response,
+    remove_worktree,
+    request,
+    wait_for,
+)
 
 
 def _free_port() -> int:
@@ -151,3 +160,45 @@ def test_removed_worktree_route_disappears_with_connections_open(
         assert status == 404
         assert b"feat-a.app.localhost" in body
     assert request(proxy.port, "app.localhost")[0] in (502, 200)  # proxy still answers
+
+
+def _open_fds() -> int:
+    return len(os.listdir("/proc/self/fd"))
+
+
+def test_client_leaving_mid_download_frees_everything(
+        common_dir: Path, proxy: ProxyThread, apps: list[App]) -> None:
+    a = App("a")
+    apps.append(a)
+    add_worktree(common_dir, "feat/a", {"PORT": a.port})
+    assert _ok(proxy, "feat-a.app.localhost")
+    baseline = _open_fds()
+    for _ in range(3):
+        with socket.create_connection(("127.0.0.1", proxy.port), timeout=10) as sock:
+            sock.sendall(b"GET /big?n=%d HTTP/1.1\r\nHost: feat-a.app.localhost\r\n\r\n"
+                         % (500 << 20))
+            got = 0
+            while got < 4 << 20:
+                got += len(sock.recv(1 << 20))
+    wait_for(lambda: _open_fds() <= baseline + 2, what="the proxy to release descriptors")
+    assert _ok(proxy, "feat-a.app.localhost")
+
+
+def test_app_dying_mid_body_cuts_the_client_off_and_proxy_stays_up(
+        common_dir: Path, proxy: ProxyThread, apps: list[App]) -> None:
+    a = App("a")
+    apps.append(a)
+    add_worktree(common_dir, "feat/a", {"PORT": a.port})
+    size = 20 << 20
+    with socket.create_connection(("127.0.0.1", proxy.port), timeout=10) as sock:
+        sock.sendall(b"GET /short?n=%d HTTP/1.1\r\nHost: feat-a.app.localhost\r\n\r\n"
+                     % size)
+        got = b""
+        try:
+            while chunk := sock.recv(1 << 20):
+                got += chunk
+        except ConnectionResetError:
+            pass
+    assert got.startswith(b"HTTP/1.1 200")
+    assert len(got) < size  # the client sees the cut, never a complete-looking body
+    assert _ok(proxy, "feat-a.app.localhost")

@@ -124,38 +124,66 @@ class ChunkedFramer:
 BodyFramer = LengthFramer | ChunkedFramer | UntilCloseFramer
 
 
-def _headers(lines: list[bytes]) -> list[tuple[bytes, bytes]]:
-    fields: list[tuple[bytes, bytes]] = []
-    for line in lines:
-        name, sep, value = line.partition(b":")
-        if not sep or not _TOKEN.match(name):
-            raise BadMessageError(f"malformed header line {line[:40]!r}")
-        fields.append((name.lower(), value.strip()))
-    return fields
+# Every header line at once: a token, a colon, a value without CR or LF.
+_FIELD_LINES = re.compile(rb"(?:[!#$%&'*+\-.^_`|~0-9A-Za-z]+:[^\r\n]*\r\n)*")
 
 
-def _framing(fields: list[tuple[bytes, bytes]]) -> tuple[int, bool]:
+class _Fields:
+    """The header block of a head, searched by (lowercase) name without splitting it."""
+
+    __slots__ = ("block", "low")
+
+    def __init__(self, head: bytes, start: int) -> None:
+        self.block = head[start - 2:-2]  # "\r\nName: v\r\nName: v" (leading CRLF kept)
+        if not _FIELD_LINES.fullmatch(head, start, len(head) - 2):
+            bad = next((ln for ln in head[start:-4].split(b"\r\n")
+                        if not _FIELD_LINES.fullmatch(ln + b"\r\n")), b"")
+            raise BadMessageError(f"malformed header line {bad[:40]!r}")
+        self.low = self.block.lower()
+
+    def has(self, name: bytes) -> bool:
+        return self.low.find(b"\r\n" + name + b":") >= 0
+
+    def values(self, name: bytes) -> list[bytes]:
+        key = b"\r\n" + name + b":"
+        out: list[bytes] = []
+        pos = self.low.find(key)
+        while pos >= 0:
+            start = pos + len(key)
+            stop = self.low.find(b"\r\n", start)
+            out.append(self.block[start:stop if stop >= 0 else None].strip())
+            pos = self.low.find(key, start)
+        return out
+
+
+def _framing(fields: _Fields) -> tuple[int, bool]:
     """(content length or -1, chunked) from the headers, rejecting ambiguity."""
-    lengths = {v for n, v in fields if n == b"content-length"}
-    codings = [v.lower() for n, v in fields if n == b"transfer-encoding"]
-    if codings:
+    lengths = set(fields.values(b"content-length")) if fields.has(b"content-length") else ()
+    if fields.has(b"transfer-encoding"):
         if lengths:
             raise BadMessageError("both Content-Length and Transfer-Encoding")
-        if not b",".join(codings).rstrip().endswith(b"chunked"):
+        coding = b",".join(fields.values(b"transfer-encoding")).lower().rstrip()
+        if not coding.endswith(b"chunked"):
             raise BadMessageError("unsupported Transfer-Encoding")
         return -1, True
+    if not lengths:
+        return -1, False
     if len(lengths) > 1:
         raise BadMessageError("conflicting Content-Length headers")
-    if lengths:
-        value = lengths.pop()
-        if not value.isdigit() or len(value) > 18:
-            raise BadMessageError(f"invalid Content-Length {value[:20]!r}")
-        return int(value), False
-    return -1, False
+    value = next(iter(lengths))
+    if not value.isdigit() or len(value) > 18:
+        raise BadMessageError(f"invalid Content-Length {value[:20]!r}")
+    return int(value), False
 
 
-def _keep_alive(version: bytes, fields: list[tuple[bytes, bytes]]) -> bool:
-    tokens = {t.strip().lower() for n, v in fields if n == b"connection" for t in v.split(b",")}
+def _keep_alive(version: bytes, fields: _Fields) -> bool:
+    if not fields.has(b"connection"):
+        return version == b"HTTP/1.1"
+    values = fields.values(b"connection")
+    if len(values) == 1 and values[0].lower() in (b"keep-alive", b"close"):  # the usual
+        return values[0].lower() == b"keep-alive" or (
+            version == b"HTTP/1.1" and values[0].lower() != b"close")
+    tokens = {t.strip() for v in values for t in v.lower().split(b",")}
     if b"close" in tokens:
         return False
     return version == b"HTTP/1.1" or b"keep-alive" in tokens
@@ -163,15 +191,15 @@ def _keep_alive(version: bytes, fields: list[tuple[bytes, bytes]]) -> bool:
 
 def parse_request(head: bytes, loop_header: bytes) -> Request:
     """Parse a request head (ending in CRLF CRLF); raise BadMessageError."""
-    lines = head[:-4].split(b"\r\n")
-    parts = lines[0].split(b" ")
+    eol = head.find(b"\r\n")
+    parts = head[:eol].split(b" ")
     if len(parts) != 3 or not _TOKEN.match(parts[0]) or not parts[1]:
-        raise BadMessageError(f"malformed request line {lines[0][:60]!r}")
+        raise BadMessageError(f"malformed request line {head[:min(eol, 60)]!r}")
     method, target, version = parts
     if version not in (b"HTTP/1.1", b"HTTP/1.0"):
         raise BadMessageError(f"unsupported HTTP version {version[:20]!r}")
-    fields = _headers(lines[1:])
-    hosts = [v for n, v in fields if n == b"host"]
+    fields = _Fields(head, eol + 2)
+    hosts = fields.values(b"host")
     host = hosts[0] if len(hosts) == 1 else b""
     if target.startswith((b"http://", b"https://")):
         host = target.split(b"/", 3)[2]
@@ -180,24 +208,24 @@ def parse_request(head: bytes, loop_header: bytes) -> Request:
     length, chunked = _framing(fields)
     body: BodyFramer | None = ChunkedFramer() if chunked else (
         LengthFramer(length) if length > 0 else None)
-    names = {n for n, _ in fields}
+    forwarded = fields.low.find(b"\r\nx-forwarded-") >= 0
     return Request(
         method=method, host=host.decode("latin-1"), head=head, body=body,
-        keep_alive=_keep_alive(version, fields), upgrade=b"upgrade" in names,
-        loop_marks=tuple(v for n, v in fields if n == loop_header),
-        forwarded_for=b", ".join(v for n, v in fields if n == b"x-forwarded-for"),
-        has_forwarded=not names.isdisjoint(_FORWARDED),
+        keep_alive=_keep_alive(version, fields), upgrade=fields.has(b"upgrade"),
+        loop_marks=tuple(fields.values(loop_header)) if fields.has(loop_header) else (),
+        forwarded_for=b", ".join(fields.values(b"x-forwarded-for")) if forwarded else b"",
+        has_forwarded=forwarded and any(fields.has(n) for n in _FORWARDED),
     )
 
 
 def parse_response(head: bytes, method: bytes) -> Response:
     """Parse a response head to the request ``method``; raise BadMessageError."""
-    lines = head[:-4].split(b"\r\n")
-    parts = lines[0].split(b" ", 2)
+    eol = head.find(b"\r\n")
+    parts = head[:eol].split(b" ", 2)
     if len(parts) < 2 or not parts[0].startswith(b"HTTP/1.") or not parts[1].isdigit():
-        raise BadMessageError(f"malformed status line {lines[0][:60]!r}")
+        raise BadMessageError(f"malformed status line {head[:min(eol, 60)]!r}")
     status = int(parts[1])
-    fields = _headers(lines[1:])
+    fields = _Fields(head, eol + 2)
     keep = _keep_alive(parts[0], fields)
     if status < 200 or status in NO_BODY_STATUS or method == b"HEAD":
         return Response(status, None, keep, until_close=False)

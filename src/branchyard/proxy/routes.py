@@ -65,7 +65,7 @@ def repo_name(common_dir: Path) -> str:
     return main.name.removesuffix(".git") if main == common_dir else main.name
 
 
-def _signature(paths: Iterable[Path]) -> Signature:
+def _signature(paths: Iterable[Path | str]) -> Signature:
     sig: list[tuple[int, int, int]] = []
     for path in paths:
         try:
@@ -145,6 +145,7 @@ def read_env(files: list[Path]) -> dict[str, str]:
 
 @dataclass
 class _RepoCache:
+    ledger_file: str
     config_sig: Signature = ()
     ledger_sig: Signature = ()
     config: Config | None = None
@@ -153,12 +154,16 @@ class _RepoCache:
 
 
 class RouteTable:
-    """Resolves a request's Host to a :class:`Backend`, following ledger changes."""
+    """Resolves a request's Host to a :class:`Backend`, following ledger changes.
+
+    Each lookup checks the ledgers (one ``stat`` each); the registry of
+    repositories, their config and env files are checked at most once a second.
+    """
 
     def __init__(self, repos: Callable[[], list[Path]], registry_file: Path,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self._repos = repos
-        self._registry_file = registry_file
+        self._registry_file = str(registry_file)
         self._clock = clock
         self._registry_sig: Signature = ()
         self._common_dirs: list[Path] = []
@@ -181,7 +186,7 @@ class RouteTable:
         check_config = now >= self._next_config_check
         if check_config:
             self._next_config_check = now + CONFIG_RECHECK
-        changed = self._refresh_registry()
+        changed = check_config and self._refresh_registry()
         for common in self._common_dirs:
             changed |= self._refresh_repo(common, check_config or changed)
         if changed:
@@ -193,12 +198,14 @@ class RouteTable:
             return False
         self._registry_sig = sig
         self._common_dirs = self._repos()
-        self._caches = {c: self._caches.get(c, _RepoCache()) for c in self._common_dirs}
+        self._caches = {c: self._caches.get(c) or
+                        _RepoCache(str(c / "branchyard" / "ledger.json"))
+                        for c in self._common_dirs}
         return True
 
     def _refresh_repo(self, common: Path, check_config: bool) -> bool:
         cache = self._caches[common]
-        ledger_sig = _signature([common / "branchyard" / "ledger.json"])
+        ledger_sig = _signature([cache.ledger_file])
         config_changed = ((check_config or cache.config is None)
                           and self._config_changed(common, cache))
         if ledger_sig == cache.ledger_sig and not config_changed and cache.site is not None:

@@ -18,11 +18,13 @@ from branchyard.proxy.http import (
     MAX_HEAD,
     BadMessageError,
     BodyFramer,
+    LengthFramer,
     Request,
     forwarded_head,
     parse_request,
 )
 from branchyard.proxy.routes import Backend, RouteTable
+from branchyard.proxy.splice import SPLICE_MIN, Splice, can_splice
 from branchyard.proxy.upstream import Upstream, UpstreamPool
 
 LOOP_HEADER = b"x-branchyard-proxy"
@@ -104,8 +106,8 @@ class ClientConnection(asyncio.Protocol):
     """One browser/client connection: parse heads, pick a backend, forward."""
 
     __slots__ = ("active", "backend", "buf", "idle_ticks", "ip", "paused_buffer",
-                 "paused_upstream", "req", "req_done", "server", "state", "transport",
-                 "upstream", "write_paused")
+                 "paused_upstream", "req", "req_done", "server", "splice", "state",
+                 "transport", "upstream", "write_paused")
 
     def __init__(self, server: ProxyServer) -> None:
         self.server = server
@@ -120,6 +122,7 @@ class ClientConnection(asyncio.Protocol):
         self.write_paused = self.paused_buffer = self.paused_upstream = False
         self.active = True
         self.idle_ticks = 0
+        self.splice: Splice | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.Transport, transport)
@@ -208,6 +211,24 @@ class ClientConnection(asyncio.Protocol):
             self.state = BODY
             if rest:
                 self._body(rest)
+            body = req.body
+            if (self.state == BODY and isinstance(body, LengthFramer)
+                    and body.remaining >= SPLICE_MIN and can_splice(self.transport,
+                                                                   up.transport)):
+                self.splice = Splice(self.server.loop, self.transport, up.transport,
+                                     body.remaining, self._spliced)
+
+    def _spliced(self, ok: bool) -> None:
+        """A large upload went to the app without passing through Python."""
+        self.splice = None
+        if not ok:
+            self._abandon_upstream()
+            self.transport.abort()
+            return
+        cast(LengthFramer, cast(Request, self.req).body).remaining = 0
+        self.req_done = True
+        self.state = WAIT
+        self._update_reading()
 
     def _body(self, data: bytes) -> None:
         req = cast(Request, self.req)
@@ -287,17 +308,23 @@ class ClientConnection(asyncio.Protocol):
         self._close()
 
     def _close(self) -> None:
+        self._cancel_splice()
         self.state = CLOSED
         self.buf = b""
         self.transport.close()
 
+    def _cancel_splice(self) -> None:
+        if self.splice is not None:
+            self.splice.cancel()
+            self.splice = None
+
     def connection_lost(self, exc: Exception | None) -> None:
+        self._cancel_splice()
         self.state = CLOSED
         self.server.connections.discard(self)
         up, self.upstream = self.upstream, None
         if up is not None:  # the exchange is abandoned: the app connection cannot be reused
-            up.client = None
-            up.transport.close()
+            up.abandon()
 
     def pause_writing(self) -> None:
         self.write_paused = True
@@ -322,7 +349,7 @@ class ClientConnection(asyncio.Protocol):
         self._update_reading()
 
     def _update_reading(self) -> None:
-        if self.state == CLOSED or self.transport.is_closing():
+        if self.state == CLOSED or self.transport.is_closing() or self.splice is not None:
             return
         if self.paused_buffer or self.paused_upstream:
             self.transport.pause_reading()

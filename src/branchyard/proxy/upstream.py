@@ -11,9 +11,11 @@ from branchyard.proxy.http import (
     MAX_HEAD,
     BadMessageError,
     BodyFramer,
+    LengthFramer,
     UntilCloseFramer,
     parse_response,
 )
+from branchyard.proxy.splice import SPLICE_MIN, Splice, can_splice
 
 if TYPE_CHECKING:
     from branchyard.proxy.server import ClientConnection
@@ -27,8 +29,8 @@ class Upstream(asyncio.Protocol):
     """One connection to an app; forwards its responses to the attached client."""
 
     __slots__ = ("body", "buf", "client", "got_bytes", "head_sent", "idle_since", "method",
-                 "paused", "pool", "port", "response_keep", "reused", "transport", "tunnel",
-                 "upgrade")
+                 "paused", "pool", "port", "response_keep", "reused", "splice", "transport",
+                 "tunnel", "upgrade")
 
     def __init__(self, pool: UpstreamPool, port: int) -> None:
         self.pool = pool
@@ -46,6 +48,7 @@ class Upstream(asyncio.Protocol):
         self.reused = False
         self.paused = False
         self.idle_since = 0.0
+        self.splice: Splice | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.Transport, transport)
@@ -132,9 +135,31 @@ class Upstream(asyncio.Protocol):
         if end < 0:
             self.body = body
             client.transport.write(data)
+            if (isinstance(body, LengthFramer) and body.remaining >= SPLICE_MIN
+                    and can_splice(self.transport, client.transport)):
+                self.splice = Splice(self.pool.loop, self.transport, client.transport,
+                                     body.remaining, self._spliced)
             return
         client.transport.write(data[:end] if end < len(data) else data)
         self._done(client, end < len(data))
+
+    def _spliced(self, ok: bool) -> None:
+        self.splice = None
+        client = self.client
+        if client is None:
+            return
+        if ok:
+            self._done(client, extra=False)
+        else:
+            self._fail(client, "the app closed the connection mid-body")
+
+    def abandon(self) -> None:
+        """The client went away mid-exchange: this connection cannot be reused."""
+        self.client = None
+        if self.splice is not None:
+            self.splice.cancel()
+            self.splice = None
+        self.transport.close()
 
     def _done(self, client: ClientConnection, extra: bool) -> None:
         keep = self.response_keep and not extra
@@ -149,6 +174,9 @@ class Upstream(asyncio.Protocol):
         client.upstream_failed(self, reason, self.head_sent)
 
     def connection_lost(self, exc: Exception | None) -> None:
+        if self.splice is not None:
+            self.splice.cancel()
+            self.splice = None
         client, self.client = self.client, None
         self.pool.discard(self)
         if client is None:
@@ -172,7 +200,7 @@ class UpstreamPool:
     """Idle keep-alive connections to apps, by port, so a request rarely connects."""
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        self._loop = loop
+        self.loop = loop
         self._idle: dict[int, list[Upstream]] = {}
         self._hosts: dict[int, str] = {}
 
@@ -208,7 +236,7 @@ class UpstreamPool:
         error: OSError = ConnectionRefusedError(f"connection to port {port} refused")
         for host in hosts:
             try:
-                _, proto = await self._loop.create_connection(
+                _, proto = await self.loop.create_connection(
                     lambda: Upstream(self, port), host, port)
             except OSError as exc:
                 error = exc

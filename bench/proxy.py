@@ -1,0 +1,265 @@
+"""Direct vs through the branchyard proxy, measured in the same run.
+
+    python bench/proxy.py            # 5,000 keep-alive requests, 500 fresh
+                                     # connections, a 1 GB streamed body
+    python bench/proxy.py --quick    # a smaller run
+
+The backend is a minimal asyncio server in its own process and the clients are
+lean (asyncio protocols for keep-alive, blocking sockets with recv_into for the
+rest), so the figures measure the proxy rather than the endpoints. Set
+BRANCHYARD_PROXY_LOOP=asyncio to force the standard event loop when uvloop is
+installed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HOST = "bench.app.localhost"
+SMALL = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Type: text/plain\r\n\r\nok"
+CHUNK = 1 << 20
+
+
+class BackendProtocol(asyncio.Protocol):
+    """Answers every GET with 2 bytes, or ``/stream?N`` with N bytes."""
+
+    def __init__(self) -> None:
+        self.buf = b""
+        self.left = 0
+        self.paused = False
+        self.transport: asyncio.Transport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+
+    def data_received(self, data: bytes) -> None:
+        assert self.transport is not None
+        self.buf += data
+        while True:
+            end = self.buf.find(b"\r\n\r\n")
+            if end < 0:
+                return
+            head, self.buf = self.buf[:end], self.buf[end + 4:]
+            target = head.split(b" ", 2)[1]
+            if target.startswith(b"/stream?"):
+                self.left = int(target.split(b"?")[1])
+                self.transport.write(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n"
+                                     % self.left)
+                self._pump()
+            else:
+                self.transport.write(SMALL)
+
+    def _pump(self) -> None:
+        assert self.transport is not None
+        block = memoryview(bytes(CHUNK))
+        while self.left and not self.paused:
+            n = min(self.left, CHUNK)
+            self.transport.write(block[:n])
+            self.left -= n
+
+    def pause_writing(self) -> None:
+        self.paused = True
+
+    def resume_writing(self) -> None:
+        self.paused = False
+        self._pump()
+
+
+def serve_backend(port: int) -> None:
+    loop = asyncio.new_event_loop()
+    server = loop.run_until_complete(loop.create_server(BackendProtocol, "127.0.0.1", port))
+    print("ready", flush=True)
+    try:
+        loop.run_forever()
+    finally:
+        server.close()
+
+
+class KeepAliveClient(asyncio.Protocol):
+    def __init__(self, request: bytes, count: int, done: asyncio.Future[None]) -> None:
+        self.request, self.left, self.done = request, count, done
+        self.expect = len(SMALL)
+        self.got = 0
+        self.transport: asyncio.Transport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        transport.write(self.request)
+
+    def data_received(self, data: bytes) -> None:
+        assert self.transport is not None
+        self.got += len(data)
+        while self.got >= self.expect:  # responses are all the same size
+            self.got -= self.expect
+            self.left -= 1
+            if not self.left:
+                self.transport.close()
+                self.done.set_result(None)
+                return
+            self.transport.write(self.request)
+
+
+async def keep_alive(port: int, total: int, conns: int) -> float:
+    loop = asyncio.get_running_loop()
+    request = f"GET / HTTP/1.1\r\nHost: {HOST}\r\n\r\n".encode()
+    futures = []
+    start = time.perf_counter()
+    for _ in range(conns):
+        done: asyncio.Future[None] = loop.create_future()
+        await loop.create_connection(
+            lambda d=done: KeepAliveClient(request, total // conns, d), "127.0.0.1", port)
+        futures.append(done)
+    await asyncio.gather(*futures)
+    return total / (time.perf_counter() - start)
+
+
+def fresh_latencies(port: int, count: int) -> list[float]:
+    request = f"GET / HTTP/1.1\r\nHost: {HOST}\r\nConnection: close\r\n\r\n".encode()
+    out = []
+    buf = bytearray(4096)
+    for _ in range(count):
+        start = time.perf_counter()
+        with socket.create_connection(("127.0.0.1", port)) as sock:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            sock.sendall(request)
+            got = 0
+            while got < len(SMALL):
+                n = sock.recv_into(buf)
+                if not n:
+                    break
+                got += n
+        out.append((time.perf_counter() - start) * 1000)
+    return out
+
+
+def stream(port: int, size: int) -> float:
+    buf = bytearray(CHUNK)
+    view = memoryview(buf)
+    with socket.create_connection(("127.0.0.1", port)) as sock:
+        sock.sendall(f"GET /stream?{size} HTTP/1.1\r\nHost: {HOST}\r\n\r\n".encode())
+        start = time.perf_counter()
+        got = -1
+        head = b""
+        while got < 0:  # read the head
+            head += sock.recv(4096)
+            if b"\r\n\r\n" in head:
+                got = len(head) - head.index(b"\r\n\r\n") - 4
+        while got < size:
+            n = sock.recv_into(view)
+            if not n:
+                raise RuntimeError("stream ended early")
+            got += n
+        return size / (time.perf_counter() - start) / 1e6
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_port(port: int) -> None:
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return
+        except OSError:
+            time.sleep(0.02)
+    raise RuntimeError(f"nothing listens on {port}")
+
+
+def setup_repo(root: Path, backend_port: int) -> dict[str, str]:
+    env = {**os.environ, "BRANCHYARD_STATE_DIR": str(root / "state"),
+           "GIT_CONFIG_NOSYSTEM": "1"}
+    repo = root / "app"
+    subprocess.run(["git", "init", "-q", str(repo)], check=True, env=env)
+    os.environ["BRANCHYARD_STATE_DIR"] = env["BRANCHYARD_STATE_DIR"]
+    from branchyard.identity import derive_identity
+    from branchyard.ledger import Ledger, WorktreeRecord
+    from branchyard.proxy.registry import register_repo
+
+    ident = derive_identity("bench")
+    with Ledger(repo / ".git").update() as state:
+        state.worktrees[ident.slug] = WorktreeRecord(
+            slug=ident.slug, subdomain=ident.subdomain, branch="bench", index=1,
+            path=str(repo), state="ready", ports={"PORT": backend_port})
+    register_repo(repo / ".git")
+    return env
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="a smaller, faster run")
+    parser.add_argument("--conns", type=int, default=8, help="keep-alive connections")
+    parser.add_argument("--serve-backend", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.serve_backend:
+        serve_backend(args.serve_backend)
+        return
+    requests, fresh, size = (1000, 100, 100 << 20) if args.quick else (5000, 500, 1 << 30)
+    with tempfile.TemporaryDirectory(prefix="branchyard-bench-") as tmp:
+        backend_port, proxy_port = free_port(), free_port()
+        env = setup_repo(Path(tmp), backend_port)
+        procs = [subprocess.Popen([sys.executable, __file__, "--serve-backend",
+                                   str(backend_port)], stdout=subprocess.DEVNULL),
+                 subprocess.Popen([sys.executable, "-m", "branchyard", "proxy", "run",
+                                   "--port", str(proxy_port), "--no-https"], env=env,
+                                  stderr=subprocess.DEVNULL)]
+        try:
+            wait_port(backend_port)
+            wait_port(proxy_port)
+            report(run_all(backend_port, proxy_port, requests, fresh, size, args.conns),
+                   requests, fresh, size, args.conns)
+        finally:
+            for proc in procs:
+                proc.terminate()
+                proc.wait(10)
+
+
+def run_all(direct: int, proxied: int, requests: int, fresh: int, size: int,
+            conns: int) -> dict[str, dict[str, float]]:
+    figures: dict[str, dict[str, float]] = {}
+    for name, port in (("warmup", proxied), ("direct", direct), ("proxy", proxied)):
+        asyncio.run(keep_alive(port, min(requests, 500), conns))
+        if name == "warmup":
+            continue
+        rps = max(asyncio.run(keep_alive(port, requests, conns)) for _ in range(2))
+        lat = fresh_latencies(port, fresh)
+        figures[name] = {"rps": rps, "p50": statistics.median(lat),
+                         "p99": statistics.quantiles(lat, n=100)[98],
+                         "mbps": stream(port, size)}
+    return figures
+
+
+def report(f: dict[str, dict[str, float]], requests: int, fresh: int, size: int,
+           conns: int) -> None:
+    d, p = f["direct"], f["proxy"]
+    loop = os.environ.get("BRANCHYARD_PROXY_LOOP", "auto")
+    print(f"proxy event loop: {loop} (uvloop used when installed, unless 'asyncio')")
+    print(f"keep-alive, {requests} requests on {conns} connections:")
+    print(f"  direct {d['rps']:9.0f} req/s   proxy {p['rps']:9.0f} req/s   "
+          f"ratio {p['rps'] / d['rps']:.2f}x (target >= 0.80x)")
+    print(f"fresh connections, {fresh} sequential:")
+    print(f"  direct p50 {d['p50']:.3f} ms p99 {d['p99']:.3f} ms   proxy p50 {p['p50']:.3f} ms "
+          f"p99 {p['p99']:.3f} ms   added p50 {p['p50'] - d['p50']:.3f} ms (target <= 0.3)")
+    print(f"streamed body, {size >> 20} MiB:")
+    print(f"  direct {d['mbps']:8.0f} MB/s   proxy {p['mbps']:8.0f} MB/s   "
+          f"ratio {p['mbps'] / d['mbps']:.2f}x (target >= 0.90x)")
+    print(json.dumps({"direct": d, "proxy": p}))
+
+
+if __name__ == "__main__":
+    main()
