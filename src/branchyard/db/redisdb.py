@@ -1,0 +1,158 @@
+"""Redis: a logical database (index) leased per worktree, machine-wide.
+
+Leases live in ``<state dir>/redis-leases.json`` under a file lock, keyed by
+server address, because every project on the machine shares the same Redis.
+When a server has a single database, worktrees share index 0 and are told a
+key prefix instead; teardown then deletes only keys under that prefix.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from branchyard.db.urls import parse_url
+from branchyard.errors import DatabaseError
+from branchyard.paths import state_dir
+
+if TYPE_CHECKING:
+    import redis
+
+DEFAULT_DATABASES = 16
+MARKER = "__branchyard_lease__"  # in every leased index: who it belongs to
+SCAN_BATCH = 500
+
+
+def _lease_file() -> Path:
+    return state_dir() / "redis-leases.json"
+
+
+@contextmanager
+def _leases() -> Iterator[dict[str, Any]]:
+    from filelock import FileLock
+
+    path = _lease_file()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(path) + ".lock", timeout=30):
+        try:
+            data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            data = {}
+        yield data
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(data, indent=1, sort_keys=True), encoding="utf-8")
+        os.replace(tmp, path)
+
+
+def lease_index(address: str, owner: str, main_index: int) -> int:
+    """The index leased to ``owner`` on the server at ``address`` (the same one
+    every time); 0 when the server is known to have a single database."""
+    with _leases() as data:
+        server = data.setdefault(address, {"databases": DEFAULT_DATABASES, "leases": {}})
+        leases: dict[str, str] = server["leases"]
+        for key, holder in leases.items():
+            if holder == owner:
+                return int(key)
+        count = int(server["databases"])
+        if count <= 1:
+            return 0
+        foreign = set(server.get("foreign", []))
+        # From the top down, never 0: low indexes are what apps use by default.
+        for index in range(count - 1, 0, -1):
+            if index != main_index and str(index) not in leases and index not in foreign:
+                leases[str(index)] = owner
+                return index
+    raise DatabaseError(f"every Redis database index on {address} is leased "
+                        f"({server['databases']} databases)",
+                        hint="raise `databases` in redis.conf, or tear down unused worktrees")
+
+
+def release_index(address: str, owner: str) -> None:
+    with _leases() as data:
+        leases = data.get(address, {}).get("leases", {})
+        for index in [i for i, holder in leases.items() if holder == owner]:
+            del leases[index]
+
+
+def mark_foreign(address: str, index: int, owner: str) -> None:
+    """Index ``index`` holds data branchyard did not put there: never lease it again."""
+    with _leases() as data:
+        server = data.setdefault(address, {"databases": DEFAULT_DATABASES, "leases": {}})
+        server["foreign"] = sorted({*server.get("foreign", []), index})
+        if server["leases"].get(str(index)) == owner:
+            del server["leases"][str(index)]
+
+
+def owns(client: redis.Redis, owner: str) -> bool:
+    """Whether the selected index carries ``owner``'s lease marker."""
+    value = client.get(MARKER)
+    return value is not None and value.decode("utf-8", "replace") == owner
+
+
+def record_database_count(address: str, count: int) -> None:
+    with _leases() as data:
+        data.setdefault(address, {"databases": count, "leases": {}})["databases"] = count
+
+
+@contextmanager
+def connect(url: str) -> Iterator[redis.Redis]:
+    import redis as redislib
+
+    client = redislib.Redis.from_url(url, socket_connect_timeout=5)
+    try:
+        client.ping()
+    except redislib.AuthenticationError as exc:
+        raise DatabaseError(f"Redis at {parse_url(url).address} refused the credentials: "
+                            f"{exc}", hint="fix the user/password in the Redis URL") from None
+    except redislib.ConnectionError as exc:
+        raise DatabaseError(f"cannot reach the Redis server at {parse_url(url).address}: "
+                            f"{exc}", hint="start Redis, or fix the URL") from None
+    try:
+        yield client
+    finally:
+        client.close()
+
+
+def database_count(client: redis.Redis) -> int:
+    import redis as redislib
+
+    try:
+        reply = client.config_get("databases")
+    except redislib.ResponseError:  # CONFIG may be disabled (managed services)
+        return DEFAULT_DATABASES
+    return int(reply.get("databases") or DEFAULT_DATABASES)
+
+
+def copy_keys(source_url: str, target: int) -> int:
+    """Copy every key of the database at ``source_url`` into index ``target`` of the
+    same server (server-side COPY, Redis >= 6.2)."""
+    copied = 0
+    with connect(source_url) as reader:
+        for key in reader.scan_iter(count=SCAN_BATCH):
+            if reader.copy(key, key, destination_db=str(target), replace=True):
+                copied += 1
+    return copied
+
+
+def delete_prefix(client: redis.Redis, prefix: str) -> int:
+    """Delete the keys under ``prefix`` (never an empty prefix)."""
+    if not prefix:
+        raise DatabaseError("refusing to delete Redis keys without a prefix")
+    gone = 0
+    batch: list[bytes] = []
+    for key in client.scan_iter(match=_glob_escape(prefix) + "*", count=SCAN_BATCH):
+        batch.append(key)
+        if len(batch) >= SCAN_BATCH:
+            gone += int(client.unlink(*batch))
+            batch.clear()
+    if batch:
+        gone += int(client.unlink(*batch))
+    return gone
+
+
+def _glob_escape(text: str) -> str:
+    return "".join(f"\\{c}" if c in "*?[]\\" else c for c in text)
