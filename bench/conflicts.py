@@ -27,6 +27,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
+from branchyard.merge.editcheck import check_edit
 from branchyard.merge.radar import merge_tree, scan
 from branchyard.merge.snapshot import snapshot_worktree
 from branchyard.merge.targets import load_repo
@@ -93,6 +94,13 @@ def radar(repo: Path) -> int:
     return sum(1 for p in report.pairs if p.conflict)
 
 
+def edit_check(repo: Path) -> int:
+    """What an agent's pre-edit hook pays: `check-edit` on the shared hotspot."""
+    loaded = load_repo(repo)
+    return len(check_edit(loaded, loaded.worktrees[0].path / "src" / "m000" / "f00042.py")
+               .changed_by)
+
+
 def timed(func: Callable[[Path], int], repo: Path, runs: int) -> tuple[float, int]:
     times, result = [], 0
     for _ in range(runs):
@@ -129,6 +137,8 @@ def main() -> None:
         print(f"naive serial:       {slow:.3f} s  ({naive_found} textually conflicting pairs)")
         print(f"speed-up:           {slow / fast:.2f}x   target <= 3 s: "
               f"{'met' if fast <= 3.0 else 'MISSED'}")
+        edit, touched = timed(edit_check, repo, args.runs)
+        print(f"check-edit (median): {edit:.3f} s  ({touched} other worktrees changed the path)")
 
 
 if __name__ == "__main__":

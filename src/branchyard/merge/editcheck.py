@@ -1,13 +1,19 @@
-"""``check-edit``: may this worktree edit a path without stepping on another?"""
+"""``check-edit``: may this worktree edit a path without stepping on another?
+
+It runs before every edit of an agent, so it asks git about the one path only
+(pathspec-limited ``diff`` and ``status``) instead of snapshotting worktrees.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
 
+from branchyard import git
+from branchyard.merge.changes import merge_base
 from branchyard.merge.locks import Lock, held_by_other, read_locks
-from branchyard.merge.radar import sides
-from branchyard.merge.targets import Repo
+from branchyard.merge.snapshot import parallel_map
+from branchyard.merge.targets import Repo, Worktree, base_tip
 
 
 @dataclass(frozen=True)
@@ -27,6 +33,20 @@ def check_edit(repo: Repo, path: Path) -> EditCheck:
     holder, rel = repo.relative(path)
     lock = held_by_other(rel, read_locks(repo.common_dir), holder.slug)
     others = [wt for wt in repo.worktrees if wt.slug != holder.slug]
-    changed = tuple(side.name for side in sides(repo, others)
-                    if any(change.path == rel for change in side.changes))
+    tips = {base: base_tip(repo, base) for base in {wt.base for wt in others}}
+    touched = parallel_map(lambda wt: changes_path(wt, tips[wt.base], rel), others)
+    changed = tuple(wt.name for wt, hit in zip(others, touched, strict=True) if hit)
     return EditCheck(rel, holder.name, lock, changed)
+
+
+def changes_path(wt: Worktree, base_commit: str, rel: str) -> bool:
+    """Whether ``wt`` changed ``rel`` since it forked from its base, committed or not."""
+    spec = [f":(literal){rel}"]
+    status = git.git(["status", "--porcelain", "-z", "--untracked-files=all", "--", *spec],
+                     wt.path).stdout
+    if status:
+        return True
+    fork = merge_base(wt.head, base_commit, wt.path)
+    if fork is None or fork == wt.head:
+        return False
+    return bool(git.out(["diff", "--name-only", fork, wt.head, "--", *spec], wt.path))
