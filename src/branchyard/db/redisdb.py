@@ -50,7 +50,7 @@ def _leases() -> Iterator[dict[str, Any]]:
 
 def lease_index(address: str, owner: str, main_index: int) -> int:
     """The index leased to ``owner`` on the server at ``address`` (the same one
-    every time); 0 when the server is known to have a single database."""
+    every time); ``main_index`` when the server is known to have a single database."""
     with _leases() as data:
         server = data.setdefault(address, {"databases": DEFAULT_DATABASES, "leases": {}})
         leases: dict[str, str] = server["leases"]
@@ -59,7 +59,7 @@ def lease_index(address: str, owner: str, main_index: int) -> int:
                 return int(key)
         count = int(server["databases"])
         if count <= 1:
-            return 0
+            return main_index  # shared with main: the worktree gets a key prefix
         foreign = set(server.get("foreign", []))
         # From the top down, never 0: low indexes are what apps use by default.
         for index in range(count - 1, 0, -1):
@@ -90,7 +90,9 @@ def mark_foreign(address: str, index: int, owner: str) -> None:
 def owns(client: redis.Redis, owner: str) -> bool:
     """Whether the selected index carries ``owner``'s lease marker."""
     value = client.get(MARKER)
-    return value is not None and value.decode("utf-8", "replace") == owner
+    if isinstance(value, bytes):
+        value = value.decode("utf-8", "replace")
+    return value == owner
 
 
 def record_database_count(address: str, count: int) -> None:
