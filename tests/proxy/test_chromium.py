@@ -109,3 +109,39 @@ def test_cookies_and_local_storage_stay_with_their_worktree(
     assert all("alpha" not in r["cookie"] for r in b.requests)
     assert all("beta" not in r["cookie"] for r in a.requests)
     assert any(r["cookie"] == "who=alpha" for r in a.requests)
+
+
+def test_browser_command_opens_the_worktree_url_with_its_own_profile(
+        repo: Path, common_dir: Path, proxy: ProxyThread, apps: list[App],
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    from branchyard.cli.main import main
+
+    app = App("a")
+    apps.append(app)
+    worktree = repo.parent / "app.feat"
+    subprocess.run(["git", "worktree", "add", "-q", "-b", "feat/a", str(worktree)],
+                   cwd=repo, check=True)
+    (worktree / "branchyard.toml").write_text(f"[proxy]\nport = {proxy.port}\n")
+    add_worktree(common_dir, "feat/a", {"PORT": app.port}, path=worktree)
+    monkeypatch.chdir(worktree)
+    assert main(["browser", "--headless", "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    try:
+        profile = Path(doc["profile"])
+        wait_for(lambda: app.requests, timeout=30, what="Chromium to load the worktree URL")
+        assert app.requests[0]["path"] == "/"
+        assert doc["url"] == f"http://feat-a.app.localhost:{proxy.port}"
+        wait_for((profile / "Default").is_dir, timeout=30,
+                 what="Chromium to use the worktree profile")
+        assert profile.name.startswith("feat_a_")
+    finally:
+        os.killpg(doc["pid"], signal.SIGTERM)
+        wait_for(lambda: _gone(doc["pid"]), timeout=15, what="Chromium to exit")
+
+
+def _gone(pid: int) -> bool:
+    try:
+        waited, _ = os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        return True
+    return waited == pid

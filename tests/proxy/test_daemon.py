@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import signal
@@ -14,7 +15,14 @@ import pytest
 from proxykit import App, add_worktree, request, wait_for
 
 from branchyard.cli.main import main
-from branchyard.proxy.daemon import proxy_status, stop_proxy
+from branchyard.config import ProxyConfig
+from branchyard.proxy.daemon import (
+    bind_error,
+    ensure_proxy,
+    proxy_problems,
+    proxy_status,
+    stop_proxy,
+)
 from branchyard.proxy.upstream import MAX_IDLE_PER_PORT
 
 
@@ -122,3 +130,36 @@ def test_thousand_idle_keep_alive_connections_stay_cheap(
                 sock.close()
     finally:
         app.stop()
+
+
+def test_auto_start_and_doctor_problems(in_repo: Path) -> None:
+    port = _free_port()
+    assert ensure_proxy(ProxyConfig(port=port)) is None  # auto_start off: nothing happens
+    assert proxy_status().state == "stopped"
+    assert proxy_problems(ProxyConfig(port=port)) == []
+    assert proxy_problems(ProxyConfig(port=port, auto_start=True)) == [
+        "the proxy is not running; `branchyard proxy start` starts it"]
+
+    started = ensure_proxy(ProxyConfig(port=port, auto_start=True))
+    assert started is not None
+    assert (started.state, started.port) == ("running", port)
+    again = ensure_proxy(ProxyConfig(port=port, auto_start=True))
+    assert again is not None
+    assert (again.pid, again.already_running) == (started.pid, True)
+    assert proxy_problems(ProxyConfig(port=port)) == []
+    assert proxy_problems(ProxyConfig(port=port + 1, https=True)) == [
+        f"the proxy listens on port {port} but [proxy] port is {port + 1}; dev URLs will "
+        "not answer until it is restarted",
+        "the proxy serves HTTP but [proxy] https is true; restart it"]
+
+    os.kill(started.pid, signal.SIGKILL)
+    wait_for(lambda: proxy_status().state == "crashed", what="crash detection")
+    [problem] = proxy_problems(ProxyConfig(port=port))
+    assert problem.startswith(f"the proxy crashed (pid {started.pid} is gone")
+
+
+def test_low_port_without_privileges_explains_what_to_do() -> None:
+    err = bind_error(443, PermissionError(errno.EACCES, "Permission denied"))
+    assert str(err) == "binding port 443 needs privileges this user does not have"
+    assert "keep the default port 1355" in err.hint
+    assert "ip_unprivileged_port_start" in err.hint

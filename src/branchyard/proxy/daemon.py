@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from branchyard.config import ProxyConfig
 from branchyard.errors import ProxyError
 from branchyard.paths import state_dir
 
@@ -66,6 +67,35 @@ def proxy_status() -> ProxyStatus:
     return ProxyStatus("running" if alive else "crashed", pid=int(info.get("pid", 0)),
                        port=int(info.get("port", 0)), https=bool(info.get("https")),
                        started=float(info.get("started", 0.0)), log=str(log_file()))
+
+
+def settings_for(cfg: ProxyConfig) -> ProxySettings:
+    return ProxySettings(port=cfg.port, https=cfg.https)
+
+
+def ensure_proxy(cfg: ProxyConfig) -> ProxyStatus | None:
+    """For `up`/`setup`: start the proxy if ``[proxy] auto_start`` asks and it is not
+    running (None when auto_start is off)."""
+    return start_proxy(settings_for(cfg)) if cfg.auto_start else None
+
+
+def proxy_problems(cfg: ProxyConfig) -> list[str]:
+    """For `doctor`: what is wrong with the proxy as this project configures it."""
+    status = proxy_status()
+    if status.state == "crashed":
+        return [f"the proxy crashed (pid {status.pid} is gone; log: {status.log}); "
+                "`branchyard proxy start` restarts it"]
+    if status.state == "stopped":
+        return ["the proxy is not running; `branchyard proxy start` starts it"] \
+            if cfg.auto_start else []
+    problems = []
+    if status.port != cfg.port:
+        problems.append(f"the proxy listens on port {status.port} but [proxy] port is "
+                        f"{cfg.port}; dev URLs will not answer until it is restarted")
+    if status.https != cfg.https:
+        problems.append(f"the proxy serves {'HTTPS' if status.https else 'HTTP'} but "
+                        f"[proxy] https is {str(cfg.https).lower()}; restart it")
+    return problems
 
 
 def start_proxy(settings: ProxySettings) -> ProxyStatus:
