@@ -1,0 +1,131 @@
+"""MySQL/MariaDB: one database per worktree, cloned from main, dropped on teardown."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Any
+
+from branchyard.config import DatabaseConfig
+from branchyard.db import sources
+from branchyard.db.urls import mask_url, parse_url
+from branchyard.errors import ConfigError, DatabaseError
+from branchyard.providers.base import Allocation, PlanContext
+
+KIND = "mysql"
+
+
+class MysqlProvider:
+    kind = KIND
+
+    def plan(self, ctx: PlanContext) -> list[Allocation]:
+        return [plan_entry(entry, ctx) for entry in ctx.config.database
+                if entry.engine == KIND]
+
+    def exists(self, alloc: Allocation) -> bool:
+        from branchyard.db import mysql
+
+        with mysql.connect(alloc.spec["server"]) as conn:
+            return mysql.exists(conn, alloc.spec["database"])
+
+    def create(self, alloc: Allocation, ctx: PlanContext) -> bool:
+        from branchyard.db import mysql
+
+        spec = alloc.spec
+        target, main = spec["database"], spec["main"]
+        with mysql.connect(spec["server"]) as conn:
+            if spec["role"] == "main":
+                if not mysql.exists(conn, main):
+                    raise _main_missing(spec)
+                return False
+            tables = mysql.table_count(conn, target)
+            if tables and not ctx.reseed:
+                ctx.reporter.message(f"{target}: {tables} tables already; not seeding")
+                return False
+            mysql.drop(conn, target)  # empty, or --reseed: ours to replace
+            if spec["seed"] == "clone" and not mysql.exists(conn, main):
+                raise _main_missing(spec)
+            if spec["seed"] == "clone":
+                mysql.create_like(conn, target, main)
+            else:
+                mysql.create(conn, target)
+        try:
+            _seed(spec, ctx)
+        except BaseException:
+            with mysql.connect(spec["server"]) as conn:
+                mysql.drop(conn, target)  # a half-loaded clone is never left behind
+            raise
+        for command in spec["setup"]:
+            _hook(command, spec, ctx, "database setup")
+        return True
+
+    def destroy(self, alloc: Allocation) -> None:
+        from branchyard.db import mysql
+
+        spec = alloc.spec
+        if spec["role"] == "main" or spec["database"] == spec["main"]:
+            return
+        with mysql.connect(spec["server"]) as conn:
+            mysql.drop(conn, spec["database"])
+
+    def env(self, alloc: Allocation) -> dict[str, str]:
+        return {alloc.spec["env"]: alloc.spec["url"]}
+
+    def describe(self, alloc: Allocation) -> dict[str, Any]:
+        spec = alloc.spec
+        return {"name": spec["name"], "engine": KIND, "database": spec["database"],
+                "url": mask_url(spec["url"]), "role": spec["role"]}
+
+
+def plan_entry(entry: DatabaseConfig, ctx: PlanContext) -> Allocation:
+    from branchyard.db.mysql import check_name
+
+    if not entry.source:
+        raise ConfigError(f"[[database]] {entry.name!r}: a mysql database needs `source`",
+                          hint='e.g. source = "env:DATABASE_URL"')
+    main_url = sources.resolve(entry.source, ctx.main_env, entry)
+    main = parse_url(main_url).database
+    is_main = sources.is_main_worktree(ctx.worktree, ctx.repo.main_path)
+    target = main if is_main else sources.name_from_template(entry, main, ctx.identity.slug)
+    try:
+        check_name(target)
+    except DatabaseError as exc:
+        raise DatabaseError(f"[[database]] {entry.name!r}: {exc.message}", exc.hint) from None
+    spec: dict[str, Any] = {
+        "engine": KIND, "name": entry.name, "role": "main" if is_main else "worktree",
+        "server": entry.server or parse_url(main_url).with_database("").render(),
+        "database": target, "main": main, "main_url": main_url,
+        "url": parse_url(main_url).with_database(target).render(), "env": entry.env,
+        "seed": entry.seed, "setup": list(entry.setup)}
+    return Allocation(KIND, f"db:{entry.name}", spec)
+
+
+def _main_missing(spec: Mapping[str, Any]) -> DatabaseError:
+    return DatabaseError(
+        f"[[database]] {spec['name']!r}: the main database {spec['main']!r} does not exist on "
+        f"the MySQL server at {parse_url(spec['server']).address}",
+        hint="create it, fix `source`, or set seed = \"empty\"")
+
+
+def _seed(spec: Mapping[str, Any], ctx: PlanContext) -> None:
+    from branchyard.db import mysql
+
+    seed = str(spec["seed"])
+    if seed == "clone":
+        ctx.reporter.message(f"{spec['database']}: cloning {spec['main']!r}")
+        mysql.clone(spec["main_url"], spec["url"])
+    elif seed.startswith("command:"):
+        _hook(seed[len("command:"):], spec, ctx, "seed")
+    elif seed != "empty":
+        raise DatabaseError(f"[[database]] {spec['name']!r}: seed {seed!r} is not supported "
+                            "for mysql", hint="use clone, empty or command:<cmd>")
+
+
+def _hook(command: str, spec: Mapping[str, Any], ctx: PlanContext, label: str) -> None:
+    from branchyard.proc import run_hook
+
+    env = dict(os.environ)
+    env.update(ctx.base_env)
+    env[spec["env"]] = spec["url"]
+    run_hook(command, cwd=ctx.worktree, env=env, label=f"[[database]] {spec['name']} {label}",
+             on_line=ctx.reporter.output)
