@@ -109,10 +109,10 @@ def copy_tree(request: CopyRequest, on_progress: ProgressFn | None = None) -> Co
 
 
 def default_workers() -> int:
-    """Threads only pay off with cores to spare: per file, Python holds the GIL
-    about as long as the kernel spends in the syscall (measured by bench/deps.py;
-    on 2 cores one thread is fastest)."""
-    return max(1, min(8, (os.cpu_count() or 2) // 2))
+    """Per file, Python holds the GIL about as long as the kernel spends in the
+    syscall, so many threads only contend; two overlap a syscall blocked on the
+    disk with the next one (bench/deps.py times a few counts on this machine)."""
+    return min(8, max(2, (os.cpu_count() or 2) // 2))
 
 
 def _ignore(done: int, total: int) -> None:
