@@ -97,7 +97,9 @@ def test_human_output_of_status(app: Path, capsys: pytest.CaptureFixture[str]) -
         f"ports       PORT={record.ports['PORT']}\n"
         "databases   -\n"
         "processes   -\n"
-        "dirty       no\n")
+        "dirty       no\n"
+        "locks       -\n"
+        "conflicts   not checked since the last change (run `branchyard conflicts`)\n")
 
 
 def test_setup_again_says_nothing_changed(app: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -112,11 +112,20 @@ def test_setup_in_a_worktree_made_by_another_tool(app: Path) -> None:
     assert ledger(app).read().worktrees[result.slug].created_branch is False
 
 
+def _free_pair() -> int:
+    for base in range(45550, 45950, 10):
+        if ports.is_free(base) and ports.is_free(base + 1):
+            return base
+    raise AssertionError("no two free ports")
+
+
 def test_conductor_port_is_honoured(app: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("CONDUCTOR_PORT", "45550")
+    base = _free_pair()
+    monkeypatch.setenv("CONDUCTOR_PORT", str(base))
     wt = app.parent / "conductor-ws"
     git("worktree", "add", "-q", "-b", "cws", str(wt), cwd=app)
-    assert api.setup(api.SetupRequest(worktree=wt)).ports == {"PORT": 45550, "API_PORT": 45551}
+    assert api.setup(api.SetupRequest(worktree=wt)).ports == {"PORT": base,
+                                                              "API_PORT": base + 1}
 
 
 @pytest.mark.parametrize(("name", "error", "message"), [

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -39,7 +40,29 @@ def list_worktrees(start: Path | str | None = None, *, check_dirty: bool = True,
     for record in state.worktrees.values():
         if record.slug not in seen:
             views.append(_missing_view(ctx, record))
-    return views
+    return _with_merge_state(ctx, views, entries)
+
+
+def _with_merge_state(ctx: Context, views: list[WorktreeView],
+                      entries: list[git.WorktreeEntry]) -> list[WorktreeView]:
+    """Add each worktree's hotspot locks and its conflict marker from the last
+    `branchyard conflicts` run (None when it is out of date)."""
+    from branchyard.merge.locks import read_locks
+    from branchyard.merge.markers import conflict_markers
+
+    locks = read_locks(ctx.repo.common_dir)
+    markers = conflict_markers(ctx.repo.common_dir, entries)
+    out: list[WorktreeView] = []
+    for view in views:
+        marker = markers.get(os.path.normpath(view.path))
+        extra = {**view.extra,
+                 "locks": [lock.pattern for lock in locks if lock.slug == view.slug],
+                 "conflicts": None if marker is None else {
+                     "conflicts_with": list(marker.conflicts_with),
+                     "migrations_with": list(marker.migrations_with),
+                     "locked_paths": list(marker.locked_paths)}}
+        out.append(dataclasses.replace(view, extra=extra))
+    return out
 
 
 def _dirty_map(roots: list[Path]) -> dict[str, bool]:

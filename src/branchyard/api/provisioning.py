@@ -127,6 +127,9 @@ def _provision(ctx: Context, worktree: Path, request: SetupRequest, timer: Phase
         if env is not None:
             actions.append(f"wrote {cfg.env.override_file}")
         fault("setup.env")
+    if ctx.config.proxy.auto_start:
+        with timer.phase("proxy"):
+            _start_proxy(ctx, actions)
     if request.run_hooks:
         with timer.phase("hooks"):
             if _run_setup_hooks(ctx, record.slug, worktree, request.rerun_hooks, timer):
@@ -173,11 +176,18 @@ def _run_setup_hooks(ctx: Context, slug: str, worktree: Path, rerun: bool,
 
 
 def _register_repo(ctx: Context) -> None:
-    try:
-        from branchyard.proxy.registry import register_repo
-    except ImportError:  # the proxy package is optional in partial builds
-        return
+    """Let machine-wide readers (the proxy, `doctor`) find this repository's ledger."""
+    from branchyard.proxy.registry import register_repo
+
     register_repo(ctx.repo.common_dir)
+
+
+def _start_proxy(ctx: Context, actions: list[str]) -> None:
+    from branchyard.proxy.daemon import ensure_proxy, proxy_status
+
+    if ctx.config.proxy.auto_start and proxy_status().state != "running":
+        ensure_proxy(ctx.config.proxy)
+        actions.append(f"started the proxy on port {ctx.config.proxy.port}")
 
 
 EXCLUDE_MARK = "# branchyard: generated per worktree (do not commit)"

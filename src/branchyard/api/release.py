@@ -113,8 +113,6 @@ def _run_archive_hooks(ctx: Context, record: WorktreeRecord, reporter: Reporter)
 
 
 def _release_locks(ctx: Context, slug: str) -> None:
-    try:
-        from branchyard.merge.locks import release_locks
-    except ImportError:  # the merge package is optional in partial builds
-        return
+    from branchyard.merge.locks import release_locks
+
     release_locks(ctx.repo.common_dir, slug)

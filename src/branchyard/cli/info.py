@@ -22,11 +22,21 @@ def ls(no_dirty: bool, as_json: bool) -> None:
         rows = [[v.branch or "(detached)", v.state, v.url or "-",
                  " ".join(f"{k}={p}" for k, p in v.ports.items()) or "-",
                  str(len(v.databases)), str(len(v.processes)),
-                 "-" if v.dirty is None else ("*" if v.dirty else ""), v.path] for v in views]
-        text = table(rows, ["BRANCH", "STATE", "URL", "PORTS", "DBS", "PROCS", "DIRTY", "PATH"])
+                 "-" if v.dirty is None else ("*" if v.dirty else ""),
+                 _radar(v.extra.get("conflicts")), v.path] for v in views]
+        text = table(rows, ["BRANCH", "STATE", "URL", "PORTS", "DBS", "PROCS", "DIRTY",
+                            "RADAR", "PATH"])
         return Reply({"worktrees": [v.to_json() for v in views]}, text)
 
     respond("ls", as_json, body)
+
+
+def _radar(marker: object) -> str:
+    """`!` conflicts with another worktree or its base, `ok` clear, `?` not checked
+    since the last change (run `branchyard conflicts`)."""
+    if not isinstance(marker, dict):
+        return "?"
+    return "!" if any(marker.values()) else "ok"
 
 
 @click.command()

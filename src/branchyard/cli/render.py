@@ -67,9 +67,20 @@ def view_text(view: WorktreeView) -> str:
             ("dirty", "-" if view.dirty is None else ("yes" if view.dirty else "no"))]
     if view.frozen_branch and view.frozen_branch != view.branch:
         rows.insert(1, ("identity of", view.frozen_branch))
-    for key, value in view.extra.items():
-        rows.append((key, str(value)))
+    if "locks" in view.extra:
+        rows.append(("locks", ", ".join(view.extra["locks"]) or "-"))
+    if "conflicts" in view.extra:
+        rows.append(("conflicts", _marker_text(view.extra["conflicts"])))
     return "\n".join(f"{k:<11} {v}" for k, v in rows)
+
+
+def _marker_text(marker: object) -> str:
+    if not isinstance(marker, dict):
+        return "not checked since the last change (run `branchyard conflicts`)"
+    parts = [f"{label}: {', '.join(marker[key])}" for key, label in (
+        ("conflicts_with", "conflicts with"), ("migrations_with", "migrations collide with"),
+        ("locked_paths", "edits locked paths")) if marker.get(key)]
+    return "; ".join(parts) or "none"
 
 
 def table(rows: Sequence[Sequence[str]], header: Sequence[str]) -> str:
