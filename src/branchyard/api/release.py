@@ -40,8 +40,8 @@ def teardown(start: Path | str | None = None, *, name: str | None = None,
     ctx = open_context(start)
     target = resolve(ctx, name)
     if target.record is None:
-        return TeardownResult(slug="", branch=target.entry.branch or "" if target.entry
-                              else "", path=str(target.path))
+        branch = (target.entry.branch if target.entry else None) or ""
+        return TeardownResult(slug="", branch=branch, path=str(target.path))
     return release_worktree(ctx, target.record, reporter or NullReporter())
 
 
