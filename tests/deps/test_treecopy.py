@@ -103,14 +103,17 @@ def test_absolute_symlinks_into_the_main_worktree_move_to_the_worktree(tmp_path:
                      "relative": "../packages/lib"}
 
 
-def test_directory_modes_are_kept_even_read_only_ones(tmp_path: Path) -> None:
+def test_directory_modes_and_times_are_kept_even_read_only_ones(tmp_path: Path) -> None:
     source = tmp_path / "src"
     (source / "ro").mkdir(parents=True)
     (source / "ro" / "file").write_text("x")
+    os.utime(source / "ro", ns=(1_000_000_000, 2_000_000_000))
     (source / "ro").chmod(0o555)
     try:
         copy_tree(CopyRequest(source, tmp_path / "dest", "copy"))
-        assert stat.S_IMODE(os.stat(tmp_path / "dest" / "ro").st_mode) == 0o555
+        copied = os.stat(tmp_path / "dest" / "ro")
+        assert stat.S_IMODE(copied.st_mode) == 0o555
+        assert copied.st_mtime_ns == 2_000_000_000  # npm compares these to its lockfile
         assert (tmp_path / "dest" / "ro" / "file").read_text() == "x"
     finally:
         (source / "ro").chmod(0o755)

@@ -36,10 +36,18 @@ class TreeCopyError(ProviderError):
 
 
 @dataclass(frozen=True)
+class DirEntry:
+    path: str
+    mode: int  # permission bits
+    atime_ns: int
+    mtime_ns: int
+
+
+@dataclass(frozen=True)
 class TreeListing:
     """A pre-walked tree: paths relative to its root, parents before children."""
 
-    dirs: tuple[tuple[str, int], ...]  # (path, permission bits)
+    dirs: tuple[DirEntry, ...]
     files: tuple[str, ...]
     links: tuple[str, ...]
     skipped: tuple[str, ...]  # sockets, fifos, devices: never copied
@@ -69,7 +77,7 @@ class CopyStats:
 
 def list_tree(root: Path) -> TreeListing:
     """Walk ``root`` without following symlinks."""
-    dirs: list[tuple[str, int]] = []
+    dirs: list[DirEntry] = []
     files: list[str] = []
     links: list[str] = []
     skipped: list[str] = []
@@ -82,7 +90,9 @@ def list_tree(root: Path) -> TreeListing:
                 if entry.is_symlink():
                     links.append(path)
                 elif entry.is_dir(follow_symlinks=False):
-                    dirs.append((path, stat.S_IMODE(entry.stat(follow_symlinks=False).st_mode)))
+                    info = entry.stat(follow_symlinks=False)
+                    dirs.append(DirEntry(path, stat.S_IMODE(info.st_mode), info.st_atime_ns,
+                                         info.st_mtime_ns))
                     pending.append(path)
                 elif entry.is_file(follow_symlinks=False):
                     files.append(path)
@@ -123,15 +133,22 @@ def _make_dirs(request: CopyRequest, listing: TreeListing) -> None:
     # Created writable; the real modes are applied once the files are in.
     os.mkdir(request.dest, 0o700)
     dest = str(request.dest)
-    for rel, _mode in listing.dirs:
-        os.mkdir(os.path.join(dest, rel), 0o700)
+    for entry in listing.dirs:
+        os.mkdir(os.path.join(dest, entry.path), 0o700)
 
 
 def _set_dir_modes(request: CopyRequest, listing: TreeListing) -> None:
+    """Modes and times last, children first: creating entries bumps a directory's
+    mtime, and npm trusts node_modules/.package-lock.json only while no package
+    directory is newer than it."""
     dest = str(request.dest)
-    for rel, mode in reversed(listing.dirs):
-        os.chmod(os.path.join(dest, rel), mode)
-    os.chmod(dest, stat.S_IMODE(os.stat(request.source).st_mode))
+    for entry in reversed(listing.dirs):
+        path = os.path.join(dest, entry.path)
+        os.chmod(path, entry.mode)
+        os.utime(path, ns=(entry.atime_ns, entry.mtime_ns))
+    info = os.stat(request.source)
+    os.chmod(dest, stat.S_IMODE(info.st_mode))
+    os.utime(dest, ns=(info.st_atime_ns, info.st_mtime_ns))
 
 
 def _make_entries(request: CopyRequest, listing: TreeListing,
