@@ -80,3 +80,8 @@ def _parse_batch(raw: str) -> dict[str, str]:
         texts[sha] = data[start:end].decode("utf-8", "replace")
         pos = end + 1
     return texts
+
+
+def commits_between(old: str, new: str, cwd: Path) -> tuple[str, ...]:
+    """The commits reachable from ``new`` but not from ``old``."""
+    return tuple(git.out(["rev-list", f"{old}..{new}"], cwd).split())

@@ -3,8 +3,9 @@ base, conflict if merged — textually (``git merge-tree``), by migrations, or b
 editing a path another worktree has locked?
 
 Each worktree is snapshotted once (uncommitted and untracked changes included),
-its changes since it forked from its base are diffed once, and every merge runs
-on threads; nothing touches a worktree, an index or the main checkout.
+its changes since it forked from its base are diffed once, ``git merge-tree``
+runs only for pairs :mod:`overlap` cannot rule out, and all git calls run on
+threads; nothing touches a worktree, an index or the main checkout.
 """
 
 from __future__ import annotations
@@ -16,7 +17,13 @@ from itertools import combinations
 from pathlib import Path
 
 from branchyard import git
-from branchyard.merge.changes import Change, changes_between, merge_base, read_blobs
+from branchyard.merge.changes import (
+    Change,
+    changes_between,
+    commits_between,
+    merge_base,
+    read_blobs,
+)
 from branchyard.merge.locks import Lock, held_by_other, read_locks
 from branchyard.merge.migrations import (
     Migration,
@@ -25,6 +32,7 @@ from branchyard.merge.migrations import (
     collisions,
     patterns_from_config,
 )
+from branchyard.merge.overlap import Footprint, footprint, surely_clean
 from branchyard.merge.snapshot import Snapshot, parallel_map, snapshot_all
 from branchyard.merge.targets import Repo, Worktree, base_tip
 
@@ -41,6 +49,8 @@ class Side:
     changes: tuple[Change, ...]  # fork → snapshot
     migrations: tuple[Migration, ...]  # added fork → snapshot
     base_migrations: tuple[Migration, ...]  # added fork → base tip
+    footprint: Footprint  # fork → snapshot
+    base_footprint: Footprint  # fork → base tip
 
     @property
     def name(self) -> str:
@@ -99,49 +109,63 @@ def sides(repo: Repo, worktrees: Sequence[Worktree]) -> tuple[Side, ...]:
     snaps = snapshot_all(worktrees)
     patterns = patterns_from_config(repo.config.merge.migrations)
     forks = parallel_map(lambda s: merge_base(s.commit, tips[s.worktree.base], cwd), snaps)
-    diffs = _diffs(snaps, forks, tips, cwd)
+    spans = _spans(snaps, forks, tips, cwd)
     read = partial(read_blobs, cwd=cwd)
 
     def side(snap: Snapshot, fork: str | None) -> Side:
         tip = tips[snap.worktree.base]
-        mine = diffs.get((fork or tip, snap.commit), ())
-        theirs = diffs.get((fork or tip, tip), ())
-        return Side(snap, tip, fork or "", mine, added_migrations(mine, patterns, read),
-                    added_migrations(theirs, patterns, read))
+        mine = spans.get((fork or tip, snap.commit), _EMPTY)
+        theirs = spans.get((fork or tip, tip), _EMPTY)
+        return Side(snap, tip, fork or "", mine[1], added_migrations(mine[1], patterns, read),
+                    added_migrations(theirs[1], patterns, read),
+                    footprint(fork or "", *mine), footprint(fork or "", *theirs))
 
     return tuple(side(s, f) for s, f in zip(snaps, forks, strict=True))
 
 
-def _diffs(snaps: Sequence[Snapshot], forks: Sequence[str | None], tips: Mapping[str, str],
-           cwd: Path) -> dict[tuple[str, str], tuple[Change, ...]]:
-    """Each distinct (fork, commit) diff once: the worktrees' and their bases'."""
+Span = tuple[tuple[str, ...], tuple[Change, ...]]  # commits and changes old → new
+_EMPTY: Span = ((), ())
+
+
+def _spans(snaps: Sequence[Snapshot], forks: Sequence[str | None], tips: Mapping[str, str],
+           cwd: Path) -> dict[tuple[str, str], Span]:
+    """Each distinct (fork, commit) span once: the worktrees' and their bases'."""
     wanted: set[tuple[str, str]] = set()
     for snap, fork in zip(snaps, forks, strict=True):
         tip = tips[snap.worktree.base]
         if fork:
             wanted.update({(fork, snap.commit), (fork, tip)})
     keys = sorted(wanted)
-    found = parallel_map(lambda k: changes_between(k[0], k[1], cwd), keys)
+    found = parallel_map(lambda k: (commits_between(k[0], k[1], cwd),
+                                    changes_between(k[0], k[1], cwd)), keys)
     return dict(zip(keys, found, strict=True))
 
 
 def _pairs(sides: Sequence[Side], cwd: Path) -> tuple[PairResult, ...]:
     jobs: list[tuple[Side, Side | None]] = [(a, b) for a, b in combinations(sides, 2)]
     jobs += [(s, None) for s in sides]
-    commits = {(a.snapshot.commit, b.snapshot.commit if b else a.base_commit) for a, b in jobs}
+    commits = {(a.snapshot.commit, b.snapshot.commit if b else a.base_commit)
+               for a, b in jobs if not _surely_clean(a, b)}
     keys = sorted(commits)
     merged = dict(zip(keys, parallel_map(lambda k: merge_tree(k[0], k[1], cwd), keys),
                       strict=True))
     return tuple(_pair(a, b, merged) for a, b in jobs)
 
 
+def _surely_clean(a: Side, b: Side | None) -> bool:
+    return surely_clean(a.footprint, b.footprint if b else a.base_footprint)
+
+
+_CLEAN: tuple[tuple[str, ...], str] = ((), "")
+
+
 def _pair(a: Side, b: Side | None,
           merged: Mapping[tuple[str, str], tuple[tuple[str, ...], str]]) -> PairResult:
     if b is None:
-        files, error = merged[(a.snapshot.commit, a.base_commit)]
+        files, error = merged.get((a.snapshot.commit, a.base_commit), _CLEAN)
         return PairResult(a.name, BASE_PREFIX + a.snapshot.worktree.base, files,
                           collisions(a.migrations, a.base_migrations), error)
-    files, error = merged[(a.snapshot.commit, b.snapshot.commit)]
+    files, error = merged.get((a.snapshot.commit, b.snapshot.commit), _CLEAN)
     return PairResult(a.name, b.name, files, collisions(a.migrations, b.migrations), error)
 
 
