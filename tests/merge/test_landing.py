@@ -166,3 +166,8 @@ def test_project_git_hooks_do_not_run_in_the_scratch_worktree(shared: Path) -> N
 
     assert not (Path.home() / "hook-ran").exists()
     assert subjects(shared)[0] == "a (squashed)"
+
+
+def test_merging_the_base_into_itself_is_refused(shared: Path) -> None:
+    with pytest.raises(MergeError, match="`main` is the base branch itself"):
+        merge_branch(load_repo(shared), MergeRequest("main"))

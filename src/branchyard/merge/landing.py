@@ -58,6 +58,9 @@ def merge_branch(repo: Repo, request: MergeRequest) -> MergeResult:
     tip = _branch_tip(repo, request.branch)
     worktree = repo.find(request.branch)
     base = worktree.base if worktree else resolve_base("", repo.config, repo.main_branch)
+    if base == request.branch:
+        raise MergeError(f"`{base}` is the base branch itself",
+                         hint="merge a feature branch into its base, not the base into itself")
     log = request.log or new_log(repo.common_dir, request.branch)
     for _ in range(ATTEMPTS):
         old = base_tip(repo, base)
