@@ -118,10 +118,16 @@ def test_installing_without_an_install_command_says_what_to_configure(
     assert "[[deps]]" in err.value.hint
 
 
-def test_a_failing_install_is_a_hook_error_with_its_output(trees: Worktrees) -> None:
+def test_a_failed_install_is_retried_by_the_next_setup(trees: Worktrees) -> None:
     (trees.worktree / "package-lock.json").write_text("lock v2\n")
+    half = "mkdir -p node_modules/half && echo boom && exit 1"
     with pytest.raises(HookError, match="boom"):
-        ensure_deps(_target(trees, install="echo boom; exit 1"), _session())
+        ensure_deps(_target(trees, install=half), _session())
+
+    outcome = ensure_deps(_target(trees), _session())
+
+    assert outcome.action == "updated"
+    assert (trees.worktree / "node_modules" / "marker").exists()
 
 
 def test_no_main_tree_or_no_lockfile_means_install(tmp_path: Path) -> None:

@@ -20,10 +20,11 @@ from branchyard.deps.install import (
 )
 from branchyard.deps.lockstamp import lockfile_hash, read_stamp, write_stamp
 from branchyard.deps.treecopy import CopyRequest, CopyStats, Method, TreeCopyError, copy_tree
-from branchyard.errors import ProviderError
+from branchyard.errors import BranchyardError, ProviderError
 from branchyard.events import NullReporter, Reporter
 
 MODES = ("auto", "reflink", "hardlink", "copy", "install")
+INCOMPLETE = "incomplete"  # the lock hash stamped on a tree whose install failed
 Strategy = Literal["reuse", "venv", "install"]
 
 
@@ -129,17 +130,27 @@ def _existing(target: DepsTarget, decision: Decision, session: Session) -> Outco
 def _install(target: DepsTarget, decision: Decision, session: Session, why: str) -> Outcome:
     reason = why or decision.reason
     updating = os.path.lexists(target.dest)
-    if decision.strategy == "venv":
-        method = _recreate_venv(target, session, reason)
-        action = "recreated"
-    else:
-        session.reporter.message(f"{target.dir}: installing ({reason}): {target.install}")
-        run_install(target.install, target.cwd, target.dir, session.runner)
-        method, action = "install", "installed"
+    try:
+        method, action = _run_installer(target, decision, session, reason)
+    except BranchyardError:
+        if not updating and target.dest.is_dir():
+            # A half-installed tree this run caused: stamp it so the next setup
+            # installs again instead of taking it for one the user made.
+            write_stamp(target.dest, INCOMPLETE, "failed", "install")
+        raise
     _verify_install(target, session)
     if target.dest.is_dir():
         write_stamp(target.dest, decision.lock_hash, action, method)
     return Outcome(True, "updated" if updating else action, method, reason)
+
+
+def _run_installer(target: DepsTarget, decision: Decision, session: Session,
+                   reason: str) -> tuple[str, str]:
+    if decision.strategy == "venv":
+        return _recreate_venv(target, session, reason), "recreated"
+    session.reporter.message(f"{target.dir}: installing ({reason}): {target.install}")
+    run_install(target.install, target.cwd, target.dir, session.runner)
+    return "install", "installed"
 
 
 def _recreate_venv(target: DepsTarget, session: Session, reason: str) -> str:
