@@ -23,7 +23,10 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
+
+import psutil
 
 HOST = "bench.app.localhost"
 SMALL = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Type: text/plain\r\n\r\nok"
@@ -203,13 +206,17 @@ def setup_repo(root: Path, backend_port: int) -> dict[str, str]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="a smaller, faster run")
-    parser.add_argument("--conns", type=int, default=8, help="keep-alive connections")
+    parser.add_argument("--conns", type=int, nargs="+", default=[1, 6, 64],
+                        help="keep-alive connection counts to measure (6: a browser's)")
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="alternating direct/proxy rounds; the best of each is shown")
     parser.add_argument("--serve-backend", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve_backend:
         serve_backend(args.serve_backend)
         return
-    requests, fresh, size = (1000, 100, 100 << 20) if args.quick else (5000, 500, 1 << 30)
+    sizes = Sizes(1000, 100, 100 << 20, tuple(args.conns)) if args.quick else \
+        Sizes(5000, 500, 1 << 30, tuple(args.conns))
     with tempfile.TemporaryDirectory(prefix="branchyard-bench-") as tmp:
         backend_port, proxy_port = free_port(), free_port()
         env = setup_repo(Path(tmp), backend_port)
@@ -217,45 +224,71 @@ def main() -> None:
                                    str(backend_port)], stdout=subprocess.DEVNULL),
                  subprocess.Popen([sys.executable, "-m", "branchyard", "proxy", "run",
                                    "--port", str(proxy_port), "--no-https"], env=env,
-                                  stderr=subprocess.DEVNULL)]
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)]
         try:
             wait_port(backend_port)
             wait_port(proxy_port)
-            report(run_all(backend_port, proxy_port, requests, fresh, size, args.conns),
-                   requests, fresh, size, args.conns)
+            figures = run_all(backend_port, proxy_port, procs[1].pid, sizes, args.rounds)
+            report(figures, sizes)
         finally:
             for proc in procs:
                 proc.terminate()
                 proc.wait(10)
 
 
-def run_all(direct: int, proxied: int, requests: int, fresh: int, size: int,
-            conns: int) -> dict[str, dict[str, float]]:
-    figures: dict[str, dict[str, float]] = {}
-    for name, port in (("warmup", proxied), ("direct", direct), ("proxy", proxied)):
-        asyncio.run(keep_alive(port, min(requests, 500), conns))
-        if name == "warmup":
-            continue
-        rps = max(asyncio.run(keep_alive(port, requests, conns)) for _ in range(2))
-        lat = fresh_latencies(port, fresh)
-        figures[name] = {"rps": rps, "p50": statistics.median(lat),
-                         "p99": statistics.quantiles(lat, n=100)[98],
-                         "mbps": stream(port, size)}
-    return figures
+@dataclass(frozen=True)
+class Sizes:
+    requests: int
+    fresh: int
+    body: int
+    conns: tuple[int, ...]
 
 
-def report(f: dict[str, dict[str, float]], requests: int, fresh: int, size: int,
-           conns: int) -> None:
+def _cpu(pid: int) -> float:
+    times = psutil.Process(pid).cpu_times()
+    return float(times.user + times.system)
+
+
+def run_all(direct: int, proxied: int, proxy_pid: int, sizes: Sizes,
+            rounds: int) -> dict[str, dict[str, float]]:
+    """Alternate direct and proxied rounds (the machine's load drifts); keep the best."""
+    asyncio.run(keep_alive(proxied, min(sizes.requests, 500), 8))  # warm up
+    best: dict[str, dict[str, float]] = {"direct": {}, "proxy": {}}
+    for _ in range(rounds):
+        for name, port in (("direct", direct), ("proxy", proxied)):
+            got: dict[str, float] = {}
+            for conns in sizes.conns:
+                cpu = _cpu(proxy_pid)
+                got[f"rps{conns}"] = asyncio.run(keep_alive(port, sizes.requests, conns))
+                got[f"cpu{conns}"] = (_cpu(proxy_pid) - cpu) / sizes.requests * 1e6
+            lat = fresh_latencies(port, sizes.fresh)
+            got.update(p50=statistics.median(lat), p99=statistics.quantiles(lat, n=100)[98],
+                       mbps=stream(port, sizes.body))
+            _keep_best(best[name], got)
+    return best
+
+
+def _keep_best(best: dict[str, float], got: dict[str, float]) -> None:
+    for key, value in got.items():
+        higher_is_better = key.startswith(("rps", "mbps"))
+        if key not in best or (value > best[key]) == higher_is_better:
+            best[key] = value
+
+
+def report(f: dict[str, dict[str, float]], sizes: Sizes) -> None:
     d, p = f["direct"], f["proxy"]
     loop = os.environ.get("BRANCHYARD_PROXY_LOOP", "auto")
-    print(f"proxy event loop: {loop} (uvloop used when installed, unless 'asyncio')")
-    print(f"keep-alive, {requests} requests on {conns} connections:")
-    print(f"  direct {d['rps']:9.0f} req/s   proxy {p['rps']:9.0f} req/s   "
-          f"ratio {p['rps'] / d['rps']:.2f}x (target >= 0.80x)")
-    print(f"fresh connections, {fresh} sequential:")
+    print(f"proxy event loop: {loop} (uvloop when installed, unless 'asyncio'); "
+          f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
+    print(f"keep-alive, {sizes.requests} requests (target: ratio >= 0.80x):")
+    for n in sizes.conns:
+        print(f"  {n:3d} connections: direct {d[f'rps{n}']:7.0f} req/s   proxy "
+              f"{p[f'rps{n}']:7.0f} req/s   ratio {p[f'rps{n}'] / d[f'rps{n}']:.2f}x   "
+              f"proxy CPU {p[f'cpu{n}']:.0f} us/request")
+    print(f"fresh connections, {sizes.fresh} sequential:")
     print(f"  direct p50 {d['p50']:.3f} ms p99 {d['p99']:.3f} ms   proxy p50 {p['p50']:.3f} ms "
           f"p99 {p['p99']:.3f} ms   added p50 {p['p50'] - d['p50']:.3f} ms (target <= 0.3)")
-    print(f"streamed body, {size >> 20} MiB:")
+    print(f"streamed body, {sizes.body >> 20} MiB:")
     print(f"  direct {d['mbps']:8.0f} MB/s   proxy {p['mbps']:8.0f} MB/s   "
           f"ratio {p['mbps'] / d['mbps']:.2f}x (target >= 0.90x)")
     print(json.dumps({"direct": d, "proxy": p}))

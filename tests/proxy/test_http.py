@@ -18,8 +18,6 @@ from branchyard.proxy.http import (
     parse_response,
 )
 
-MARK = b"x-branchyard-proxy"
-
 
 def _chunked(parts: list[bytes], trailer: bytes = b"") -> bytes:
     return b"".join(b"%x;ext=1\r\n%s\r\n" % (len(p), p) for p in parts if p) + \
@@ -58,13 +56,13 @@ def test_bad_chunk_size_is_refused() -> None:
 
 def test_request_fields() -> None:
     req = parse_request(b"POST /a HTTP/1.1\r\nHost: Feat.App.localhost:1355\r\n"
-                        b"Content-Length: 5\r\nX-Forwarded-For: 1.2.3.4\r\n\r\n", MARK)
+                        b"Content-Length: 5\r\nX-Forwarded-For: 1.2.3.4\r\n\r\n")
     assert (req.method, req.host, req.keep_alive, req.upgrade) == (
-        b"POST", "Feat.App.localhost:1355", True, False)
+        b"POST", "feat.app.localhost:1355", True, False)
     assert isinstance(req.body, LengthFramer)
     assert req.body.remaining == 5
     assert req.forwarded_for == b"1.2.3.4"
-    old = parse_request(b"GET / HTTP/1.0\r\n\r\n", MARK)
+    old = parse_request(b"GET / HTTP/1.0\r\n\r\n")
     assert (old.host, old.keep_alive, old.body) == ("", False, None)
 
 
@@ -83,7 +81,7 @@ def test_request_fields() -> None:
 ])
 def test_ambiguous_or_malformed_requests_are_refused(head: bytes) -> None:
     with pytest.raises(BadMessageError):
-        parse_request(head, MARK)
+        parse_request(head)
 
 
 def test_response_framing_by_status_and_method() -> None:
@@ -103,7 +101,7 @@ def test_response_framing_by_status_and_method() -> None:
 
 def test_forwarded_head_keeps_host_and_replaces_spoofed_headers() -> None:
     req = parse_request(b"GET / HTTP/1.1\r\nHost: a.localhost\r\nX-Forwarded-Host: evil\r\n"
-                        b"X-Forwarded-For: 10.0.0.1\r\n\r\n", MARK)
+                        b"X-Forwarded-For: 10.0.0.1\r\n\r\n")
     out = forwarded_head(req, b"127.0.0.1", b"http", b"X-Branchyard-Proxy: id\r\n")
     assert out == (b"GET / HTTP/1.1\r\nHost: a.localhost\r\n"
                    b"X-Forwarded-For: 10.0.0.1, 127.0.0.1\r\nX-Forwarded-Proto: http\r\n"

@@ -126,34 +126,36 @@ BodyFramer = LengthFramer | ChunkedFramer | UntilCloseFramer
 
 # Every header line at once: a token, a colon, a value without CR or LF.
 _FIELD_LINES = re.compile(rb"(?:[!#$%&'*+\-.^_`|~0-9A-Za-z]+:[^\r\n]*\r\n)*")
+LOOP_HEADER = b"x-branchyard-proxy"  # marks requests that went through a branchyard proxy
+_WANTED = re.compile(rb"\r\n(host|content-length|transfer-encoding|connection|upgrade|"
+                     rb"x-forwarded-for|x-forwarded-proto|x-forwarded-host|"
+                     rb"x-branchyard-proxy):[ \t]*([^\r\n]*?)[ \t]*(?=\r\n)")
 
 
 class _Fields:
-    """The header block of a head, searched by (lowercase) name without splitting it."""
+    """The few headers the proxy acts on, found in one scan of the (lowercased) block.
 
-    __slots__ = ("block", "low")
+    Values come out lowercased: every one of them is case-insensitive (host names,
+    tokens, digits, addresses).
+    """
+
+    __slots__ = ("found",)
 
     def __init__(self, head: bytes, start: int) -> None:
-        self.block = head[start - 2:-2]  # "\r\nName: v\r\nName: v" (leading CRLF kept)
         if not _FIELD_LINES.fullmatch(head, start, len(head) - 2):
             bad = next((ln for ln in head[start:-4].split(b"\r\n")
                         if not _FIELD_LINES.fullmatch(ln + b"\r\n")), b"")
             raise BadMessageError(f"malformed header line {bad[:40]!r}")
-        self.low = self.block.lower()
+        found: dict[bytes, list[bytes]] = {}
+        for match in _WANTED.finditer(head.lower(), start - 2):
+            found.setdefault(match[1], []).append(match[2])
+        self.found = found
 
     def has(self, name: bytes) -> bool:
-        return self.low.find(b"\r\n" + name + b":") >= 0
+        return name in self.found
 
     def values(self, name: bytes) -> list[bytes]:
-        key = b"\r\n" + name + b":"
-        out: list[bytes] = []
-        pos = self.low.find(key)
-        while pos >= 0:
-            start = pos + len(key)
-            stop = self.low.find(b"\r\n", start)
-            out.append(self.block[start:stop if stop >= 0 else None].strip())
-            pos = self.low.find(key, start)
-        return out
+        return self.found.get(name, [])
 
 
 def _framing(fields: _Fields) -> tuple[int, bool]:
@@ -162,7 +164,7 @@ def _framing(fields: _Fields) -> tuple[int, bool]:
     if fields.has(b"transfer-encoding"):
         if lengths:
             raise BadMessageError("both Content-Length and Transfer-Encoding")
-        coding = b",".join(fields.values(b"transfer-encoding")).lower().rstrip()
+        coding = b",".join(fields.values(b"transfer-encoding")).rstrip()
         if not coding.endswith(b"chunked"):
             raise BadMessageError("unsupported Transfer-Encoding")
         return -1, True
@@ -180,16 +182,15 @@ def _keep_alive(version: bytes, fields: _Fields) -> bool:
     if not fields.has(b"connection"):
         return version == b"HTTP/1.1"
     values = fields.values(b"connection")
-    if len(values) == 1 and values[0].lower() in (b"keep-alive", b"close"):  # the usual
-        return values[0].lower() == b"keep-alive" or (
-            version == b"HTTP/1.1" and values[0].lower() != b"close")
-    tokens = {t.strip() for v in values for t in v.lower().split(b",")}
+    if len(values) == 1 and values[0] in (b"keep-alive", b"close"):  # the usual
+        return values[0] == b"keep-alive"
+    tokens = {t.strip() for v in values for t in v.split(b",")}
     if b"close" in tokens:
         return False
     return version == b"HTTP/1.1" or b"keep-alive" in tokens
 
 
-def parse_request(head: bytes, loop_header: bytes) -> Request:
+def parse_request(head: bytes) -> Request:
     """Parse a request head (ending in CRLF CRLF); raise BadMessageError."""
     eol = head.find(b"\r\n")
     parts = head[:eol].split(b" ")
@@ -208,13 +209,13 @@ def parse_request(head: bytes, loop_header: bytes) -> Request:
     length, chunked = _framing(fields)
     body: BodyFramer | None = ChunkedFramer() if chunked else (
         LengthFramer(length) if length > 0 else None)
-    forwarded = fields.low.find(b"\r\nx-forwarded-") >= 0
+    forwarded = any(fields.has(n) for n in _FORWARDED)
     return Request(
         method=method, host=host.decode("latin-1"), head=head, body=body,
         keep_alive=_keep_alive(version, fields), upgrade=fields.has(b"upgrade"),
-        loop_marks=tuple(fields.values(loop_header)) if fields.has(loop_header) else (),
-        forwarded_for=b", ".join(fields.values(b"x-forwarded-for")) if forwarded else b"",
-        has_forwarded=forwarded and any(fields.has(n) for n in _FORWARDED),
+        loop_marks=tuple(fields.values(LOOP_HEADER)),
+        forwarded_for=b", ".join(fields.values(b"x-forwarded-for")),
+        has_forwarded=forwarded,
     )
 
 

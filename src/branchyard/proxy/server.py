@@ -27,7 +27,6 @@ from branchyard.proxy.routes import Backend, RouteTable
 from branchyard.proxy.splice import SPLICE_MIN, Splice, can_splice
 from branchyard.proxy.upstream import Upstream, UpstreamPool
 
-LOOP_HEADER = b"x-branchyard-proxy"
 MAX_BUFFER = 1 << 20  # bytes of a pipelined next request held before reading pauses
 SWEEP_INTERVAL = 10.0
 HEAD_TIMEOUT_TICKS = 3  # a partial request head older than ~30 s gets a 408
@@ -159,7 +158,7 @@ class ClientConnection(asyncio.Protocol):
         self.buf = b""
         start = len(data) - len(data.lstrip(b"\r\n"))  # stray CRLFs between requests
         try:
-            req = parse_request(data[start:end + 4], LOOP_HEADER)
+            req = parse_request(data[start:end + 4])
         except BadMessageError as err:
             self._reply(pages.bad_request(str(err)))
             return
