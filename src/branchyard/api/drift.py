@@ -190,8 +190,11 @@ def _git_findings(survey: Survey, covered: set[str]) -> list[Finding]:
 
 
 def _stale_intent(intent: Intent) -> Finding:
+    fix = "clear the intent"
+    if intent.op == "down" and intent.created_branch:
+        fix = (f"delete branch {intent.branch!r} if it is merged and no worktree has it "
+               "(as the interrupted `down` would have); " + fix)
     return Finding(
         "stale_intent", f"`{intent.op}` of {intent.path}", f"intent of pid {intent.pid}",
         f"branchyard (pid {intent.pid}) stopped during `{intent.op}`; what it left is "
-        "reported separately",
-        fix="clear the intent", ref=(intent.key,))
+        "reported separately", fix=fix, ref=(intent.key,))

@@ -30,8 +30,10 @@ class Intent:
     pid: int
     create_time: float  # the process's start time (psutil), to tell a reused pid apart
     branch: str = ""
-    created_branch: bool = False  # `up` is creating the branch (it did not exist)
-    base_sha: str = ""  # the commit a created branch starts at
+    # up: it is creating the branch; down: it will delete the branch if merged
+    created_branch: bool = False
+    base_sha: str = ""  # up: the commit a created branch starts at
+    base: str = ""  # down: the branch it must be merged into to be deleted
     started: float = field(default_factory=time.time)
 
     @property

@@ -44,7 +44,12 @@ def down(request: DownRequest, reporter: Reporter | None = None) -> DownResult:
     ctx = open_context(request.cwd, main_config=True)
     target = resolve(ctx, request.name)
     _refuse_unsafe(ctx, target, request)
-    with intents.recorded(ctx.ledger, intents.new_intent("down", target.path)):
+    record = target.record
+    intent = intents.new_intent(
+        "down", target.path, branch=record.branch if record else "",
+        created_branch=bool(record and record.created_branch and not request.keep_branch),
+        base=record.base if record else "")
+    with intents.recorded(ctx.ledger, intent):
         return _take_down(ctx, target, request, reporter)
 
 

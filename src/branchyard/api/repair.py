@@ -142,8 +142,27 @@ def _stale_intent(ctx: Context, finding: Finding) -> str:
     intent = _find_intent(ctx, finding.ref[0])
     if intent is None or intents.is_alive(intent):
         return "already resolved"
+    done = _delete_merged_branch(ctx, intent) if intent.op == "down" else ""
     intents.clear(ctx.ledger, intent)
-    return "cleared the intent"
+    return "; ".join(d for d in (done, "cleared the intent") if d)
+
+
+def _delete_merged_branch(ctx: Context, intent: Intent) -> str:
+    """What the interrupted `down` would have done last: delete the branch
+    branchyard created, if it is merged into its base."""
+    from branchyard.api.creation import default_base
+
+    main, branch = ctx.repo.main_path, intent.branch
+    if not intent.created_branch or not branch or not git.branch_exists(branch, main):
+        return ""
+    holder = next((e.path for e in git.worktrees(main) if e.branch == branch), None)
+    if holder is not None:
+        return f"kept branch {branch!r}: it is checked out at {holder}"
+    base = intent.base or default_base(ctx)
+    if not git.is_ancestor(branch, base, main):
+        return f"kept branch {branch!r}: it has commits not in {base}"
+    git.git(["branch", "-D", branch], main)
+    return f"deleted branch {branch!r} (merged into {base})"
 
 
 def _prune(ctx: Context, finding: Finding) -> str:

@@ -1,0 +1,179 @@
+"""SIGKILL during `up` and `down` (at every fault point, then at random times):
+`doctor` reports precisely, `doctor --fix` repairs, and the world agrees with
+the ledger afterwards — nothing leaked, nothing with an owner removed."""
+
+from __future__ import annotations
+
+import random
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from branchyard.faults import POINTS
+
+from .conftest import (
+    Project,
+    alive,
+    assert_world_consistent,
+    background,
+    branches,
+    cli,
+    cli_json,
+    end,
+    finding_kinds,
+    pids_inside,
+    spawn,
+)
+
+KILLED = -signal.SIGKILL
+
+# fault point → what `doctor` must find after `up feat/x` crashed there
+UP_CRASHES = {
+    "up.intent": ["interrupted_up"],
+    "up.worktree": ["interrupted_up"],
+    "setup.identity": ["interrupted_up"],
+    "setup.ports": ["interrupted_up"],
+    "resource.pending:db:app": ["interrupted_up"],
+    "resource.created:db:app": ["interrupted_up"],
+    "resource.pending:browser:profile": ["interrupted_up"],
+    "setup.env": ["interrupted_up"],
+}
+# fault point → findings after `down feat/y` crashed there (feat/y had a process)
+DOWN_CRASHES = {
+    "down.removed": ["missing_worktree", "stale_intent"],
+    "teardown.marked": ["missing_worktree", "stale_intent", "stale_intent"],
+    "teardown.destroying:db:app": ["missing_worktree", "stale_intent", "stale_intent"],
+    "teardown.destroyed:db:app": ["missing_worktree", "stale_intent", "stale_intent"],
+    "teardown.ports": ["missing_worktree", "stale_intent", "stale_intent"],
+}
+
+
+def test_every_fault_point_is_exercised() -> None:
+    covered = {p.partition(":")[0] for p in [*UP_CRASHES, *DOWN_CRASHES]}
+    covered |= {"setup.ready", "down.stopped", "teardown.destroying"}
+    assert covered == set(POINTS)
+
+
+def crash(project: Project, point: str, *args: str) -> None:
+    done = cli(project.path, *args, fault=point)
+    assert done.returncode == KILLED, (point, done.returncode, done.stderr)
+
+
+def repair(project: Project, expected: list[str], after: tuple[str, ...] = ()
+           ) -> dict[str, object]:
+    report = cli_json(project.path, "doctor", code=1)
+    assert sorted(finding_kinds(report)) == sorted(expected)
+    fixed = cli_json(project.path, "doctor", "--fix")
+    assert fixed["healthy"] is True
+    assert all(r["error"] is None for r in fixed["repairs"])  # type: ignore[union-attr, index]
+    again = cli_json(project.path, "doctor")
+    assert finding_kinds(again) == list(after)
+    return report
+
+
+@pytest.mark.parametrize("point", sorted(UP_CRASHES))
+def test_crash_during_up_is_undone_by_doctor(project: Project, point: str) -> None:
+    crash(project, point, "up", "feat/x")
+    report = repair(project, UP_CRASHES[point])
+    [finding] = report["findings"]  # type: ignore[misc]
+    assert finding["subject"].startswith("`up feat/x` at ")
+    assert "delete branch 'feat/x' if it has no commits of its own" in finding["fix"]
+    assert_world_consistent(project)
+    assert branches(project.path) == {"main"}
+
+
+def test_after_a_repaired_crash_the_branch_comes_up_again(project: Project) -> None:
+    crash(project, "resource.created:db:app", "up", "feat/x")
+    cli(project.path, "doctor", "--fix", check=True)
+    cli(project.path, "up", "feat/x", check=True)
+    assert_world_consistent(project, live=["feat/x"])
+    cli(project.path, "down", "feat/x", check=True)
+    assert_world_consistent(project)
+
+
+def test_crash_after_setup_finished_keeps_the_worktree(project: Project) -> None:
+    crash(project, "setup.ready", "up", "feat/x")
+    repair(project, ["stale_intent", "stale_intent"])
+    assert_world_consistent(project, live=["feat/x"])  # its owner finished; nothing removed
+    cli(project.path, "down", "feat/x", check=True)
+    assert_world_consistent(project)
+
+
+@pytest.mark.parametrize("point", sorted(DOWN_CRASHES))
+def test_crash_during_down_is_finished_by_doctor(project: Project, point: str) -> None:
+    cli(project.path, "up", "feat/y", check=True)
+    path = Path(project.ledger.read().by_branch("feat/y").path)  # type: ignore[union-attr]
+    crash(project, point, "down", "feat/y")
+    repair(project, DOWN_CRASHES[point])
+    assert_world_consistent(project)
+    assert not path.exists() and pids_inside(path) == []
+    assert "feat/y" not in branches(project.path)  # merged (no commits): deleted by down
+
+
+def test_crash_before_removal_leaves_the_worktree_whole(project: Project) -> None:
+    cli(project.path, "up", "feat/y", check=True)
+    path = Path(project.ledger.read().by_branch("feat/y").path)  # type: ignore[union-attr]
+    pid = background(path)
+    try:
+        crash(project, "down.stopped", "down", "feat/y")
+        assert not alive(pid)  # down had stopped it
+        repair(project, ["stale_intent"])
+        assert_world_consistent(project, live=["feat/y"])
+        assert path.is_dir()
+    finally:
+        end(pid)
+    cli(project.path, "down", "feat/y", check=True)
+    assert_world_consistent(project)
+
+
+def test_crash_during_teardown_is_finished_by_doctor(project: Project) -> None:
+    cli(project.path, "up", "feat/z", check=True)
+    path = Path(project.ledger.read().by_branch("feat/z").path)  # type: ignore[union-attr]
+    crash(project, "teardown.destroying", "teardown", "feat/z")
+    report = repair(project, ["stuck_worktree", "stale_intent"],
+                    after=("unmanaged_worktree",))
+    assert "finish the teardown" in report["findings"][0]["fix"]  # type: ignore[index]
+    assert_world_consistent(project, unmanaged=[path])
+    assert path.is_dir() and "feat/z" in branches(project.path)  # teardown keeps them
+
+
+def kill_at_random(project: Project, rng: random.Random, args: list[str]) -> bool:
+    """Run the command and SIGKILL it after a random delay; True if it was killed."""
+    import psutil
+
+    proc = spawn(project.path, *args)
+    try:
+        proc.wait(rng.uniform(0.25, 1.4))
+    except subprocess.TimeoutExpired:
+        children = psutil.Process(proc.pid).children(recursive=True)
+        proc.send_signal(signal.SIGKILL)
+        # a git child outlives its killed parent for a moment; let it end on its own
+        psutil.wait_procs(children, timeout=30)
+    proc.communicate(timeout=60)
+    return proc.returncode == KILLED
+
+
+def settle(project: Project) -> list[str]:
+    """Repair whatever a random kill left, then check the world."""
+    fixed = cli_json(project.path, "doctor", "--fix", code=None)
+    assert fixed["healthy"] is True, fixed
+    live = [w.branch for w in project.ledger.read().worktrees.values()]
+    assert_world_consistent(project, live=live)
+    return live
+
+
+def test_random_sigkill_during_up_and_down(project: Project) -> None:
+    rng = random.Random(20261121)
+    killed = 0
+    trials = 0
+    deadline = time.monotonic() + 90
+    while trials < 22 and time.monotonic() < deadline:
+        trials += 1
+        live = settle(project)
+        args = ["down", "feat/r"] if "feat/r" in live else ["up", "feat/r"]
+        killed += kill_at_random(project, rng, args)
+    settle(project)
+    assert trials >= 20 and killed >= 10, (trials, killed)
