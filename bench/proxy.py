@@ -45,6 +45,7 @@ class BackendProtocol(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
         self.transport = transport
+        transport.set_write_buffer_limits(high=4 * CHUNK)
 
     def data_received(self, data: bytes) -> None:
         assert self.transport is not None

@@ -31,11 +31,17 @@ def test_register_is_idempotent_and_skips_deleted_repos(tmp_path: Path,
         [str(common_dir), str(gone)])
 
 
-def test_corrupt_registry_is_reported(common_dir: Path) -> None:
-    register_repo(common_dir)
+def test_corrupt_registry_is_reported_and_routes_survive(common_dir: Path) -> None:
+    add_worktree(common_dir, "feat/x", {"PORT": 41001})
+    now = [0.0]
+    table = RouteTable(known_repos, registry_path(), clock=lambda: now[0])
+    assert table.resolve("feat-x.app.localhost") is not None
     registry_path().write_text("{not json")
     with pytest.raises(ProxyError, match="unreadable"):
         known_repos()
+    now[0] = 10.0  # the registry is checked again
+    assert table.resolve("feat-x.app.localhost") is not None  # the known routes stay
+    assert "unreadable" in table.errors[0]
 
 
 def test_hosts_follow_the_ledger_at_once(common_dir: Path) -> None:

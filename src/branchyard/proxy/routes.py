@@ -138,8 +138,11 @@ def read_env(files: list[Path]) -> dict[str, str]:
 
     env: dict[str, str] = {}
     for path in files:
-        if path.is_file():
-            env.update({k: v for k, v in dotenv_values(path).items() if v is not None})
+        try:
+            values = dotenv_values(path) if path.is_file() else {}
+        except (OSError, UnicodeDecodeError):
+            continue  # an unreadable env file must not take the proxy down
+        env.update({k: v for k, v in values.items() if v is not None})
     return env
 
 
@@ -197,7 +200,11 @@ class RouteTable:
         if sig == self._registry_sig:
             return False
         self._registry_sig = sig
-        self._common_dirs = self._repos()
+        try:
+            self._common_dirs = self._repos()
+        except BranchyardError as err:  # keep serving the repositories known so far
+            self.errors = [str(err)]
+            return False
         self._caches = {c: self._caches.get(c) or
                         _RepoCache(str(c / "branchyard" / "ledger.json"))
                         for c in self._common_dirs}
