@@ -202,3 +202,22 @@ def test_app_dying_mid_body_cuts_the_client_off_and_proxy_stays_up(
     assert got.startswith(b"HTTP/1.1 200")
     assert len(got) < size  # the client sees the cut, never a complete-looking body
     assert _ok(proxy, "feat-a.app.localhost")
+
+
+def test_stalled_request_head_gets_408_after_the_timeout(
+        common_dir: Path, proxy: ProxyThread) -> None:
+    from branchyard.proxy.server import HEAD_TIMEOUT_TICKS
+
+    with socket.create_connection(("127.0.0.1", proxy.port), timeout=10) as sock:
+        sock.sendall(b"GET / HTTP/1.1\r\nHost: feat")
+        wait_for(lambda: any(c.buf for c in list(proxy.server.connections)),
+                 what="the partial head to arrive")
+
+        def sweep() -> None:  # the sweeper's clock, advanced by hand
+            for _ in range(HEAD_TIMEOUT_TICKS + 1):
+                for conn in list(proxy.server.connections):
+                    conn.tick()
+
+        proxy.loop.call_soon_threadsafe(sweep)
+        status, headers, _ = read_response(sock)
+    assert (status, headers["connection"]) == (408, "close")

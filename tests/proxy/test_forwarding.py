@@ -159,3 +159,20 @@ def test_ipv6_only_app_is_reached(common_dir: Path, proxy: ProxyThread,
     add_worktree(common_dir, "feat/v6", {"PORT": a.port})
     status, _, body = request(proxy.port, "feat-v6.app.localhost")
     assert (status, json.loads(body)["name"]) == (200, "v6")
+
+
+def test_expect_100_continue_is_relayed(common_dir: Path, proxy: ProxyThread,
+                                        apps: list[App]) -> None:
+    a = _app(apps, "a")
+    add_worktree(common_dir, "feat/a", {"PORT": a.port})
+    body = b"z" * 5000
+    with socket.create_connection(("127.0.0.1", proxy.port), timeout=10) as sock:
+        sock.sendall(b"POST /up HTTP/1.1\r\nHost: feat-a.app.localhost\r\n"
+                     b"Expect: 100-continue\r\nContent-Length: 5000\r\n\r\n")
+        interim = b""
+        while not interim.endswith(b"\r\n\r\n"):
+            interim += sock.recv(1)
+        assert interim.startswith(b"HTTP/1.1 100")
+        sock.sendall(body)
+        status, _, reply = read_response(sock)
+    assert (status, json.loads(reply)["received"]) == (200, 5000)
