@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from filelock import FileLock
 from yard import add_worktree, commit, git, write
 
 from branchyard.merge.locks import add_locks
@@ -125,3 +126,26 @@ def test_same_size_edit_right_after_checkout_is_seen(shared: Path) -> None:
 
     assert side_a.snapshot.dirty
     assert [c.path for c in side_a.changes] == ["app.py"]
+
+
+def test_the_kept_index_follows_edits_commits_and_a_busy_lock(shared: Path) -> None:
+    a, b = add_worktree(shared, "a"), add_worktree(shared, "b")
+
+    def changed() -> list[str]:
+        side = next(s for s in scan(load_repo(shared)).sides if s.name == "a")
+        return [c.path for c in side.changes]
+
+    assert changed() == []
+    write(a, {"app.py": "ONE\nTWO\nTHREE\n"})
+    assert changed() == ["app.py"]
+    commit(a, {"new.py": "n\n"}, "a commits")  # the real index changes: copied afresh
+    write(a, {"app.py": "one\ntwo\nthree\n"})
+    assert changed() == ["new.py"]
+    gitdir = Path(git("rev-parse", "--absolute-git-dir", cwd=a))
+    assert (gitdir / "branchyard-radar.index").exists()
+    with FileLock(str(gitdir / "branchyard-radar.flock")):  # another radar holds it
+        write(a, {"untracked.txt": "u\n"})
+        assert changed() == ["new.py", "untracked.txt"]
+    (gitdir / "branchyard-radar.index.lock").write_text("")  # a git that crashed on it
+    assert changed() == ["new.py", "untracked.txt"]
+    assert git("status", "--porcelain", cwd=b) == ""

@@ -17,7 +17,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
+from filelock import FileLock, Timeout
+
 from branchyard import git
+from branchyard.errors import GitError
 from branchyard.merge.targets import Worktree
 
 T = TypeVar("T")
@@ -70,18 +73,60 @@ def snapshot_worktree(wt: Worktree, head_tree: str | None = None) -> Snapshot:
 
 
 def _worktree_tree(path: Path) -> str:
+    """The tree of everything in the worktree, built in an index of our own.
+
+    That index is kept in the worktree's git dir (git removes it with the
+    worktree) and copied afresh whenever the real index changes; between
+    copies, its stat information, refreshed by the previous run, spares
+    re-reading every file. A second radar running at the same moment, or any
+    trouble with the kept index, falls back to a throw-away copy.
+    """
     index = _index_file(path)
-    with tempfile.TemporaryDirectory(prefix="branchyard-snap-") as tmp:
-        temp_index = Path(tmp) / "index"
-        if index.exists():
-            # copy2 keeps the mtime: git's racy-clean check compares file mtimes with
-            # the index's, and a fresh mtime would hide same-size edits made in the
-            # second the index was written.
-            shutil.copy2(index, temp_index)
-        env = {"GIT_INDEX_FILE": str(temp_index)}
-        # --ignore-errors: an unreadable file must not hide every other change.
-        git.git(["add", "-A", "--ignore-errors"], path, env=env, check=False)
-        return git.out(["write-tree"], path, env=env)
+    kept = index.with_name("branchyard-radar.index")
+    try:
+        # Not "<index>.lock": that name is git's own lock of the index file.
+        with FileLock(str(index.with_name("branchyard-radar.flock")), timeout=0):
+            _refresh(index, kept)
+            return _add_all(path, kept)
+    except (Timeout, GitError):  # busy, or a stale git lock on our index
+        with tempfile.TemporaryDirectory(prefix="branchyard-snap-") as tmp:
+            temp = Path(tmp) / "index"
+            _copy(index, temp)
+            return _add_all(path, temp)
+
+
+def _refresh(index: Path, kept: Path) -> None:
+    stamp_file = kept.with_suffix(".stamp")
+    stamp = _stamp(index)
+    if kept.exists() and stamp_file.exists() and stamp_file.read_text() == stamp:
+        return
+    _copy(index, kept)
+    stamp_file.write_text(stamp)
+
+
+def _stamp(index: Path) -> str:
+    try:
+        st = index.stat()
+    except FileNotFoundError:
+        return "none"
+    return f"{st.st_mtime_ns} {st.st_size} {st.st_ino}"
+
+
+def _copy(index: Path, target: Path) -> None:
+    if index.exists():
+        # copy2 keeps the mtime: git's racy-clean check compares file mtimes with
+        # the index's, and a fresh mtime would hide same-size edits made in the
+        # second the index was written.
+        shutil.copy2(index, target)
+    else:
+        target.unlink(missing_ok=True)
+
+
+def _add_all(path: Path, index: Path) -> str:
+    env = {"GIT_INDEX_FILE": str(index)}
+    # --ignore-errors: an unreadable file must not hide every other change.
+    git.git(["add", "-A", "--ignore-errors"], path, env=env, check=False)
+    return git.out(["write-tree"], path, env=env)
 
 
 def _index_file(path: Path) -> Path:
