@@ -176,3 +176,31 @@ def test_expect_100_continue_is_relayed(common_dir: Path, proxy: ProxyThread,
         sock.sendall(body)
         status, _, reply = read_response(sock)
     assert (status, json.loads(reply)["received"]) == (200, 5000)
+
+
+def test_big_chunked_upload_as_first_request_while_the_proxy_connects(
+        common_dir: Path, proxy: ProxyThread, apps: list[App]) -> None:
+    a = _app(apps, "a")
+    add_worktree(common_dir, "feat/a", {"PORT": a.port})
+    payload = os.urandom(6 << 20)
+    chunks = b"".join(b"%x\r\n%s\r\n" % (len(payload[i:i + 65536]), payload[i:i + 65536])
+                      for i in range(0, len(payload), 65536))
+    with socket.create_connection(("127.0.0.1", proxy.port), timeout=10) as sock:
+        sock.sendall(b"POST /up HTTP/1.1\r\nHost: feat-a.app.localhost\r\n"
+                     b"Transfer-Encoding: chunked\r\n\r\n" + chunks + b"0\r\n\r\n")
+        status, _, body = read_response(sock)
+    reply = json.loads(body)
+    assert (status, reply["received"]) == (200, len(payload))
+    assert reply["sha256"] == hashlib.sha256(payload).hexdigest()
+
+
+def test_half_closed_client_still_gets_its_answer_and_stray_crlf_is_ignored(
+        common_dir: Path, proxy: ProxyThread, apps: list[App]) -> None:
+    a = _app(apps, "a")
+    add_worktree(common_dir, "feat/a", {"PORT": a.port})
+    with socket.create_connection(("127.0.0.1", proxy.port), timeout=10) as sock:
+        sock.sendall(b"\r\n\r\nGET /half HTTP/1.1\r\nHost: feat-a.app.localhost\r\n\r\n")
+        sock.shutdown(socket.SHUT_WR)
+        status, _, body = read_response(sock)
+        assert (status, json.loads(body)["path"]) == (200, "/half")
+        assert sock.recv(10) == b""  # and then the proxy closes

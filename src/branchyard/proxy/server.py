@@ -104,7 +104,7 @@ class ProxyServer:
 class ClientConnection(asyncio.Protocol):
     """One browser/client connection: parse heads, pick a backend, forward."""
 
-    __slots__ = ("active", "backend", "buf", "idle_ticks", "ip", "paused_buffer",
+    __slots__ = ("active", "backend", "buf", "eof", "idle_ticks", "ip", "paused_buffer",
                  "paused_upstream", "req", "req_done", "server", "splice", "state",
                  "transport", "upstream", "write_paused")
 
@@ -120,6 +120,7 @@ class ClientConnection(asyncio.Protocol):
         self.req_done = True
         self.write_paused = self.paused_buffer = self.paused_upstream = False
         self.active = True
+        self.eof = False
         self.idle_ticks = 0
         self.splice: Splice | None = None
 
@@ -147,6 +148,8 @@ class ClientConnection(asyncio.Protocol):
                 self._update_reading()
 
     def _heads(self, data: bytes) -> None:
+        if data[:1] in (b"\r", b"\n"):  # stray CRLFs between requests are allowed
+            data = data.lstrip(b"\r\n")
         end = data.find(b"\r\n\r\n")
         if end < 0:
             if len(data) > MAX_HEAD:
@@ -156,9 +159,8 @@ class ClientConnection(asyncio.Protocol):
                 self.buf = data
             return
         self.buf = b""
-        start = len(data) - len(data.lstrip(b"\r\n"))  # stray CRLFs between requests
         try:
-            req = parse_request(data[start:end + 4])
+            req = parse_request(data[:end + 4])
         except BadMessageError as err:
             self._reply(pages.bad_request(str(err)))
             return
@@ -210,12 +212,18 @@ class ClientConnection(asyncio.Protocol):
             self.state = BODY
             if rest:
                 self._body(rest)
-            body = req.body
-            if (self.state == BODY and isinstance(body, LengthFramer)
-                    and body.remaining >= SPLICE_MIN and can_splice(self.transport,
-                                                                   up.transport)):
-                self.splice = Splice(self.server.loop, self.transport, up.transport,
-                                     body.remaining, self._spliced)
+            self._start_upload_splice(up)
+        if self.paused_buffer and len(self.buf) <= MAX_BUFFER:  # held while connecting
+            self.paused_buffer = False
+            self._update_reading()
+
+    def _start_upload_splice(self, up: Upstream) -> None:
+        body = cast(Request, self.req).body
+        if (self.state == BODY and isinstance(body, LengthFramer)
+                and body.remaining >= SPLICE_MIN and can_splice(self.transport,
+                                                               up.transport)):
+            self.splice = Splice(self.server.loop, self.transport, up.transport,
+                                 body.remaining, self._spliced)
 
     def _spliced(self, ok: bool) -> None:
         """A large upload went to the app without passing through Python."""
@@ -250,13 +258,12 @@ class ClientConnection(asyncio.Protocol):
         """The app finished its response; the upstream went back to the pool."""
         self.upstream = None
         req = self.req
-        if not keep or not self.req_done or req is None or not req.keep_alive:
+        if not keep or not self.req_done or req is None or not req.keep_alive or self.eof:
             self._close()
             return
         self.state = HEAD
-        self.paused_upstream = False
-        if self.paused_buffer:
-            self.paused_buffer = False
+        if self.paused_buffer or self.paused_upstream:
+            self.paused_buffer = self.paused_upstream = False
             self._update_reading()
         if self.buf:
             data, self.buf = self.buf, b""
@@ -316,6 +323,15 @@ class ClientConnection(asyncio.Protocol):
         if self.splice is not None:
             self.splice.cancel()
             self.splice = None
+
+    def eof_received(self) -> bool:
+        """The client half-closed: finish the exchange in flight, then close."""
+        self.eof = True
+        if self.state == TUNNEL and self.upstream is not None:
+            if self.upstream.transport.can_write_eof():
+                self.upstream.transport.write_eof()
+            return True
+        return self.state in (WAIT, CONNECTING) and self.req_done
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._cancel_splice()

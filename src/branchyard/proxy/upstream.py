@@ -173,6 +173,14 @@ class Upstream(asyncio.Protocol):
         self.transport.abort()
         client.upstream_failed(self, reason, self.head_sent)
 
+    def eof_received(self) -> bool:
+        """In a tunnel, pass a half-close on to the client and keep the other way open."""
+        client = self.client
+        if self.tunnel and client is not None and client.transport.can_write_eof():
+            client.transport.write_eof()
+            return True
+        return False
+
     def connection_lost(self, exc: Exception | None) -> None:
         if self.splice is not None:
             self.splice.cancel()
