@@ -62,7 +62,8 @@ class Upstream(asyncio.Protocol):
         self.body = None
         self.buf = b""
         self.head_sent = self.got_bytes = False
-        if client.write_paused:
+        if client.write_paused:  # the client is not reading yet: neither do we
+            self.paused = True
             self.transport.pause_reading()
 
     def data_received(self, data: bytes) -> None:
