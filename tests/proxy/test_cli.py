@@ -32,12 +32,17 @@ def test_url_of_current_worktree_branch_and_main(
         capsys: pytest.CaptureFixture[str]) -> None:
     monkeypatch.chdir(worktree)
     assert main(["url"]) == 0
-    assert capsys.readouterr().out == "http://feat-a.app.localhost:1355\n"
+    out = capsys.readouterr()
+    assert out.out == "http://feat-a.app.localhost:1355\n"
+    assert out.err == ("note: the proxy is not running; `branchyard proxy start` makes "
+                       "this URL answer\n")
     code, doc = _json(capsys, "url")
     assert code == 0
-    assert {k: doc[k] for k in ("url", "host", "branch", "port", "internal_url")} == {
+    assert {k: doc[k] for k in ("url", "host", "branch", "port", "internal_url",
+                                "proxy")} == {
         "url": "http://feat-a.app.localhost:1355", "host": "feat-a.app.localhost",
-        "branch": "feat/a", "port": 41234, "internal_url": "http://127.0.0.1:41234"}
+        "branch": "feat/a", "port": 41234, "internal_url": "http://127.0.0.1:41234",
+        "proxy": "stopped"}
     monkeypatch.chdir(repo)
     assert main(["url", "feat/a"]) == 0
     assert capsys.readouterr().out == "http://feat-a.app.localhost:1355\n"

@@ -179,12 +179,18 @@ def _site_data(site: Site) -> dict[str, Any]:
 def url(branch: str | None, open_: bool, as_json: bool) -> None:
     """The dev URL of a worktree (default: the one you are in)."""
     def body() -> Reply:
+        from branchyard.proxy.daemon import proxy_status
+
         _, site = _site(branch)
+        state = proxy_status().state
+        if state != "running" and not as_json:
+            note(f"note: the proxy is {'down (crashed)' if state == 'crashed' else 'not running'}"
+                 "; `branchyard proxy start` makes this URL answer")
         if open_:
             import webbrowser
 
             webbrowser.open(site.url)
-        return Reply(data=_site_data(site), text=site.url)
+        return Reply(data={**_site_data(site), "proxy": state}, text=site.url)
     respond("url", as_json, body)
 
 
