@@ -149,7 +149,12 @@ def full_env(ctx: Context, record: WorktreeRecord) -> dict[str, str]:
 
 def env_of(start: Path | str | None = None, *, name: str | None = None) -> dict[str, str]:
     ctx = open_context(start)
-    return full_env(ctx, record_for(ctx, name))
+    record = record_for(ctx, name)
+    if not os.path.isdir(record.path):  # one stat: removed behind branchyard's back
+        raise WorktreeError(f"the worktree of {name or record.branch!r} is gone ({record.path})",
+                            hint=f"`branchyard down {record.branch}` (or `branchyard gc`) "
+                                 "releases what it left")
+    return full_env(ctx, record)
 
 
 def worktree_path(name: str, start: Path | str | None = None) -> Path:

@@ -59,8 +59,12 @@ def view_text(view: WorktreeView) -> str:
     ports = " ".join(f"{k}={v}" for k, v in view.ports.items()) or "-"
     dbs = ", ".join(f"{d.get('name')}: {d.get('database')} ({d.get('engine')})"
                     for d in view.databases) or "-"
+    state = view.state
+    if state == "missing":
+        state += (" (its directory is gone; `branchyard down "
+                  f"{view.frozen_branch or view.branch}` or `branchyard gc` releases it)")
     rows = [("branch", view.branch or "(detached)"), ("path", view.path),
-            ("state", view.state), ("slug", view.slug or "-"),
+            ("state", state), ("slug", view.slug or "-"),
             ("subdomain", view.subdomain or "-"), ("url", view.url or "-"),
             ("ports", ports), ("databases", dbs),
             ("processes", ", ".join(map(str, view.processes)) or "-"),

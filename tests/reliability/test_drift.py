@@ -1,0 +1,220 @@
+"""Drift: worktrees removed behind branchyard's back, orphaned leases, stuck
+resources, unfinished snapshot/pool databases, a crashed proxy. `doctor`
+reports each precisely; `doctor --fix` / `gc` repair only what has no owner."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+from branchyard import ports
+from branchyard.api.doctor import DoctorRequest, doctor
+from branchyard.config import PortsConfig
+from branchyard.db import postgres as pg
+from branchyard.db import records as dbrec
+from branchyard.paths import state_dir
+from tests.conftest import git
+
+from .conftest import (
+    PG_ADMIN,
+    Project,
+    alive,
+    assert_world_consistent,
+    background,
+    branches,
+    cli,
+    cli_json,
+    end,
+    finding_kinds,
+    pg_names,
+    pg_url,
+)
+
+
+def up(project: Project, branch: str) -> Path:
+    cli(project.path, "up", branch, check=True)
+    record = project.ledger.read().by_branch(branch)
+    assert record is not None
+    return Path(record.path)
+
+
+def database_of(project: Project, branch: str) -> str:
+    record = project.ledger.read().by_branch(branch)
+    assert record is not None
+    [db] = [r.spec["database"] for r in record.resources if r.kind == "postgres"]
+    return str(db)
+
+
+def test_worktrees_removed_behind_our_back_are_noticed_and_collected(project: Project) -> None:
+    gone_git, gone_rm, kept = (up(project, b) for b in ("feat/git-rm", "feat/rm-rf", "feat/kept"))
+    dbs = {b: database_of(project, b) for b in ("feat/git-rm", "feat/rm-rf", "feat/kept")}
+    pids = [background(gone_git), background(gone_rm), background(kept)]
+    try:
+        git("worktree", "remove", "--force", str(gone_git), cwd=project.path)
+        shutil.rmtree(gone_rm)
+        listed = cli_json(project.path, "ls")["worktrees"]
+        states = {w["branch"]: w["state"] for w in listed}  # type: ignore[union-attr, index]
+        assert states == {"main": "main", "feat/git-rm": "missing", "feat/rm-rf": "missing",
+                          "feat/kept": "ready"}
+        status = cli(project.path, "status", "feat/rm-rf")
+        assert ("state       missing (its directory is gone; `branchyard down feat/rm-rf`"
+                in status.stdout)
+        report = cli_json(project.path, "doctor", code=1)
+        assert finding_kinds(report) == ["missing_worktree", "missing_worktree"]
+        first = report["findings"][0]  # type: ignore[index]
+        assert first["subject"] == f"worktree 'feat/git-rm' at {gone_git}"
+        assert first["gone"] is True and first["owner"].startswith("ledger entry feat_git_rm_")
+        collected = cli_json(project.path, "gc")
+        assert [r["error"] for r in collected["repairs"]] == [None, None]  # type: ignore[union-attr, index]
+        assert not alive(pids[0]) and not alive(pids[1])  # their dev servers were stopped
+        assert alive(pids[2])  # a live worktree's process is never touched
+        names = pg_names(project.uid)
+        assert dbs["feat/git-rm"] not in names and dbs["feat/rm-rf"] not in names
+        assert dbs["feat/kept"] in names
+        assert_world_consistent(project, live=["feat/kept"])
+        # branches may hold work: gc never deletes them
+        assert {"feat/git-rm", "feat/rm-rf", "feat/kept"} <= branches(project.path)
+    finally:
+        for pid in pids:
+            end(pid)
+    cli(project.path, "down", "feat/kept", check=True)
+
+
+def test_env_and_path_of_a_missing_worktree_say_so(project: Project) -> None:
+    path = up(project, "feat/gone")
+    shutil.rmtree(path)
+    for args in (("env", "feat/gone"), ("path", "feat/gone")):
+        done = cli(project.path, *args)
+        assert done.returncode == 1
+        assert f"the worktree of 'feat/gone' is gone ({path})" in done.stderr
+        assert "branchyard down feat/gone" in done.stderr or "doctor" in done.stderr
+    cli(project.path, "gc", check=True)
+    assert_world_consistent(project)
+
+
+def test_orphan_leases_are_released_and_owned_ones_kept(project: Project,
+                                                        tmp_path: Path) -> None:
+    up(project, "feat/a")
+    cfg = PortsConfig(range=(49000, 49999))
+    ghost_repo = ports.lease_ports(f"{tmp_path / 'deleted' / '.git'}#x_123456", ["PORT"], cfg)
+    ghost_slug = ports.lease_ports(f"{project.common}#never_setup_abc123", ["PORT"], cfg)
+    report = doctor(DoctorRequest(project.path))
+    leases = [f for f in report.findings if f.kind == "orphan_lease"]
+    assert [(f.subject, f.gone) for f in leases] == [
+        (f"ports {ghost_slug['PORT']}", True), (f"ports {ghost_repo['PORT']}", True)]
+    assert "is gone" in leases[1].why and "has no worktree 'never_setup_abc123'" in leases[0].why
+    doctor(DoctorRequest(project.path, fix=True, gone_only=True))
+    owners = {lease.owner for lease in ports.all_leases()}
+    assert not any("never_setup" in o or "deleted" in o for o in owners)
+    assert_world_consistent(project, live=["feat/a"])
+    cli(project.path, "down", "feat/a", check=True)
+
+
+def test_unmanaged_and_prunable_worktrees(project: Project) -> None:
+    plain = project.path.parent / "plain"
+    ghost = project.path.parent / "ghost"
+    git("worktree", "add", "-q", "-b", "plain", str(plain), cwd=project.path)
+    git("worktree", "add", "-q", "-b", "ghost", str(ghost), cwd=project.path)
+    shutil.rmtree(ghost)
+    report = doctor(DoctorRequest(project.path))
+    by_kind = {f.kind: f for f in report.findings}
+    assert sorted(by_kind) == ["prunable_worktree", "unmanaged_worktree"]
+    assert by_kind["unmanaged_worktree"].fix == ""  # report only
+    assert f"run `branchyard setup` in {plain}" in by_kind["unmanaged_worktree"].hint
+    fixed = doctor(DoctorRequest(project.path, fix=True))
+    assert [r.done for r in fixed.repairs] == ["pruned git's worktree metadata"]
+    assert plain.is_dir() and "ghost" in branches(project.path)
+    assert [f.kind for f in doctor(DoctorRequest(project.path)).findings] == [
+        "unmanaged_worktree"]
+
+
+def test_interrupted_up_never_removes_changes_or_commits(project: Project) -> None:
+    done = cli(project.path, "up", "feat/dirty", fault="setup.env")
+    assert done.returncode == -9
+    path = project.path.parent / next(p.name for p in project.path.parent.iterdir()
+                                      if p.name.startswith("app.feat_dirty"))
+    (path / "notes.txt").write_text("work in progress\n")
+    done = cli(project.path, "up", "feat/commit", fault="up.worktree")
+    assert done.returncode == -9
+    other = next(p for p in project.path.parent.iterdir() if p.name.startswith("app.feat_co"))
+    (other / "f.txt").write_text("x")
+    git("add", "f.txt", cwd=other)
+    git("commit", "-qm", "work", cwd=other)
+    fixed = doctor(DoctorRequest(project.path, fix=True))
+    done_text = " | ".join(r.done for r in fixed.repairs)
+    assert f"kept the worktree {path}: it has changes (notes.txt)" in done_text
+    assert f"removed the worktree {other}" in done_text
+    assert "kept branch 'feat/commit': it has commits of its own" in done_text
+    assert (path / "notes.txt").is_file() and "feat/commit" in branches(project.path)
+    # the kept worktree's resources were released: it is now merely unmanaged
+    assert [f.kind for f in doctor(DoctorRequest(project.path)).findings] == [
+        "unmanaged_worktree"]
+    assert pg_names(project.uid) <= {project.main_db} | {
+        s.name for s in dbrec.snapshots(project.ledger.read())}
+
+
+def test_stuck_resource_is_destroyed_and_setup_recreates_it(project: Project) -> None:
+    path = up(project, "feat/s")
+    db = database_of(project, "feat/s")
+    with project.ledger.update() as state:
+        record = state.by_branch("feat/s")
+        assert record is not None
+        record.resource("db:app").state = "pending"  # type: ignore[union-attr]
+    report = doctor(DoctorRequest(project.path))
+    [finding] = report.findings
+    assert (finding.kind, finding.subject) == ("stuck_resource", "db:app of worktree 'feat/s'")
+    assert finding.hint == f"then run `branchyard setup` in {path} to create it again"
+    doctor(DoctorRequest(project.path, fix=True))
+    assert db not in pg_names(project.uid)
+    cli(path, "setup", check=True)
+    assert db in pg_names(project.uid)
+    assert_world_consistent(project, live=["feat/s"])
+    cli(project.path, "down", "feat/s", check=True)
+
+
+def test_unfinished_snapshot_and_pool_databases(project: Project) -> None:
+    snap = f"{project.uid}__snap_test_1"
+    spare = f"{project.uid}__pool_test"
+    with pg.connect(PG_ADMIN) as conn:
+        pg.create(conn, snap)
+        pg.create(conn, spare)
+    with project.ledger.update() as state:
+        dbrec.put_snapshot(state, dbrec.SnapshotRecord(snap, PG_ADMIN, "x", "k", 1))
+        dbrec.put_pool(state, dbrec.PoolRecord(spare, PG_ADMIN, snap))
+    report = doctor(DoctorRequest(project.path))
+    assert sorted(f.kind for f in report.findings) == ["orphan_pool", "orphan_snapshot"]
+    with pg.connect(pg_url(snap)):  # someone is still restoring into the snapshot
+        busy = doctor(DoctorRequest(project.path, fix=True))
+        assert "skipped: a session is still building it" in [r.done for r in busy.repairs]
+    assert snap in pg_names(project.uid) and spare not in pg_names(project.uid)
+    doctor(DoctorRequest(project.path, fix=True))
+    assert pg_names(project.uid) == {project.main_db}
+    assert not dbrec.snapshots(project.ledger.read()) and not dbrec.pool(project.ledger.read())
+
+
+def test_databases_the_ledger_did_not_create_are_never_dropped(project: Project) -> None:
+    path = up(project, "feat/own")
+    theirs = f"{project.uid}_theirs"
+    with pg.connect(PG_ADMIN) as conn:
+        pg.create(conn, theirs)
+    shutil.rmtree(path)
+    cli(project.path, "gc", check=True)
+    assert pg_names(project.uid) >= {project.main_db, theirs}
+    assert not project.ledger.read().worktrees
+
+
+def test_crashed_proxy_is_reported_and_its_pid_file_removed(project: Project) -> None:
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    pid_file = state_dir() / "proxy" / "proxy.pid"
+    pid_file.parent.mkdir(parents=True, exist_ok=True)
+    pid_file.write_text(json.dumps({"pid": dead.pid, "port": 1355, "https": False,
+                                    "started": time.time(), "create_time": 1.0}))
+    report = doctor(DoctorRequest(project.path))
+    [finding] = report.findings
+    assert finding.kind == "proxy_crashed" and finding.hint == "then `branchyard proxy start`"
+    doctor(DoctorRequest(project.path, fix=True))
+    assert not pid_file.exists()
