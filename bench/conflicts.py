@@ -6,7 +6,8 @@ Each worktree gets commits (a few of them touching the same files, so some
 pairs conflict, one adding a colliding migration) and uncommitted edits plus
 an untracked file. The radar (snapshots, merge-tree per pair, migrations,
 locks, threads) is timed against a naive baseline measured in the same run:
-one snapshot per worktree and one `git merge-tree` subprocess per pair, serial.
+a fresh temporary-index snapshot per worktree and one `git merge-tree`
+subprocess per pair, serial.
 
 Target (issue 5): 20 worktrees (190 pairs + 20 against the base) on a
 10,000-file repository in <= 3 s.
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -29,7 +31,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 from branchyard.merge.editcheck import check_edit
 from branchyard.merge.radar import merge_tree, scan
-from branchyard.merge.snapshot import snapshot_worktree
 from branchyard.merge.targets import load_repo
 
 GIT_ENV = {"GIT_AUTHOR_NAME": "b", "GIT_AUTHOR_EMAIL": "b@example.invalid",
@@ -82,11 +83,28 @@ def _file(root: Path, i: int) -> Path:
 
 
 def naive(repo: Path) -> int:
-    """One snapshot per worktree, then one merge-tree subprocess per pair, serial."""
+    """A fresh temporary index per worktree, then one merge-tree per pair, serial."""
     loaded = load_repo(repo)
-    commits = [snapshot_worktree(wt).commit for wt in loaded.worktrees]
+    commits = [_naive_snapshot(wt.path, wt.head) for wt in loaded.worktrees]
     pairs = [*combinations(commits, 2), *((c, "main") for c in commits)]
     return sum(1 for a, b in pairs if merge_tree(a, b, loaded.common_dir)[0])
+
+
+def _naive_snapshot(path: Path, head: str) -> str:
+    index = Path(_git(path, "rev-parse", "--path-format=absolute", "--git-path", "index"))
+    with tempfile.TemporaryDirectory() as tmp:
+        temp = Path(tmp) / "index"
+        shutil.copy2(index, temp)
+        env = {"GIT_INDEX_FILE": str(temp)}
+        _git(path, "add", "-A", env=env)
+        tree = _git(path, "write-tree", env=env)
+    return _git(path, "commit-tree", tree, "-p", head, "-m", "snapshot")
+
+
+def _git(cwd: Path, *args: str, env: dict[str, str] | None = None) -> str:
+    done = subprocess.run(["git", *args], cwd=cwd, env={**os.environ, **(env or {})},
+                          check=True, capture_output=True, text=True)
+    return done.stdout.strip()
 
 
 def radar(repo: Path) -> int:
