@@ -90,10 +90,10 @@ def decide(target: DepsTarget) -> Decision:
 
 
 def _strategy(target: DepsTarget, mine: str, main: str) -> tuple[Strategy, str]:
-    if is_virtualenv(target.source) or is_virtualenv(target.dest):
-        return "venv", "virtualenvs hold absolute paths, so they are re-created, not copied"
     if target.mode == "install":
         return "install", "mode = install"
+    if is_virtualenv(target.source) or is_virtualenv(target.dest):
+        return "venv", "virtualenvs hold absolute paths, so they are re-created, not copied"
     if not target.lockfiles:
         return "install", "no lockfiles configured to prove the trees would match"
     if not mine:
