@@ -8,6 +8,7 @@ starts logged in to the services the main profile was logged in to.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import subprocess
@@ -85,9 +86,9 @@ def launch(argv: tuple[str, ...], profile: Path, url: str) -> Launch:
     """Start the browser detached from this process; its output goes to the profile."""
     profile.mkdir(parents=True, exist_ok=True)
     with (profile / "branchyard-browser.log").open("ab") as log:
-        try:
+        try:  # cwd: the profile, so stopping the worktree's dev servers spares it
             proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
-                                    start_new_session=True, close_fds=True)
+                                    start_new_session=True, close_fds=True, cwd=profile)
         except OSError as exc:
             raise BrowserError(f"cannot start `{argv[0]}`: {exc.strerror or exc}",
                                hint="check [browser] command") from exc
@@ -119,3 +120,27 @@ def copy_login(source: Path, target: Path) -> list[str]:
             shutil.copy2(src, dst)
         copied.append(name)
     return copied
+
+
+def close_browsers(profile: Path, timeout: float = 5.0) -> list[int]:
+    """Stop the browsers running on ``profile`` (TERM, then KILL); their pids.
+
+    A browser is recognised by the exact ``--user-data-dir=<profile>`` argument
+    branchyard gave it, so nothing else is touched.
+    """
+    import psutil
+
+    flag = f"--user-data-dir={profile}"
+    found = []
+    for proc in psutil.process_iter(["cmdline"]):
+        if flag in (proc.info.get("cmdline") or ()):
+            found.append(proc)
+    for proc in found:
+        with contextlib.suppress(psutil.Error):
+            proc.terminate()
+    _, alive = psutil.wait_procs(found, timeout=timeout)
+    for proc in alive:
+        with contextlib.suppress(psutil.Error):
+            proc.kill()
+    psutil.wait_procs(alive, timeout=timeout)
+    return [p.pid for p in found]

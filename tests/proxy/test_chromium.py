@@ -14,10 +14,12 @@ from itertools import count
 from pathlib import Path
 from typing import Any
 
+import psutil
 import pytest
 from proxykit import App, ProxyThread, WebSocket, add_worktree, wait_for
 
 from branchyard.browser import HEADLESS_FLAGS
+from branchyard.providers import Allocation, get_provider
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="needs chromium (apt-get install "
@@ -134,14 +136,11 @@ def test_browser_command_opens_the_worktree_url_with_its_own_profile(
         wait_for((profile / "Default").is_dir, timeout=30,
                  what="Chromium to use the worktree profile")
         assert profile.name.startswith("feat_a_")
+        # teardown closes the browser that runs on the profile, then removes it
+        get_provider("browser").destroy(Allocation("browser", "browser:profile", {
+            "profile": str(profile), "session_file": "", "session_name": "app-x"}))
+        assert not profile.exists()
+        assert not psutil.pid_exists(doc["pid"])
     finally:
-        os.killpg(doc["pid"], signal.SIGTERM)
-        wait_for(lambda: _gone(doc["pid"]), timeout=15, what="Chromium to exit")
-
-
-def _gone(pid: int) -> bool:
-    try:
-        waited, _ = os.waitpid(pid, os.WNOHANG)
-    except ChildProcessError:
-        return True
-    return waited == pid
+        if psutil.pid_exists(doc["pid"]):
+            os.killpg(doc["pid"], signal.SIGKILL)

@@ -19,6 +19,7 @@ from branchyard.config import ProxyConfig
 from branchyard.proxy.daemon import (
     bind_error,
     ensure_proxy,
+    proxy_dir,
     proxy_problems,
     proxy_status,
     stop_proxy,
@@ -53,6 +54,8 @@ def test_start_twice_reports_the_running_one_then_stop(
     assert isinstance(first, dict)
     assert (first["state"], first["port"], doc["already_running"]) == ("running", port, False)
     assert psutil.Process(first["pid"]).is_running()
+    # outside every worktree, so stopping a worktree's processes never takes it along
+    assert psutil.Process(first["pid"]).cwd() == str(proxy_dir())
 
     code, doc = _cli(capsys, "proxy", "start", "--port", str(port))
     assert (code, doc["already_running"]) == (0, True)

@@ -9,7 +9,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from branchyard.browser import profile_dir, session_name
+from branchyard.browser import close_browsers, profile_dir, session_name
 from branchyard.errors import ProviderError
 from branchyard.providers.base import Allocation, PlanContext
 
@@ -48,7 +48,10 @@ class BrowserProvider:
         return changed
 
     def destroy(self, alloc: Allocation) -> None:
-        shutil.rmtree(alloc.spec["profile"], ignore_errors=True)
+        profile = Path(alloc.spec["profile"])
+        if profile.is_dir():
+            close_browsers(profile)  # a browser still writing would recreate files
+        shutil.rmtree(profile, ignore_errors=True)
         path = alloc.spec["session_file"]
         if path:
             _remove_session(Path(path), alloc.spec["session_name"])

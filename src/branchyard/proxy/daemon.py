@@ -110,8 +110,9 @@ def start_proxy(settings: ProxySettings) -> ProxyStatus:
     argv = [sys.executable, "-m", "branchyard", "proxy", "run", "--port", str(settings.port)]
     argv += ["--https"] if settings.https else ["--no-https"]
     with log_file().open("ab") as log:
+        # cwd outside every worktree, so `branchyard stop`/`down` never take it along
         child = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
-                                 start_new_session=True, close_fds=True)
+                                 start_new_session=True, close_fds=True, cwd=proxy_dir())
     return _wait_started(child, settings)
 
 
