@@ -5,9 +5,12 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import socket
+import subprocess
 from pathlib import Path
 
+import pytest
 from proxykit import App, ProxyThread, WebSocket, add_worktree, read_response, request
 
 
@@ -204,3 +207,21 @@ def test_half_closed_client_still_gets_its_answer_and_stray_crlf_is_ignored(
         status, _, body = read_response(sock)
         assert (status, json.loads(body)["path"]) == (200, "/half")
         assert sock.recv(10) == b""  # and then the proxy closes
+
+
+@pytest.mark.skipif(shutil.which("curl") is None, reason="needs curl")
+def test_curl_reaches_worktrees_by_name(common_dir: Path, proxy: ProxyThread,
+                                        apps: list[App], tmp_path: Path) -> None:
+    a = _app(apps, "a")
+    add_worktree(common_dir, "feat/a", {"PORT": a.port})
+    url = f"http://feat-a.app.localhost:{proxy.port}/c"
+    resolve = f"feat-a.app.localhost:{proxy.port}:127.0.0.1"
+    done = subprocess.run(["curl", "-sS", "--resolve", resolve, url], capture_output=True,
+                          timeout=30, check=True)
+    assert json.loads(done.stdout)["headers"]["host"] == f"feat-a.app.localhost:{proxy.port}"
+    upload = tmp_path / "upload.bin"
+    upload.write_bytes(os.urandom(3 << 20))
+    done = subprocess.run(["curl", "-sS", "--resolve", resolve, "-H",
+                           "Transfer-Encoding: chunked", "--data-binary", f"@{upload}", url],
+                          capture_output=True, timeout=30, check=True)
+    assert json.loads(done.stdout)["received"] == 3 << 20
