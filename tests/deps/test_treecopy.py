@@ -123,7 +123,7 @@ def test_directory_modes_and_times_are_kept_even_read_only_ones(tmp_path: Path) 
 
 @pytest.mark.parametrize("workers", [1, 3])
 def test_progress_counts_up_to_every_file_and_symlink(tmp_path: Path, workers: int) -> None:
-    source = generate_node_modules(tmp_path / "src", files=5000).root
+    source = generate_node_modules(tmp_path / "src", files=3000).root
     listing = list_tree(source)
     seen: list[tuple[int, int]] = []
 
