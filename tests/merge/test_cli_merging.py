@@ -131,3 +131,20 @@ def test_merge_down_of_a_dirty_worktree_merges_and_reports_the_refusal(
     assert merged["errors"][0]["code"] == "unsafe"
     assert (a / "wip.py").exists()
     assert git("show", "main:feature.py", cwd=shared) == "a"
+
+
+def test_conflicts_shows_locks_and_edits_of_locked_paths(
+        shared: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    a, b = add_worktree(shared, "a"), add_worktree(shared, "b")
+    monkeypatch.chdir(a)
+    assert main(["lock", "migrations/", "--reason", "renumbering"]) == 0
+    write(b, {"migrations/0002_b.sql": "b;\n"})
+    monkeypatch.chdir(shared)
+
+    assert _text(capsys, "conflicts") == (3, (
+        "locked     b edits migrations/0002_b.sql (locked by a: renumbering)\n"
+        "lock       migrations/ held by a: renumbering\n"
+        "2 worktrees, 3 pairs checked: 0 conflicting, 0 with migration collisions, "
+        "1 locked edits\n"), "")
+    assert conflict_markers(load_repo(shared).common_dir)[str(b)].text() == \
+        "locked: migrations/0002_b.sql"

@@ -86,6 +86,7 @@ class RadarReport:
     sides: tuple[Side, ...]
     pairs: tuple[PairResult, ...]
     lock_hits: tuple[LockHit, ...]
+    locks: tuple[Lock, ...] = ()  # every lock held, for people to see
 
     @property
     def conflict(self) -> bool:
@@ -98,8 +99,8 @@ class RadarReport:
 def scan(repo: Repo) -> RadarReport:
     """Run the radar over every live worktree of ``repo``."""
     found = sides(repo, repo.worktrees)
-    return RadarReport(found, _pairs(found, repo.common_dir),
-                       lock_hits(found, read_locks(repo.common_dir)))
+    locks = read_locks(repo.common_dir)
+    return RadarReport(found, _pairs(found, repo.common_dir), lock_hits(found, locks), locks)
 
 
 def sides(repo: Repo, worktrees: Sequence[Worktree]) -> tuple[Side, ...]:

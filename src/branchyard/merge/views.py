@@ -24,6 +24,7 @@ def radar_json(report: RadarReport) -> dict[str, Any]:
         "pairs": [_pair_json(p) for p in report.pairs],
         "locked_edits": [{"worktree": h.worktree, "path": h.path, "lock": lock_json(h.lock)}
                          for h in report.lock_hits],
+        "locks": [lock_json(lk) for lk in report.locks],
     }
 
 
@@ -50,6 +51,8 @@ def radar_text(report: RadarReport) -> str:
             lines.append(f"error      {link}: {pair.error}")
     lines.extend(f"locked     {h.worktree} edits {h.path} (locked by {h.lock.holder}"
                  f"{': ' + h.lock.reason if h.lock.reason else ''})" for h in report.lock_hits)
+    lines.extend(f"lock       {lk.pattern} held by {lk.holder}"
+                 f"{': ' + lk.reason if lk.reason else ''}" for lk in report.locks)
     conflicts = sum(1 for p in report.pairs if p.files or p.error)
     migrations = sum(1 for p in report.pairs if p.migrations)
     lines.append(f"{len(report.sides)} worktrees, {len(report.pairs)} pairs checked: "
