@@ -9,6 +9,7 @@ import pytest
 from yard import add_worktree, commit, git, subjects, write
 
 from branchyard.errors import ConflictError, HookError, MergeError
+from branchyard.ledger import Ledger, WorktreeRecord
 from branchyard.merge.landing import MergeRequest, merge_branch
 from branchyard.merge.targets import load_repo
 
@@ -171,3 +172,22 @@ def test_project_git_hooks_do_not_run_in_the_scratch_worktree(shared: Path) -> N
 def test_merging_the_base_into_itself_is_refused(shared: Path) -> None:
     with pytest.raises(MergeError, match="`main` is the base branch itself"):
         merge_branch(load_repo(shared), MergeRequest("main"))
+
+
+def test_checks_get_the_worktree_env_and_no_git_redirection(
+        shared: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    seen = shared.parent / "seen.txt"
+    check = f'echo "$APP_PORT $BRANCHYARD_MERGE_BRANCH ${{GIT_INDEX_FILE:-unset}}" > {seen}'
+    commit(shared, {"branchyard.toml": f"[merge]\nchecks = ['{check}']\n"}, "config")
+    a = add_worktree(shared, "a")
+    commit(a, {"feature.py": "a\n"}, "a: feature")
+    common = load_repo(shared).common_dir
+    with Ledger(common).update() as state:
+        state.worktrees["a_slug"] = WorktreeRecord("a_slug", "a", "a", 1, str(a),
+                                                   env={"APP_PORT": "41234"})
+    monkeypatch.setenv("GIT_INDEX_FILE", str(shared.parent / "elsewhere"))
+
+    merge_branch(load_repo(shared), MergeRequest("a"))
+
+    monkeypatch.delenv("GIT_INDEX_FILE")
+    assert seen.read_text() == "41234 a unset\n"

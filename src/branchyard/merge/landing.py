@@ -130,18 +130,16 @@ def _build_and_check(repo: Repo, plan: BuildPlan, worktree: Worktree | None,
 
 def check_env(worktree: Worktree | None, scratch: Path, plan: BuildPlan) -> dict[str, str]:
     """The environment of checks and regenerate commands: the merged worktree's
-    own environment (its databases, ports) when branchyard set it up."""
-    env = dict(os.environ)
+    own environment (its databases, ports) when branchyard set it up, without
+    the ``GIT_*`` variables that would point git elsewhere."""
+    env = dict(git.clean_env())
+    env.pop("LC_ALL", None)  # git's parsing locale, not the user's
+    if "LC_ALL" in os.environ:
+        env["LC_ALL"] = os.environ["LC_ALL"]
     env.update(_worktree_env(worktree))
     env.update({"BRANCHYARD_MERGE_BRANCH": plan.branch, "BRANCHYARD_MERGE_BASE": plan.base,
                 "BRANCHYARD_SCRATCH": str(scratch)})
-    for key in [k for k in env if k.startswith("GIT_") and k not in _KEEP_GIT]:
-        del env[key]
     return env
-
-
-_KEEP_GIT = ("GIT_CONFIG_NOSYSTEM", "GIT_CONFIG_GLOBAL", "GIT_AUTHOR_NAME", "GIT_AUTHOR_EMAIL",
-             "GIT_COMMITTER_NAME", "GIT_COMMITTER_EMAIL")
 
 
 def _worktree_env(worktree: Worktree | None) -> Mapping[str, str]:
