@@ -191,3 +191,20 @@ def test_checks_get_the_worktree_env_and_no_git_redirection(
 
     monkeypatch.delenv("GIT_INDEX_FILE")
     assert seen.read_text() == "41234 a unset\n"
+
+
+def test_a_base_that_moves_during_the_checks_gets_the_merge_rebuilt_on_top(
+        shared: Path) -> None:
+    flag = shared.parent / "moved-once"
+    check = (f"test -e {flag} || (touch {flag} && "
+             f"git -C {shared} commit -q --allow-empty -m concurrent)")
+    commit(shared, {"branchyard.toml": f"[merge]\nchecks = ['{check}']\n"}, "config")
+    a = add_worktree(shared, "a")
+    commit(a, {"feature.py": "a\n"}, "a: feature")
+
+    result = merge_branch(load_repo(shared), MergeRequest("a"))
+
+    assert git("log", "--first-parent", "--format=%s", "-3", "main", cwd=shared).splitlines() \
+        == ["Merge branch 'a' into main", "concurrent", "config"]
+    assert result.old_base == git("rev-parse", "main^", cwd=shared)
+    assert "$ test -e" in Path(result.log).read_text()

@@ -23,7 +23,6 @@ class Moved:
     old: str
     new: str
     checkout: str  # path of the checkout brought along, "" when none has it
-    checkout_skipped: str  # why a checkout on the branch was left alone, "" if not
 
 
 def checkout_of(branch: str, cwd: Path) -> Path | None:
@@ -44,25 +43,27 @@ def move_branch(branch: str, old: str, new: str, cwd: Path) -> Moved:
     done = git.git(["update-ref", "-m", "branchyard merge", f"refs/heads/{branch}", new, old],
                    cwd, check=False)
     if done.returncode != 0:
-        raise RefMovedError(f"`{branch}` moved while the merge was being built",
-                            hint="run the merge again: it is rebuilt on the newest base")
+        raise _moved(branch)
     if checkout is None:
-        return Moved(branch, old, new, "", "")
+        return Moved(branch, old, new, "")
     git.git(["read-tree", "-m", "-u", old, new], checkout)
-    return Moved(branch, old, new, str(checkout), "")
+    return Moved(branch, old, new, str(checkout))
 
 
 def _refuse_blocked(checkout: Path, branch: str, old: str, new: str) -> None:
-    head = git.out(["rev-parse", "HEAD"], checkout)
-    if head != old:
-        raise MergeError(f"the checkout of `{branch}` at {checkout} is not at its branch tip",
-                         hint="finish what is going on there (rebase? merge?) and retry")
+    if git.out(["rev-parse", "HEAD"], checkout) != old:
+        raise _moved(branch)
     if git.git(["read-tree", "-n", "-m", "-u", old, new], checkout,
                check=False).returncode != 0 or _untracked_in_the_way(checkout, old, new):
         raise MergeError(
             f"{checkout} has `{branch}` checked out with local changes to files "
-            "the merge changes; the base was not moved",
+            f"the merge changes; `{branch}` was not moved",
             hint=f"commit or stash the changes in {checkout}, then merge again")
+
+
+def _moved(branch: str) -> RefMovedError:
+    return RefMovedError(f"`{branch}` moved while the merge was being built",
+                         hint="run the merge again: it is rebuilt on the newest branch tip")
 
 
 def _untracked_in_the_way(checkout: Path, old: str, new: str) -> bool:
