@@ -40,6 +40,7 @@ def test_add_keeps_order_and_skips_a_waiting_duplicate(repo: Path) -> None:
     assert again[0] == first[1]
     assert [e.branch for e in remove_entries(common, ["2", "c"])] == ["b", "c"]
     assert [e.branch for e in read_queue(common)] == ["a"]
+    assert remove_entries(common, ["done"]) == ()  # nothing finished yet
 
 
 def test_run_merges_in_order_and_goes_on_after_a_failure(shared: Path) -> None:
@@ -62,6 +63,7 @@ def test_run_merges_in_order_and_goes_on_after_a_failure(shared: Path) -> None:
     assert "CONFLICT" in Path(failed.log).read_text()
     assert subjects(shared) == ["c adds", "a edits app", "base files", "initial"]
     assert read_queue(common) == done
+    assert [e.branch for e in remove_entries(common, ["done"])] == ["a", "b", "c"]
 
 
 def test_an_entry_left_running_by_a_crash_is_finished_without_merging_twice(

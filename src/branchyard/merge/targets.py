@@ -54,10 +54,10 @@ class Repo:
     worktrees: tuple[Worktree, ...]
 
     def find(self, name: str) -> Worktree | None:
-        """The worktree with branch ``name`` (or directory name, or path)."""
+        """The worktree with branch ``name`` (or slug, directory name, or path)."""
         wanted = os.path.realpath(name) if os.sep in name else None
         for wt in self.worktrees:
-            if name in (wt.branch, wt.path.name):
+            if name in (wt.branch, wt.slug, wt.path.name):
                 return wt
             if wanted is not None and os.path.realpath(wt.path) == wanted:
                 return wt
