@@ -12,8 +12,8 @@ from pathlib import Path
 from branchyard import git
 from branchyard.merge.changes import merge_base
 from branchyard.merge.locks import Lock, held_by_other, read_locks
-from branchyard.merge.snapshot import parallel_map
 from branchyard.merge.targets import Repo, Worktree, base_tip
+from branchyard.merge.threads import parallel_map
 
 
 @dataclass(frozen=True)

@@ -33,8 +33,9 @@ from branchyard.merge.migrations import (
     patterns_from_config,
 )
 from branchyard.merge.overlap import Footprint, footprint, surely_clean
-from branchyard.merge.snapshot import Snapshot, parallel_map, snapshot_all
+from branchyard.merge.snapshot import Snapshot, snapshot_all
 from branchyard.merge.targets import Repo, Worktree, base_tip
+from branchyard.merge.threads import parallel_map
 
 BASE_PREFIX = "base:"
 

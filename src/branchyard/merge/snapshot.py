@@ -11,27 +11,22 @@ from __future__ import annotations
 
 import shutil
 import tempfile
-from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
 
 from filelock import FileLock, Timeout
 
 from branchyard import git
 from branchyard.errors import GitError
 from branchyard.merge.targets import Worktree
-
-T = TypeVar("T")
-R = TypeVar("R")
+from branchyard.merge.threads import parallel_map
 
 _FIXED_IDENTITY = {
     "GIT_AUTHOR_NAME": "branchyard", "GIT_AUTHOR_EMAIL": "branchyard@localhost",
     "GIT_COMMITTER_NAME": "branchyard", "GIT_COMMITTER_EMAIL": "branchyard@localhost",
     "GIT_AUTHOR_DATE": "1700000000 +0000", "GIT_COMMITTER_DATE": "1700000000 +0000",
 }
-MAX_WORKERS = 8
 
 
 @dataclass(frozen=True)
@@ -42,15 +37,6 @@ class Snapshot:
     commit: str  # HEAD itself when the worktree is clean
     tree: str
     dirty: bool
-
-
-def parallel_map(func: Callable[[T], R], items: Iterable[T]) -> list[R]:
-    """``map`` over threads: the work is git subprocesses, so threads suffice."""
-    todo = list(items)
-    if len(todo) <= 1:
-        return [func(item) for item in todo]
-    with ThreadPoolExecutor(max_workers=min(MAX_WORKERS, len(todo))) as pool:
-        return list(pool.map(func, todo))
 
 
 def snapshot_all(worktrees: Sequence[Worktree]) -> list[Snapshot]:
