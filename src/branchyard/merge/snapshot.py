@@ -1,9 +1,9 @@
 """Snapshots: a worktree's committed, uncommitted and untracked (non-ignored)
 state as one commit, made without touching the worktree or its index.
 
-The worktree's index is copied to a temporary file and ``git add -A`` runs
-against the copy (``GIT_INDEX_FILE``), so stat information is reused and the
-real index is never written. Snapshot commits have a fixed author and date:
+``git add -A`` runs against a copy of the worktree's index
+(``GIT_INDEX_FILE``), so stat information is reused and the real index is
+never written. Snapshot commits have a fixed author and date:
 the same content always gives the same commit id, which makes results cacheable.
 """
 
