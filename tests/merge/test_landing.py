@@ -208,3 +208,20 @@ def test_a_base_that_moves_during_the_checks_gets_the_merge_rebuilt_on_top(
         == ["Merge branch 'a' into main", "concurrent", "config"]
     assert result.old_base == git("rev-parse", "main^", cwd=shared)
     assert "$ test -e" in Path(result.log).read_text()
+
+
+@pytest.mark.parametrize("strategy", ["rebase", "squash"])
+def test_lockfile_conflicts_while_replaying_each_commit(shared: Path, strategy: str) -> None:
+    _config(shared)
+    commit(shared, {"deps.txt": "left-pad\n", "deps.lock": "LEFT-PAD\n"}, "deps")
+    a = add_worktree(shared, "a")
+    commit(a, {"deps.txt": "left-pad\nzod\n", "deps.lock": "a one\n"}, "a: zod")
+    commit(a, {"deps.txt": "left-pad\nzod\nyup\n", "deps.lock": "a two\n"}, "a: yup")
+    commit(shared, {"deps.lock": "main relocked\n"}, "main relocks")
+
+    result = merge_branch(load_repo(shared), MergeRequest("a", strategy=strategy))
+
+    assert result.regenerated == ("deps.lock",)
+    assert git("show", "main:deps.lock", cwd=shared) == "LEFT-PAD\nZOD\nYUP"
+    expected = ["a: yup", "a: zod"] if strategy == "rebase" else ["a (squashed)"]
+    assert subjects(shared)[:len(expected) + 1] == [*expected, "main relocks"]
