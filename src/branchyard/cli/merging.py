@@ -257,11 +257,10 @@ def check_edit(path: str, as_json: bool) -> None:
     """Exit 3 when PATH is locked by another worktree or changed in one
     (for an agent's pre-edit hook); 0 when it is clear."""
     from branchyard.merge.editcheck import check_edit as check
-    from branchyard.merge.views import edit_json, edit_text
 
     def body() -> Reply:
         result = check(_repo(), Path.cwd() / path)
-        return Reply(edit_json(result), edit_text(result),
+        return Reply(result.to_json(), result.text(),
                      EXIT_OK if result.clear else EXIT_CONFLICT)
 
     respond("check-edit", as_json, body)

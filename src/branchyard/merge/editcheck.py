@@ -6,8 +6,9 @@ It runs before every edit of an agent, so it asks git about the one path only
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 from branchyard import git
 from branchyard.merge.changes import merge_base
@@ -26,6 +27,22 @@ class EditCheck:
     @property
     def clear(self) -> bool:
         return self.lock is None and not self.changed_by
+
+    def to_json(self) -> dict[str, Any]:
+        return {"path": self.path, "editor": self.editor, "clear": self.clear,
+                "lock": asdict(self.lock) if self.lock else None,
+                "changed_by": list(self.changed_by)}
+
+    def text(self) -> str:
+        if self.clear:
+            return f"{self.path}: clear to edit"
+        lines = []
+        if self.lock:
+            lines.append(f"{self.path} is locked by {self.lock.holder}"
+                         f"{': ' + self.lock.reason if self.lock.reason else ''}")
+        if self.changed_by:
+            lines.append(f"{self.path} is also changed in: {', '.join(self.changed_by)}")
+        return "\n".join(lines)
 
 
 def check_edit(repo: Repo, path: Path) -> EditCheck:

@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Any
 
-from branchyard.merge.editcheck import EditCheck
 from branchyard.merge.landing import MergeResult
 from branchyard.merge.locks import Lock
 from branchyard.merge.migrations import MigrationCollision
@@ -108,21 +107,3 @@ def locks_text(locks: tuple[Lock, ...]) -> str:
         return "no locks"
     return "\n".join(f"{lk.pattern}  held by {lk.holder}"
                      f"{': ' + lk.reason if lk.reason else ''}" for lk in locks)
-
-
-def edit_json(check: EditCheck) -> dict[str, Any]:
-    return {"path": check.path, "editor": check.editor, "clear": check.clear,
-            "lock": lock_json(check.lock) if check.lock else None,
-            "changed_by": list(check.changed_by)}
-
-
-def edit_text(check: EditCheck) -> str:
-    if check.clear:
-        return f"{check.path}: clear to edit"
-    lines = []
-    if check.lock:
-        lines.append(f"{check.path} is locked by {check.lock.holder}"
-                     f"{': ' + check.lock.reason if check.lock.reason else ''}")
-    if check.changed_by:
-        lines.append(f"{check.path} is also changed in: {', '.join(check.changed_by)}")
-    return "\n".join(lines)
