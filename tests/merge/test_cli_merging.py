@@ -40,6 +40,14 @@ def test_locks_and_check_edit_from_two_worktrees(shared: Path, monkeypatch: pyte
     assert _text(capsys, "check-edit", "migrations/0002_x.sql") == (
         3, "migrations/0002_x.sql is locked by a: schema\n", "")
     assert _text(capsys, "check-edit", "README.md") == (0, "README.md: clear to edit\n", "")
+    code, edit = _json(capsys, "check-edit", "migrations/0002_x.sql")
+    edit["lock"].pop("created")
+    assert (code, edit) == (3, {
+        "schema_version": 1, "command": "check-edit", "ok": False,
+        "path": "migrations/0002_x.sql", "editor": "b", "clear": False,
+        "lock": {"pattern": "migrations", "slug": load_repo(shared).find("a").slug,  # type: ignore[union-attr]
+                 "holder": "a", "reason": "schema"},
+        "changed_by": [], "errors": []})
     code, out, err = _text(capsys, "lock", "app.py")
     assert (code, out) == (3, "")
     assert err.startswith("error: `app.py` is already locked by a (schema)\nhint: ")
