@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,6 +13,7 @@ from branchyard import proc
 from branchyard.errors import CommandError, GitError, NotARepoError
 
 MIN_GIT = (2, 38)
+TRANSIENT_RETRIES = 10
 
 
 @dataclass(frozen=True)
@@ -117,7 +119,17 @@ def _entry(fields: Mapping[str, str]) -> WorktreeEntry:
 
 
 def worktrees(cwd: Path | str) -> list[WorktreeEntry]:
-    return parse_worktrees(git(["worktree", "list", "--porcelain", "-z"], cwd).stdout)
+    args = ["worktree", "list", "--porcelain", "-z"]
+    for _ in range(TRANSIENT_RETRIES):
+        done = git(args, cwd, check=False)
+        if done.returncode == 0:
+            return parse_worktrees(done.stdout)
+        if "failed to read" not in done.stderr:
+            break
+        # another process is half-way through `git worktree add`: its metadata
+        # files exist but are still empty for a moment
+        time.sleep(0.02)
+    return parse_worktrees(git(args, cwd).stdout)
 
 
 def is_valid_branch_name(name: str, cwd: Path | str) -> bool:

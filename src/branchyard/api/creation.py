@@ -123,14 +123,22 @@ def default_base(ctx: Context) -> str:
 def _add_worktree(ctx: Context, branch: str, base: str, path: Path, exists: bool,
                   undo: ExitStack) -> None:
     main = ctx.repo.main_path
-    args = ["worktree", "add", "--quiet", str(path), branch] if exists else \
-        ["worktree", "add", "--quiet", "-b", branch, str(path), base]
+    where = ["--no-checkout", str(path)]
+    args = ["worktree", "add", "--quiet", *where, branch] if exists else \
+        ["worktree", "add", "--quiet", "-b", branch, *where, base]
     # Registered before the call: a half-made worktree is removed too.
     if not exists:
         undo.callback(_delete_branch, main, branch)
     undo.callback(_remove_worktree, main, path)
-    # `hooks install`'s post-checkout hook must not set it up a second time.
-    git.git(args, main, env={"BRANCHYARD_NO_HOOK": "1"})
+    # git's worktree registration reads the other worktrees' metadata and fails on
+    # one a parallel `up` is half-way through writing; so registrations take turns
+    # (milliseconds), and the checkout, the slow part, runs outside the lock.
+    from filelock import FileLock
+
+    ctx.ledger.dir.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(ctx.ledger.dir / "worktree-add.lock"), timeout=120):
+        git.git(args, main)
+    git.git(["reset", "--hard", "--quiet"], path)
 
 
 def _remove_worktree(main: Path, path: Path) -> None:
