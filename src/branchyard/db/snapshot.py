@@ -53,15 +53,32 @@ def current(src: SnapshotSource) -> SnapshotRecord | None:
 
 
 def ensure(src: SnapshotSource, reporter: Reporter | None = None) -> SnapshotRecord:
-    """The current snapshot for ``src``, made first if there is none (or it vanished)."""
-    record = current(src)
+    """The current snapshot for ``src``, made first if there is none (or it vanished).
+
+    Parallel `up`s wait for the one that makes it instead of each making (and
+    retiring) a generation of their own, which would drop the snapshot another
+    one is cloning from.
+    """
+    record = _usable(src)
     if record is not None:
-        with pg.connect(src.server) as conn:
-            if pg.exists(conn, record.name):
-                if record.pool != src.pool:
-                    _set_pool_size(src, record)
-                return record
-    return make(src, reporter=reporter)
+        return record
+    from filelock import FileLock
+
+    lock = src.common_dir / "branchyard" / f"snapshot-{src.key}.lock"
+    with FileLock(str(lock), timeout=3600):
+        return _usable(src) or make(src, reporter=reporter)
+
+
+def _usable(src: SnapshotSource) -> SnapshotRecord | None:
+    record = current(src)
+    if record is None:
+        return None
+    with pg.connect(src.server) as conn:
+        if not pg.exists(conn, record.name):
+            return None
+    if record.pool != src.pool:
+        _set_pool_size(src, record)
+    return record
 
 
 def _set_pool_size(src: SnapshotSource, record: SnapshotRecord) -> None:
