@@ -18,6 +18,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from branchyard.errors import WorktreeError
 from branchyard.ledger import Ledger, LedgerState
 
 SECTION = "intents"
@@ -75,7 +76,17 @@ def intents(state: LedgerState) -> list[Intent]:
 
 
 def record(ledger: Ledger, intent: Intent) -> None:
+    """Record ``intent``; refuse when another live process works on the same
+    worktree (an `up` racing a `down` of it), so one of them wins cleanly."""
+    real = os.path.realpath(intent.path)
     with ledger.update() as state:
+        for other in intents(state):
+            if other.pid != intent.pid and os.path.realpath(other.path) == real \
+                    and is_alive(other):
+                raise WorktreeError(
+                    f"{intent.path} is busy: `branchyard {other.op}` (pid {other.pid}) "
+                    "is working on it",
+                    hint=f"wait for it to finish, then run `branchyard {intent.op}` again")
         state.sections.setdefault(SECTION, {})[intent.key] = asdict(intent)
 
 
