@@ -16,6 +16,7 @@ from branchyard.merge.scratch import NO_HOOKS, head, run_commands, unmerged_path
 STRATEGIES = ("merge", "rebase", "squash")
 _CONTINUE_ENV = {"GIT_EDITOR": "true"}
 
+
 @dataclass(frozen=True)
 class BuildPlan:
     """What to combine onto the base, in a scratch worktree at the base's tip."""
@@ -28,6 +29,7 @@ class BuildPlan:
     picks: tuple[str, ...] = ()  # cherry-pick these commits instead
     lockfiles: Mapping[str, str] | None = None  # path or glob → regenerate command
 
+
 @dataclass(frozen=True)
 class Built:
     commit: str  # the combined commit (== base_commit when nothing was new)
@@ -35,6 +37,7 @@ class Built:
 
     def already_in(self, base_commit: str) -> bool:
         return self.commit == base_commit
+
 
 def build(plan: BuildPlan, scratch: Path, env: Mapping[str, str], log: TextIO) -> Built:
     """Combine ``plan`` onto the base in ``scratch``; raise :class:`ConflictError`
@@ -52,6 +55,7 @@ def build(plan: BuildPlan, scratch: Path, env: Mapping[str, str], log: TextIO) -
     raise MergeError(f"unknown merge strategy `{plan.strategy}`",
                      hint=f"use one of: {', '.join(STRATEGIES)}")
 
+
 def _merge(plan: BuildPlan, scratch: Path, env: Mapping[str, str], log: TextIO) -> Built:
     message = f"Merge branch '{plan.branch}' into {plan.base}"
     started = _git(scratch, ["merge", "--no-ff", "--no-edit", "-m", message, plan.tip], log)
@@ -59,6 +63,7 @@ def _merge(plan: BuildPlan, scratch: Path, env: Mapping[str, str], log: TextIO) 
     if regenerated:
         _git(scratch, ["commit", "--no-edit"], log, check=True)
     return Built(head(scratch), regenerated)
+
 
 def _squash(plan: BuildPlan, scratch: Path, env: Mapping[str, str], log: TextIO) -> Built:
     started = _git(scratch, ["merge", "--squash", plan.tip], log)
@@ -71,12 +76,14 @@ def _squash(plan: BuildPlan, scratch: Path, env: Mapping[str, str], log: TextIO)
     _git(scratch, ["commit", "-q", "-F", "-"], log, check=True, input_text=message)
     return Built(head(scratch), regenerated)
 
+
 def _steps(plan: BuildPlan, scratch: Path, env: Mapping[str, str], log: TextIO,
            start: Sequence[str], resume: Sequence[str]) -> Built:
     """A sequence of replayed commits (rebase, cherry-pick) that may stop at each."""
     started = _git(scratch, start, log)
     regenerated = _settle(plan, scratch, env, log, started, resume)
     return Built(head(scratch), regenerated)
+
 
 def _settle(plan: BuildPlan, scratch: Path, env: Mapping[str, str], log: TextIO,
             ok: bool, resume: Sequence[str] | None) -> tuple[str, ...]:
@@ -101,11 +108,13 @@ def _settle(plan: BuildPlan, scratch: Path, env: Mapping[str, str], log: TextIO,
         ok = True if resume is None else _git(scratch, resume, log, env=_CONTINUE_ENV)
     return tuple(dict.fromkeys(regenerated))
 
+
 def _regenerate_command(plan: BuildPlan, path: str) -> str | None:
     for pattern, command in (plan.lockfiles or {}).items():
         if path == pattern or fnmatch.fnmatchcase(path, pattern):
             return command
     return None
+
 
 def _take_base_version(scratch: Path, path: str, env: Mapping[str, str], command: str,
                        log: TextIO) -> None:
@@ -113,6 +122,7 @@ def _take_base_version(scratch: Path, path: str, env: Mapping[str, str], command
     _git(scratch, ["checkout", "--ours", "--", path], log, check=True)
     run_commands([command], scratch, env, f"lockfile {path}", log)
     _git(scratch, ["add", "--", path], log, check=True)
+
 
 def _git(cwd: Path, args: Sequence[str], log: TextIO, *, check: bool = False,
          env: Mapping[str, str] | None = None, input_text: str | None = None) -> bool:
