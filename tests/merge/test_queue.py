@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
 import threading
 import time
 from dataclasses import replace
@@ -107,3 +111,40 @@ def test_one_runner_at_a_time_and_watch_picks_up_new_entries(shared: Path) -> No
         stop.set()
         runner.join(10)
     assert [(e.branch, e.state) for e in finished] == [("a", MERGED)]
+
+
+def _queue_run_crashing_at(repo: Path, point: str) -> int:
+    env = {**os.environ, "BRANCHYARD_FAULT": point}
+    done = subprocess.run([sys.executable, "-m", "branchyard", "queue", "run"], cwd=repo,
+                          env=env, capture_output=True, text=True, timeout=120, check=False)
+    return done.returncode
+
+
+@pytest.mark.parametrize(("point", "base_moved"), [("merge.built", False),
+                                                   ("merge.advanced", True)])
+def test_a_killed_runner_leaves_the_base_before_or_after_the_entry(
+        shared: Path, point: str, base_moved: bool) -> None:
+    a = add_worktree(shared, "a")
+    commit(a, {"a.py": "a\n"}, "a adds")
+    common = load_repo(shared).common_dir
+    add_entries(common, ["a"], strategy="rebase")
+    before = git("rev-parse", "main", cwd=shared)
+
+    assert _queue_run_crashing_at(shared, point) == -signal.SIGKILL
+
+    after = git("rev-parse", "main", cwd=shared)
+    assert (after != before) is base_moved
+    if base_moved:  # exactly the entry, on top of the old base
+        assert git("rev-parse", "main^", cwd=shared) == before
+        assert subjects(shared)[0] == "a adds"
+    assert [e.state for e in read_queue(common)] == ["running"]
+    assert len(list((common / "branchyard" / "scratch").glob("merge-*"))) == (
+        0 if base_moved else 2)  # the scratch worktree and its lock file
+
+    (done,) = run_queue(_loader(shared))
+
+    assert done.state == MERGED
+    assert done.reason == ("already in the base" if base_moved else "")
+    assert subjects(shared)[:2] == ["a adds", "base files"]
+    assert list((common / "branchyard" / "scratch").glob("merge-*")) == []
+    assert git("worktree", "list", cwd=shared).count("\n") == 1

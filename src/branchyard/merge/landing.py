@@ -12,6 +12,7 @@ from pathlib import Path
 
 from branchyard import git
 from branchyard.errors import BranchyardError, ConflictError, MergeError
+from branchyard.faults import fault
 from branchyard.merge.changes import changes_between, merge_base, read_blobs
 from branchyard.merge.migrations import added_migrations, collisions, patterns_from_config
 from branchyard.merge.refs import Moved, RefMovedError, move_branch
@@ -75,6 +76,7 @@ def merge_branch(repo: Repo, request: MergeRequest) -> MergeResult:
             moved = move_branch(base, old, built.commit, repo.common_dir)
         except RefMovedError:
             continue
+        fault("merge.advanced", request.branch)  # base moved, nothing recorded yet
         return _after(repo, request, plan, built, log, moved)
     raise MergeError(f"`{base}` kept moving while {request.branch} was being merged",
                      hint="run the merge again when the base is quieter")
@@ -118,6 +120,7 @@ def _build_and_check(repo: Repo, plan: BuildPlan, worktree: Worktree | None,
         env = check_env(worktree, scratch, plan)
         try:
             built = build(plan, scratch, env, out)
+            fault("merge.built", plan.branch)  # combined in the scratch worktree only
             if not built.already_in(plan.base_commit):
                 run_commands(repo.config.merge.checks, scratch, env, "merge check", out)
         except BranchyardError as err:

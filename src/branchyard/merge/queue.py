@@ -22,7 +22,7 @@ from filelock import FileLock, Timeout
 from branchyard.errors import BranchyardError, MergeError
 from branchyard.ledger import Ledger, LedgerState
 from branchyard.merge.landing import MergeRequest, merge_branch
-from branchyard.merge.scratch import new_log
+from branchyard.merge.scratch import new_log, prune_scratch
 from branchyard.merge.targets import Repo
 
 SECTION = "queue"
@@ -116,6 +116,7 @@ def run_queue(load: Callable[[], Repo], options: RunOptions = RunOptions()
     finished: list[QueueEntry] = []
     try:
         with lock:
+            prune_scratch(repo.common_dir)  # what a killed runner left behind
             while not stop.is_set():
                 entry = _claim_next(repo.common_dir)
                 if entry is None:
