@@ -22,6 +22,9 @@ from branchyard.identity import Identity
 
 SCHEMA = 1
 LOCK_TIMEOUT = 30.0
+# Never reset silently: it is the only record of what to drop on teardown.
+REPAIR_HINT = ("repair the JSON by hand (or put back an older copy), then run the command "
+               "again; branchyard will not reset it, because it records what to release")
 
 
 @dataclass
@@ -142,7 +145,7 @@ class Ledger:
             backup = self._backup("corrupt")
             raise LedgerError(
                 f"the ledger {self.path} is corrupt ({exc}); a copy is kept at {backup}",
-                hint="run `branchyard doctor` to rebuild it from the worktrees git knows",
+                hint=REPAIR_HINT,
             ) from exc
         if not isinstance(schema, int) or schema > SCHEMA:
             backup = self._backup(f"schema{schema}")
@@ -161,7 +164,7 @@ class Ledger:
             raise LedgerError(
                 f"the ledger {self.path} has an invalid entry ({exc!r}); "
                 f"a copy is kept at {backup}",
-                hint="run `branchyard doctor` to rebuild it from the worktrees git knows",
+                hint=REPAIR_HINT,
             ) from exc
 
     def _backup(self, tag: str) -> Path:

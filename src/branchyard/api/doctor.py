@@ -45,8 +45,8 @@ class DoctorReport:
 def doctor(request: DoctorRequest) -> DoctorReport:
     ctx = open_context(request.start, main_config=True)
     findings = diagnose(ctx)
-    if request.gone_only:
-        findings = [f for f in findings if f.gone]
+    if request.gone_only:  # an unreadable ledger stops `gc` too: it says what is gone
+        findings = [f for f in findings if f.gone or f.kind == "ledger_unreadable"]
     if not request.fix:
         return DoctorReport(str(ctx.repo.main_path), tuple(findings))
     actions = repair_actions()
