@@ -85,10 +85,16 @@ def check_name(name: str, where: str) -> None:
 
 
 def quote_dotenv(value: str) -> str:
+    """A dotenv value that dotenv readers (python-dotenv, node's dotenv) read back
+    as ``value`` and that a shell sourcing the file (``set -a; . file``) never
+    expands: single quotes when possible (literal everywhere); otherwise double
+    quotes with every character the shell would expand (``$``, backtick) escaped."""
     if value and re.fullmatch(r"[A-Za-z0-9_./:@%+,=-]+", value):
         return value
+    if not re.search(r"['\\\n]", value):
+        return f"'{value}'"
     escaped = value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
-    escaped = escaped.replace("$", "\\$")
+    escaped = escaped.replace("$", "\\$").replace("`", "\\`")
     return f'"{escaped}"'
 
 
