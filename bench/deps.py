@@ -180,6 +180,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=4,
                         help="also time the hardlink engine with 1 and this many threads")
     parser.add_argument("--no-npm", action="store_true", help="skip the real npm project")
+    parser.add_argument("--no-tree", action="store_true", help="skip the generated tree")
     parser.add_argument("--dir", type=Path, default=None, help="where to work (same disk!)")
     args = parser.parse_args()
     rounds = args.rounds or (2 if args.quick else 5)
@@ -187,7 +188,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="branchyard-bench-", dir=args.dir) as tmp:
         root = Path(tmp)
         print(f"working in {root} ({_fs_type(root)})")
-        bench_tree(root, files, rounds, args.threads)
+        if not args.no_tree:
+            bench_tree(root, files, rounds, args.threads)
         if not args.no_npm and shutil.which("npm"):
             bench_npm(root, rounds)
 
