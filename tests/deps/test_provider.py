@@ -74,3 +74,13 @@ def test_exists_turns_false_when_the_lockfile_changes(tmp_path: Path, trees: Wor
     assert provider.create(alloc, _ctx(trees, NODE)) is True
     assert (trees.worktree / "node_modules" / "marker").exists()
     assert not os.path.exists(trees.main / "node_modules" / "marker")
+
+
+def test_create_follows_todays_config_over_the_recorded_spec(trees: Worktrees) -> None:
+    provider = get_provider("deps")
+    alloc = provider.plan(_ctx(trees, NODE))[0]  # recorded: auto mode
+    now = DepsConfig(dir="node_modules", lockfiles=("package-lock.json",),
+                     install="mkdir -p node_modules && touch node_modules/now", mode="install")
+
+    assert provider.create(alloc, _ctx(trees, now)) is True
+    assert (trees.worktree / "node_modules" / "now").exists()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -40,7 +41,9 @@ class DepsProvider:
             target.worktree, target.lockfiles)
 
     def create(self, alloc: Allocation, ctx: PlanContext) -> bool:
-        target = _target(alloc.spec)
+        # The ledger keeps the spec of the first setup; the install command,
+        # smoke check and mode come from today's config when the entry is still there.
+        target = _current(_target(alloc.spec), ctx.config.deps)
         runner = Runner(env={**os.environ, **ctx.base_env}, on_line=ctx.reporter.output)
         outcome = ensure_deps(target, Session(runner, self._probe, ctx.reporter))
         ctx.reporter.message(describe_outcome(target.dir, outcome))
@@ -82,6 +85,14 @@ def _allocation(index: int, entry: DepsConfig, ctx: PlanContext) -> Allocation:
             "main_lock_hash": decision.main_lock_hash, "strategy": decision.strategy,
             "reason": decision.reason}
     return Allocation("deps", f"deps:{entry.dir}", spec)
+
+
+def _current(target: DepsTarget, entries: tuple[DepsConfig, ...]) -> DepsTarget:
+    entry = next((e for e in entries if e.dir == target.dir), None)
+    if entry is None:
+        return target
+    return replace(target, lockfiles=tuple(entry.lockfiles), install=entry.install,
+                   mode=entry.mode, smoke=entry.smoke)
 
 
 def _target(spec: Mapping[str, Any]) -> DepsTarget:
