@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import socket
@@ -22,6 +23,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -78,6 +80,34 @@ class BackendProtocol(asyncio.Protocol):
     def resume_writing(self) -> None:
         self.paused = False
         self._pump()
+
+
+def _pump_bytes(src: socket.socket, dst: socket.socket) -> None:
+    buf = memoryview(bytearray(CHUNK))
+    try:
+        while n := src.recv_into(buf):
+            dst.sendall(buf[:n])
+    except OSError:
+        pass
+    finally:
+        with contextlib.suppress(OSError):
+            dst.shutdown(socket.SHUT_WR)
+
+
+def serve_relay(port: int, backend: int) -> None:
+    """The least any proxy does: copy bytes both ways, one thread per direction.
+
+    It measures what one more hop costs on this machine, whatever the proxy.
+    """
+    listener = socket.create_server(("127.0.0.1", port), backlog=1024)
+    print("ready", flush=True)
+    while True:
+        client, _ = listener.accept()
+        app = socket.create_connection(("127.0.0.1", backend))
+        for sock in (client, app):
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        threading.Thread(target=_pump_bytes, args=(client, app), daemon=True).start()
+        threading.Thread(target=_pump_bytes, args=(app, client), daemon=True).start()
 
 
 def serve_backend(port: int) -> None:
@@ -212,24 +242,32 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3,
                         help="alternating direct/proxy rounds; the best of each is shown")
     parser.add_argument("--serve-backend", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--serve-relay", type=int, nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve_backend:
         serve_backend(args.serve_backend)
         return
+    if args.serve_relay:
+        serve_relay(*args.serve_relay)
+        return
     sizes = Sizes(1000, 100, 100 << 20, tuple(args.conns)) if args.quick else \
         Sizes(5000, 500, 1 << 30, tuple(args.conns))
     with tempfile.TemporaryDirectory(prefix="branchyard-bench-") as tmp:
-        backend_port, proxy_port = free_port(), free_port()
+        backend_port, proxy_port, relay_port = free_port(), free_port(), free_port()
         env = setup_repo(Path(tmp), backend_port)
         procs = [subprocess.Popen([sys.executable, __file__, "--serve-backend",
                                    str(backend_port)], stdout=subprocess.DEVNULL),
+                 subprocess.Popen([sys.executable, __file__, "--serve-relay",
+                                   str(relay_port), str(backend_port)],
+                                  stdout=subprocess.DEVNULL),
                  subprocess.Popen([sys.executable, "-m", "branchyard", "proxy", "run",
                                    "--port", str(proxy_port), "--no-https"], env=env,
                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)]
         try:
-            wait_port(backend_port)
-            wait_port(proxy_port)
-            figures = run_all(backend_port, proxy_port, procs[1].pid, sizes, args.rounds)
+            for port in (backend_port, proxy_port, relay_port):
+                wait_port(port)
+            ports = {"direct": backend_port, "relay": relay_port, "proxy": proxy_port}
+            figures = run_all(ports, procs[2].pid, sizes, args.rounds)
             report(figures, sizes)
         finally:
             for proc in procs:
@@ -250,13 +288,13 @@ def _cpu(pid: int) -> float:
     return float(times.user + times.system)
 
 
-def run_all(direct: int, proxied: int, proxy_pid: int, sizes: Sizes,
+def run_all(ports: dict[str, int], proxy_pid: int, sizes: Sizes,
             rounds: int) -> dict[str, dict[str, float]]:
-    """Alternate direct and proxied rounds (the machine's load drifts); keep the best."""
-    asyncio.run(keep_alive(proxied, min(sizes.requests, 500), 8))  # warm up
-    best: dict[str, dict[str, float]] = {"direct": {}, "proxy": {}}
+    """Alternate direct, relay and proxy rounds (the load drifts); keep the best of each."""
+    asyncio.run(keep_alive(ports["proxy"], min(sizes.requests, 500), 8))  # warm up
+    best: dict[str, dict[str, float]] = {name: {} for name in ports}
     for _ in range(rounds):
-        for name, port in (("direct", direct), ("proxy", proxied)):
+        for name, port in ports.items():
             got: dict[str, float] = {}
             for conns in sizes.conns:
                 cpu = _cpu(proxy_pid)
@@ -277,22 +315,27 @@ def _keep_best(best: dict[str, float], got: dict[str, float]) -> None:
 
 
 def report(f: dict[str, dict[str, float]], sizes: Sizes) -> None:
-    d, p = f["direct"], f["proxy"]
+    d, r, p = f["direct"], f["relay"], f["proxy"]
     loop = os.environ.get("BRANCHYARD_PROXY_LOOP", "auto")
     print(f"proxy event loop: {loop} (uvloop when installed, unless 'asyncio'); "
           f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
-    print(f"keep-alive, {sizes.requests} requests (target: ratio >= 0.80x):")
+    print("relay = a minimal byte-copying relay (one thread per direction): what one "
+          "more hop costs on this machine, whatever the proxy")
+    print(f"keep-alive, {sizes.requests} requests (target: proxy/direct >= 0.80x):")
     for n in sizes.conns:
-        print(f"  {n:3d} connections: direct {d[f'rps{n}']:7.0f} req/s   proxy "
-              f"{p[f'rps{n}']:7.0f} req/s   ratio {p[f'rps{n}'] / d[f'rps{n}']:.2f}x   "
-              f"proxy CPU {p[f'cpu{n}']:.0f} us/request")
-    print(f"fresh connections, {sizes.fresh} sequential:")
-    print(f"  direct p50 {d['p50']:.3f} ms p99 {d['p99']:.3f} ms   proxy p50 {p['p50']:.3f} ms "
-          f"p99 {p['p99']:.3f} ms   added p50 {p['p50'] - d['p50']:.3f} ms (target <= 0.3)")
-    print(f"streamed body, {sizes.body >> 20} MiB:")
-    print(f"  direct {d['mbps']:8.0f} MB/s   proxy {p['mbps']:8.0f} MB/s   "
-          f"ratio {p['mbps'] / d['mbps']:.2f}x (target >= 0.90x)")
-    print(json.dumps({"direct": d, "proxy": p}))
+        key = f"rps{n}"
+        print(f"  {n:3d} conns: direct {d[key]:7.0f}  relay {r[key]:7.0f} "
+              f"({r[key] / d[key]:.2f}x)  proxy {p[key]:7.0f} req/s ({p[key] / d[key]:.2f}x)"
+              f"   proxy CPU {p[f'cpu{n}']:.0f} us/request")
+    print(f"fresh connections, {sizes.fresh} sequential (target: added p50 <= 0.3 ms):")
+    for name, x in (("direct", d), ("relay", r), ("proxy", p)):
+        print(f"  {name:6s} p50 {x['p50']:.3f} ms  p99 {x['p99']:.3f} ms"
+              + (f"  added p50 {x['p50'] - d['p50']:.3f} ms" if x is not d else ""))
+    print(f"streamed body, {sizes.body >> 20} MiB (target: proxy/direct >= 0.90x):")
+    print(f"  direct {d['mbps']:6.0f} MB/s  relay {r['mbps']:6.0f} MB/s "
+          f"({r['mbps'] / d['mbps']:.2f}x)  proxy {p['mbps']:6.0f} MB/s "
+          f"({p['mbps'] / d['mbps']:.2f}x)")
+    print(json.dumps(f))
 
 
 if __name__ == "__main__":

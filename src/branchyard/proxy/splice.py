@@ -32,34 +32,59 @@ def can_splice(src: asyncio.Transport, dst: asyncio.Transport) -> bool:
 
 
 class Splice:
-    """Moves exactly ``length`` bytes from ``src`` to ``dst``, then calls ``done(ok)``."""
+    """Moves exactly ``length`` bytes from ``src`` to ``dst``, then calls ``done(ok)``.
 
-    __slots__ = ("_done", "_dst", "_in_pipe", "_loop", "_pipe_r", "_pipe_w", "_remaining",
-                 "_src", "_src_transport", "_writing")
+    Both directions run at once: the source is read into the pipe while it has room
+    even when the destination is full, so the sender never waits on the receiver
+    more than the pipe's size.
+    """
+
+    __slots__ = ("_done", "_dst", "_in_pipe", "_loop", "_pipe_r", "_pipe_w", "_reading",
+                 "_src", "_src_transport", "_to_read", "_writing")
 
     def __init__(self, loop: asyncio.AbstractEventLoop, src: asyncio.Transport,
                  dst: asyncio.Transport, length: int, done: Callable[[bool], None]) -> None:
         self._loop = loop
         self._src_transport = src
-        self._remaining = length
+        self._to_read = length
         self._in_pipe = 0
         self._done: Callable[[bool], None] | None = done
-        self._writing = False
+        self._reading = self._writing = False
         src.pause_reading()
         self._src = os.dup(src.get_extra_info("socket").fileno())
         self._dst = os.dup(dst.get_extra_info("socket").fileno())
         self._pipe_r, self._pipe_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         with contextlib.suppress(OSError):
             fcntl.fcntl(self._pipe_w, _F_SETPIPE_SZ, PIPE_SIZE)
-        loop.add_reader(self._src, self._readable)
+        self._want_reading(True)
+
+    def _want_reading(self, on: bool) -> None:
+        if on != self._reading:
+            self._reading = on
+            if on:
+                self._loop.add_reader(self._src, self._readable)
+            else:
+                self._loop.remove_reader(self._src)
+
+    def _want_writing(self, on: bool) -> None:
+        if on != self._writing:
+            self._writing = on
+            if on:
+                self._loop.add_writer(self._dst, self._writable)
+            else:
+                self._loop.remove_writer(self._dst)
 
     def _readable(self) -> None:
-        # keep moving while data is there (a few rounds, to stay fair to other clients)
-        for _ in range(MAX_ROUNDS):
+        for _ in range(MAX_ROUNDS):  # a few rounds per wake-up, fair to other clients
+            room = min(self._to_read, PIPE_SIZE - self._in_pipe)
+            if room <= 0:
+                self._want_reading(False)
+                return
             try:
-                moved = os.splice(self._src, self._pipe_w, min(self._remaining, PIPE_SIZE),
-                                  flags=_FLAGS)
-            except BlockingIOError:
+                moved = os.splice(self._src, self._pipe_w, room, flags=_FLAGS)
+            except BlockingIOError:  # nothing to read, or the pipe is full
+                if self._writing:
+                    self._want_reading(False)  # resumed once the pipe drains
                 return
             except OSError:
                 self._finish(False)
@@ -67,35 +92,32 @@ class Splice:
             if not moved:  # the sender closed before the body was complete
                 self._finish(False)
                 return
-            self._remaining -= moved
+            self._to_read -= moved
             self._in_pipe += moved
-            self._drain()
-            if self._writing or self._src < 0:
+            if not self._drain() or self._src < 0:
                 return
 
-    def _drain(self) -> None:
+    def _writable(self) -> None:
+        if self._drain() and self._src >= 0:
+            self._want_writing(False)
+        if self._src >= 0 and self._to_read and self._in_pipe < PIPE_SIZE:
+            self._want_reading(True)
+
+    def _drain(self) -> bool:
+        """Empty the pipe into the destination; False if it is full (writer armed)."""
         while self._in_pipe:
             try:
                 moved = os.splice(self._pipe_r, self._dst, self._in_pipe, flags=_FLAGS)
             except BlockingIOError:
-                self._wait_writable()
-                return
+                self._want_writing(True)
+                return False
             except OSError:
                 self._finish(False)
-                return
+                return False
             self._in_pipe -= moved
-        if not self._remaining:
+        if not self._to_read:
             self._finish(True)
-        elif self._writing:
-            self._writing = False
-            self._loop.remove_writer(self._dst)
-            self._loop.add_reader(self._src, self._readable)
-
-    def _wait_writable(self) -> None:
-        if not self._writing:
-            self._writing = True
-            self._loop.remove_reader(self._src)
-            self._loop.add_writer(self._dst, self._drain)
+        return True
 
     def cancel(self) -> None:
         """Stop at once (one end went away); ``done`` is not called."""
@@ -105,8 +127,8 @@ class Splice:
     def _finish(self, ok: bool) -> None:
         if self._src < 0:
             return
-        self._loop.remove_reader(self._src)
-        self._loop.remove_writer(self._dst)
+        self._want_reading(False)
+        self._want_writing(False)
         for fd in (self._src, self._dst, self._pipe_r, self._pipe_w):
             with contextlib.suppress(OSError):
                 os.close(fd)
