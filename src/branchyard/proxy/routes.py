@@ -55,6 +55,11 @@ def service_label(port_name: str) -> str:
     return dns_label(base) or dns_label(port_name) or "port"
 
 
+def service_host_label(service: str, subdomain: str | None) -> str:
+    """The labels in front of the project for a named port: ``api.feat-x`` (main: ``api``)."""
+    return f"{service}.{subdomain}" if subdomain else service
+
+
 def main_path_of(common_dir: Path) -> Path:
     """The main worktree of a non-bare repository (the common dir for a bare one)."""
     return common_dir.parent if common_dir.name == ".git" else common_dir
@@ -114,10 +119,10 @@ def _app_name(rec: WorktreeRecord, names: tuple[str, ...]) -> str:
 def _add_ports(hosts: dict[str, Backend], subdomain: str | None, project: str, tld: str,
                ports: dict[str, int], app: str, who: tuple[str, str, str, str]) -> None:
     slug, branch, path, run = who
-    base = worktree_host(subdomain, project, tld)
     for name, port in ports.items():
         service = "" if name == app else service_label(name)
-        host = f"{service}.{base}" if service else base
+        label = service_host_label(service, subdomain) if service else subdomain
+        host = worktree_host(label, project, tld)
         hosts[host] = Backend(host, port, slug, branch, path, service,
                               f"cd {path} && {run}", subdomain or "")
 

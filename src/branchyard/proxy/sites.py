@@ -9,7 +9,7 @@ from pathlib import Path
 from branchyard.config import Config, ProxyConfig
 from branchyard.errors import WorktreeError
 from branchyard.identity import worktree_host, worktree_url
-from branchyard.proxy.routes import MAIN_DEFAULT_PORT, service_label
+from branchyard.proxy.routes import MAIN_DEFAULT_PORT, service_host_label, service_label
 
 
 @dataclass(frozen=True)
@@ -59,11 +59,8 @@ def url_env(subdomain: str | None, project: str, ports: Mapping[str, int],
             continue
         label = service_label(name)
         key = label.upper().replace("-", "_")
-        base = worktree_host(subdomain, project, proxy.tld)
-        scheme = "https" if proxy.https else "http"
-        default = 443 if proxy.https else 80
-        suffix = "" if proxy.port == default else f":{proxy.port}"
-        env[f"BRANCHYARD_{key}_URL"] = f"{scheme}://{label}.{base}{suffix}"
+        env[f"BRANCHYARD_{key}_URL"] = site_url(service_host_label(label, subdomain),
+                                                project, proxy)
         env[f"BRANCHYARD_{key}_INTERNAL_URL"] = f"http://127.0.0.1:{port}"
     return env
 
