@@ -34,6 +34,10 @@ def test_lock_refuses_a_path_held_by_another_and_unlock_rules(repo: Path) -> Non
     add_locks(common, "slug_a", "a", ["db/", "package.json"], "schema work")
     with pytest.raises(LockHeldError, match=r"`db/x.sql` is already locked by a \(schema work\)"):
         add_locks(common, "slug_b", "b", ["db/x.sql"])
+    with pytest.raises(LockHeldError, match=r"`db` is already locked by a"):
+        add_locks(common, "slug_b", "b", ["db"])  # wider than a's lock: overlaps too
+    with pytest.raises(LockHeldError, match=r"`\*.json` is already locked by a"):
+        add_locks(common, "slug_b", "b", ["*.json"])
     add_locks(common, "slug_b", "b", ["README.md"])
     with pytest.raises(LockHeldError, match="locked by a, not by this worktree"):
         remove_locks(common, "slug_b", ["package.json"])

@@ -60,7 +60,7 @@ def add_locks(common_dir: Path, slug: str, holder: str, patterns: Sequence[str],
     with Ledger(common_dir).update() as state:
         current = _locks(state)
         for pattern in patterns:
-            other = held_by_other(pattern, current, slug)
+            other = held_by_other(pattern, current, slug) or _inside(pattern, current, slug)
             if other is not None:
                 raise LockHeldError(
                     f"`{pattern}` is already locked by {other.holder}"
@@ -70,6 +70,13 @@ def add_locks(common_dir: Path, slug: str, holder: str, patterns: Sequence[str],
         made = tuple(Lock(p, slug, holder, reason, time.time()) for p in dict.fromkeys(patterns))
         _store(state, [*kept, *made])
     return made
+
+
+def _inside(pattern: str, locks: Iterable[Lock], slug: str) -> Lock | None:
+    """A lock of another worktree on something ``pattern`` would cover."""
+    wide = Lock(pattern, slug, "")
+    return next((lock for lock in locks
+                 if lock.slug != slug and wide.covers(lock.pattern.rstrip("/"))), None)
 
 
 def remove_locks(common_dir: Path, slug: str, patterns: Sequence[str] = (),
