@@ -10,7 +10,7 @@ from depskit import Worktrees, make_worktrees
 
 from branchyard.deps.install import Runner
 from branchyard.deps.lockstamp import STAMP_NAME, lockfile_hash, read_stamp, write_stamp
-from branchyard.deps.reuse import DepsTarget, Session, decide, ensure_deps
+from branchyard.deps.reuse import DepsTarget, Session, decide, ensure_deps, tree_state
 from branchyard.errors import HookError, ProviderError
 from branchyard.events import NullReporter
 
@@ -91,6 +91,7 @@ def test_a_tree_branchyard_did_not_make_is_left_alone(trees: Worktrees) -> None:
     outcome = ensure_deps(_target(trees), _session())
 
     assert (outcome.changed, outcome.action) == (False, "foreign")
+    assert tree_state(_target(trees)) == "foreign"
     assert os.listdir(trees.worktree / "node_modules") == ["mine"]
 
 
@@ -124,14 +125,19 @@ def test_a_failed_install_is_retried_by_the_next_setup(trees: Worktrees) -> None
     with pytest.raises(HookError, match="boom"):
         ensure_deps(_target(trees, install=half), _session())
 
+    assert tree_state(_target(trees)) == "incomplete"
     outcome = ensure_deps(_target(trees), _session())
 
     assert outcome.action == "updated"
     assert (trees.worktree / "node_modules" / "marker").exists()
+    assert tree_state(_target(trees)) == "current"
+    (trees.worktree / "package-lock.json").write_text("lock v3\n")
+    assert tree_state(_target(trees)) == "stale"
 
 
 def test_no_main_tree_or_no_lockfile_means_install(tmp_path: Path) -> None:
     wt = make_worktrees(tmp_path)
+    assert tree_state(_target(wt)) == "missing"
     assert decide(_target(wt)).reason == "the main worktree has no node_modules to reuse"
     assert decide(_target(wt, lockfiles=("yarn.lock",))).strategy == "install"
     assert decide(_target(wt, lockfiles=())).reason.startswith("no lockfiles configured")

@@ -105,6 +105,20 @@ def _strategy(target: DepsTarget, mine: str, main: str) -> tuple[Strategy, str]:
     return "reuse", "the lockfiles are identical to the main worktree's"
 
 
+def tree_state(target: DepsTarget) -> str:
+    """For status/doctor: "missing", "foreign" (not made by branchyard),
+    "incomplete" (its install failed), "stale" (lockfiles changed) or "current"."""
+    if not os.path.lexists(target.dest):
+        return "missing"
+    stamp = read_stamp(target.dest)
+    if stamp is None:
+        return "foreign"
+    if stamp.lock_hash == INCOMPLETE:
+        return "incomplete"
+    current = lockfile_hash(target.worktree, target.lockfiles)
+    return "current" if stamp.lock_hash == current else "stale"
+
+
 def ensure_deps(target: DepsTarget, session: Session) -> Outcome:
     """Make the tree if needed; idempotent. Never touches the main worktree,
     and never replaces a tree branchyard did not make."""
