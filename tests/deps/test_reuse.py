@@ -3,10 +3,12 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
-from depskit import Worktrees, make_worktrees
+from depskit import Worktrees, git, make_worktrees
+from nodetree import generate_node_modules
 
 from branchyard.deps.install import Runner
 from branchyard.deps.lockstamp import STAMP_NAME, lockfile_hash, read_stamp, write_stamp
@@ -211,3 +213,21 @@ def test_a_virtualenv_is_recreated_not_copied(tmp_path: Path) -> None:
     assert (outcome.action, outcome.method) == ("recreated", "install")
     activate = (wt.worktree / ".venv" / "bin" / "activate").read_text()
     assert str(wt.worktree) in activate and str(wt.main / ".venv") not in activate
+
+
+def test_across_filesystems_even_hardlink_mode_copies(tmp_path: Path) -> None:
+    shm = Path("/dev/shm")
+    if not shm.is_dir() or os.stat(shm).st_dev == os.stat(tmp_path).st_dev:
+        pytest.skip("no second filesystem to copy onto")
+    wt = make_worktrees(tmp_path)
+    generate_node_modules(wt.main / "node_modules", files=200)
+    with tempfile.TemporaryDirectory(dir=shm) as other:
+        worktree = Path(other) / "wt"
+        git("worktree", "add", "-q", "-b", "elsewhere", str(worktree), cwd=wt.main)
+        target = _target(Worktrees(wt.main, worktree), mode="hardlink")
+
+        outcome = ensure_deps(target, _session())
+
+        assert outcome.method == "copy"
+        assert (worktree / "node_modules" / "pkg1" / "package.json").exists()
+        git("worktree", "remove", "--force", str(worktree), cwd=wt.main)
