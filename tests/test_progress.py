@@ -88,7 +88,7 @@ def test_a_silent_phase_gets_a_heartbeat_and_only_when_silent() -> None:
         reporter.heartbeat()
         reporter.heartbeat()  # just said something
     lines = out.getvalue().splitlines()
-    assert lines[2] == "[ 12.00s] still deps… 12s (3/10 files (30%))"
+    assert lines[2] == "[ 12.00s] still deps… 12s, 3/10 files (30%)"
     assert len(lines) == 4  # start, progress, one heartbeat, end
 
 

@@ -231,7 +231,7 @@ class PlainReporter(_LineReporter):
 
     def _still(self, phase: _Phase, elapsed: float) -> None:
         amount = _amount(phase)
-        self._line(f"still {phase.name}… {elapsed:.0f}s" + (f" ({amount})" if amount else ""))
+        self._line(f"still {phase.name}… {elapsed:.0f}s" + (f", {amount}" if amount else ""))
 
 
 class JsonReporter(_LineReporter):

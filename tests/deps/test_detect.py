@@ -5,7 +5,8 @@ from pathlib import Path
 import pytest
 
 from branchyard.config import DepsConfig
-from branchyard.deps.detect import detect_deps, detect_package_manager
+from branchyard.configload import load_config
+from branchyard.deps.detect import detect_deps, detect_package_manager, render_deps_toml
 
 
 def _touch(root: Path, *names: str) -> None:
@@ -56,3 +57,14 @@ def test_gems_outside_the_worktree_and_empty_repos_propose_nothing(tmp_path: Pat
     assert detect_deps(tmp_path) == []
     assert detect_package_manager(tmp_path) == "bundler"
     assert detect_package_manager(tmp_path / "nothing") is None
+
+
+def test_rendered_toml_loads_back_into_the_same_config(tmp_path: Path) -> None:
+    _touch(tmp_path, "package.json", "pnpm-lock.yaml", "uv.lock")
+    found = detect_deps(tmp_path)
+    (tmp_path / "branchyard.toml").write_text(render_deps_toml(found))
+
+    config, _ = load_config(tmp_path)
+
+    assert list(config.deps) == found
+    assert render_deps_toml([]) == ""

@@ -65,6 +65,19 @@ def detect_package_manager(main_path: Path) -> str | None:
     return manager.name if manager is not None else None
 
 
+def render_deps_toml(entries: list[DepsConfig]) -> str:
+    """``[[deps]]`` blocks for a starter branchyard.toml ("" when none)."""
+    blocks = []
+    for entry in entries:
+        lockfiles = ", ".join(json.dumps(name) for name in entry.lockfiles)
+        lines = ["[[deps]]", f"dir = {json.dumps(entry.dir)}",
+                 f"lockfiles = [{lockfiles}]", f"install = {json.dumps(entry.install)}"]
+        if entry.dir == "node_modules":
+            lines.append("# smoke = \"node -e 'require(\\\"your-main-dependency\\\")'\"")
+        blocks.append("\n".join(lines) + "\n")
+    return "\n".join(blocks)
+
+
 def _first_present(root: Path, managers: tuple[_Manager, ...]) -> _Manager | None:
     return next((m for m in managers if _present(root, m)), None)
 
