@@ -88,6 +88,7 @@ class RadarReport:
     pairs: tuple[PairResult, ...]
     lock_hits: tuple[LockHit, ...]
     locks: tuple[Lock, ...] = ()  # every lock held, for people to see
+    merges_run: int = 0  # pairs `git merge-tree` had to look at (the rest surely merge)
 
     @property
     def conflict(self) -> bool:
@@ -101,7 +102,8 @@ def scan(repo: Repo) -> RadarReport:
     """Run the radar over every live worktree of ``repo``."""
     found = sides(repo, repo.worktrees)
     locks = read_locks(repo.common_dir)
-    return RadarReport(found, _pairs(found, repo.common_dir), lock_hits(found, locks), locks)
+    pairs, merges = _pairs(found, repo.common_dir)
+    return RadarReport(found, pairs, lock_hits(found, locks), locks, merges)
 
 
 def sides(repo: Repo, worktrees: Sequence[Worktree]) -> tuple[Side, ...]:
@@ -143,7 +145,7 @@ def _spans(snaps: Sequence[Snapshot], forks: Sequence[str | None], tips: Mapping
     return dict(zip(keys, found, strict=True))
 
 
-def _pairs(sides: Sequence[Side], cwd: Path) -> tuple[PairResult, ...]:
+def _pairs(sides: Sequence[Side], cwd: Path) -> tuple[tuple[PairResult, ...], int]:
     jobs: list[tuple[Side, Side | None]] = [(a, b) for a, b in combinations(sides, 2)]
     jobs += [(s, None) for s in sides]
     commits = {(a.snapshot.commit, b.snapshot.commit if b else a.base_commit)
@@ -151,7 +153,7 @@ def _pairs(sides: Sequence[Side], cwd: Path) -> tuple[PairResult, ...]:
     keys = sorted(commits)
     merged = dict(zip(keys, parallel_map(lambda k: merge_tree(k[0], k[1], cwd), keys),
                       strict=True))
-    return tuple(_pair(a, b, merged) for a, b in jobs)
+    return tuple(_pair(a, b, merged) for a, b in jobs), len(keys)
 
 
 def _surely_clean(a: Side, b: Side | None) -> bool:

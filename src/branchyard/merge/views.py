@@ -24,6 +24,7 @@ def radar_json(report: RadarReport) -> dict[str, Any]:
         "locked_edits": [{"worktree": h.worktree, "path": h.path, "lock": lock_json(h.lock)}
                          for h in report.lock_hits],
         "locks": [lock_json(lk) for lk in report.locks],
+        "merges_run": report.merges_run,
     }
 
 
