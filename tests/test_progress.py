@@ -166,3 +166,24 @@ def test_importing_progress_does_not_import_rich() -> None:
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           check=True, timeout=30)
     assert done.stdout.strip() == "False"
+
+
+def test_rich_survives_a_busy_phase_while_its_refresh_thread_draws() -> None:
+    """Phase ends, messages and progress racing the 8-per-second redraws must
+    never deadlock (they take the locks in one order only)."""
+    reporter = make_reporter(False, TtyStream(), is_tty=True)
+
+    def busy() -> None:
+        end = time.monotonic() + 1.0  # about eight redraws
+        while time.monotonic() < end:
+            with reporter.phase("outer"), reporter.phase("inner"):
+                for i in range(20):
+                    reporter.progress(i, 20, "files")
+                    reporter.output(f"line {i}")
+                reporter.message("done")
+
+    worker = threading.Thread(target=busy, daemon=True)
+    worker.start()
+    worker.join(timeout=60)
+    assert not worker.is_alive()
+    assert isinstance(reporter, RichReporter) and reporter._live is None

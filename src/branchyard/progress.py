@@ -22,7 +22,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, TextIO
 
 from branchyard.events import PhaseTime, Reporter
@@ -265,7 +265,12 @@ class JsonReporter(_LineReporter):
 
 
 class RichReporter:
-    """A live display on a terminal (rich is imported only when one is made)."""
+    """A live display on a terminal (rich is imported only when one is made).
+
+    Lock order: rich's refresh thread holds the Live's lock while it calls
+    :meth:`_render`, which takes ours; so ours is only ever held for reading or
+    changing the phase state, never while calling into rich.
+    """
 
     def __init__(self, stream: TextIO, clock: Clock = time.monotonic) -> None:
         from rich.console import Console
@@ -273,15 +278,16 @@ class RichReporter:
         self.console = Console(file=stream, force_terminal=True, highlight=False)
         self.clock = clock
         self._stack: list[_Phase] = []
-        self._lock = threading.RLock()
-        self._live: Any = None
+        self._lock = threading.Lock()
+        self._live: Any = None  # started and stopped by the thread running the phases
+        self._spinner: Any = None  # one spinner, so that it keeps turning between redraws
 
     @contextmanager
     def phase(self, name: str) -> Iterator[None]:
         entry = _Phase(name, self.clock())
         with self._lock:
             self._stack.append(entry)
-            self._start_live()
+        self._start_live()
         ok = False
         try:
             yield
@@ -294,14 +300,16 @@ class RichReporter:
         mark = "[green]✓[/]" if ok else "[red]✗[/]"
         with self._lock:
             self._stack.remove(entry)
-            if self._live is not None:
-                self._live.refresh()  # drop the finished phase from the live line first
-            self.console.print(f"{mark} {_escape(entry.name)} [dim]{_secs(seconds)}[/]")
-            if not self._stack:
-                self.close()
+            idle = not self._stack
+        if self._live is not None:
+            self._live.refresh()  # drop the finished phase from the live line first
+        self.console.print(f"{mark} {_escape(entry.name)} [dim]{_secs(seconds)}[/]")
+        if idle:
+            self.close()
 
     def message(self, text: str) -> None:
-        prefix = f"{self._stack[-1].name}: " if self._stack else ""
+        with self._lock:
+            prefix = f"{self._stack[-1].name}: " if self._stack else ""
         self.console.print(f"  [dim]{_escape(prefix + text)}[/]")
 
     def progress(self, done: float, total: float, unit: str = "") -> None:
@@ -316,16 +324,17 @@ class RichReporter:
                 self._stack[-1].last_output = line
 
     def close(self) -> None:
-        with self._lock:
-            if self._live is not None:
-                self._live.stop()
-                self._live = None
+        live, self._live = self._live, None
+        if live is not None:
+            live.stop()
 
     def _start_live(self) -> None:
         if self._live is not None:
             return
         from rich.live import Live
+        from rich.spinner import Spinner
 
+        self._spinner = self._spinner or Spinner("dots")
         self._live = Live(console=self.console, get_renderable=self._render,
                           refresh_per_second=8, transient=True,
                           redirect_stdout=False, redirect_stderr=False)
@@ -333,21 +342,20 @@ class RichReporter:
 
     def _render(self) -> Any:
         from rich.progress_bar import ProgressBar
-        from rich.spinner import Spinner
         from rich.table import Table
 
-        grid = Table.grid(padding=(0, 1))
         with self._lock:
-            if not self._stack:
-                return grid
-            phase = self._stack[-1]
-            elapsed = self.clock() - phase.started
-            bar: Any = (ProgressBar(total=phase.total, completed=phase.done, width=30)
-                        if phase.total > 0 else "")
-            grid.add_row(Spinner("dots"), f"[bold]{_escape(phase.name)}[/]",
-                         f"[dim]{elapsed:.1f}s[/]", bar, _escape(_amount(phase)))
-            if phase.last_output:
-                grid.add_row("", f"[dim]{_escape(phase.last_output[:100])}[/]")
+            phase = replace(self._stack[-1]) if self._stack else None
+        grid = Table.grid(padding=(0, 1))
+        if phase is None:
+            return grid
+        elapsed = self.clock() - phase.started
+        bar: Any = (ProgressBar(total=phase.total, completed=phase.done, width=30)
+                    if phase.total > 0 else "")
+        grid.add_row(self._spinner, f"[bold]{_escape(phase.name)}[/]",
+                     f"[dim]{elapsed:.1f}s[/]", bar, _escape(_amount(phase)))
+        if phase.last_output:
+            grid.add_row("", f"[dim]{_escape(phase.last_output[:100])}[/]")
         return grid
 
 
