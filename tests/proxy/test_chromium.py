@@ -144,3 +144,30 @@ def test_browser_command_opens_the_worktree_url_with_its_own_profile(
     finally:
         if psutil.pid_exists(doc["pid"]):
             os.killpg(doc["pid"], signal.SIGKILL)
+
+
+@pytest.mark.skipif(shutil.which("certutil") is None,
+                    reason="needs certutil (apt-get install libnss3-tools)")
+def test_https_dev_url_is_trusted_after_proxy_trust_install(
+        tmp_path: Path, common_dir: Path, apps: list[App],
+        capsys: pytest.CaptureFixture[str]) -> None:
+    from branchyard.cli.main import main
+    from branchyard.proxy.daemon import proxy_dir
+    from branchyard.proxy.tls import server_context
+
+    app = App("a")
+    apps.append(app)
+    add_worktree(common_dir, "feat/a", {"PORT": app.port})
+    assert main(["proxy", "trust", "--install", "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["installed"] == str(Path.home() / ".pki" / "nssdb")
+    proxy = ProxyThread(https=server_context(proxy_dir() / "tls"))
+    tools = DevTools(tmp_path / "chromium-https")
+    try:
+        url = f"https://feat-a.app.localhost:{proxy.port}/echo"
+        tools.visit(url)  # an untrusted certificate would stop at an error page
+        assert tools.evaluate("window.isSecureContext") is True
+        assert any(r["path"] == "/echo" for r in app.requests)
+    finally:
+        tools.close()
+        proxy.stop()

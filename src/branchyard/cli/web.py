@@ -143,17 +143,23 @@ def run(port: int | None, https: bool | None) -> None:
 
 
 @proxy.command("trust")
+@click.option("--install", is_flag=True,
+              help="Also trust it in your browsers' store (Linux NSS; no sudo).")
 @json_option
-def trust(as_json: bool) -> None:
+def trust(install: bool, as_json: bool) -> None:
     """Make the local HTTPS CA and print the steps that make browsers trust it."""
     def body() -> Reply:
         from branchyard.proxy.daemon import proxy_dir
-        from branchyard.proxy.tls import ensure_ca, trust_steps
+        from branchyard.proxy.tls import ensure_ca, install_user_trust, trust_steps
 
         ca_cert, _ = ensure_ca(proxy_dir() / "tls")
         steps = trust_steps(ca_cert)
-        return Reply(data={"ca_certificate": str(ca_cert), "steps": steps},
-                     text=f"local CA: {ca_cert}\n\n" + "\n\n".join(steps))
+        installed = str(install_user_trust(ca_cert)) if install else ""
+        text = f"local CA: {ca_cert}\n\n" + "\n\n".join(steps)
+        if installed:
+            text += f"\n\ninstalled in {installed} (Chromium/Chrome, Firefox: restart them)"
+        return Reply(data={"ca_certificate": str(ca_cert), "steps": steps,
+                           "installed": installed}, text=text)
     respond("proxy trust", as_json, body)
 
 

@@ -133,6 +133,28 @@ def trust_steps(ca_cert: Path) -> list[str]:
     ]
 
 
+def install_user_trust(ca_cert: Path) -> Path:
+    """Trust the CA in this user's NSS database (Chromium and Firefox on Linux; no
+    sudo); the database path. Idempotent: the entry is replaced."""
+    import shutil
+
+    from branchyard.proc import run
+
+    certutil = shutil.which("certutil")
+    if certutil is None:
+        raise ProxyError("certutil is not installed, so the browser trust store cannot be "
+                         "changed", hint="install it (Debian/Ubuntu: apt-get install "
+                                         "libnss3-tools) or follow `branchyard proxy trust`")
+    nss = Path.home() / ".pki" / "nssdb"
+    if not (nss / "cert9.db").exists():
+        nss.mkdir(parents=True, exist_ok=True)
+        run([certutil, "-N", "-d", f"sql:{nss}", "--empty-password"], timeout=30)
+    run([certutil, "-D", "-d", f"sql:{nss}", "-n", CA_NAME], timeout=30, check=False)
+    run([certutil, "-A", "-d", f"sql:{nss}", "-t", "C,,", "-n", CA_NAME, "-i",
+         str(ca_cert)], timeout=30)
+    return nss
+
+
 def _valid_name(name: str) -> bool:
     return len(name) <= 253 and all(c.isalnum() or c in "-." for c in name)
 
