@@ -38,10 +38,10 @@ def protected_pids() -> set[int]:
 
 
 def _inside(cwd: str, roots: Sequence[str]) -> str | None:
-    for root in roots:
-        if cwd == root or cwd.startswith(root + os.sep):
-            return root
-    return None
+    """The innermost root containing ``cwd``: a worktree nested in the main one
+    (``.worktrees/x``) owns its processes, not the main worktree."""
+    found = [r for r in roots if cwd == r or cwd.startswith(r.rstrip(os.sep) + os.sep)]
+    return max(found, key=len, default=None)
 
 
 def processes_by_root(roots: Iterable[Path]) -> dict[str, list[ProcInfo]]:
