@@ -174,11 +174,13 @@ def end(pid: int) -> None:
 
 
 def assert_world_consistent(project: Project, *, live: Sequence[str] = (),
-                            unmanaged: Sequence[Path] = ()) -> None:
+                            unmanaged: Sequence[Path] = (), foreign: Sequence[str] = ()
+                            ) -> None:
     """Everything of ours has an owner, and every owner's things exist.
 
     ``live`` names the branches that must still be up, ``unmanaged`` worktrees
-    that stay without branchyard (after `teardown`). Checks git (worktrees,
+    that stay without branchyard (after `teardown`), ``foreign`` databases the
+    test made itself (which branchyard must leave alone). Checks git (worktrees,
     branches), the database server, the lease registry, the ledger and the
     leftover directories.
     """
@@ -197,7 +199,7 @@ def assert_world_consistent(project: Project, *, live: Sequence[str] = (),
     # databases: ours are the main one, recorded snapshots/pool spares, live clones
     from branchyard.db import records as dbrec
 
-    allowed = {project.main_db}
+    allowed = {project.main_db, *foreign}
     allowed |= {s.name for s in dbrec.snapshots(state) if s.state == "ready"}
     allowed |= {p.name for p in dbrec.pool(state) if p.state == "ready"}
     clones = {r.spec["database"] for w in records for r in w.resources if r.kind == "postgres"}
