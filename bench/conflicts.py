@@ -1,6 +1,7 @@
 """Benchmark: the conflict radar on a generated repository.
 
     python bench/conflicts.py [--files 10000] [--worktrees 20] [--runs 3] [--quick]
+                              [--all-overlap]
 
 Each worktree gets commits (a few of them touching the same files, so some
 pairs conflict, one adding a colliding migration) and uncommitted edits plus
@@ -61,7 +62,7 @@ def make_repo(root: Path, files: int) -> Path:
     return repo
 
 
-def make_worktrees(repo: Path, count: int, files: int) -> None:
+def make_worktrees(repo: Path, count: int, files: int, hot_every: int = 5) -> None:
     for w in range(count):
         path = repo.parent / f"wt{w:02d}"
         sh("git", "worktree", "add", "-q", "-b", f"feat/w{w:02d}", str(path), "main", cwd=repo)
@@ -70,7 +71,7 @@ def make_worktrees(repo: Path, count: int, files: int) -> None:
                 target = _file(path, (w * 97 + c * 13 + k * 7) % files)
                 target.write_text(target.read_text() + f"commit {c} of worktree {w}\n")
             sh("git", "commit", "-q", "-am", f"w{w} c{c}", cwd=path)
-        if w % 5 == 0:  # every fifth worktree also edits a shared hotspot
+        if w % hot_every == 0:  # every fifth (by default) also edits a shared hotspot
             hot = _file(path, 42)
             hot.write_text(f"hotspot rewritten by {w}\n" + hot.read_text())
             sh("git", "commit", "-q", "-am", f"w{w} hotspot", cwd=path)
@@ -137,6 +138,9 @@ def main() -> None:
     parser.add_argument("--worktrees", type=int, default=20)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--quick", action="store_true", help="2,000 files, 6 worktrees, 1 run")
+    parser.add_argument("--all-overlap", action="store_true",
+                        help="worst case: every worktree edits the hotspot, so every pair "
+                             "needs git merge-tree")
     args = parser.parse_args()
     if args.quick:
         args.files, args.worktrees, args.runs = 2_000, 6, 1
@@ -144,7 +148,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bench-conflicts-") as tmp:
         start = time.perf_counter()
         repo = make_repo(Path(tmp), args.files)
-        make_worktrees(repo, args.worktrees, args.files)
+        make_worktrees(repo, args.worktrees, args.files, 1 if args.all_overlap else 5)
         print(f"setup: {args.files} files, {args.worktrees} worktrees "
               f"in {time.perf_counter() - start:.1f} s")
         pairs = args.worktrees * (args.worktrees - 1) // 2
