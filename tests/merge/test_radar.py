@@ -149,3 +149,8 @@ def test_the_kept_index_follows_edits_commits_and_a_busy_lock(shared: Path) -> N
     (gitdir / "branchyard-radar.index.lock").write_text("")  # a git that crashed on it
     assert changed() == ["new.py", "untracked.txt"]
     assert git("status", "--porcelain", cwd=b) == ""
+
+
+def test_no_worktrees_no_conflicts(repo: Path) -> None:
+    report = scan(load_repo(repo))
+    assert (report.sides, report.pairs, report.conflict, report.merges_run) == ((), (), False, 0)
