@@ -218,3 +218,23 @@ def test_crashed_proxy_is_reported_and_its_pid_file_removed(project: Project) ->
     assert finding.kind == "proxy_crashed" and finding.hint == "then `branchyard proxy start`"
     doctor(DoctorRequest(project.path, fix=True))
     assert not pid_file.exists()
+
+
+def test_scratch_worktrees_of_dead_merges_are_removed_busy_ones_kept(repo: Path) -> None:
+    from filelock import FileLock
+
+    from branchyard.merge.scratch import scratch_root
+
+    root = scratch_root(repo / ".git")
+    root.mkdir(parents=True)
+    dead, busy = root / "merge-dead", root / "merge-busy"
+    for path in (dead, busy):
+        git("worktree", "add", "-q", "--detach", str(path), "HEAD", cwd=repo)
+    with FileLock(str(busy) + ".lock", timeout=5):
+        report = doctor(DoctorRequest(repo))
+        assert [(f.kind, f.subject) for f in report.findings] == [
+            ("scratch_worktree", f"merge scratch worktree {dead}")]
+        fixed = doctor(DoctorRequest(repo, fix=True))
+        assert [r.done for r in fixed.repairs] == [f"removed {dead}"]
+        assert not dead.exists() and busy.is_dir()
+    git("worktree", "remove", "--force", str(busy), cwd=repo)

@@ -129,7 +129,15 @@ def _proxy(ctx: Context, finding: Finding) -> str:
     return "removed the stale pid file"
 
 
+def _scratch(ctx: Context, finding: Finding) -> str:
+    from branchyard.merge.scratch import prune_scratch
+
+    removed = [str(p) for p in prune_scratch(ctx.repo.common_dir)]
+    return f"removed {', '.join(removed)}" if removed else "already resolved"
+
+
 REPAIRS: dict[str, Callable[[Context, Finding], str]] = {
+    "scratch_worktree": _scratch,
     "orphan_lease": _lease,
     "orphan_lock": _lock,
     "orphan_snapshot": _snapshot,

@@ -63,8 +63,9 @@ def diagnose(ctx: Context) -> list[Finding]:
     except LedgerError as err:
         return [Finding("ledger_unreadable", str(ctx.ledger.path), "branchyard", err.message,
                         hint=err.hint), *orphans.lease_findings()]
-    return [*repo_findings(survey), *orphans.lock_findings(survey),
-            *orphans.database_findings(survey), *orphans.lease_findings(),
+    return [*repo_findings(survey), *orphans.scratch_findings(survey),
+            *orphans.lock_findings(survey), *orphans.database_findings(survey),
+            *orphans.lease_findings(), *orphans.deps_findings(survey),
             *orphans.daemon_findings(survey)]
 
 

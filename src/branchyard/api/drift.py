@@ -176,10 +176,7 @@ def _git_findings(survey: Survey, covered: set[str]) -> list[Finding]:
                 "the directory is gone but git still lists the worktree",
                 fix="`git worktree prune`", gone=True, ref=(str(entry.path),)))
         elif real.startswith(scratch + os.sep):
-            findings.append(Finding(
-                "scratch_worktree", f"merge scratch worktree {entry.path}", "nobody",
-                "left behind by a merge that did not finish",
-                hint=f"if no merge runs: `git worktree remove --force {entry.path}`"))
+            continue  # a merge's scratch worktree: see orphans.scratch_findings
         else:
             findings.append(Finding(
                 "unmanaged_worktree", f"worktree {entry.branch or '(detached)'!r} at "

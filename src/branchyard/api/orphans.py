@@ -112,17 +112,64 @@ def daemon_findings(survey: Survey) -> list[Finding]:
 
 def _proxy_findings(survey: Survey) -> list[Finding]:
     try:
-        from branchyard.proxy.daemon import pid_file, proxy_status
+        from branchyard.proxy.daemon import pid_file, proxy_problems, proxy_status
     except ImportError:  # the proxy package is optional in partial builds
         return []
     status = proxy_status()
-    if status.state != "crashed":
+    if status.state == "crashed":
+        return [Finding(
+            "proxy_crashed", f"dev URL proxy (pid {status.pid}, port {status.port})",
+            "branchyard proxy", f"its pid file {pid_file()} names a process that is gone",
+            fix="remove the stale pid file", hint="then `branchyard proxy start`",
+            ref=(str(pid_file()),))]
+    return [Finding("proxy", "dev URL proxy", "branchyard proxy", problem)
+            for problem in proxy_problems(survey.ctx.config.proxy)]
+
+
+def scratch_findings(survey: Survey) -> list[Finding]:
+    """Merge scratch worktrees left by a merge whose process is gone."""
+    try:
+        from branchyard.merge.scratch import scratch_root
+    except ImportError:  # the merge package is optional in partial builds
         return []
-    return [Finding(
-        "proxy_crashed", f"dev URL proxy (pid {status.pid}, port {status.port})",
-        "branchyard proxy", f"its pid file {pid_file()} names a process that is gone",
-        fix="remove the stale pid file", hint="then `branchyard proxy start`",
-        ref=(str(pid_file()),))]
+    from filelock import FileLock, Timeout
+
+    root = scratch_root(survey.ctx.repo.common_dir)
+    left = []
+    for path in sorted(root.glob("merge-*")) if root.is_dir() else []:
+        if path.suffix == ".lock":
+            continue
+        try:
+            with FileLock(str(path) + ".lock", timeout=0):
+                left.append(path)
+        except Timeout:
+            continue  # a merge is using it right now
+    return [Finding("scratch_worktree", f"merge scratch worktree {path}", "nobody",
+                    "left behind by a merge whose process is gone",
+                    fix="remove it (no merge holds its lock)", ref=(str(path),))
+            for path in left]
+
+
+def deps_findings(survey: Survey) -> list[Finding]:
+    """Dependency trees whose install failed, in live worktrees (report only)."""
+    findings = []
+    for record in survey.state.worktrees.values():
+        deps = [r for r in record.resources if r.kind == "deps" and r.state == "ready"]
+        if not deps or survey.is_busy(record.path) or not Path(record.path).is_dir():
+            continue
+        from branchyard.deps.reuse import DepsTarget, tree_state
+
+        for res in deps:
+            spec = res.spec
+            state = tree_state(DepsTarget(dir=str(spec["dir"]), worktree=Path(spec["worktree"]),
+                                          main=Path(spec["main"]),
+                                          lockfiles=tuple(spec["lockfiles"])))
+            if state in ("incomplete", "missing"):
+                findings.append(Finding(
+                    "deps_tree", f"{res.spec['dir']} of worktree {record.branch!r}",
+                    f"ledger entry {record.slug}", f"the dependency tree is {state}",
+                    hint=f"run `branchyard setup` in {record.path} to install it again"))
+    return findings
 
 
 def _server_findings(survey: Survey) -> list[Finding]:
