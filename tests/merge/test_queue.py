@@ -148,3 +148,25 @@ def test_a_killed_runner_leaves_the_base_before_or_after_the_entry(
     assert subjects(shared)[:2] == ["a adds", "base files"]
     assert list((common / "branchyard" / "scratch").glob("merge-*")) == []
     assert git("worktree", "list", cwd=shared).count("\n") == 1
+
+
+def test_queue_run_watch_from_the_command_line_until_interrupted(shared: Path) -> None:
+    a = add_worktree(shared, "a")
+    commit(a, {"a.py": "a\n"}, "a adds")
+    common = load_repo(shared).common_dir
+    runner = subprocess.Popen([sys.executable, "-m", "branchyard", "queue", "run", "--watch",
+                               "--poll", "0.05"], cwd=shared, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True)
+    try:
+        add_entries(common, ["a"])
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and [e.state for e in read_queue(common)] != [MERGED]:
+            threading.Event().wait(0.05)
+        assert [e.state for e in read_queue(common)] == [MERGED]
+        assert runner.poll() is None  # still watching
+    finally:
+        runner.send_signal(signal.SIGINT)
+        _, err = runner.communicate(timeout=20)
+    assert runner.returncode == 130
+    assert "queue: a merged" in err
+    assert subjects(shared)[:2] == ["Merge branch 'a' into main", "a adds"]
