@@ -25,6 +25,10 @@ POINTS: tuple[str, ...] = (
     "resource.created",     # a resource created, before it is marked "ready"
     "setup.env",            # override env file written
     "setup.ready",          # entry marked "ready", before the intent is cleared
+    "snapshot.pending",     # a snapshot database recorded "pending", before the copy
+    "snapshot.copied",      # the snapshot copied, before it is marked "ready"
+    "pool.pending",         # (pool refill) a spare recorded "pending", before it is made
+    "pool.created",         # (pool refill) a spare made, before it is marked "ready"
     "down.stopped",         # processes stopped, before `git worktree remove`
     "down.removed",         # worktree removed, before its resources are released
     "teardown.marked",      # entry marked "tearing_down"

@@ -8,6 +8,7 @@ import random
 import signal
 import subprocess
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -22,13 +23,23 @@ from .conftest import (
     branches,
     cli,
     cli_json,
+    drop_prefixed,
     end,
     finding_kinds,
+    make_project,
     pids_inside,
     spawn,
 )
 
 KILLED = -signal.SIGKILL
+
+
+@pytest.fixture
+def pool_project(tmp_path: Path, uid: str) -> Iterator[Project]:
+    """A project keeping one warm spare clone (`pool = 1`)."""
+    yield make_project(tmp_path / "app", uid, pool=1)
+    wait_for_refills_of(tmp_path / "app" / ".git")
+    drop_prefixed(uid)
 
 # fault point → what `doctor` must find after `up feat/x` crashed there
 UP_CRASHES = {
@@ -40,7 +51,11 @@ UP_CRASHES = {
     "resource.created:db:app": ["interrupted_up"],
     "resource.pending:browser:profile": ["interrupted_up"],
     "setup.env": ["interrupted_up"],
+    "snapshot.pending": ["interrupted_up", "orphan_snapshot"],
+    "snapshot.copied": ["interrupted_up", "orphan_snapshot"],
 }
+# fault point → findings after the detached pool refill that `up` starts crashed there
+POOL_CRASHES = {"pool.pending": ["orphan_pool"], "pool.created": ["orphan_pool"]}
 # fault point → findings after `down feat/y` crashed there (feat/y had a process)
 DOWN_CRASHES = {
     "down.removed": ["missing_worktree", "stale_intent"],
@@ -52,7 +67,7 @@ DOWN_CRASHES = {
 
 
 def test_every_fault_point_is_exercised() -> None:
-    covered = {p.partition(":")[0] for p in [*UP_CRASHES, *DOWN_CRASHES]}
+    covered = {p.partition(":")[0] for p in [*UP_CRASHES, *DOWN_CRASHES, *POOL_CRASHES]}
     covered |= {"setup.ready", "down.stopped", "teardown.destroying"}
     assert covered == set(POINTS)
 
@@ -78,7 +93,7 @@ def repair(project: Project, expected: list[str], after: tuple[str, ...] = ()
 def test_crash_during_up_is_undone_by_doctor(project: Project, point: str) -> None:
     crash(project, point, "up", "feat/x")
     report = repair(project, UP_CRASHES[point])
-    [finding] = report["findings"]  # type: ignore[misc]
+    [finding] = [f for f in report["findings"] if f["kind"] == "interrupted_up"]  # type: ignore[union-attr, index]
     assert finding["subject"].startswith("`up feat/x` at ")
     assert "delete branch 'feat/x' if it has no commits of its own" in finding["fix"]
     assert_world_consistent(project)
@@ -177,3 +192,35 @@ def test_random_sigkill_during_up_and_down(project: Project) -> None:
         killed += kill_at_random(project, rng, args)
     settle(project)
     assert trials >= 20 and killed >= 10, (trials, killed)
+
+
+def wait_for_refills(project: Project) -> None:
+    wait_for_refills_of(project.common)
+
+
+def wait_for_refills_of(common: Path) -> None:
+    """Wait (bounded) until no pool refill of this repository runs any more."""
+    import psutil
+
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        running = [p for p in psutil.process_iter(["cmdline"])
+                   if "_refill" in (p.info["cmdline"] or [])
+                   and str(common) in (p.info["cmdline"] or [])]
+        if not running:
+            return
+        psutil.wait_procs(running, timeout=1)
+    raise AssertionError("the pool refill did not end within 60 s")
+
+
+@pytest.mark.parametrize("point", sorted(POOL_CRASHES))
+def test_crash_during_a_pool_refill_is_cleaned_by_doctor(pool_project: Project,
+                                                         point: str) -> None:
+    done = cli(pool_project.path, "up", "feat/p", fault=point)
+    assert done.returncode == 0, done.stderr  # `up` itself finished; its refill crashed
+    wait_for_refills(pool_project)
+    report = repair(pool_project, POOL_CRASHES[point])
+    assert report["findings"][0]["why"] == "making it was interrupted (state 'pending')"  # type: ignore[index]
+    assert_world_consistent(pool_project, live=["feat/p"])
+    cli(pool_project.path, "down", "feat/p", check=True)
+    wait_for_refills(pool_project)

@@ -41,7 +41,7 @@ def _being_built(server: str, name: str) -> bool:
     with pg.connect(server) as conn:
         row = conn.execute(
             "SELECT count(*) FROM pg_stat_activity WHERE pid <> pg_backend_pid() "
-            "AND (datname = %s OR position(%s in coalesce(query, '')) > 0)",
+            "AND (datname = %s OR (state = 'active' AND position(%s in query) > 0))",
             (name, name)).fetchone()
     return bool(row and row[0])
 

@@ -20,6 +20,7 @@ from branchyard.db import postgres as pg
 from branchyard.db import records
 from branchyard.db.records import PoolRecord, SnapshotRecord
 from branchyard.errors import BranchyardError
+from branchyard.faults import fault
 from branchyard.ledger import Ledger
 from branchyard.paths import state_dir
 
@@ -81,6 +82,7 @@ def refill(common_dir: Path, snapshot_name: str) -> int:
     try:
         made = 0
         while (name := _next_spare(common_dir, snapshot_name)) is not None:
+            fault("pool.pending")
             _create_spare(common_dir, snapshot_name, name)
             made += 1
         return made
@@ -114,6 +116,7 @@ def _create_spare(common_dir: Path, snapshot_name: str, spare: PoolRecord) -> No
     except BaseException:
         _forget(common_dir, spare.name)
         raise
+    fault("pool.created")
     with Ledger(common_dir).update() as state:
         if any(s.name == snapshot_name for s in records.snapshots(state)):
             records.put_pool(state, replace(spare, state="ready"))

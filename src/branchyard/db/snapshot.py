@@ -21,6 +21,7 @@ from branchyard.db.records import SnapshotRecord
 from branchyard.db.urls import mask_url, parse_url
 from branchyard.errors import BranchyardError
 from branchyard.events import NullReporter, Reporter
+from branchyard.faults import fault
 from branchyard.ledger import Ledger
 
 
@@ -95,11 +96,13 @@ def make(src: SnapshotSource, *, exclusive: bool = False,
         record = SnapshotRecord(name=src.name(gen), server=src.server, generation=gen,
                                 source=mask_url(src.source), key=src.key, pool=src.pool)
         records.put_snapshot(state, record)
+    fault("snapshot.pending")
     try:
         method = _copy(src, record.name, exclusive, report)
     except BaseException:
         _discard(src.common_dir, record)
         raise
+    fault("snapshot.copied")
     record = replace(record, state="ready", method=method)
     with Ledger(src.common_dir).update() as state:
         records.put_snapshot(state, record)
