@@ -65,3 +65,20 @@ def test_ca_key_is_private_and_trust_steps_name_the_certificate(tmp_path: Path) 
     assert f"-i {cert}" in steps
     assert "update-ca-certificates" in steps
     assert f"NODE_EXTRA_CA_CERTS={cert}" in steps
+
+
+def test_large_download_over_https_keeps_flowing(
+        tmp_path: Path, common_dir: Path, https_proxy: ProxyThread) -> None:
+    app = App("a")
+    try:
+        add_worktree(common_dir, "feat/a", {"PORT": app.port})
+        ctx = ssl.create_default_context(cafile=str(tmp_path / "tls" / "ca.pem"))
+        with socket.create_connection(("127.0.0.1", https_proxy.port), timeout=10) as raw, \
+                ctx.wrap_socket(raw, server_hostname="feat-a.app.localhost") as tls:
+            for _ in range(2):  # and the connection stays usable afterwards
+                tls.sendall(b"GET /big?n=%d HTTP/1.1\r\nHost: feat-a.app.localhost\r\n\r\n"
+                            % (40 << 20))
+                status, _, body = read_response(tls)  # type: ignore[arg-type]
+                assert (status, len(body)) == (200, 40 << 20)
+    finally:
+        app.stop()
