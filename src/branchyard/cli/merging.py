@@ -82,7 +82,8 @@ def merge(branch: str, strategy: str | None, picks: tuple[str, ...], update_bran
         if not take_down:
             return Reply(data, text)
         try:
-            data["removed_with"] = remove_merged(repo, branch)
+            remove_merged(repo, branch)
+            data["removed"] = True
         except BranchyardError as err:  # merged all the same: say both
             return Reply(data, text, EXIT_FAILED, (err,))
         return Reply(data, text + f"\nremoved the worktree of {branch}")

@@ -4,7 +4,6 @@ there, and advance the base branch only when they pass."""
 from __future__ import annotations
 
 import os
-import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from functools import partial
@@ -148,10 +147,8 @@ def check_env(worktree: Worktree | None, scratch: Path, plan: BuildPlan) -> dict
 def _worktree_env(worktree: Worktree | None) -> Mapping[str, str]:
     if worktree is None:
         return {}
-    try:
-        from branchyard.api.info import env_of
-    except ImportError:
-        return {}
+    from branchyard.api.info import env_of
+
     try:
         return env_of(worktree.path)
     except BranchyardError:
@@ -186,14 +183,8 @@ def _result(request: MergeRequest, plan: BuildPlan, built: Built, log: Path,
         branch_updated=updated, branch_note=note)
 
 
-def remove_merged(repo: Repo, branch: str) -> str:
+def remove_merged(repo: Repo, branch: str) -> None:
     """``--down``: remove the merged worktree through branchyard's own ``down``."""
-    try:
-        from branchyard.api.removal import DownRequest, down
-    except ImportError:  # a build without the lifecycle API: the CLI does the same
-        from branchyard import proc
+    from branchyard.api.removal import DownRequest, down
 
-        proc.run([sys.executable, "-m", "branchyard", "down", branch], cwd=repo.main_path)
-        return "cli"
     down(DownRequest(branch, cwd=repo.main_path))
-    return "api"
