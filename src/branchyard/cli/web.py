@@ -116,7 +116,7 @@ def status(as_json: bool) -> None:
         current = proxy_status()
         routes = _routes()
         lines = [_status_text(current)] + [
-            f"  {r['host']} → 127.0.0.1:{r['port']}  ({r['branch']})" for r in routes]
+            f"  {r['host']} → 127.0.0.1:{r['port']}  {r['branch']}" for r in routes]
         errors = (ProxyError("the proxy crashed (its pid file names a process that is "
                              "gone)", hint=f"see {current.log}; `branchyard proxy start` "
                                            "starts it again"),) \
@@ -187,11 +187,15 @@ def url(branch: str | None, open_: bool, as_json: bool) -> None:
     def body() -> Reply:
         from branchyard.proxy.daemon import proxy_status
 
-        _, site = _site(branch)
-        state = proxy_status().state
+        ctx, site = _site(branch)
+        status = proxy_status()
+        state = status.state
         if state != "running" and not as_json:
             note(f"note: the proxy is {'down (crashed)' if state == 'crashed' else 'not running'}"
                  "; `branchyard proxy start` makes this URL answer")
+        elif status.port != ctx.config.proxy.port and not as_json:
+            note(f"note: the proxy runs on port {status.port}, not on [proxy] port "
+                 f"{ctx.config.proxy.port}; restart it so this URL answers")
         if open_:
             import webbrowser
 
