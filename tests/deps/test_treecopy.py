@@ -161,3 +161,11 @@ def test_the_probe_matches_what_cp_can_do_and_leaves_nothing(tmp_path: Path) -> 
     assert caps.reflink == (cp.returncode == 0)
     assert caps.hardlink  # tmp_path is on one local filesystem
     assert list(probe_dir.iterdir()) == []
+
+
+def test_an_existing_destination_is_an_error_not_a_merge(tmp_path: Path) -> None:
+    source = generate_node_modules(tmp_path / "src", files=100).root
+    (tmp_path / "dest").mkdir()
+    with pytest.raises(TreeCopyError, match="File exists"):
+        copy_tree(CopyRequest(source, tmp_path / "dest", "copy"))
+    assert list((tmp_path / "dest").iterdir()) == []

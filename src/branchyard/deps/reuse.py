@@ -203,7 +203,11 @@ def _reuse(target: DepsTarget, decision: Decision, session: Session) -> Outcome:
         _remove_ours(staging, target)
         return _install(target, decide(target), session, "the lockfiles changed during reuse")
     write_stamp(staging, decision.lock_hash, "reused", method)
-    os.rename(staging, target.dest)
+    try:
+        os.rename(staging, target.dest)
+    except OSError:  # another process made the tree meanwhile: keep theirs
+        _remove_ours(staging, target)
+        return _existing(target, decision, session)
     return _smoke_after_reuse(target, decision, session, Outcome(
         True, "reused", method, decision.reason, stats))
 

@@ -108,10 +108,17 @@ def copy_tree(request: CopyRequest, on_progress: ProgressFn | None = None) -> Co
     caller to remove) when a file cannot be made.
     """
     start = time.perf_counter()
-    listing = list_tree(request.source)
-    _make_dirs(request, listing)
-    counts = _make_entries(request, listing, on_progress or _ignore)
-    _set_dir_modes(request, listing)
+    try:
+        listing = list_tree(request.source)
+        _make_dirs(request, listing)
+        counts = _make_entries(request, listing, on_progress or _ignore)
+        _set_dir_modes(request, listing)
+    except OSError as exc:
+        raise TreeCopyError(
+            f"could not {request.method} {request.source} to {request.dest}: "
+            f"{exc.strerror or exc}" + (f" ({exc.filename})" if exc.filename else ""),
+            hint="check free space and permissions of the worktree, then run setup "
+                 "again") from exc
     return CopyStats(dirs=len(listing.dirs), files=len(listing.files),
                      links=len(listing.links), linked=counts["link"],
                      cloned=counts["clone"], copied=counts["copy"],
