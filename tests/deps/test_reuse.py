@@ -231,3 +231,21 @@ def test_across_filesystems_even_hardlink_mode_copies(tmp_path: Path) -> None:
         assert outcome.method == "copy"
         assert (worktree / "node_modules" / "pkg1" / "package.json").exists()
         git("worktree", "remove", "--force", str(worktree), cwd=wt.main)
+
+
+def test_workspace_entries_reuse_alike_and_leave_the_root_install_alone(
+        trees: Worktrees) -> None:
+    generate_node_modules(trees.main / "packages" / "web" / "node_modules", files=100)
+    both = ("mkdir -p node_modules packages/web/node_modules && "
+            "touch node_modules/marker packages/web/node_modules/marker")
+    root = _target(trees, install=both)
+    web = _target(trees, dir="packages/web/node_modules", install=both)
+
+    assert [ensure_deps(t, _session()).action for t in (root, web)] == ["reused", "reused"]
+
+    for tree in ("node_modules", "packages/web/node_modules"):  # the branch moves on
+        subprocess.run(["rm", "-rf", str(trees.worktree / tree)], check=True)
+    (trees.worktree / "package-lock.json").write_text("lock v2\n")
+    assert [ensure_deps(t, _session()).action for t in (root, web)] == [
+        "installed", "foreign"]
+    assert (trees.worktree / "packages" / "web" / "node_modules" / "marker").exists()
