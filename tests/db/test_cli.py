@@ -89,3 +89,17 @@ def test_migration_detection(worktree: Path, repo: Path,
     [row] = run_json(capsys, "db", "status")["databases"]
     assert (row["migration_tool"], row["last_migration"]) == ("prisma", "20240202_users")
     down(repo)
+
+
+def test_db_snapshot_refresh_and_drop(worktree: Path, repo: Path, main_db: str, uid: str,
+                                      capsys: pytest.CaptureFixture[str]) -> None:
+    first = run_json(capsys, "db", "snapshot")["snapshots"]
+    assert [(s["name"], s["method"]) for s in first] == [("app", "template")]
+    older = {n for n in pg_names(uid) if "__snap_" in n}
+    second = run_json(capsys, "db", "snapshot")["snapshots"]
+    snaps = {n for n in pg_names(uid) if "__snap_" in n}
+    assert snaps == {second[0]["snapshot"]} and not snaps & older
+    dropped = run_json(capsys, "db", "snapshot", "--drop")["dropped"]
+    assert dropped == [second[0]["snapshot"]]
+    assert not {n for n in pg_names(uid) if "__snap_" in n}
+    down(repo)

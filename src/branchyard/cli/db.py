@@ -83,12 +83,17 @@ def db_url(name: str | None, branch: str | None, raw: bool, as_json: bool) -> No
 @click.argument("name", required=False)
 @click.option("--exclusive", is_flag=True,
               help="End the main database's sessions so a fast template copy can run.")
+@click.option("--drop", is_flag=True,
+              help="Drop the snapshots and warm pools instead (the next clone remakes them).")
 @json_option
-def db_snapshot(name: str | None, exclusive: bool, as_json: bool) -> None:
+def db_snapshot(name: str | None, exclusive: bool, drop: bool, as_json: bool) -> None:
     """Make or refresh the golden snapshot(s) worktrees clone from (and refill pools)."""
     from branchyard.db import tools
 
     def body() -> Reply:
+        if drop:
+            gone = tools.drop_snapshots(name)
+            return Reply({"dropped": gone}, "dropped: " + (", ".join(gone) or "nothing"))
         made = tools.refresh_snapshots(name, exclusive=exclusive, reporter=_reporter(as_json))
         text = "\n".join(f"{m['name']}: snapshot {m['snapshot']} ({m['method']} copy)"
                          for m in made) or "no cloned Postgres databases in the config"

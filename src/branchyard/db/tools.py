@@ -173,28 +173,49 @@ def _refresh_snapshot(alloc: Allocation, exclusive: bool, reporter: Reporter) ->
         snapshot.make(src, exclusive=exclusive, reporter=reporter)
 
 
-def refresh_snapshots(name: str | None = None, *, exclusive: bool = False,
-                      reporter: Reporter | None = None) -> list[dict[str, Any]]:
-    """`db snapshot`: a new snapshot of each cloned Postgres database's main."""
-    from branchyard.db import pool, snapshot
-    from branchyard.db.provision import clones, server_url, snapshot_source
+def _cloned_entries(name: str | None) -> tuple[Context, list[Allocation]]:
+    from branchyard.db.provision import clones
 
     ctx = open_context()
     ident = Identity(branch="", slug="main", subdomain="", index=0)
     plan = plan_context(ctx, ctx.repo.main_path, ident)
+    allocs = [a for a in get_provider("postgres").plan(plan)
+              if (name is None or a.spec["name"] == name) and clones(a.spec)]
+    if name is not None and not allocs:
+        raise DatabaseError(f"no cloned Postgres database named {name!r} in the config",
+                            hint="`branchyard db status` lists the databases")
+    return ctx, allocs
+
+
+def drop_snapshots(name: str | None = None) -> list[str]:
+    """`db snapshot --drop`: drop the project's snapshots and warm pools (ledger-owned;
+    the next clone makes a new snapshot)."""
+    from branchyard.db import snapshot
+    from branchyard.db.provision import server_url, snapshot_source
+
+    ctx, allocs = _cloned_entries(name)
+    gone = []
+    for alloc in allocs:
+        src = snapshot_source(alloc.spec, server_url(alloc.spec))
+        gone.extend(snapshot.drop_all(ctx.repo.common_dir, src.key))
+    return gone
+
+
+def refresh_snapshots(name: str | None = None, *, exclusive: bool = False,
+                      reporter: Reporter | None = None) -> list[dict[str, Any]]:
+    """`db snapshot`: a new snapshot of each cloned Postgres database's main."""
+    from branchyard.db import pool, snapshot
+    from branchyard.db.provision import server_url, snapshot_source
+
+    ctx, allocs = _cloned_entries(name)
     made = []
-    for alloc in get_provider("postgres").plan(plan):
+    for alloc in allocs:
         spec = alloc.spec
-        if (name is not None and spec["name"] != name) or not clones(spec):
-            continue
         src = snapshot_source(spec, server_url(spec))
         record = snapshot.make(src, exclusive=exclusive, reporter=reporter)
         if src.pool:
             pool.spawn_refill(ctx.repo.common_dir, record.name)
         made.append({"name": spec["name"], "snapshot": record.name, "method": record.method})
-    if name is not None and not made:
-        raise DatabaseError(f"no cloned Postgres database named {name!r} in the config",
-                            hint="`branchyard db status` lists the databases")
     return made
 
 

@@ -74,6 +74,7 @@ def plan_entry(entry: DatabaseConfig, ctx: PlanContext) -> Allocation:
         "url": parse_url(main_url).with_database(target).render(), "env": entry.env,
         "seed": entry.seed, "seed_source": seed_source, "setup": list(entry.setup),
         "pool": entry.pool, "managed": managed, "common_dir": str(ctx.repo.common_dir),
+        "migrations_query": entry.migrations_query,
     }
     return Allocation(KIND, f"db:{entry.name}", spec)
 
