@@ -242,3 +242,24 @@ def test_interrupted_clone_leaves_nothing(project: RepoInfo, main_db: str, uid: 
     _, err = child.communicate(timeout=30)
     assert b"KeyboardInterrupt" in err
     assert target not in pg_names(uid)
+
+
+def test_doctor_finds_and_removes_unfinished_pool_and_snapshot_records(
+        project: RepoInfo, main_db: str, uid: str) -> None:
+    from branchyard.db import snapshot, upkeep
+    from branchyard.db.records import PoolRecord
+
+    src = snapshot.SnapshotSource(project.common_dir, PG_ADMIN, pg_url(main_db))
+    snap = snapshot.ensure(src)
+    crashed = PoolRecord(name=f"{uid}__pool_crashed", server=PG_ADMIN, snapshot=snap.name,
+                         created=0.0)
+    with pg.connect(PG_ADMIN) as conn:
+        pg.create(conn, crashed.name, template=snap.name, allow_connections=False)
+    with Ledger(project.common_dir).update() as state:
+        records.put_pool(state, crashed)
+    [orphan] = upkeep.find_orphans(project.common_dir)
+    assert (orphan.kind, orphan.name) == ("pool", crashed.name)
+    assert upkeep.remove_orphans(project.common_dir, [orphan]) == [crashed.name]
+    assert crashed.name not in pg_names(uid)
+    assert upkeep.find_orphans(project.common_dir) == []
+    assert snap.name in pg_names(uid)
