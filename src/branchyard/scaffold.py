@@ -9,7 +9,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from branchyard import git
-from branchyard.config import CONFIG_FILE, Config
+from branchyard.config import CONFIG_FILE, Config, DepsConfig
+from branchyard.deps.detect import detect_deps, render_deps_toml
 from branchyard.envfile import MAIN_ENV_FILES, read_env_files
 from branchyard.errors import UnsafeError
 
@@ -41,6 +42,7 @@ class Detection:
     install: str | None = None
     run: str | None = None
     conductor: dict[str, str] = field(default_factory=dict)  # existing scripts
+    deps: tuple[DepsConfig, ...] = ()  # installed trees to reuse across worktrees
 
 
 def detect(main: Path) -> Detection:
@@ -53,7 +55,8 @@ def detect(main: Path) -> Detection:
     ports = tuple(k for k in values if _PORT_VAR.match(k) and k.replace("_", "").isupper())
     manager, install, prefix = _manager(main)
     return Detection(main.name, env_files, dbs, ports or ("PORT",), manager, install,
-                     _run_script(main, prefix), _conductor_scripts(main))
+                     _run_script(main, prefix), _conductor_scripts(main),
+                     tuple(detect_deps(main)))
 
 
 def _manager(main: Path) -> tuple[str | None, str | None, str | None]:
@@ -114,7 +117,11 @@ def render_config(found: Detection) -> str:
                   f"source = {_q('env:' + var)}   # the main worktree's database",
                   f"env = {_q(var)}", '# seed = "clone"   # clone | empty | dump:<url> | '
                   "command:<cmd>", ""]
-    setup = [found.install] if found.install else []
+    if found.deps:
+        lines += [render_deps_toml(list(found.deps))]
+    # With [[deps]], setup reuses or installs the tree itself; an install hook
+    # after it would only throw the reused tree away (`npm ci` starts by deleting it).
+    setup = [found.install] if found.install and not found.deps else []
     setup += [v for k, v in found.conductor.items() if k == "setup" and v not in setup]
     lines += ["[hooks]", f"setup = [{', '.join(_q(s) for s in setup)}]"]
     run = found.conductor.get("run") or found.run

@@ -198,7 +198,9 @@ def test_init_detects_the_repository(repo: Path, capsys: pytest.CaptureFixture[s
     assert config.ports.names == ("PORT", "API_PORT")
     assert [(d.name, d.engine, d.source, d.env) for d in config.database] == [
         ("database", "postgres", "env:DATABASE_URL", "DATABASE_URL")]
-    assert config.hooks.setup == ("npm ci",)
+    assert [(d.dir, d.lockfiles, d.install) for d in config.deps] == [
+        ("node_modules", ("package-lock.json",), "npm ci")]
+    assert config.hooks.setup == ()  # the [[deps]] entry installs or reuses node_modules
     assert config.hooks.run == "npm run dev"
     code, _, err = run_cli(capsys, repo, "init")
     assert code == 1

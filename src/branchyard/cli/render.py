@@ -22,13 +22,6 @@ def phases_json(phases: Iterable[PhaseTime]) -> list[dict[str, Any]]:
     return [{"phase": p.name, "seconds": round(p.seconds, 3)} for p in phases]
 
 
-def phases_text(phases: Sequence[PhaseTime]) -> str:
-    total = sum(p.seconds for p in phases if p.name != "checks") + sum(
-        p.seconds for p in phases if p.name == "checks")
-    top = sorted(phases, key=lambda p: -p.seconds)[:4]
-    return f"took {total:.2f} s: " + ", ".join(f"{p.name} {p.seconds:.2f} s" for p in top)
-
-
 def setup_json(result: SetupResult) -> dict[str, Any]:
     return {
         "worktree": {"branch": result.branch, "path": result.path, "slug": result.slug,
@@ -51,7 +44,9 @@ def setup_text(result: SetupResult, headline: str) -> str:
     if result.actions:
         lines.append("  made       " + "; ".join(result.actions))
     if result.phases:
-        lines.append("  " + phases_text(result.phases))
+        from branchyard.progress import summary
+
+        lines.append(summary(result.phases))
     return "\n".join(lines)
 
 
