@@ -263,3 +263,15 @@ def test_doctor_finds_and_removes_unfinished_pool_and_snapshot_records(
     assert crashed.name not in pg_names(uid)
     assert upkeep.find_orphans(project.common_dir) == []
     assert snap.name in pg_names(uid)
+
+
+def test_parallel_ups_make_one_snapshot(project: RepoInfo, main_db: str, uid: str) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from branchyard.db import snapshot
+
+    src = snapshot.SnapshotSource(project.common_dir, PG_ADMIN, pg_url(main_db))
+    with ThreadPoolExecutor(3) as workers:
+        made = list(workers.map(lambda _: snapshot.ensure(src), range(3)))
+    assert len({m.name for m in made}) == 1
+    assert [n for n in pg_names(uid) if "__snap_" in n] == [made[0].name]

@@ -44,6 +44,7 @@ class ServerState:
     cluster_dir: str  # holds data/ and server.log
     bin_dir: str
     user: str = ""  # OS user the server runs as; "" = the current user
+    max_connections: int = 200  # from [server] when the cluster was first reserved
 
     @property
     def data_dir(self) -> Path:
@@ -117,7 +118,8 @@ def reserve(cfg: ServerConfig) -> ServerState:
                  "(apt install postgresql, brew install postgresql)")
     user = _run_as_user()
     state = ServerState(port=cfg.port or _free_port(), password=secrets.token_urlsafe(18),
-                        cluster_dir=str(_cluster_dir(user)), bin_dir=str(bin_dir), user=user)
+                        cluster_dir=str(_cluster_dir(user)), bin_dir=str(bin_dir), user=user,
+                        max_connections=cfg.max_connections)
     home = server_home()
     home.mkdir(parents=True, exist_ok=True)
     tmp = home / f".server.{os.getpid()}.json"
@@ -190,7 +192,7 @@ def start(cfg: ServerConfig) -> ServerState:
         if _postmaster_pid(state):
             return state
         if not (state.data_dir / "PG_VERSION").exists():
-            _initdb(state, cfg)
+            _initdb(state)
         _check_port_free(state)
         _pg_ctl(state, "start", "-l", str(state.log_file), "-w", "-t", str(START_TIMEOUT))
     _enable_stat_statements(state)
@@ -238,7 +240,7 @@ def _check_port_free(state: ServerState) -> None:
                      f"{server_home() / 'server.json'} before any worktree uses it") from None
 
 
-def _initdb(state: ServerState, cfg: ServerConfig) -> None:
+def _initdb(state: ServerState) -> None:
     cluster = Path(state.cluster_dir)
     cluster.mkdir(parents=True, exist_ok=True)
     cluster.chmod(0o700)
@@ -257,13 +259,13 @@ def _initdb(state: ServerState, cfg: ServerConfig) -> None:
                             hint=f"fix the cause, remove {cluster}, and start again") from None
     finally:
         pwfile.unlink(missing_ok=True)
-    _write_conf(state, cfg)
+    _write_conf(state)
 
 
-def _write_conf(state: ServerState, cfg: ServerConfig) -> None:
+def _write_conf(state: ServerState) -> None:
     lines = ["", "# written by branchyard (managed server)",
              f"listen_addresses = '{HOST}'", f"port = {state.port}",
-             f"max_connections = {int(cfg.max_connections)}",
+             f"max_connections = {int(state.max_connections)}",
              f"unix_socket_directories = '{state.cluster_dir}'"]
     if _has_stat_statements(state):
         lines.append("shared_preload_libraries = 'pg_stat_statements'")
