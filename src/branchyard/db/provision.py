@@ -13,6 +13,8 @@ from branchyard.errors import DatabaseError
 from branchyard.providers.base import PlanContext
 
 if TYPE_CHECKING:
+    import psycopg
+
     from branchyard.db.snapshot import SnapshotSource
 
 
@@ -150,4 +152,25 @@ def drop_worktree_database(spec: Mapping[str, Any]) -> None:
             return  # the managed cluster was removed, and its databases with it
     server = server_url(spec)
     with pg.connect(server) as conn:
+        _wait_for_creators(conn, spec["database"])
         pg.drop(conn, spec["database"])
+
+
+CREATOR_WAIT = 120.0
+
+
+def _wait_for_creators(conn: psycopg.Connection[Any], name: str) -> None:
+    """Wait for a statement still creating ``name`` (a clone whose branchyard
+    process was killed: the server finishes it anyway), so that the drop comes
+    after it and no database is left behind without an owner."""
+    import time
+
+    deadline = time.monotonic() + CREATOR_WAIT
+    query = ("SELECT count(*) FROM pg_stat_activity WHERE pid <> pg_backend_pid() "
+             "AND state = 'active' AND position(%s in query) > 0")
+    while (row := conn.execute(query, (name,)).fetchone()) and row[0]:
+        if time.monotonic() > deadline:
+            raise DatabaseError(
+                f"database {name!r} is still being created by another session after "
+                f"{CREATOR_WAIT:g} s", hint="run the command again once it has finished")
+        time.sleep(0.05)
