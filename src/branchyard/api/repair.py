@@ -114,14 +114,24 @@ def _remove_half_made(ctx: Context, path: Path) -> str:
         if path.exists():
             return f"kept {path}: git does not know it as a worktree (remove it by hand)"
         return "no worktree was left"
-    changed = git.status_porcelain(path)
+    changed = _user_changes(path)
     if changed:
         return f"kept the worktree {path}: it has changes ({', '.join(changed[:3])})"
     stop_worktree_processes(path, None)
-    done = git.git(["worktree", "remove", str(path)], main, check=False)
+    # --force: git calls a checkout that never ran "deleted files"; nothing else is there
+    done = git.git(["worktree", "remove", "--force", str(path)], main, check=False)
     if done.returncode != 0:
         return f"kept the worktree {path}: {done.stderr.strip()}"
     return f"removed the worktree {path}"
+
+
+def _user_changes(path: Path) -> list[str]:
+    """Uncommitted work in a worktree `up` was making. A file merely not checked
+    out yet (staged as deleted, absent on disk) is not work: HEAD has it."""
+    data = git.git(["status", "--porcelain=v1", "-z", "--untracked-files=normal"],
+                   path).stdout
+    return [item[3:] for item in data.split("\0")
+            if len(item) > 3 and not (item[:2] == "D " and not (path / item[3:]).exists())]
 
 
 def _delete_created_branch(ctx: Context, intent: Intent) -> str:
