@@ -238,3 +238,26 @@ def test_scratch_worktrees_of_dead_merges_are_removed_busy_ones_kept(repo: Path)
         assert [r.done for r in fixed.repairs] == [f"removed {dead}"]
         assert not dead.exists() and busy.is_dir()
     git("worktree", "remove", "--force", str(busy), cwd=repo)
+
+
+def test_a_stopped_managed_server_that_worktrees_need_is_reported(repo: Path,
+                                                                  tmp_path: Path) -> None:
+    from branchyard.db import managed
+    from branchyard.ledger import Ledger, ResourceRecord, WorktreeRecord
+
+    home = managed.server_home()
+    home.mkdir(parents=True)
+    (home / "server.json").write_text(json.dumps({
+        "port": 1, "password": "pw", "cluster_dir": str(tmp_path / "cluster"),
+        "bin_dir": "/nonexistent"}))
+    wt = tmp_path / "wt"
+    git("worktree", "add", "-q", "-b", "feat/m", str(wt), cwd=repo)
+    with Ledger(repo / ".git").update() as state:
+        record = WorktreeRecord("feat_m_1", "feat-m", "feat/m", 1, str(wt), state="ready")
+        record.resources.append(ResourceRecord("postgres", "db:app", {"managed": True},
+                                               state="ready"))
+        state.worktrees[record.slug] = record
+    [finding] = doctor(DoctorRequest(repo)).findings
+    assert (finding.kind, finding.fix, finding.hint) == (
+        "server_stopped", "", "`branchyard server start`")
+    assert finding.why == "it is not running, and the databases of feat/m live on it"
