@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import socket
 from collections.abc import Iterator
 
@@ -11,6 +12,7 @@ import pytest
 from branchyard.config import DatabaseConfig
 from branchyard.db.mysql import quote_ident
 from branchyard.errors import DatabaseError
+from branchyard.events import NullReporter
 from branchyard.providers.base import RepoInfo
 from branchyard.providers.mysql import MysqlProvider
 
@@ -93,3 +95,45 @@ def test_auth_failure_is_clear(project: RepoInfo) -> None:
     with pytest.raises(DatabaseError, match="Access denied") as info:
         PROVIDER.create(alloc, ctx)
     assert "user/password" in info.value.hint
+
+
+def test_plain_tables_are_copied_inside_the_server(project: RepoInfo, uid: str) -> None:
+    main = f"{uid}_plain"
+    with admin() as conn, conn.cursor() as cur:
+        cur.execute(f"CREATE DATABASE {quote_ident(main)}")
+        cur.execute(f"USE {quote_ident(main)}")
+        cur.execute("CREATE TABLE a (id INT AUTO_INCREMENT PRIMARY KEY, price INT, "
+                    "doubled INT AS (price * 2) STORED)")
+        cur.execute("CREATE TABLE b (id INT PRIMARY KEY, a_id INT, "
+                    "FOREIGN KEY (a_id) REFERENCES a(id))")
+        cur.execute("INSERT INTO a (price) VALUES (1), (2), (3)")
+        cur.execute("INSERT INTO b VALUES (1, 3)")
+    try:
+        ctx = plan_ctx(project, ENTRY, main_env={"DATABASE_URL": SERVER + main})
+        [alloc] = PROVIDER.plan(ctx)
+        messages: list[str] = []
+        ctx = dataclasses.replace(ctx, reporter=_Collect(messages))
+        PROVIDER.create(alloc, ctx)
+        assert any("inside the server" in m for m in messages)
+        target = quote_ident(alloc.spec["database"])
+        with admin() as conn, conn.cursor() as cur:
+            cur.execute(f"SELECT id, doubled FROM {target}.a ORDER BY id")
+            assert cur.fetchall() == ((1, 2), (2, 4), (3, 6))
+            cur.execute(f"INSERT INTO {target}.a (price) VALUES (10)")
+            cur.execute(f"SELECT max(id) FROM {target}.a")
+            assert cur.fetchone() == (4,)  # AUTO_INCREMENT carried over
+            with pytest.raises(pymysql.err.IntegrityError):
+                cur.execute(f"INSERT INTO {target}.b VALUES (2, 99)")
+        PROVIDER.destroy(alloc)
+    finally:
+        with admin() as conn, conn.cursor() as cur:
+            for leftover in databases(uid):
+                cur.execute(f"DROP DATABASE {quote_ident(leftover)}")
+
+
+class _Collect(NullReporter):
+    def __init__(self, sink: list[str]) -> None:
+        self.sink = sink
+
+    def message(self, text: str) -> None:
+        self.sink.append(text)

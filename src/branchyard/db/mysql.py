@@ -113,6 +113,50 @@ def _word(value: str) -> str:
     return value
 
 
+def server_side_copyable(conn: pymysql.Connection[Any], main: str) -> bool:
+    """Whether main holds only base tables (no views, triggers, routines or events),
+    so :func:`copy_server_side` reproduces it exactly."""
+    rows = _query(conn, """
+        SELECT (SELECT count(*) FROM information_schema.tables
+                WHERE table_schema = %s AND table_type <> 'BASE TABLE')
+             + (SELECT count(*) FROM information_schema.triggers WHERE trigger_schema = %s)
+             + (SELECT count(*) FROM information_schema.routines WHERE routine_schema = %s)
+             + (SELECT count(*) FROM information_schema.events WHERE event_schema = %s)""",
+                  (main, main, main, main))
+    return bool(rows) and int(rows[0][0]) == 0
+
+
+def copy_server_side(conn: pymysql.Connection[Any], main: str, target: str) -> int:
+    """Copy main's tables into ``target`` inside the server: each table's own
+    ``SHOW CREATE TABLE`` (keys, foreign keys, AUTO_INCREMENT kept), then one
+    transaction ``WITH CONSISTENT SNAPSHOT`` of ``INSERT … SELECT`` (generated
+    columns left to the server). Much faster than dump | load: no client round
+    trip, no SQL text. Returns the number of tables."""
+    tables = [r[0] for r in _query(conn, "SELECT table_name FROM information_schema.tables "
+                                         "WHERE table_schema = %s ORDER BY table_name",
+                                   (main,))]
+    _query(conn, "SET SESSION foreign_key_checks = 0, SESSION unique_checks = 0")
+    _query(conn, f"USE {quote_ident(target)}")  # the DDL names tables unqualified
+    for table in tables:  # DDL first: it would end the snapshot transaction
+        ddl = _query(conn, f"SHOW CREATE TABLE {quote_ident(main)}.{quote_ident(table)}")
+        _query(conn, str(ddl[0][1]))
+    _query(conn, "SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+    _query(conn, "START TRANSACTION WITH CONSISTENT SNAPSHOT")
+    for table in tables:
+        cols = ", ".join(quote_ident(c) for c in _plain_columns(conn, main, table))
+        _query(conn, f"INSERT INTO {quote_ident(target)}.{quote_ident(table)} ({cols}) "  # noqa: S608 - quoted identifiers
+                     f"SELECT {cols} FROM {quote_ident(main)}.{quote_ident(table)}")
+    _query(conn, "COMMIT")
+    return len(tables)
+
+
+def _plain_columns(conn: pymysql.Connection[Any], schema: str, table: str) -> list[str]:
+    rows = _query(conn, "SELECT column_name FROM information_schema.columns WHERE "
+                        "table_schema = %s AND table_name = %s AND extra NOT LIKE %s "
+                        "ORDER BY ordinal_position", (schema, table, "%GENERATED%"))
+    return [str(r[0]) for r in rows]
+
+
 def _client(name: str) -> str:
     for candidate in (name, name.replace("mysql", "mariadb")):
         found = shutil.which(candidate)

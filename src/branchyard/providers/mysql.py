@@ -108,17 +108,31 @@ def _main_missing(spec: Mapping[str, Any]) -> DatabaseError:
 
 
 def _seed(spec: Mapping[str, Any], ctx: PlanContext) -> None:
-    from branchyard.db import mysql
 
     seed = str(spec["seed"])
     if seed == "clone":
-        ctx.reporter.message(f"{spec['database']}: cloning {spec['main']!r}")
-        mysql.clone(spec["main_url"], spec["url"])
+        _clone(spec, ctx)
     elif seed.startswith("command:"):
         _hook(seed[len("command:"):], spec, ctx, "seed")
     elif seed != "empty":
         raise DatabaseError(f"[[database]] {spec['name']!r}: seed {seed!r} is not supported "
                             "for mysql", hint="use clone, empty or command:<cmd>")
+
+
+def _clone(spec: Mapping[str, Any], ctx: PlanContext) -> None:
+    """Inside the server when main is plain tables on the same server (fast);
+    otherwise a streamed mysqldump | mysql (views, triggers, routines, events)."""
+    from branchyard.db import mysql
+
+    same = parse_url(spec["main_url"]).address == parse_url(spec["server"]).address
+    with mysql.connect(spec["server"]) as conn:
+        if same and mysql.server_side_copyable(conn, spec["main"]):
+            tables = mysql.copy_server_side(conn, spec["main"], spec["database"])
+            ctx.reporter.message(f"{spec['database']}: copied {tables} tables of "
+                                 f"{spec['main']!r} inside the server")
+            return
+    ctx.reporter.message(f"{spec['database']}: cloning {spec['main']!r} (mysqldump)")
+    mysql.clone(spec["main_url"], spec["url"])
 
 
 def _hook(command: str, spec: Mapping[str, Any], ctx: PlanContext, label: str) -> None:
