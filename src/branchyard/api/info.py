@@ -26,13 +26,17 @@ def list_worktrees(start: Path | str | None = None, *, check_dirty: bool = True,
     entries = [e for e in git.worktrees(ctx.repo.common_dir) if not e.bare]
     live = [e for e in entries if not e.prunable and e.path.is_dir()]
     roots = [e.path for e in live]
-    procs = processes.processes_by_root(roots)
-    dirty = _dirty_map(roots) if check_dirty else {}
+    # the dirty checks (one `git status` each) run while the process table is read
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        pending = [pool.submit(_dirty, root) for root in roots] if check_dirty else []
+        procs = processes.processes_by_root(roots)
+        dirty = dict(f.result() for f in pending)
+    by_real = {os.path.realpath(w.path): w for w in state.worktrees.values()}
     views: list[WorktreeView] = []
     seen: set[str] = set()
     for entry in entries:
         real = os.path.realpath(entry.path)
-        record = state.by_path(entry.path)
+        record = by_real.get(real)
         if record is not None:
             seen.add(record.slug)
         views.append(_view(ctx, entry, record, [p.pid for p in procs.get(real, [])],
@@ -65,15 +69,11 @@ def _with_merge_state(ctx: Context, views: list[WorktreeView],
     return out
 
 
-def _dirty_map(roots: list[Path]) -> dict[str, bool]:
-    def check(root: Path) -> tuple[str, bool]:
-        try:
-            return os.path.realpath(root), git.is_dirty(root)
-        except GitError:
-            return os.path.realpath(root), False
-
-    with ThreadPoolExecutor(max_workers=8) as pool:
-        return dict(pool.map(check, roots))
+def _dirty(root: Path) -> tuple[str, bool]:
+    try:
+        return os.path.realpath(root), git.is_dirty(root)
+    except GitError:
+        return os.path.realpath(root), False
 
 
 def _view(ctx: Context, entry: git.WorktreeEntry, record: WorktreeRecord | None,
