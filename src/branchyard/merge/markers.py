@@ -11,12 +11,14 @@ import os
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from branchyard import git
 from branchyard.ledger import Ledger
-from branchyard.merge.radar import RadarReport
 from branchyard.merge.scratch import is_scratch
+
+if TYPE_CHECKING:  # `ls` reads markers; only `conflicts` needs the radar itself
+    from branchyard.merge.radar import RadarReport
 
 SECTION = "radar"
 
