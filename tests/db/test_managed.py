@@ -12,7 +12,8 @@ import pytest
 from branchyard.config import Config, DatabaseConfig, ServerConfig
 from branchyard.db import managed
 from branchyard.db import postgres as pg
-from branchyard.db.mainenv import HEADER, prepare_main, seed_demo_rows
+from branchyard.db.mainenv import HEADER, drop_managed_mains, prepare_main, seed_demo_rows
+from branchyard.db.upkeep import remove_project_databases
 from branchyard.errors import DatabaseError
 from branchyard.providers.base import RepoInfo
 from branchyard.providers.postgres import PostgresProvider
@@ -98,10 +99,12 @@ def test_managed_entry_end_to_end(cluster: managed.ServerState, project: RepoInf
     with pg.connect(cluster.url) as conn:
         assert not pg.exists(conn, alloc.spec["database"])
         assert pg.exists(conn, "app_app")
-        for snap in conn.execute("SELECT datname FROM pg_database WHERE datname LIKE "
-                                 "'app_app__%'").fetchall():
-            pg.drop(conn, snap[0])
-        pg.drop(conn, "app_app")
+    [snap] = remove_project_databases(project.common_dir)
+    assert snap.startswith("app_app__snap_")
+    assert drop_managed_mains(project, config) == ["app_app"]
+    with pg.connect(cluster.url) as conn:
+        left = {r[0] for r in conn.execute("SELECT datname FROM pg_database")}
+    assert left == {"postgres", "template0", "template1"}
 
 
 def test_prepare_main_never_overwrites_a_users_env_file(

@@ -88,3 +88,22 @@ def seed_demo_rows(url: str) -> None:
             "INSERT INTO notes (body) SELECT v FROM (VALUES ('hello from main'), "
             "('every worktree gets its own copy')) AS t(v) "
             "WHERE NOT EXISTS (SELECT 1 FROM notes)")
+
+
+def drop_managed_mains(repo: RepoInfo, config: Config) -> list[str]:
+    """Drop the managed main databases of a throw-away repository (the demo's).
+
+    Never call this for a real project: a main database holds the user's data.
+    """
+    from branchyard.db import managed
+    from branchyard.db import postgres as pg
+
+    urls = main_urls(repo, config)
+    if not urls or not managed.status().running:
+        return []
+    gone = []
+    with pg.connect(managed.reserve(config.server).url) as conn:
+        for url in urls.values():
+            if pg.drop(conn, parse_url(url).database):
+                gone.append(parse_url(url).database)
+    return gone

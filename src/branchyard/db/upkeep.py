@@ -73,3 +73,20 @@ def remove_orphans(common_dir: Path, orphans: list[DbOrphan]) -> list[str]:
                 forget(current, orphan.name)
             removed.append(orphan.name)
     return removed
+
+
+def remove_project_databases(common_dir: Path) -> list[str]:
+    """Drop every snapshot and pool database this repository's ledger records
+    (before a throw-away repository such as the demo's is deleted)."""
+    from branchyard.db import snapshot
+
+    keys = {s.key for s in records.snapshots(Ledger(common_dir).read())}
+    gone = [name for key in sorted(keys) for name in snapshot.drop_all(common_dir, key)]
+    for spare in records.pool(Ledger(common_dir).read()):
+        if spare.state != "claimed":
+            with contextlib.suppress(BranchyardError), pg.connect(spare.server) as conn:
+                pg.drop(conn, spare.name)
+                with Ledger(common_dir).update() as state:
+                    records.forget_pool(state, spare.name)
+                gone.append(spare.name)
+    return gone
