@@ -25,9 +25,10 @@ def lease_findings() -> list[Finding]:
     by_owner: dict[str, list[int]] = defaultdict(list)
     for lease in leases:
         by_owner[lease.owner].append(lease.port)
+    ledgers: dict[str, LedgerState | None] = {}  # each repository's ledger, read once
     findings = []
     for owner, held in sorted(by_owner.items()):
-        why = owner_gone(owner)
+        why = owner_gone(owner, ledgers)
         if why:
             findings.append(Finding(
                 "orphan_lease", "ports " + ", ".join(map(str, held)), owner, why,
@@ -35,17 +36,21 @@ def lease_findings() -> list[Finding]:
     return findings
 
 
-def owner_gone(owner: str) -> str:
-    """Why a lease owner no longer exists, or "" when it does (or cannot be told)."""
+def owner_gone(owner: str, ledgers: dict[str, LedgerState | None] | None = None) -> str:
+    """Why a lease owner no longer exists, or "" when it does (or cannot be told).
+    ``ledgers`` caches the ledgers read, by common dir."""
     common, _, slug = owner.rpartition("#")
     if not os.path.isdir(common):
         return f"the repository {common} is gone"
-    try:
-        state = Ledger(Path(common)).read()
-    except BranchyardError:
+    cache = {} if ledgers is None else ledgers
+    if common not in cache:
+        try:
+            cache[common] = Ledger(Path(common)).read()
+        except BranchyardError:
+            cache[common] = None
+    state = cache[common]
+    if state is None or slug in state.worktrees:
         return ""  # an unreadable ledger owns whatever it may record
-    if slug in state.worktrees:
-        return ""
     return f"the repository's ledger has no worktree {slug!r}"
 
 
