@@ -4,6 +4,7 @@ listen on loopback only."""
 from __future__ import annotations
 
 import json
+import shlex
 import socket
 import subprocess
 import sys
@@ -19,6 +20,7 @@ from .conftest import (
     Project,
     alive,
     assert_world_consistent,
+    background,
     cli,
     cli_env,
     cli_json,
@@ -139,3 +141,19 @@ def test_spaces_unicode_and_long_paths_in_the_repo_path(tmp_path: Path, uid: str
         assert_world_consistent(proj)
     finally:
         drop_prefixed(uid)
+
+
+def test_stop_never_kills_the_caller_or_its_ancestors(repo: Path) -> None:
+    cli(repo, "up", "feat/s", check=True)
+    wt = next(p for p in repo.parent.iterdir() if p.name.startswith("app.feat_s"))
+    server = background(wt)
+    # an agent's shell sits inside the worktree and runs `stop` from there
+    script = f'cd {shlex.quote(str(wt))} && {shlex.quote(sys.executable)} -m branchyard stop ' \
+             '--json && echo "shell survived"'
+    done = subprocess.run(["bash", "-c", script], env=cli_env(), capture_output=True,
+                          text=True, timeout=60, check=False)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.rstrip().endswith("shell survived")
+    stopped = json.loads(done.stdout[:done.stdout.rindex("}") + 1])["stopped"]
+    assert [p["pid"] for p in stopped] == [server] and not alive(server)
+    cli(repo, "down", "feat/s", check=True)
