@@ -9,6 +9,7 @@ import contextlib
 import hashlib
 import json
 import os
+import random
 import socket
 import struct
 import threading
@@ -25,6 +26,23 @@ from branchyard.proxy.routes import RouteTable
 from branchyard.proxy.server import ProxyServer
 
 WS_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC11B31"
+
+
+def listen_port() -> int:
+    """A free port outside the kernel's ephemeral range, so that no outgoing
+    connection on this busy machine can take it between two starts of a server."""
+    low, _ = (int(x) for x in Path("/proc/sys/net/ipv4/ip_local_port_range")
+              .read_text().split()) if Path("/proc/sys/net/ipv4/ip_local_port_range")\
+        .exists() else (32768, 60999)
+    for _ in range(200):
+        port = random.randrange(max(1024, low - 12000), low)
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise AssertionError("no free port below the ephemeral range")
 
 
 def wait_for(check: Callable[[], Any], timeout: float = 10.0, what: str = "condition") -> Any:

@@ -38,10 +38,10 @@ def test_url_of_current_worktree_branch_and_main(
                        "this URL answer\n")
     code, doc = _json(capsys, "url")
     assert code == 0
-    assert {k: doc[k] for k in ("url", "host", "branch", "port", "internal_url",
+    assert {k: doc[k] for k in ("url", "host", "branch", "port", "local_url",
                                 "proxy")} == {
         "url": "http://feat-a.app.localhost:1355", "host": "feat-a.app.localhost",
-        "branch": "feat/a", "port": 41234, "internal_url": "http://127.0.0.1:41234",
+        "branch": "feat/a", "port": 41234, "local_url": "http://127.0.0.1:41234",
         "proxy": "stopped"}
     monkeypatch.chdir(repo)
     assert main(["url", "feat/a"]) == 0

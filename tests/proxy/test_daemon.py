@@ -12,7 +12,7 @@ from pathlib import Path
 
 import psutil
 import pytest
-from proxykit import App, add_worktree, request, wait_for
+from proxykit import App, add_worktree, listen_port, request, wait_for
 
 from branchyard.cli.main import main
 from branchyard.config import ProxyConfig
@@ -25,12 +25,6 @@ from branchyard.proxy.daemon import (
     stop_proxy,
 )
 from branchyard.proxy.upstream import MAX_IDLE_PER_PORT
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, dict[str, object]]:
@@ -47,7 +41,7 @@ def in_repo(repo: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
 
 def test_start_twice_reports_the_running_one_then_stop(
         in_repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    port = _free_port()
+    port = listen_port()
     code, doc = _cli(capsys, "proxy", "start", "--port", str(port))
     assert code == 0
     first = doc["proxy"]
@@ -73,7 +67,7 @@ def test_start_twice_reports_the_running_one_then_stop(
 
 def test_status_detects_a_crashed_proxy_and_start_recovers(
         in_repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    port = _free_port()
+    port = listen_port()
     _, doc = _cli(capsys, "proxy", "start", "--port", str(port))
     pid = doc["proxy"]["pid"]  # type: ignore[index]
     os.kill(pid, signal.SIGKILL)
@@ -85,7 +79,7 @@ def test_status_detects_a_crashed_proxy_and_start_recovers(
     assert doc["errors"][0]["code"] == "proxy"  # type: ignore[index]
 
     code, doc = _cli(capsys, "proxy", "start", "--port", str(port))
-    assert code == 0
+    assert code == 0, doc
     assert doc["proxy"]["pid"] != pid  # type: ignore[index]
 
 
@@ -108,7 +102,7 @@ def test_thousand_idle_keep_alive_connections_stay_cheap(
     app = App("a")
     try:
         add_worktree(common_dir, "feat/a", {"PORT": app.port})
-        port = _free_port()
+        port = listen_port()
         _, doc = _cli(capsys, "proxy", "start", "--port", str(port))
         daemon = psutil.Process(doc["proxy"]["pid"])  # type: ignore[index]
         assert request(port, "feat-a.app.localhost")[0] == 200
@@ -136,7 +130,7 @@ def test_thousand_idle_keep_alive_connections_stay_cheap(
 
 
 def test_auto_start_and_doctor_problems(in_repo: Path) -> None:
-    port = _free_port()
+    port = listen_port()
     assert ensure_proxy(ProxyConfig(port=port)) is None  # auto_start off: nothing happens
     assert proxy_status().state == "stopped"
     assert proxy_problems(ProxyConfig(port=port)) == []

@@ -11,10 +11,10 @@ def test_url_env_for_a_worktree_with_named_ports() -> None:
     assert url_env("feat-x", "shop", {"PORT": 41000, "API_PORT": 41001}, config) == {
         "BRANCHYARD_URL": "http://feat-x.shop.localhost:1355",
         "BRANCHYARD_HOST": "feat-x.shop.localhost",
-        "BRANCHYARD_INTERNAL_URL": "http://127.0.0.1:41000",
-        "BRANCHYARD_INTERNAL_HOST": "127.0.0.1:41000",
+        "BRANCHYARD_LOCAL_URL": "http://127.0.0.1:41000",
+        "BRANCHYARD_LOCAL_HOST": "127.0.0.1:41000",
         "BRANCHYARD_API_URL": "http://api.feat-x.shop.localhost:1355",
-        "BRANCHYARD_API_INTERNAL_URL": "http://127.0.0.1:41001",
+        "BRANCHYARD_API_LOCAL_URL": "http://127.0.0.1:41001",
     }
 
 
@@ -23,6 +23,6 @@ def test_url_env_https_on_443_and_main_worktree() -> None:
     assert url_env(None, "shop", {"PORT": 3000}, config) == {
         "BRANCHYARD_URL": "https://shop.localhost",
         "BRANCHYARD_HOST": "shop.localhost",
-        "BRANCHYARD_INTERNAL_URL": "http://127.0.0.1:3000",
-        "BRANCHYARD_INTERNAL_HOST": "127.0.0.1:3000",
+        "BRANCHYARD_LOCAL_URL": "http://127.0.0.1:3000",
+        "BRANCHYARD_LOCAL_HOST": "127.0.0.1:3000",
     }

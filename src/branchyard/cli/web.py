@@ -175,7 +175,7 @@ def _site(branch: str | None) -> tuple[Context, Site]:
 def _site_data(site: Site) -> dict[str, Any]:
     return {"url": site.url, "host": site.host, "branch": site.branch, "slug": site.slug,
             "path": str(site.path), "port": site.port, "ports": dict(site.ports),
-            "internal_url": f"http://127.0.0.1:{site.port}" if site.port else ""}
+            "local_url": f"http://127.0.0.1:{site.port}" if site.port else ""}
 
 
 @click.command()

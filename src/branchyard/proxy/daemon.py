@@ -22,6 +22,7 @@ from branchyard.paths import state_dir
 
 START_TIMEOUT = 10.0
 STOP_TIMEOUT = 5.0
+PORT_RELEASE_TIMEOUT = 3.0
 
 
 @dataclass(frozen=True)
@@ -105,6 +106,7 @@ def start_proxy(settings: ProxySettings) -> ProxyStatus:
         return ProxyStatus(**{**current.__dict__, "already_running": True})
     if current.state == "crashed":
         pid_file().unlink(missing_ok=True)
+        _wait_port_released(settings)
     check_port_free(settings)
     proxy_dir().mkdir(parents=True, exist_ok=True)
     argv = [sys.executable, "-m", "branchyard", "proxy", "run", "--port", str(settings.port)]
@@ -130,6 +132,18 @@ def _wait_started(child: subprocess.Popen[bytes], settings: ProxySettings) -> Pr
         os.kill(child.pid, signal.SIGTERM)
     raise ProxyError(f"the proxy did not start within {START_TIMEOUT:g} s",
                      hint=f"see {log_file()}")
+
+
+def _wait_port_released(settings: ProxySettings) -> None:
+    """A crashed proxy's socket can outlive it briefly (the kernel closes it after
+    the process is gone, e.g. behind io_uring); give it a moment."""
+    deadline = time.monotonic() + PORT_RELEASE_TIMEOUT
+    while time.monotonic() < deadline:
+        try:
+            check_port_free(settings)
+            return
+        except ProxyError:
+            time.sleep(0.05)
 
 
 def stop_proxy() -> ProxyStatus:

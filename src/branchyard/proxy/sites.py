@@ -44,7 +44,7 @@ def url_env(subdomain: str | None, project: str, ports: Mapping[str, int],
     """Variables a worktree's env gets for its dev URL (pure).
 
     ``BRANCHYARD_URL`` is the browser-facing origin (for ``BETTER_AUTH_URL``-style
-    vars via ``{url}``); the ``*_INTERNAL_URL`` forms are ``http://127.0.0.1:<port>``
+    vars via ``{url}``); the ``*_LOCAL_URL`` forms are ``http://127.0.0.1:<port>``
     for server-side clients that cannot resolve ``*.localhost``.
     """
     proxy = config.proxy
@@ -52,8 +52,8 @@ def url_env(subdomain: str | None, project: str, ports: Mapping[str, int],
     env = {"BRANCHYARD_URL": site_url(subdomain, project, proxy),
            "BRANCHYARD_HOST": worktree_host(subdomain, project, proxy.tld)}
     if app in ports:
-        env["BRANCHYARD_INTERNAL_URL"] = f"http://127.0.0.1:{ports[app]}"
-        env["BRANCHYARD_INTERNAL_HOST"] = f"127.0.0.1:{ports[app]}"
+        env["BRANCHYARD_LOCAL_URL"] = f"http://127.0.0.1:{ports[app]}"
+        env["BRANCHYARD_LOCAL_HOST"] = f"127.0.0.1:{ports[app]}"
     for name, port in ports.items():
         if name == app:
             continue
@@ -61,7 +61,7 @@ def url_env(subdomain: str | None, project: str, ports: Mapping[str, int],
         key = label.upper().replace("-", "_")
         env[f"BRANCHYARD_{key}_URL"] = site_url(service_host_label(label, subdomain),
                                                 project, proxy)
-        env[f"BRANCHYARD_{key}_INTERNAL_URL"] = f"http://127.0.0.1:{port}"
+        env[f"BRANCHYARD_{key}_LOCAL_URL"] = f"http://127.0.0.1:{port}"
     return env
 
 
