@@ -11,6 +11,7 @@ from proxykit import (
     App,
     ProxyThread,
     add_worktree,
+    listen_port,
     read_response,
     remove_worktree,
     request,
@@ -136,7 +137,7 @@ def test_app_dying_mid_request_gives_502_and_proxy_stays_up(
 
 def test_app_stopping_between_requests_is_retried_or_502(
         common_dir: Path, proxy: ProxyThread, apps: list[App]) -> None:
-    a = App("a")
+    a = App("a", port=listen_port())  # a port no outgoing connection takes meanwhile
     add_worktree(common_dir, "feat/a", {"PORT": a.port})
     assert _ok(proxy, "feat-a.app.localhost")  # leaves a pooled app connection
     a.stop()
