@@ -156,6 +156,15 @@ def test_server_sent_events_stream_as_they_happen(
         assert reader.read() == b""  # the app closed: the stream ends cleanly
 
 
+def test_proxy_answers_on_ipv6_loopback_too(common_dir: Path, proxy: ProxyThread,
+                                            apps: list[App]) -> None:
+    a = _app(apps, "a")
+    add_worktree(common_dir, "feat/a", {"PORT": a.port})
+    with socket.create_connection(("::1", proxy.port), timeout=10) as sock:
+        status, _, body = request(proxy.port, "feat-a.app.localhost", sock=sock)
+    assert (status, json.loads(body)["headers"]["x-forwarded-for"]) == (200, "::1")
+
+
 def test_ipv6_only_app_is_reached(common_dir: Path, proxy: ProxyThread,
                                   apps: list[App]) -> None:
     a = _app(apps, "v6", host="::1")

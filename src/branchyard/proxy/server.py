@@ -8,6 +8,7 @@ a ``101 Switching Protocols`` bytes are spliced untouched (WebSockets).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import secrets
 import ssl
 from collections.abc import Coroutine
@@ -52,28 +53,36 @@ class ProxyServer:
         self.loop = cast(asyncio.AbstractEventLoop, None)
         self.pool = cast(UpstreamPool, None)
         self._server: asyncio.Server | None = None
+        self._server_v6: asyncio.Server | None = None
         self._sweeper: asyncio.TimerHandle | None = None
 
     async def start(self) -> None:
         """Bind and start serving; OSError if the port cannot be bound."""
         self.loop = asyncio.get_running_loop()
         self.pool = UpstreamPool(self.loop)
-        self._server = await self.loop.create_server(
-            lambda: ClientConnection(self), self.host, self.port, ssl=self.tls,
-            backlog=2048, reuse_address=True)
+        self._server = await self._listen(self.host)
         self.port = self._server.sockets[0].getsockname()[1]
+        if self.host == "127.0.0.1":  # browsers may try ::1 first for *.localhost
+            with contextlib.suppress(OSError):  # no IPv6 loopback here: IPv4 is enough
+                self._server_v6 = await self._listen("::1")
         self._sweeper = self.loop.call_later(SWEEP_INTERVAL, self._sweep)
+
+    async def _listen(self, host: str) -> asyncio.Server:
+        return await self.loop.create_server(
+            lambda: ClientConnection(self), host, self.port, ssl=self.tls, backlog=2048,
+            reuse_address=True)
 
     async def close(self) -> None:
         if self._sweeper is not None:
             self._sweeper.cancel()
-        if self._server is not None:
-            self._server.close()
+        servers = [s for s in (self._server, self._server_v6) if s is not None]
+        for server in servers:
+            server.close()
         for conn in list(self.connections):
             conn.transport.abort()
         self.pool.close()
-        if self._server is not None:
-            await self._server.wait_closed()
+        for server in servers:
+            await server.wait_closed()
 
     def spawn(self, coro: Coroutine[Any, Any, None]) -> None:
         task = self.loop.create_task(coro)
