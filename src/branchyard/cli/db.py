@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import subprocess
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from branchyard.cli.output import EXIT_FAILED, Reply, json_option, respond
 from branchyard.events import Reporter
+
+if TYPE_CHECKING:
+    from branchyard.db.managed import ServerStatus
+    from branchyard.db.tools import DbStatus
 
 
 def _reporter(as_json: bool) -> Reporter:
@@ -41,7 +45,7 @@ def db_status(branch: str | None, as_json: bool) -> None:
     respond("db status", as_json, body)
 
 
-def _status_text(st: Any) -> str:
+def _status_text(st: DbStatus) -> str:
     head = "main worktree" if st.main else f"{st.branch}  (slug {st.slug}, {st.subdomain})"
     lines = [f"{head}\n  {st.worktree}"]
     for row in st.databases:
@@ -158,6 +162,7 @@ def psql(args: tuple[str, ...], as_json: bool) -> None:
     With --json, psql runs non-interactively and its output is returned.
     """
     from branchyard.db import tools
+    from branchyard.proc import run
 
     branch, rest = (args[0], args[1:]) if args and not args[0].startswith("-") else (None, args)
 
@@ -165,8 +170,7 @@ def psql(args: tuple[str, ...], as_json: bool) -> None:
         argv, env = tools.psql_argv(branch, rest)
         if not as_json:
             return Reply(exit_code=subprocess.call(argv, env=env))
-        done = subprocess.run([*argv, "--no-psqlrc"], env=env, capture_output=True, text=True,
-                              timeout=300, stdin=subprocess.DEVNULL, check=False)
+        done = run([*argv, "--no-psqlrc"], env=env, timeout=300, check=False)
         return Reply({"exit_code": done.returncode, "stdout": done.stdout,
                       "stderr": done.stderr},
                      exit_code=EXIT_FAILED if done.returncode else 0)
@@ -247,7 +251,7 @@ def server_status(as_json: bool) -> None:
     respond("server status", as_json, body)
 
 
-def _server_json(st: Any) -> dict[str, Any]:
+def _server_json(st: ServerStatus) -> dict[str, Any]:
     from branchyard.db.urls import mask_url
 
     data: dict[str, Any] = {"configured": st.configured, "running": st.running, "pid": st.pid}
@@ -255,7 +259,7 @@ def _server_json(st: Any) -> dict[str, Any]:
         data.update(port=st.state.port, url=mask_url(st.state.url),
                     data_dir=str(st.state.data_dir), log=str(st.state.log_file),
                     run_as=st.state.user or None)
-    if st.running:
+    if st.running and st.state is not None:
         from branchyard.db import postgres as pg
 
         with pg.connect(st.state.url) as conn:

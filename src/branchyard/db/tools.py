@@ -113,6 +113,7 @@ def status(branch: str | None = None) -> DbStatus:
 def _inspect_postgres(alloc: Allocation) -> dict[str, Any]:
     from branchyard.db import postgres as pg
     from branchyard.db.migrations import postgres_last_migration
+    from branchyard.db.urls import parse_url
 
     spec = alloc.spec
     out: dict[str, Any] = {"exists": False, "warnings": []}
@@ -121,7 +122,7 @@ def _inspect_postgres(alloc: Allocation) -> dict[str, Any]:
         ceiling, used = pg.max_connections(conn), pg.total_connections(conn)
     out.update(server_connections=used, max_connections=ceiling)
     if used >= ceiling * WARN_RATIO:
-        out["warnings"].append(f"the server at {spec['server'].split('@')[-1].split('/')[0]} "
+        out["warnings"].append(f"the server at {parse_url(spec['server']).address} "
                                f"uses {used} of its {ceiling} connections")
     if info is None:
         return out

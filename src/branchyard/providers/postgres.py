@@ -28,8 +28,9 @@ class PostgresProvider:
 
     def exists(self, alloc: Allocation) -> bool:
         from branchyard.db import postgres as pg
+        from branchyard.db.provision import server_url
 
-        with pg.connect(alloc.spec["server"]) as conn:
+        with pg.connect(server_url(alloc.spec)) as conn:  # starts the managed server
             return pg.exists(conn, alloc.spec["database"])
 
     def create(self, alloc: Allocation, ctx: PlanContext) -> bool:
