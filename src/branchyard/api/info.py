@@ -12,7 +12,7 @@ from branchyard.api.targets import resolve
 from branchyard.api.views import WorktreeView, databases_of, url_of
 from branchyard.context import Context, open_context
 from branchyard.envfile import main_env_files, read_env_files
-from branchyard.errors import GitError, WorktreeError
+from branchyard.errors import WorktreeError
 from branchyard.identity import worktree_url
 from branchyard.ledger import LedgerState, WorktreeRecord
 
@@ -69,11 +69,15 @@ def _with_merge_state(ctx: Context, views: list[WorktreeView],
     return out
 
 
+# Eight of these run at once: git's own index-preload threads only add contention,
+# and rename detection cannot change whether a worktree is dirty.
+DIRTY_ARGS = ("-c", "core.preloadIndex=false", "status", "--porcelain=v1", "-z",
+              "--untracked-files=normal", "--no-renames")
+
+
 def _dirty(root: Path) -> tuple[str, bool]:
-    try:
-        return os.path.realpath(root), git.is_dirty(root)
-    except GitError:
-        return os.path.realpath(root), False
+    done = git.git(DIRTY_ARGS, root, check=False)
+    return os.path.realpath(root), done.returncode == 0 and bool(done.stdout.strip("\0"))
 
 
 def _view(ctx: Context, entry: git.WorktreeEntry, record: WorktreeRecord | None,
