@@ -75,11 +75,14 @@ def database_findings(survey: Survey) -> list[Finding]:
     if not state.sections.get(records.SECTION):
         return []
     snaps = {s.name for s in records.snapshots(state)}
+    # a running `up` records its snapshot a moment before the server sees the copy
+    making = bool(survey.busy)
     findings = [Finding(
         "orphan_snapshot", f"snapshot database {s.name}", "ledger (postgres snapshots)",
         "making it was interrupted (state 'pending')",
         fix="drop it if no session is still building it, and forget it",
-        ref=(s.name,)) for s in records.snapshots(state) if s.state == "pending"]
+        ref=(s.name,)) for s in records.snapshots(state)
+        if s.state == "pending" and not making]
     for spare in records.pool(state):
         why = _spare_problem(spare.state, spare.snapshot in snaps, spare.target, state)
         if why:
