@@ -12,7 +12,7 @@ import json
 import os
 import socket
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -144,6 +144,22 @@ def _choose(owner: str, names: Sequence[str], cfg: PortsConfig, fixed_base: int 
     raise PortError(f"no free block of {len(names)} ports in [ports] range {low}-{high}",
                     hint="widen `ports.range` or run `branchyard doctor --fix` to free "
                          "leases of removed worktrees")
+
+
+def rebuild_registry(leases: Iterable[Lease]) -> Path:
+    """Replace an unreadable registry by ``leases`` (what the ledgers record), for
+    ``doctor --fix``; the unreadable file is kept beside it, and its path returned."""
+    path = registry_path()
+    with FileLock(str(path) + ".lock", timeout=30):
+        backup = path.with_name(f"ports.unreadable.{int(time.time())}.json")
+        if path.exists():
+            os.replace(path, backup)
+        data = {str(lease.port): {"owner": lease.owner, "name": lease.name,
+                                  "leased_at": lease.leased_at} for lease in leases}
+        tmp = path.with_name(f".ports.{os.getpid()}.tmp")
+        tmp.write_text(json.dumps({"schema": 1, "leases": data}, indent=1, sort_keys=True))
+        os.replace(tmp, path)
+    return backup
 
 
 def release_ports(owner: str) -> list[int]:

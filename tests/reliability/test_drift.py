@@ -261,3 +261,23 @@ def test_a_stopped_managed_server_that_worktrees_need_is_reported(repo: Path,
     assert (finding.kind, finding.fix, finding.hint) == (
         "server_stopped", "", "`branchyard server start`")
     assert finding.why == "it is not running, and the databases of feat/m live on it"
+
+
+def test_an_unreadable_lease_registry_is_rebuilt_from_the_ledgers(project: Project) -> None:
+    up(project, "feat/kept")
+    record = project.ledger.read().by_branch("feat/kept")
+    assert record is not None
+    registry = ports.registry_path()
+    registry.write_text("{garbage")
+    refused = cli(project.path, "up", "feat/new")
+    assert refused.returncode == 1 and "the port lease registry" in refused.stderr
+    report = doctor(DoctorRequest(project.path))
+    assert [f.kind for f in report.findings] == ["lease_registry_unreadable"]
+    doctor(DoctorRequest(project.path, fix=True))
+    assert sorted(lease.port for lease in ports.all_leases()) == sorted(record.ports.values())
+    [kept] = registry.parent.glob("ports.unreadable.*.json")
+    assert kept.read_text() == "{garbage"
+    up(project, "feat/new")
+    assert_world_consistent(project, live=["feat/kept", "feat/new"])
+    for branch in ("feat/kept", "feat/new"):
+        cli(project.path, "down", branch, check=True)

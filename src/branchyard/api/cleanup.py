@@ -136,7 +136,33 @@ def _scratch(ctx: Context, finding: Finding) -> str:
     return f"removed {', '.join(removed)}" if removed else "already resolved"
 
 
+def _registry(ctx: Context, finding: Finding) -> str:
+    import time
+
+    from branchyard import ports
+    from branchyard.errors import BranchyardError
+    from branchyard.ledger import Ledger
+
+    repos = {str(ctx.repo.common_dir)}
+    with contextlib.suppress(ImportError, BranchyardError):
+        from branchyard.proxy.registry import known_repos
+
+        repos |= {str(p) for p in known_repos()}
+    leases = []
+    for common in sorted(repos):
+        try:
+            state = Ledger(Path(common)).read()
+        except BranchyardError:
+            continue  # its worktrees lease again on their next `setup`
+        leases += [ports.Lease(port, ports.owner_key(Path(common), w.slug), name, time.time())
+                   for w in state.worktrees.values() for name, port in w.ports.items()]
+    backup = ports.rebuild_registry(leases)
+    return f"rebuilt it with {len(leases)} lease(s) from {len(repos)} repositories; " \
+           f"the unreadable file is {backup}"
+
+
 REPAIRS: dict[str, Callable[[Context, Finding], str]] = {
+    "lease_registry_unreadable": _registry,
     "scratch_worktree": _scratch,
     "orphan_lease": _lease,
     "orphan_lock": _lock,

@@ -20,8 +20,8 @@ def lease_findings() -> list[Finding]:
         leases = ports.all_leases()
     except BranchyardError as err:
         return [Finding("lease_registry_unreadable", str(ports.registry_path()), "branchyard",
-                        err.message, hint="move it aside and run `branchyard setup` in "
-                        "each worktree to lease its ports again")]
+                        err.message, fix="rebuild it from the ports the ledgers of the "
+                        "known repositories record (the unreadable file is kept beside it)")]
     by_owner: dict[str, list[int]] = defaultdict(list)
     for lease in leases:
         by_owner[lease.owner].append(lease.port)
