@@ -116,3 +116,45 @@ def test_prepare_main_never_overwrites_a_users_env_file(
     assert mine.read_text() == "DATABASE_URL=postgres://me@elsewhere/mine\n"
     with pg.connect(cluster.url) as conn:
         pg.drop(conn, "app_other")
+
+
+def test_server_commands_never_show_the_password(
+        cluster: managed.ServerState, repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+
+    from branchyard.cli.main import main
+
+    (repo / "branchyard.toml").write_text('[[database]]\nname = "web"\n')
+    os.chdir(repo)
+    assert main(["server", "start", "--json"]) == 0
+    out = capsys.readouterr().out
+    doc = json.loads(out)
+    assert cluster.password not in out
+    assert doc["running"] is True and doc["port"] == cluster.port
+    assert doc["max_connections"] == 200
+    assert doc["main"]["created"] == ["app_web"]
+    assert doc["main"]["urls"] == {
+        "DATABASE_URL": f"postgresql://postgres:****@127.0.0.1:{cluster.port}/app_web"}
+    assert cluster.password in (repo / ".env.development.local").read_text()
+    assert main(["server", "status"]) == 0
+    text = capsys.readouterr().out
+    assert text.startswith(f"managed Postgres: running on 127.0.0.1:{cluster.port}")
+    assert cluster.password not in text
+    with pg.connect(cluster.url) as conn:
+        pg.drop(conn, "app_web")
+
+
+def test_a_busy_port_is_a_clear_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import socket
+
+    monkeypatch.setenv("BRANCHYARD_STATE_DIR", str(tmp_path / "state"))
+    with socket.socket() as other:
+        other.bind(("127.0.0.1", 0))
+        other.listen()
+        port = other.getsockname()[1]
+        try:
+            with pytest.raises(DatabaseError, match=f"port {port} on 127.0.0.1"):
+                managed.start(ServerConfig(port=port))
+            assert managed.status().running is False
+        finally:
+            managed.remove_cluster()

@@ -191,9 +191,9 @@ def start(cfg: ServerConfig) -> ServerState:
     with FileLock(str(server_home() / "server.lock"), timeout=START_TIMEOUT * 2):
         if _postmaster_pid(state):
             return state
+        _check_port_free(state)
         if not (state.data_dir / "PG_VERSION").exists():
             _initdb(state)
-        _check_port_free(state)
         _pg_ctl(state, "start", "-l", str(state.log_file), "-w", "-t", str(START_TIMEOUT))
     _enable_stat_statements(state)
     return state
@@ -230,6 +230,9 @@ def _pg_ctl(state: ServerState, *args: str) -> None:
 
 def _check_port_free(state: ServerState) -> None:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        # as Postgres does: connections of a just-stopped server in TIME_WAIT do
+        # not make the port busy, a listener does
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((HOST, state.port))
         except OSError:
