@@ -281,3 +281,23 @@ def test_an_unreadable_lease_registry_is_rebuilt_from_the_ledgers(project: Proje
     assert_world_consistent(project, live=["feat/kept", "feat/new"])
     for branch in ("feat/kept", "feat/new"):
         cli(project.path, "down", branch, check=True)
+
+
+def test_a_repair_rechecks_the_world_before_acting(project: Project) -> None:
+    from branchyard.api.doctor import diagnose, repair_actions
+    from branchyard.api.repair import repair
+    from branchyard.context import open_context
+
+    path = up(project, "feat/back")
+    db = database_of(project, "feat/back")
+    shutil.rmtree(path)
+    git("worktree", "prune", cwd=project.path)
+    ctx = open_context(project.path)
+    [finding] = diagnose(ctx)
+    assert finding.kind == "missing_worktree"
+    up(project, "feat/back")  # brought up again (adopting its entry) before the fix runs
+    done = repair(ctx, finding, repair_actions())
+    assert (done.done, done.error) == ("skipped: the worktree is back", None)
+    assert db in pg_names(project.uid)
+    assert_world_consistent(project, live=["feat/back"])
+    cli(project.path, "down", "feat/back", check=True)

@@ -60,7 +60,17 @@ def release_entry(ctx: Context, slug: str) -> str:
     return "; ".join(parts)
 
 
-def _entry(ctx: Context, finding: Finding) -> str:
+def _missing(ctx: Context, finding: Finding) -> str:
+    record = ctx.ledger.read().worktrees.get(finding.ref[0])
+    if record is not None and Path(record.path).is_dir():
+        return "skipped: the worktree is back"  # e.g. `up` of the same branch adopted it
+    return release_entry(ctx, finding.ref[0])
+
+
+def _stuck(ctx: Context, finding: Finding) -> str:
+    record = ctx.ledger.read().worktrees.get(finding.ref[0])
+    if record is not None and record.state == "ready":
+        return "skipped: its setup has finished since"
     return release_entry(ctx, finding.ref[0])
 
 
@@ -182,8 +192,8 @@ def _prune(ctx: Context, finding: Finding) -> str:
 
 REPAIRS: dict[str, Callable[[Context, Finding], str]] = {
     "interrupted_up": _interrupted_up,
-    "missing_worktree": _entry,
-    "stuck_worktree": _entry,
+    "missing_worktree": _missing,
+    "stuck_worktree": _stuck,
     "stuck_resource": _resource,
     "prunable_worktree": _prune,
     "stale_intent": _stale_intent,
