@@ -83,10 +83,11 @@ def test_worktrees_removed_behind_our_back_are_noticed_and_collected(project: Pr
     cli(project.path, "down", "feat/kept", check=True)
 
 
-def test_env_and_path_of_a_missing_worktree_say_so(project: Project) -> None:
+def test_env_path_and_run_of_a_missing_worktree_say_so(project: Project) -> None:
     path = up(project, "feat/gone")
     shutil.rmtree(path)
-    for args in (("env", "feat/gone"), ("path", "feat/gone")):
+    for args in (("env", "feat/gone"), ("path", "feat/gone"),
+                 ("run", "feat/gone", "--", "true")):
         done = cli(project.path, *args)
         assert done.returncode == 1
         assert f"the worktree of 'feat/gone' is gone ({path})" in done.stderr

@@ -151,14 +151,19 @@ def full_env(ctx: Context, record: WorktreeRecord) -> dict[str, str]:
     return {**read_env_files(files), **record.env}
 
 
-def env_of(start: Path | str | None = None, *, name: str | None = None) -> dict[str, str]:
-    ctx = open_context(start)
+def live_record_for(ctx: Context, name: str | None) -> WorktreeRecord:
+    """:func:`record_for`, refusing a worktree whose directory is gone (one stat)."""
     record = record_for(ctx, name)
-    if not os.path.isdir(record.path):  # one stat: removed behind branchyard's back
+    if not os.path.isdir(record.path):  # removed behind branchyard's back
         raise WorktreeError(f"the worktree of {name or record.branch!r} is gone ({record.path})",
                             hint=f"`branchyard down {record.branch}` (or `branchyard gc`) "
                                  "releases what it left")
-    return full_env(ctx, record)
+    return record
+
+
+def env_of(start: Path | str | None = None, *, name: str | None = None) -> dict[str, str]:
+    ctx = open_context(start)
+    return full_env(ctx, live_record_for(ctx, name))
 
 
 def worktree_path(name: str, start: Path | str | None = None) -> Path:
