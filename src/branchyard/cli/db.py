@@ -54,8 +54,11 @@ def _status_text(st: DbStatus) -> str:
         if not row.get("exists", True):
             lines.append("    (does not exist: run `branchyard setup`)")
             continue
+        if "keys" in row:
+            lines.append(f"    keys         {row['keys']}")
         if "size" in row:
             lines.append(f"    size         {row['size'] / 1e6:.1f} MB, {row['tables']} tables")
+        if "migration_tool" in row:
             migration = (f"{row['last_migration']} ({row['migration_tool']})"
                          if row["migration_tool"] else "none found")
             lines.append(f"    migration    {migration}")

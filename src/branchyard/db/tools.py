@@ -132,13 +132,38 @@ def _inspect_postgres(alloc: Allocation) -> dict[str, Any]:
     return out
 
 
-def _inspect_other(alloc: Allocation) -> dict[str, Any]:
-    return {"exists": get_provider(alloc.kind).exists(alloc)}
+def _inspect_mysql(alloc: Allocation) -> dict[str, Any]:
+    from branchyard.db import mysql
+
+    spec = alloc.spec
+    with mysql.connect(spec["server"]) as conn, conn.cursor() as cur:
+        cur.execute("SELECT count(*), COALESCE(sum(data_length + index_length), 0) FROM "
+                    "information_schema.tables WHERE table_schema = %s", (spec["database"],))
+        tables, size = cur.fetchone() or (0, 0)
+        found = mysql.exists(conn, spec["database"])
+    return {"exists": found, "tables": int(tables), "size": int(size)}
+
+
+def _inspect_sqlite(alloc: Allocation) -> dict[str, Any]:
+    from branchyard.db import sqlite
+
+    path = Path(alloc.spec["path"])
+    if not path.is_file():
+        return {"exists": False}
+    return {"exists": True, "tables": sqlite.table_count(path), "size": path.stat().st_size}
+
+
+def _inspect_redis(alloc: Allocation) -> dict[str, Any]:
+    from branchyard.db import redisdb
+
+    with redisdb.connect(alloc.spec["url"]) as client:
+        marker = 1 if client.exists(redisdb.MARKER) else 0
+        return {"exists": True, "keys": int(client.dbsize()) - marker}
 
 
 INSPECTORS: dict[str, Callable[[Allocation], dict[str, Any]]] = {
-    "postgres": _inspect_postgres, "mysql": _inspect_other, "sqlite": _inspect_other,
-    "redis": _inspect_other,
+    "postgres": _inspect_postgres, "mysql": _inspect_mysql, "sqlite": _inspect_sqlite,
+    "redis": _inspect_redis,
 }
 
 
