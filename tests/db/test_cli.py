@@ -103,3 +103,30 @@ def test_db_snapshot_refresh_and_drop(worktree: Path, repo: Path, main_db: str, 
     assert dropped == [second[0]["snapshot"]]
     assert not {n for n in pg_names(uid) if "__snap_" in n}
     down(repo)
+
+
+def test_db_status_of_sqlite_and_redis(repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import sqlite3
+
+    (repo / "data").mkdir()
+    conn = sqlite3.connect(repo / "data" / "agent.db")
+    conn.execute("CREATE TABLE runs (id INTEGER)")
+    conn.commit()
+    conn.close()
+    (repo / ".env").write_text("DATABASE_URL=file:./data/agent.db\n"
+                               "REDIS_URL=redis://127.0.0.1:6379/14\n")
+    (repo / "branchyard.toml").write_text(
+        '[[database]]\nname = "agent"\nengine = "sqlite"\nsource = "env:DATABASE_URL"\n\n'
+        '[[database]]\nname = "cache"\nengine = "redis"\nsource = "env:REDIS_URL"\n'
+        'env = "REDIS_URL"\n')
+    os.chdir(repo)
+    path = Path(api.up(api.UpRequest("feat/kinds")).setup.path)
+    os.chdir(path)
+    rows = {r["name"]: r for r in run_json(capsys, "db", "status")["databases"]}
+    slug = rows["agent"]["database"].removeprefix("agent-").removesuffix(".db")
+    assert rows["agent"]["url"] == f"file:./data/agent-{slug}.db"
+    assert (rows["agent"]["exists"], rows["agent"]["tables"]) == (True, 1)
+    assert (rows["cache"]["database"], rows["cache"]["keys"]) == ("15", 0)
+    os.chdir(repo)
+    api.down(api.DownRequest("feat/kinds", force=True))
+    assert not path.exists()
