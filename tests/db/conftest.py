@@ -7,6 +7,7 @@ import secrets
 from collections.abc import Iterator
 from pathlib import Path
 
+import psutil
 import pytest
 
 from branchyard.config import Config, DatabaseConfig
@@ -29,6 +30,22 @@ def pg_names(prefix: str) -> set[str]:
     return {r[0] for r in rows}
 
 
+def wait_for_refills(timeout: float = 120) -> None:
+    """Let the detached pool refills this test started finish (they are our
+    children), so none creates a database after the test has cleaned up."""
+    refills = [p for p in psutil.Process().children(recursive=True)
+               if "_refill" in " ".join(_cmdline(p))]
+    _, alive = psutil.wait_procs(refills, timeout=timeout)
+    assert not alive, f"pool refills still running: {alive}"
+
+
+def _cmdline(proc: psutil.Process) -> list[str]:
+    try:
+        return list(proc.cmdline())
+    except psutil.Error:
+        return []
+
+
 @pytest.fixture
 def uid() -> str:
     """A unique, lowercase prefix for this test's databases."""
@@ -45,6 +62,7 @@ def main_db(uid: str) -> Iterator[str]:
     pg.run_sql(pg_url(name), "CREATE TABLE items (id int PRIMARY KEY, label text)",
                "INSERT INTO items SELECT g, 'item ' || g FROM generate_series(1, 100) g")
     yield name
+    wait_for_refills()
     with pg.connect(PG_ADMIN) as conn:
         for leftover in pg_names(uid):
             pg.drop(conn, leftover)
