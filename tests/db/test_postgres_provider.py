@@ -275,3 +275,15 @@ def test_parallel_ups_make_one_snapshot(project: RepoInfo, main_db: str, uid: st
         made = list(workers.map(lambda _: snapshot.ensure(src), range(3)))
     assert len({m.name for m in made}) == 1
     assert [n for n in pg_names(uid) if "__snap_" in n] == [made[0].name]
+
+
+def test_command_seed_runs_with_the_new_url(project: RepoInfo, main_db: str) -> None:
+    cfg = entry(main_db, seed='command:psql "$DATABASE_URL" -qc "CREATE TABLE fixture (id int)"')
+    ctx = plan_ctx(project, cfg, main_env={"DATABASE_URL": pg_url(main_db)})
+    [alloc] = PROVIDER.plan(ctx)
+    assert PROVIDER.create(alloc, ctx) is True
+    with pg.connect(alloc.spec["url"]) as conn:
+        names = {r[0] for r in conn.execute("SELECT tablename FROM pg_tables "
+                                            "WHERE schemaname = 'public'")}
+    assert names == {"fixture"}  # a command seed starts empty, not from main
+    PROVIDER.destroy(alloc)
