@@ -22,37 +22,33 @@ _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
 def base_vars(identity: Identity, *, repo: str, project: str, ports: Mapping[str, int],
-              url: str) -> dict[str, str]:
-    """The variables every worktree gets, derived from its identity."""
+              urls: Mapping[str, str]) -> dict[str, str]:
+    """The variables every worktree gets, derived from its identity; ``urls`` are
+    the dev URL forms (``proxy.sites.url_env``)."""
     env = {
         "BRANCHYARD_SLUG": identity.slug,
         "BRANCHYARD_SUBDOMAIN": identity.subdomain,
         "BRANCHYARD_BRANCH": identity.branch,
         "BRANCHYARD_INDEX": str(identity.index),
         "BRANCHYARD_PROJECT": project,
-        "BRANCHYARD_URL": url,
+        **urls,
         "COMPOSE_PROJECT_NAME": compose_project_name(repo, identity.slug),
     }
     for name, port in ports.items():
         env[name] = str(port)
-    if ports:
-        first = next(iter(ports.values()))
-        # Server-side clients that cannot resolve *.localhost use these.
-        env["BRANCHYARD_LOCAL_URL"] = f"http://127.0.0.1:{first}"
     return env
 
 
 def template_values(identity: Identity, *, repo: str, project: str,
-                    ports: Mapping[str, int], url: str,
-                    env: Mapping[str, str]) -> dict[str, str]:
+                    ports: Mapping[str, int], env: Mapping[str, str]) -> dict[str, str]:
     """What ``{…}`` in ``[env.vars]`` may name."""
     values = {
         "slug": identity.slug, "subdomain": identity.subdomain, "branch": identity.branch,
-        "index": str(identity.index), "repo": repo, "project": project, "url": url,
-        "host": url.split("://", 1)[-1].split(":", 1)[0],
+        "index": str(identity.index), "repo": repo, "project": project,
+        "url": env.get("BRANCHYARD_URL", ""), "host": env.get("BRANCHYARD_HOST", ""),
     }
-    if ports:
-        values["local_url"] = f"http://127.0.0.1:{next(iter(ports.values()))}"
+    if "BRANCHYARD_LOCAL_URL" in env:
+        values["local_url"] = env["BRANCHYARD_LOCAL_URL"]
     for name, port in ports.items():
         values[f"port.{name}"] = str(port)
         values[f"addr.{name}"] = f"127.0.0.1:{port}"

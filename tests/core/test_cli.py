@@ -60,7 +60,9 @@ def test_up_env_ls_down_json(app: Path, capsys: pytest.CaptureFixture[str]) -> N
         "BRANCHYARD_SLUG": record.slug, "BRANCHYARD_SUBDOMAIN": "feat-x",
         "BRANCHYARD_BRANCH": "feat/x", "BRANCHYARD_INDEX": "1", "BRANCHYARD_PROJECT": "shop",
         "BRANCHYARD_URL": url, "COMPOSE_PROJECT_NAME": f"app-{record.slug}",
-        "PORT": str(port), "BRANCHYARD_LOCAL_URL": f"http://127.0.0.1:{port}",
+        "BRANCHYARD_HOST": "feat-x.shop.localhost",
+        "BRANCHYARD_LOCAL_URL": f"http://127.0.0.1:{port}",
+        "BRANCHYARD_LOCAL_HOST": f"127.0.0.1:{port}", "PORT": str(port),
         "BRANCHYARD_BROWSER_PROFILE": profile,
         "BRANCHYARD_BROWSER_SESSION": f"shop-{record.slug}"}, "errors": []}
 

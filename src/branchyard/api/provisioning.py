@@ -28,10 +28,10 @@ from branchyard.envfile import (
 from branchyard.errors import WorktreeError
 from branchyard.events import NullReporter, PhaseTime, PhaseTimer, Reporter
 from branchyard.faults import fault
-from branchyard.identity import worktree_url
 from branchyard.ledger import WorktreeRecord
 from branchyard.providers import get_provider
 from branchyard.providers.base import PlanContext
+from branchyard.proxy.sites import url_env
 
 PHASES = {"files": "files", "postgres": "databases", "mysql": "databases",
           "sqlite": "databases", "redis": "databases", "browser": "browser", "deps": "deps"}
@@ -106,10 +106,10 @@ def _provision(ctx: Context, worktree: Path, request: SetupRequest, timer: Phase
             with ctx.ledger.update() as state:
                 state.worktrees[record.slug].ports = ports
         fault("setup.ports")
-    url = worktree_url(record.subdomain, ctx.repo.project, port=cfg.proxy.port,
-                       https=cfg.proxy.https, tld=cfg.proxy.tld)
+    urls = url_env(record.subdomain, ctx.repo.project, ports, cfg)
+    url = urls["BRANCHYARD_URL"]
     base = base_vars(record.identity, repo=ctx.repo.name, project=ctx.repo.project,
-                     ports=ports, url=url)
+                     ports=ports, urls=urls)
     plan_ctx = PlanContext(
         repo=ctx.repo, config=cfg, identity=record.identity, worktree=worktree,
         ports=ports, url=url, base_env=base, reseed=request.reseed, reporter=timer,
@@ -146,7 +146,7 @@ def _write_env(ctx: Context, slug: str, worktree: Path, plan: PlanContext) -> di
         record = state.worktrees[slug]
         env = {**plan.base_env, **resource_env(record)}
         values = template_values(record.identity, repo=ctx.repo.name, project=ctx.repo.project,
-                                 ports=plan.ports, url=plan.url, env=env)
+                                 ports=plan.ports, env=env)
         for name, template in cfg.env.vars.items():
             check_name(name, f"env.vars.{name}")
             env[name] = render(template, values, f"env.vars.{name}")

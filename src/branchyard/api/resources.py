@@ -33,7 +33,8 @@ def ensure_resource(ctx: Context, slug: str, provider: Provider, alloc: Allocati
     existing = record.resource(alloc.key)
     if existing is not None:
         alloc = Allocation(existing.kind, existing.key, existing.spec)
-        if existing.state == "ready" and provider.exists(alloc):
+        # `setup --reseed` hands ready databases back to their provider to re-seed.
+        if existing.state == "ready" and not plan.reseed and provider.exists(alloc):
             return False
     else:
         with ctx.ledger.update() as state:
