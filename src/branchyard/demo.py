@@ -30,6 +30,7 @@ class DemoWorktree:
     ports: dict[str, int]
     databases: list[dict[str, object]]
     env: dict[str, str]
+    rows: int | None  # rows of the sample table in this worktree's own database
 
 
 @dataclass(frozen=True)
@@ -109,20 +110,49 @@ def run_demo(*, keep: bool = False, with_database: bool | None = None,
     root = Path(tempfile.mkdtemp(prefix="branchyard-demo-"))
     repo = make_sample_repo(root, use_db)
     shown: list[DemoWorktree] = []
+    started_server = False
     try:
+        if use_db:
+            with reporter.phase("main database"):
+                started_server = _prepare_database(repo)
         for branch in DEMO_BRANCHES:
             with reporter.phase(f"up {branch}"):
                 api.up(api.UpRequest(branch, cwd=repo), reporter)
         views = {v.branch: v for v in api.list_worktrees(repo)}
         for branch in DEMO_BRANCHES:
             view = views[branch]
+            env = api.env_of(view.path)
             shown.append(DemoWorktree(branch, view.path, view.slug or "", view.subdomain or "",
                                       view.url or "", view.ports, view.databases,
-                                      _masked(api.env_of(view.path))))
+                                      _masked(env), _count_rows(env) if use_db else None))
     finally:
         if not keep:
-            _clean(repo, root, reporter)
+            _clean(repo, root, reporter, stop_server=started_server)
     return DemoResult(str(root), str(repo), tuple(shown), use_db, keep)
+
+
+def _prepare_database(repo: Path) -> bool:
+    """Start the managed Postgres (if needed), create the main database and put a
+    few rows in it. Returns whether the demo started the server."""
+    from branchyard.context import open_context
+    from branchyard.db import mainenv, managed
+
+    was_running = managed.status().running
+    ctx = open_context(repo)
+    mains = mainenv.prepare_main(ctx.repo, ctx.config)
+    mainenv.seed_demo_rows(mains.urls["DATABASE_URL"])
+    return not was_running
+
+
+def _count_rows(env: dict[str, str]) -> int | None:
+    from branchyard.db import postgres as pg
+
+    url = env.get("DATABASE_URL")
+    if not url:
+        return None
+    with pg.connect(url) as conn:
+        row = conn.execute("SELECT count(*) FROM notes").fetchone()
+    return int(row[0]) if row else 0
 
 
 def _masked(env: dict[str, str]) -> dict[str, str]:
@@ -131,7 +161,7 @@ def _masked(env: dict[str, str]) -> dict[str, str]:
     return {k: mask_url(v) if "://" in v and "@" in v else v for k, v in env.items()}
 
 
-def _clean(repo: Path, root: Path, reporter: Reporter) -> None:
+def _clean(repo: Path, root: Path, reporter: Reporter, *, stop_server: bool) -> None:
     from branchyard import api
 
     for branch in DEMO_BRANCHES:
@@ -140,4 +170,19 @@ def _clean(repo: Path, root: Path, reporter: Reporter) -> None:
                 api.down(api.DownRequest(branch, force=True, cwd=repo), reporter)
             except api.BranchyardError:
                 continue  # never made (an earlier step failed)
+    if (repo / "branchyard.toml").read_text(encoding="utf-8").count("[[database]]"):
+        with reporter.phase("databases"):
+            _drop_demo_databases(repo, stop_server=stop_server)
     shutil.rmtree(root, ignore_errors=True)
+
+
+def _drop_demo_databases(repo: Path, *, stop_server: bool) -> None:
+    """The demo's repository is thrown away: its main database and snapshot go too."""
+    from branchyard.context import open_context
+    from branchyard.db import mainenv, managed, upkeep
+
+    ctx = open_context(repo)
+    upkeep.remove_project_databases(ctx.repo.common_dir)
+    mainenv.drop_managed_mains(ctx.repo, ctx.config)
+    if stop_server:
+        managed.stop()

@@ -41,6 +41,8 @@ def _text(result: object) -> str:
         for db in wt.databases:
             lines.append(f"   database   {db.get('database')} ({db.get('engine')}, "
                          f"{db.get('url')})")
+        if wt.rows is not None:
+            lines.append(f"   rows       {wt.rows} in its own copy of the sample table")
         lines.append("   env")
         lines += [f"     {k}={wt.env[k]}" for k in keys if k in wt.env]
         lines.append("")
