@@ -12,8 +12,9 @@ Targets (issue 6): ls --json <= 0.4 s, env <= 0.12 s, doctor <= 1 s.
 Part 2: DATABASES worktrees, each with its own Postgres clone on the server at
 127.0.0.1:5432 (set BENCH_PG to change it), brought up 8 at a time; a sampler
 counts the server's client connections throughout. branchyard must never hold
-one open between statements: the peak it adds must stay at most the number of
-commands running at once, and it must hold none once they are done.
+one open between statements: the peak must stay at most the number of commands
+running at once, and it must hold none once they are done. branchyard's
+connections are told apart from everyone else's by PGAPPNAME.
 """
 
 from __future__ import annotations
@@ -34,12 +35,14 @@ from pathlib import Path
 
 PG = os.environ.get("BENCH_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 PARALLEL = 8
+APP = "branchyard-scale-bench"
 
 
 def env_for(state: Path) -> dict[str, str]:
     return {**os.environ, "GIT_AUTHOR_NAME": "b", "GIT_AUTHOR_EMAIL": "b@example.invalid",
             "GIT_COMMITTER_NAME": "b", "GIT_COMMITTER_EMAIL": "b@example.invalid",
-            "GIT_CONFIG_NOSYSTEM": "1", "BRANCHYARD_STATE_DIR": str(state)}
+            "GIT_CONFIG_NOSYSTEM": "1", "BRANCHYARD_STATE_DIR": str(state),
+            "PGAPPNAME": APP}  # libpq tags every connection branchyard opens
 
 
 def run(argv: Sequence[str], cwd: Path, env: dict[str, str]) -> None:
@@ -110,21 +113,21 @@ def part_worktrees(root: Path, count: int, files: int, runs: int) -> None:
 
 
 class ConnectionSampler:
-    """Counts the server's client connections every few milliseconds."""
+    """Counts branchyard's connections to the server every few milliseconds."""
 
     def __init__(self) -> None:
         import psycopg
 
-        self.conn = psycopg.connect(PG, autocommit=True)
+        self.conn = psycopg.connect(PG, autocommit=True, application_name="sampler")
         self.base = self.count()
         self.peak = self.base
         self.stop = threading.Event()
         self.thread = threading.Thread(target=self._loop, daemon=True)
 
     def count(self) -> int:
-        row = self.conn.execute(
-            "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend' "
-            "AND pid <> pg_backend_pid()").fetchone()
+        """Connections opened by branchyard processes of this run (tagged by PGAPPNAME)."""
+        row = self.conn.execute("SELECT count(*) FROM pg_stat_activity "
+                                "WHERE application_name = %s", (APP,)).fetchone()
         return int(row[0]) if row else 0
 
     def _loop(self) -> None:
