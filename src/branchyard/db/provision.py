@@ -3,12 +3,12 @@ dump or command seed; then the entry's setup commands. And dropping it."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from branchyard.db import postgres as pg
+from branchyard.db.hooks import run_database_hook
 from branchyard.errors import DatabaseError
 from branchyard.providers.base import PlanContext
 
@@ -81,7 +81,7 @@ def _seed(spec: Mapping[str, Any], server: str, ctx: PlanContext) -> None:
         with pg.connect(server) as conn:
             pg.create(conn, spec["database"])
         if seed.startswith("command:"):
-            _hook(seed[len("command:"):], spec, ctx, "seed")
+            run_database_hook(seed[len("command:"):], spec, ctx, "seed")
     else:
         raise DatabaseError(f"[[database]] {spec['name']!r}: unknown seed {seed!r}",
                             hint="use clone, empty, dump:<url-or-env:VAR> or command:<cmd>")
@@ -128,17 +128,8 @@ def _require_main(spec: Mapping[str, Any], server: str) -> None:
 
 def _run_setup(spec: Mapping[str, Any], ctx: PlanContext) -> None:
     for command in spec["setup"]:
-        _hook(command, spec, ctx, "database setup")
+        run_database_hook(command, spec, ctx, "database setup")
 
-
-def _hook(command: str, spec: Mapping[str, Any], ctx: PlanContext, label: str) -> None:
-    from branchyard.proc import run_hook
-
-    env = dict(os.environ)
-    env.update(ctx.base_env)
-    env[spec["env"]] = spec["url"]
-    run_hook(command, cwd=ctx.worktree, env=env, label=f"[[database]] {spec['name']} {label}",
-             on_line=ctx.reporter.output)
 
 
 def drop_worktree_database(spec: Mapping[str, Any]) -> None:

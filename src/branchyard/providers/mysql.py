@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from typing import Any
 
 from branchyard.config import DatabaseConfig
 from branchyard.db import sources
+from branchyard.db.hooks import run_database_hook
 from branchyard.db.urls import mask_url, parse_url
 from branchyard.errors import ConfigError, DatabaseError
 from branchyard.providers.base import Allocation, PlanContext
@@ -56,7 +56,7 @@ class MysqlProvider:
                 mysql.drop(conn, target)  # a half-loaded clone is never left behind
             raise
         for command in spec["setup"]:
-            _hook(command, spec, ctx, "database setup")
+            run_database_hook(command, spec, ctx, "database setup")
         return True
 
     def destroy(self, alloc: Allocation) -> None:
@@ -113,7 +113,7 @@ def _seed(spec: Mapping[str, Any], ctx: PlanContext) -> None:
     if seed == "clone":
         _clone(spec, ctx)
     elif seed.startswith("command:"):
-        _hook(seed[len("command:"):], spec, ctx, "seed")
+        run_database_hook(seed[len("command:"):], spec, ctx, "seed")
     elif seed != "empty":
         raise DatabaseError(f"[[database]] {spec['name']!r}: seed {seed!r} is not supported "
                             "for mysql", hint="use clone, empty or command:<cmd>")
@@ -134,12 +134,3 @@ def _clone(spec: Mapping[str, Any], ctx: PlanContext) -> None:
     ctx.reporter.message(f"{spec['database']}: cloning {spec['main']!r} (mysqldump)")
     mysql.clone(spec["main_url"], spec["url"])
 
-
-def _hook(command: str, spec: Mapping[str, Any], ctx: PlanContext, label: str) -> None:
-    from branchyard.proc import run_hook
-
-    env = dict(os.environ)
-    env.update(ctx.base_env)
-    env[spec["env"]] = spec["url"]
-    run_hook(command, cwd=ctx.worktree, env=env, label=f"[[database]] {spec['name']} {label}",
-             on_line=ctx.reporter.output)

@@ -11,6 +11,7 @@ from typing import Any
 
 from branchyard.config import DatabaseConfig
 from branchyard.db import sources
+from branchyard.db.hooks import run_database_hook
 from branchyard.errors import ConfigError, DatabaseError
 from branchyard.providers.base import Allocation, PlanContext
 
@@ -43,7 +44,7 @@ class SqliteProvider:
         sqlite.remove_database(path)
         _seed(spec, path, ctx)
         for command in spec["setup"]:
-            _hook(command, spec, ctx, "database setup")
+            run_database_hook(command, spec, ctx, "database setup", value_key="value")
         return True
 
     def destroy(self, alloc: Allocation) -> None:
@@ -100,20 +101,11 @@ def _seed(spec: Mapping[str, Any], path: Path, ctx: PlanContext) -> None:
     elif seed == "empty" or seed.startswith("command:"):
         sqlite.create_empty(path)
         if seed.startswith("command:"):
-            _hook(seed[len("command:"):], spec, ctx, "seed")
+            run_database_hook(seed[len("command:"):], spec, ctx, "seed", value_key="value")
     else:
         raise DatabaseError(f"[[database]] {spec['name']!r}: seed {seed!r} is not supported "
                             "for sqlite", hint="use clone, empty or command:<cmd>")
 
-
-def _hook(command: str, spec: Mapping[str, Any], ctx: PlanContext, label: str) -> None:
-    from branchyard.proc import run_hook
-
-    env = dict(os.environ)
-    env.update(ctx.base_env)
-    env[spec["env"]] = spec["value"]
-    run_hook(command, cwd=ctx.worktree, env=env, label=f"[[database]] {spec['name']} {label}",
-             on_line=ctx.reporter.output)
 
 
 def _same(a: str, b: str) -> bool:
