@@ -117,35 +117,47 @@ def _holdings(record: WorktreeRecord) -> str:
 
 
 def _entry_findings(survey: Survey, record: WorktreeRecord) -> list[Finding]:
-    owner = f"ledger entry {record.slug}"
     entry = survey.git_entry(record.path)
     if entry is None or entry.prunable or not Path(record.path).is_dir():
-        how = ("its directory is gone" if not Path(record.path).exists()
-               else "git no longer lists it as a worktree")
-        return [Finding(
-            "missing_worktree", f"worktree {record.branch!r} at {record.path}", owner,
-            f"{how} (removed outside branchyard: `git worktree remove`, rm -rf, "
-            "an agent app's archive)",
-            fix=f"stop processes still inside it; release {_holdings(record)}; "
-                "drop the ledger entry; `git worktree prune`",
-            hint=f"or `branchyard down {record.branch}`", gone=True, ref=(record.slug,))]
-    if record.state == "provisioning":
-        return [Finding(
-            "stuck_worktree", f"worktree {record.branch!r} at {record.path}", owner,
-            "its setup was interrupted (state 'provisioning', no branchyard process "
-            "working on it)",
-            fix=f"undo the setup: release {_holdings(record)} and drop the ledger entry "
-                "(the worktree and its files stay)",
-            hint=f"then run `branchyard setup` in {record.path}", ref=(record.slug,))]
-    if record.state == "tearing_down":
-        return [Finding(
-            "stuck_worktree", f"worktree {record.branch!r} at {record.path}", owner,
-            "its teardown was interrupted (state 'tearing_down', no branchyard process "
-            "working on it)",
-            fix=f"finish the teardown: release {_holdings(record)} and drop the "
-                "ledger entry", ref=(record.slug,))]
-    return [_stuck_resource(record, key, state) for key, state in
-            ((r.key, r.state) for r in record.resources if r.state in UNFINISHED)]
+        return [_missing_worktree(record)]
+    if record.state in STUCK:
+        return [_stuck_worktree(record)]
+    return [_stuck_resource(record, r.key, r.state) for r in record.resources
+            if r.state in UNFINISHED]
+
+
+def _missing_worktree(record: WorktreeRecord) -> Finding:
+    how = ("its directory is gone" if not Path(record.path).exists()
+           else "git no longer lists it as a worktree")
+    return Finding(
+        "missing_worktree", f"worktree {record.branch!r} at {record.path}",
+        f"ledger entry {record.slug}",
+        f"{how} (removed outside branchyard: `git worktree remove`, rm -rf, "
+        "an agent app's archive)",
+        fix=f"stop processes still inside it; release {_holdings(record)}; "
+            "drop the ledger entry; `git worktree prune`",
+        hint=f"or `branchyard down {record.branch}`", gone=True, ref=(record.slug,))
+
+
+# entry state → (what was interrupted, what --fix does, what to do next)
+STUCK = {
+    "provisioning": ("setup", "undo the setup: release {holdings} and drop the ledger entry "
+                     "(the worktree and its files stay)",
+                     "then run `branchyard setup` in {path}"),
+    "tearing_down": ("teardown", "finish the teardown: release {holdings} and drop the "
+                     "ledger entry", ""),
+}
+
+
+def _stuck_worktree(record: WorktreeRecord) -> Finding:
+    what, fix, hint = STUCK[record.state]
+    return Finding(
+        "stuck_worktree", f"worktree {record.branch!r} at {record.path}",
+        f"ledger entry {record.slug}",
+        f"its {what} was interrupted (state {record.state!r}, no branchyard process "
+        "working on it)",
+        fix=fix.format(holdings=_holdings(record)), hint=hint.format(path=record.path),
+        ref=(record.slug,))
 
 
 def _stuck_resource(record: WorktreeRecord, key: str, state: str) -> Finding:
