@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from branchyard.faults import POINTS
+from tests.conftest import git
 
 from .conftest import (
     Project,
@@ -239,3 +240,16 @@ def test_crash_during_a_pool_refill_is_cleaned_by_doctor(pool_project: Project,
     assert_world_consistent(pool_project, live=["feat/p"])
     cli(pool_project.path, "down", "feat/p", check=True)
     wait_for_refills(pool_project)
+
+
+def test_crash_during_setup_of_a_worktree_made_by_another_tool(project: Project) -> None:
+    wt = project.path.parent / "made-by-git"
+    git("worktree", "add", "-q", "-b", "feat/other", str(wt), cwd=project.path)
+    done = cli(wt, "setup", fault="resource.created:db:app")
+    assert done.returncode == KILLED
+    report = repair(project, ["stuck_worktree", "stale_intent"], after=("unmanaged_worktree",))
+    assert report["findings"][0]["hint"] == f"then run `branchyard setup` in {wt}"  # type: ignore[index]
+    assert_world_consistent(project, unmanaged=[wt])  # its database dropped, the worktree kept
+    cli(wt, "setup", check=True)
+    assert_world_consistent(project, live=["feat/other"])
+    cli(project.path, "down", "feat/other", check=True)
