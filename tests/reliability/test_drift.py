@@ -302,3 +302,41 @@ def test_a_repair_rechecks_the_world_before_acting(project: Project) -> None:
     assert db in pg_names(project.uid)
     assert_world_consistent(project, live=["feat/back"])
     cli(project.path, "down", "feat/back", check=True)
+
+
+def test_orphan_redis_leases_are_released_and_owned_ones_kept(project: Project,
+                                                              tmp_path: Path) -> None:
+    from branchyard.db import redisdb
+
+    up(project, "feat/r")
+    record = project.ledger.read().by_branch("feat/r")
+    assert record is not None
+    address = "127.0.0.1:6379"
+    mine = redisdb.lease_index(address, f"{project.common}|{record.slug}|cache", 0)
+    ghost_owner = f"{tmp_path / 'gone' / '.git'}|x_123456|cache"
+    ghost = redisdb.lease_index(address, ghost_owner, 0)
+    [finding] = doctor(DoctorRequest(project.path)).findings
+    assert (finding.kind, finding.subject, finding.owner) == (
+        "orphan_redis_lease", f"Redis database {ghost} on {address} ([[database]] 'cache')",
+        ghost_owner)
+    doctor(DoctorRequest(project.path, fix=True, gone_only=True))
+    assert redisdb.leased_indexes() == {address: {str(mine): f"{project.common}|"
+                                                  f"{record.slug}|cache"}}
+    cli(project.path, "down", "feat/r", check=True)
+
+
+def test_a_snapshot_a_crash_kept_from_being_retired_is_dropped(project: Project) -> None:
+    old, new = f"{project.uid}__snap_k_1", f"{project.uid}__snap_k_2"
+    with pg.connect(PG_ADMIN) as conn:
+        pg.create(conn, old)
+        pg.create(conn, new)
+    with project.ledger.update() as state:
+        for name, gen in ((old, 1), (new, 2)):
+            dbrec.put_snapshot(state, dbrec.SnapshotRecord(name, PG_ADMIN, "x", "k", gen,
+                                                           state="ready"))
+    [finding] = doctor(DoctorRequest(project.path)).findings
+    assert (finding.kind, finding.why) == ("orphan_snapshot", f"superseded by {new}")
+    [fixed] = doctor(DoctorRequest(project.path, fix=True)).repairs
+    assert fixed.done == f"dropped {old}"
+    assert pg_names(project.uid) == {project.main_db, new}
+    assert [s.name for s in dbrec.snapshots(project.ledger.read())] == [new]

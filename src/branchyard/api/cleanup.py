@@ -9,7 +9,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from branchyard.api.drift import Finding
-from branchyard.api.orphans import owner_gone
+from branchyard.api.orphans import owner_gone, redis_owner
 from branchyard.context import Context
 from branchyard.db.records import PoolRecord
 
@@ -58,14 +58,40 @@ def _snapshot(ctx: Context, finding: Finding) -> str:
 
     name = finding.ref[0]
     record = next((s for s in records.snapshots(ctx.ledger.read()) if s.name == name), None)
-    if record is None or record.state != "pending":
+    if record is None:
         return "already resolved"
+    if record.state == "ready":
+        return _retire(ctx, name)
     if _being_built(record.server, name):
         return "skipped: a session is still building it"
     dropped = _drop(record.server, name)
     with ctx.ledger.update() as state:
         records.forget_snapshot(state, name)
     return f"{'dropped' if dropped else 'it did not exist;'} {name} and forgot it"
+
+
+def _retire(ctx: Context, name: str) -> str:
+    from branchyard.db import pool, upkeep
+
+    orphans = [o for o in upkeep.find_orphans(ctx.repo.common_dir) if o.name == name]
+    if not orphans:
+        return "skipped: it is the current snapshot again"
+    spares = pool.drain(ctx.repo.common_dir, name)
+    removed = upkeep.remove_orphans(ctx.repo.common_dir, orphans)
+    if not removed:
+        return "skipped: its server is unreachable (the record is kept)"
+    return f"dropped {name}" + (f" and its spares {', '.join(spares)}" if spares else "")
+
+
+def _redis_lease(ctx: Context, finding: Finding) -> str:
+    from branchyard.db.redisdb import release_index
+
+    address, owner = finding.ref
+    common, slug, _ = redis_owner(owner)
+    if not owner_gone(f"{common}#{slug}"):
+        return "skipped: its owner exists again"
+    release_index(address, owner)
+    return "released the lease"
 
 
 @contextlib.contextmanager
@@ -165,6 +191,7 @@ REPAIRS: dict[str, Callable[[Context, Finding], str]] = {
     "lease_registry_unreadable": _registry,
     "scratch_worktree": _scratch,
     "orphan_lease": _lease,
+    "orphan_redis_lease": _redis_lease,
     "orphan_lock": _lock,
     "orphan_snapshot": _snapshot,
     "orphan_pool": _pool,

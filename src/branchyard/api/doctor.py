@@ -65,7 +65,8 @@ def diagnose(ctx: Context) -> list[Finding]:
                         hint=err.hint), *orphans.lease_findings()]
     return [*repo_findings(survey), *orphans.scratch_findings(survey),
             *orphans.lock_findings(survey), *orphans.database_findings(survey),
-            *orphans.lease_findings(), *orphans.deps_findings(survey),
+            *orphans.lease_findings(), *orphans.redis_lease_findings(),
+            *orphans.deps_findings(survey),
             *orphans.daemon_findings(survey)]
 
 

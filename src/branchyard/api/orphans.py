@@ -54,6 +54,31 @@ def owner_gone(owner: str, ledgers: dict[str, LedgerState | None] | None = None)
     return f"the repository's ledger has no worktree {slug!r}"
 
 
+def redis_lease_findings() -> list[Finding]:
+    """Machine-wide: Redis database indexes leased to a worktree that has no ledger
+    entry (`setup` leases the index while planning, before it records the resource)."""
+    from branchyard.db.redisdb import leased_indexes
+
+    ledgers: dict[str, LedgerState | None] = {}
+    findings = []
+    for address, leases in sorted(leased_indexes().items()):
+        for index, owner in sorted(leases.items()):
+            common, slug, name = redis_owner(owner)
+            why = owner_gone(f"{common}#{slug}", ledgers)
+            if why:
+                findings.append(Finding(
+                    "orphan_redis_lease", f"Redis database {index} on {address} "
+                    f"([[database]] {name!r})", owner, why, fix="release the lease",
+                    gone=True, ref=(address, owner)))
+    return findings
+
+
+def redis_owner(owner: str) -> tuple[str, str, str]:
+    """``<common dir>|<slug>|<database name>`` (see providers/redis.py) → its parts."""
+    parts = owner.rsplit("|", 2)
+    return (parts[0], parts[1], parts[2]) if len(parts) == 3 else (owner, "", "")
+
+
 def lock_findings(survey: Survey) -> list[Finding]:
     try:
         from branchyard.merge.locks import read_locks
@@ -83,6 +108,7 @@ def database_findings(survey: Survey) -> list[Finding]:
         fix="drop it if no session is still building it, and forget it",
         ref=(s.name,)) for s in records.snapshots(state)
         if s.state == "pending" and not making]
+    findings += _superseded(survey)
     for spare in records.pool(state):
         why = _spare_problem(spare.state, spare.snapshot in snaps, spare.target, state)
         if why:
@@ -93,6 +119,18 @@ def database_findings(survey: Survey) -> list[Finding]:
                      "put it back in the pool if it still exists, else forget it"),
                 ref=(spare.name,)))
     return findings
+
+
+def _superseded(survey: Survey) -> list[Finding]:
+    """Older snapshot generations a crash kept from being retired (the db area's
+    own judgement, :func:`branchyard.db.upkeep.find_orphans`)."""
+    from branchyard.db.upkeep import find_orphans
+
+    return [Finding("orphan_snapshot", f"snapshot database {o.name} on {o.server}",
+                    "ledger (postgres snapshots)", o.reason,
+                    fix="drop it and its unclaimed spares, and forget it", ref=(o.name,))
+            for o in find_orphans(survey.ctx.repo.common_dir)
+            if o.kind == "snapshot" and o.reason.startswith("superseded")]
 
 
 def _spare_problem(state: str, has_snapshot: bool, target: str,

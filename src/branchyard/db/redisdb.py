@@ -71,6 +71,16 @@ def lease_index(address: str, owner: str, main_index: int) -> int:
                         hint="raise `databases` in redis.conf, or tear down unused worktrees")
 
 
+def leased_indexes() -> dict[str, dict[str, str]]:
+    """Every lease on the machine: server address → {index: owner} (for ``doctor``;
+    read without the lock, since writes replace the file atomically)."""
+    try:
+        data: dict[str, Any] = json.loads(_lease_file().read_text(encoding="utf-8"))
+    except (FileNotFoundError, ValueError):
+        return {}
+    return {address: dict(server.get("leases", {})) for address, server in data.items()}
+
+
 def release_index(address: str, owner: str) -> None:
     with _leases() as data:
         leases = data.get(address, {}).get("leases", {})
