@@ -253,3 +253,43 @@ def test_crash_during_setup_of_a_worktree_made_by_another_tool(project: Project)
     cli(wt, "setup", check=True)
     assert_world_consistent(project, live=["feat/other"])
     cli(project.path, "down", "feat/other", check=True)
+
+
+@pytest.mark.parametrize("point", ["resource.pending:db:shop", "resource.created:db:shop",
+                                   "teardown.destroying:db:shop"])
+def test_crashes_leave_no_mysql_database_behind(project: Project, point: str) -> None:
+    import pymysql
+
+    from branchyard.db.mysql import quote_ident
+
+    def schemas() -> set[str]:
+        with pymysql.connect(host="127.0.0.1", port=3306, user="root",
+                             autocommit=True) as conn, conn.cursor() as cur:
+            cur.execute("SELECT schema_name FROM information_schema.schemata "
+                        "WHERE schema_name LIKE %s", (project.uid + "%",))
+            return {r[0] for r in cur.fetchall()}
+
+    main = f"{project.uid}_shop"
+    with pymysql.connect(host="127.0.0.1", port=3306, user="root", autocommit=True) as conn, \
+            conn.cursor() as cur:
+        cur.execute(f"CREATE DATABASE {quote_ident(main)}")
+        cur.execute(f"CREATE TABLE {quote_ident(main)}.items (id INT PRIMARY KEY)")
+    try:
+        toml = project.path / "branchyard.toml"
+        toml.write_text(toml.read_text() + '[[database]]\nname = "shop"\nengine = "mysql"\n'
+                        f'source = "mysql://root@127.0.0.1:3306/{main}"\nenv = "SHOP_URL"\n')
+        git("commit", "-qam", "mysql", cwd=project.path)
+        if point.startswith("teardown"):
+            cli(project.path, "up", "feat/my", check=True)
+            assert len(schemas()) == 2
+            crash(project, point, "down", "feat/my")
+        else:
+            crash(project, point, "up", "feat/my")
+        cli(project.path, "doctor", "--fix", check=True)
+        assert schemas() == {main}  # the clone is gone, main untouched
+        assert_world_consistent(project)
+    finally:
+        with pymysql.connect(host="127.0.0.1", port=3306, user="root",
+                             autocommit=True) as conn, conn.cursor() as cur:
+            for name in schemas():
+                cur.execute(f"DROP DATABASE {quote_ident(name)}")
