@@ -1,5 +1,6 @@
-"""Finding what has no owner any more outside the worktree entries: port leases,
-snapshot and pool databases, merge locks, and crashed daemons."""
+"""Finding what has no owner any more outside the worktree entries: port and
+Redis leases, snapshot and pool databases, merge locks and scratch worktrees,
+failed dependency installs, and the daemons (proxy, managed server)."""
 
 from __future__ import annotations
 
