@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from branchyard.api.creation import UpRequest, UpResult, up
+    from branchyard.api.doctor import DoctorReport, DoctorRequest, doctor
     from branchyard.api.info import env_of, list_worktrees, status_of, worktree_path
     from branchyard.api.provisioning import SetupRequest, SetupResult, setup
     from branchyard.api.release import TeardownResult, teardown
@@ -21,10 +22,10 @@ if TYPE_CHECKING:
     from branchyard.errors import BranchyardError
 
 __all__ = [
-    "BranchyardError", "DownRequest", "DownResult", "SetupRequest", "SetupResult",
-    "StopResult", "TeardownResult", "UpRequest", "UpResult", "WorktreeView", "down",
-    "env_of", "list_worktrees", "setup", "status_of", "stop_worktree", "teardown", "up",
-    "worktree_path",
+    "BranchyardError", "DoctorReport", "DoctorRequest", "DownRequest", "DownResult",
+    "SetupRequest", "SetupResult", "StopResult", "TeardownResult", "UpRequest", "UpResult",
+    "WorktreeView", "doctor", "down", "env_of", "list_worktrees", "setup", "status_of",
+    "stop_worktree", "teardown", "up", "worktree_path",
 ]
 
 _WHERE = {
@@ -34,6 +35,7 @@ _WHERE = {
     "TeardownResult": "release", "teardown": "release",
     "DownRequest": "removal", "DownResult": "removal", "down": "removal",
     "StopResult": "stopping", "stop_worktree": "stopping", "WorktreeView": "views",
+    "DoctorRequest": "doctor", "DoctorReport": "doctor", "doctor": "doctor",
     "BranchyardError": "errors",
 }
 
