@@ -72,6 +72,12 @@ class WorktreeError(BranchyardError):
     code = "worktree"
 
 
+class RepairDeferredError(BranchyardError):
+    """`doctor --fix` left something for later: its owner is still at work on it."""
+
+    code = "deferred"
+
+
 class UnsafeError(BranchyardError):
     """Refused because it would lose something the user made (use --force)."""
 

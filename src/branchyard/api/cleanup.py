@@ -12,6 +12,12 @@ from branchyard.api.drift import Finding
 from branchyard.api.orphans import owner_gone, redis_owner
 from branchyard.context import Context
 from branchyard.db.records import PoolRecord
+from branchyard.errors import BranchyardError, RepairDeferredError
+
+
+def _later(why: str) -> RepairDeferredError:
+    return RepairDeferredError(f"not now: {why}",
+                               hint="run `branchyard doctor --fix` again once it has finished")
 
 
 def _lease(ctx: Context, finding: Finding) -> str:
@@ -63,7 +69,7 @@ def _snapshot(ctx: Context, finding: Finding) -> str:
     if record.state == "ready":
         return _retire(ctx, name)
     if _being_built(record.server, name):
-        return "skipped: a session is still building it"
+        raise _later("a session is still building it")
     dropped = _drop(record.server, name)
     with ctx.ledger.update() as state:
         records.forget_snapshot(state, name)
@@ -79,7 +85,7 @@ def _retire(ctx: Context, name: str) -> str:
     spares = pool.drain(ctx.repo.common_dir, name)
     removed = upkeep.remove_orphans(ctx.repo.common_dir, orphans)
     if not removed:
-        return "skipped: its server is unreachable (the record is kept)"
+        raise _later("its server is unreachable (the record is kept)")
     return f"dropped {name}" + (f" and its spares {', '.join(spares)}" if spares else "")
 
 
@@ -120,11 +126,11 @@ def _pool(ctx: Context, finding: Finding) -> str:
         return "already resolved"
     with _refill_paused(ctx.repo.common_dir, spare.snapshot) as free:
         if not free:
-            return "skipped: a refill of its pool is running"
+            raise _later("a refill of its pool is running")
         if spare.state == "claimed":
             return _unclaim(ctx, spare)
         if _being_built(spare.server, name):
-            return "skipped: a session is still building it"
+            raise _later("a session is still building it")
         dropped = _drop(spare.server, name)
         with ctx.ledger.update() as state:
             records.forget_pool(state, name)
@@ -166,7 +172,6 @@ def _registry(ctx: Context, finding: Finding) -> str:
     import time
 
     from branchyard import ports
-    from branchyard.errors import BranchyardError
     from branchyard.ledger import Ledger
 
     repos = {str(ctx.repo.common_dir)}
