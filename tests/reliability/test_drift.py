@@ -5,6 +5,7 @@ reports each precisely; `doctor --fix` / `gc` repair only what has no owner."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import time
@@ -342,3 +343,20 @@ def test_a_snapshot_a_crash_kept_from_being_retired_is_dropped(project: Project)
     assert fixed.done == f"dropped {old}"
     assert pg_names(project.uid) == {project.main_db, new}
     assert [s.name for s in dbrec.snapshots(project.ledger.read())] == [new]
+
+
+def test_half_written_state_files_of_killed_processes_are_removed(repo: Path) -> None:
+    from branchyard.ledger import Ledger
+
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    ledger = Ledger(repo / ".git")
+    ledger.dir.mkdir(parents=True)
+    stale = ledger.dir / f".ledger.{dead.pid}.tmp"
+    stale.write_text('{"schema": 1, "work')
+    live = ledger.dir / f".ledger.{os.getpid()}.tmp"  # a writer still at work
+    live.write_text("{")
+    [finding] = doctor(DoctorRequest(repo)).findings
+    assert (finding.kind, finding.subject, finding.gone) == ("stale_tempfile", str(stale), True)
+    doctor(DoctorRequest(repo, fix=True, gone_only=True))
+    assert not stale.exists() and live.exists()

@@ -192,7 +192,13 @@ def _registry(ctx: Context, finding: Finding) -> str:
            f"the unreadable file is {backup}"
 
 
+def _tempfile(ctx: Context, finding: Finding) -> str:
+    Path(finding.ref[0]).unlink(missing_ok=True)
+    return "removed it"
+
+
 REPAIRS: dict[str, Callable[[Context, Finding], str]] = {
+    "stale_tempfile": _tempfile,
     "lease_registry_unreadable": _registry,
     "scratch_worktree": _scratch,
     "orphan_lease": _lease,

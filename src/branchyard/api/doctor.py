@@ -66,7 +66,7 @@ def diagnose(ctx: Context) -> list[Finding]:
     return [*repo_findings(survey), *orphans.scratch_findings(survey),
             *orphans.lock_findings(survey), *orphans.database_findings(survey),
             *orphans.lease_findings(), *orphans.redis_lease_findings(),
-            *orphans.deps_findings(survey),
+            *orphans.deps_findings(survey), *orphans.tempfile_findings(survey),
             *orphans.daemon_findings(survey)]
 
 

@@ -153,6 +153,31 @@ def _claim_in_progress(target: str, ledger: LedgerState) -> bool:
                if any(r.spec.get("database") == target for r in w.resources))
 
 
+def tempfile_findings(survey: Survey) -> list[Finding]:
+    """Half-written state files (``.ledger.<pid>.tmp``…) of killed processes."""
+    import re
+
+    from branchyard.paths import state_dir
+
+    found = []
+    for folder in (survey.ctx.ledger.dir, state_dir(), state_dir() / "proxy"):
+        for path in sorted(folder.glob(".*.tmp")) if folder.is_dir() else []:
+            match = re.search(r"\.(\d+)\.tmp$", path.name)
+            if match and not _pid_alive(int(match.group(1))):
+                found.append(Finding(
+                    "stale_tempfile", str(path), f"pid {match.group(1)}",
+                    "a half-written state file of a process that was killed while writing",
+                    fix="remove it (the state file itself was never replaced by it)",
+                    gone=True, ref=(str(path),)))
+    return found
+
+
+def _pid_alive(pid: int) -> bool:
+    import psutil
+
+    return psutil.pid_exists(pid)
+
+
 def daemon_findings(survey: Survey) -> list[Finding]:
     return [*_proxy_findings(survey), *_server_findings(survey)]
 
