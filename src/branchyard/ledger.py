@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -168,6 +167,8 @@ class Ledger:
             ) from exc
 
     def _backup(self, tag: str) -> Path:
+        import shutil  # only a broken ledger needs it
+
         backup = self.path.with_name(f"ledger.{tag}.{int(time.time())}.json")
         if not backup.exists():
             shutil.copy2(self.path, backup)

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from branchyard import git, processes
+from branchyard import git
 from branchyard.api.targets import resolve
 from branchyard.api.views import WorktreeView, databases_of, url_of
 from branchyard.context import Context, open_context
@@ -26,6 +25,10 @@ def list_worktrees(start: Path | str | None = None, *, check_dirty: bool = True,
     entries = [e for e in git.worktrees(ctx.repo.common_dir) if not e.bare]
     live = [e for e in entries if not e.prunable and e.path.is_dir()]
     roots = [e.path for e in live]
+    from concurrent.futures import ThreadPoolExecutor  # `env` never pays for these
+
+    from branchyard import processes
+
     # the dirty checks (one `git status` each) run while the process table is read
     with ThreadPoolExecutor(max_workers=8) as pool:
         pending = [pool.submit(_dirty, root) for root in roots] if check_dirty else []
