@@ -300,7 +300,7 @@ def test_a_repair_rechecks_the_world_before_acting(project: Project) -> None:
     [finding] = diagnose(ctx)
     assert finding.kind == "missing_worktree"
     up(project, "feat/back")  # brought up again (adopting its entry) before the fix runs
-    done = repair(ctx, finding, repair_actions())
+    done = repair(finding, repair_actions(ctx)[finding.kind])
     assert (done.done, done.error) == ("skipped: the worktree is back", None)
     assert db in pg_names(project.uid)
     assert_world_consistent(project, live=["feat/back"])

@@ -1,5 +1,5 @@
-"""Repairs for orphans outside the worktree entries: port leases, merge locks,
-snapshot and pool databases, a crashed proxy's pid file."""
+"""Repairs for a repository's orphans outside its worktree entries: merge locks
+and scratch worktrees, snapshot and pool databases."""
 
 from __future__ import annotations
 
@@ -9,25 +9,14 @@ from dataclasses import replace
 from pathlib import Path
 
 from branchyard.api.drift import Finding
-from branchyard.api.orphans import owner_gone, redis_owner
 from branchyard.context import Context
 from branchyard.db.records import PoolRecord
-from branchyard.errors import BranchyardError, RepairDeferredError
+from branchyard.errors import RepairDeferredError
 
 
 def _later(why: str) -> RepairDeferredError:
     return RepairDeferredError(f"not now: {why}",
                                hint="run `branchyard doctor --fix` again once it has finished")
-
-
-def _lease(ctx: Context, finding: Finding) -> str:
-    from branchyard import ports
-
-    owner = finding.ref[0]
-    if not owner_gone(owner):
-        return "skipped: its owner exists again"
-    freed = ports.release_ports(owner)
-    return f"released ports {', '.join(map(str, freed))}" if freed else "already released"
 
 
 def _lock(ctx: Context, finding: Finding) -> str:
@@ -89,17 +78,6 @@ def _retire(ctx: Context, name: str) -> str:
     return f"dropped {name}" + (f" and its spares {', '.join(spares)}" if spares else "")
 
 
-def _redis_lease(ctx: Context, finding: Finding) -> str:
-    from branchyard.db.redisdb import release_index
-
-    address, owner = finding.ref
-    common, slug, _ = redis_owner(owner)
-    if not owner_gone(f"{common}#{slug}"):
-        return "skipped: its owner exists again"
-    release_index(address, owner)
-    return "released the lease"
-
-
 @contextlib.contextmanager
 def _refill_paused(common_dir: Path, snapshot: str) -> Iterator[bool]:
     """Hold the pool's refill lock (True), or say a refill runs (False)."""
@@ -152,15 +130,6 @@ def _unclaim(ctx: Context, spare: PoolRecord) -> str:
             "forgot it (it was renamed to the worktree's database)")
 
 
-def _proxy(ctx: Context, finding: Finding) -> str:
-    from branchyard.proxy.daemon import proxy_status
-
-    if proxy_status().state != "crashed":
-        return "already resolved"
-    Path(finding.ref[0]).unlink(missing_ok=True)
-    return "removed the stale pid file"
-
-
 def _scratch(ctx: Context, finding: Finding) -> str:
     from branchyard.merge.scratch import prune_scratch
 
@@ -168,43 +137,9 @@ def _scratch(ctx: Context, finding: Finding) -> str:
     return f"removed {', '.join(removed)}" if removed else "already resolved"
 
 
-def _registry(ctx: Context, finding: Finding) -> str:
-    import time
-
-    from branchyard import ports
-    from branchyard.ledger import Ledger
-
-    repos = {str(ctx.repo.common_dir)}
-    with contextlib.suppress(ImportError, BranchyardError):
-        from branchyard.proxy.registry import known_repos
-
-        repos |= {str(p) for p in known_repos()}
-    leases = []
-    for common in sorted(repos):
-        try:
-            state = Ledger(Path(common)).read()
-        except BranchyardError:
-            continue  # its worktrees lease again on their next `setup`
-        leases += [ports.Lease(port, ports.owner_key(Path(common), w.slug), name, time.time())
-                   for w in state.worktrees.values() for name, port in w.ports.items()]
-    backup = ports.rebuild_registry(leases)
-    return f"rebuilt it with {len(leases)} lease(s) from {len(repos)} repositories; " \
-           f"the unreadable file is {backup}"
-
-
-def _tempfile(ctx: Context, finding: Finding) -> str:
-    Path(finding.ref[0]).unlink(missing_ok=True)
-    return "removed it"
-
-
 REPAIRS: dict[str, Callable[[Context, Finding], str]] = {
-    "stale_tempfile": _tempfile,
-    "lease_registry_unreadable": _registry,
     "scratch_worktree": _scratch,
-    "orphan_lease": _lease,
-    "orphan_redis_lease": _redis_lease,
     "orphan_lock": _lock,
     "orphan_snapshot": _snapshot,
     "orphan_pool": _pool,
-    "proxy_crashed": _proxy,
 }

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 from branchyard.api.drift import Finding, repo_findings, take_survey
@@ -22,11 +23,12 @@ class DoctorRequest:
     start: Path | None = None
     fix: bool = False
     gone_only: bool = False  # `gc`: only what belongs to worktrees that are gone
+    all_repos: bool = False  # every repository branchyard has set worktrees up in
 
 
 @dataclass(frozen=True)
 class DoctorReport:
-    repo: str
+    repo: str  # the main worktree; "" for the machine-wide part of `--all`
     findings: tuple[Finding, ...]
     repairs: tuple[Repair, ...] = ()
 
@@ -43,34 +45,74 @@ class DoctorReport:
 
 
 def doctor(request: DoctorRequest) -> DoctorReport:
+    """One repository (the one ``start`` is in) and the machine-wide state."""
     ctx = open_context(request.start, main_config=True)
-    findings = diagnose(ctx)
+    return _examine(ctx, [*diagnose(ctx), *machine_findings()], request)
+
+
+def doctor_all(request: DoctorRequest) -> tuple[DoctorReport, ...]:
+    """Every repository the proxy's registry knows (each with its own config; the
+    one ``start`` is in too), then the machine-wide state once."""
+    from branchyard.proxy.registry import known_repos
+
+    contexts = {str(c.repo.common_dir): c for c in map(_context_of, known_repos()) if c}
+    here = _context_of(request.start)
+    if here is not None:
+        contexts.setdefault(str(here.repo.common_dir), here)
+    reports = [_examine(ctx, diagnose(ctx), request) for _, ctx in sorted(contexts.items())]
+    reports.append(_examine(None, machine_findings(), request))
+    return tuple(reports)
+
+
+def _context_of(start: Path | None) -> Context | None:
+    from branchyard.errors import NotARepoError
+
+    try:
+        return open_context(start, main_config=True)
+    except NotARepoError:
+        return None
+
+
+def _examine(ctx: Context | None, findings: list[Finding],
+             request: DoctorRequest) -> DoctorReport:
     if request.gone_only:  # an unreadable ledger stops `gc` too: it says what is gone
         findings = [f for f in findings if f.gone or f.kind == "ledger_unreadable"]
+    repo = str(ctx.repo.main_path) if ctx is not None else ""
     if not request.fix:
-        return DoctorReport(str(ctx.repo.main_path), tuple(findings))
-    actions = repair_actions()
-    repairs = tuple(repair(ctx, f, actions) for f in findings if f.fix)
-    return DoctorReport(str(ctx.repo.main_path), tuple(findings), repairs)
+        return DoctorReport(repo, tuple(findings))
+    actions = repair_actions(ctx)
+    repairs = tuple(repair(f, actions.get(f.kind)) for f in findings if f.fix)
+    return DoctorReport(repo, tuple(findings), repairs)
 
 
 def diagnose(ctx: Context) -> list[Finding]:
-    """Every finding for the repository of ``ctx`` and the machine-wide state."""
+    """Every finding for the repository of ``ctx`` (machine-wide ones aside)."""
     from branchyard.api import orphans
 
     try:
         survey = take_survey(ctx)
     except LedgerError as err:
         return [Finding("ledger_unreadable", str(ctx.ledger.path), "branchyard", err.message,
-                        hint=err.hint), *orphans.lease_findings()]
+                        hint=err.hint)]
     return [*repo_findings(survey), *orphans.scratch_findings(survey),
             *orphans.lock_findings(survey), *orphans.database_findings(survey),
-            *orphans.lease_findings(), *orphans.redis_lease_findings(),
-            *orphans.deps_findings(survey), *orphans.tempfile_findings(survey),
+            *orphans.deps_findings(survey), *orphans.ledger_tempfiles(survey),
             *orphans.daemon_findings(survey)]
 
 
-def repair_actions() -> dict[str, Callable[[Context, Finding], str]]:
-    from branchyard.api import cleanup
+def machine_findings() -> list[Finding]:
+    from branchyard.api.machine import machine_findings as found
 
-    return {**REPAIRS, **cleanup.REPAIRS}
+    return found()
+
+
+def repair_actions(ctx: Context | None) -> dict[str, Callable[[Finding], str]]:
+    """finding kind → its repair; a repository's own only when there is one."""
+    from branchyard.api import cleanup
+    from branchyard.api.sweep import MACHINE_REPAIRS
+
+    actions = dict(MACHINE_REPAIRS)
+    if ctx is not None:
+        actions.update({kind: partial(fix, ctx)
+                        for kind, fix in {**REPAIRS, **cleanup.REPAIRS}.items()})
+    return actions

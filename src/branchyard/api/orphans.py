@@ -1,83 +1,16 @@
-"""Finding what has no owner any more outside the worktree entries: port and
-Redis leases, snapshot and pool databases, merge locks and scratch worktrees,
-failed dependency installs, and the daemons (proxy, managed server)."""
+"""Finding what has no owner any more in one repository, outside its worktree
+entries: snapshot and pool databases, merge locks and scratch worktrees,
+half-written ledger files, failed dependency installs; and what the repository
+needs of the daemons (proxy, managed server). Machine-wide checks: machine.py."""
 
 from __future__ import annotations
 
 import os
-from collections import defaultdict
 from pathlib import Path
 
 from branchyard.api.drift import Finding, Survey
-from branchyard.errors import BranchyardError
-from branchyard.ledger import Ledger, LedgerState
-
-
-def lease_findings() -> list[Finding]:
-    """Machine-wide: leases whose owner (repository + slug) has no ledger entry."""
-    from branchyard import ports
-
-    try:
-        leases = ports.all_leases()
-    except BranchyardError as err:
-        return [Finding("lease_registry_unreadable", str(ports.registry_path()), "branchyard",
-                        err.message, fix="rebuild it from the ports the ledgers of the "
-                        "known repositories record (the unreadable file is kept beside it)")]
-    by_owner: dict[str, list[int]] = defaultdict(list)
-    for lease in leases:
-        by_owner[lease.owner].append(lease.port)
-    ledgers: dict[str, LedgerState | None] = {}  # each repository's ledger, read once
-    findings = []
-    for owner, held in sorted(by_owner.items()):
-        why = owner_gone(owner, ledgers)
-        if why:
-            findings.append(Finding(
-                "orphan_lease", "ports " + ", ".join(map(str, held)), owner, why,
-                fix="release the leases", gone=True, ref=(owner,)))
-    return findings
-
-
-def owner_gone(owner: str, ledgers: dict[str, LedgerState | None] | None = None) -> str:
-    """Why a lease owner no longer exists, or "" when it does (or cannot be told).
-    ``ledgers`` caches the ledgers read, by common dir."""
-    common, _, slug = owner.rpartition("#")
-    if not os.path.isdir(common):
-        return f"the repository {common} is gone"
-    cache = {} if ledgers is None else ledgers
-    if common not in cache:
-        try:
-            cache[common] = Ledger(Path(common)).read()
-        except BranchyardError:
-            cache[common] = None
-    state = cache[common]
-    if state is None or slug in state.worktrees:
-        return ""  # an unreadable ledger owns whatever it may record
-    return f"the repository's ledger has no worktree {slug!r}"
-
-
-def redis_lease_findings() -> list[Finding]:
-    """Machine-wide: Redis database indexes leased to a worktree that has no ledger
-    entry (`setup` leases the index while planning, before it records the resource)."""
-    from branchyard.db.redisdb import leased_indexes
-
-    ledgers: dict[str, LedgerState | None] = {}
-    findings = []
-    for address, leases in sorted(leased_indexes().items()):
-        for index, owner in sorted(leases.items()):
-            common, slug, name = redis_owner(owner)
-            why = owner_gone(f"{common}#{slug}", ledgers)
-            if why:
-                findings.append(Finding(
-                    "orphan_redis_lease", f"Redis database {index} on {address} "
-                    f"([[database]] {name!r})", owner, why, fix="release the lease",
-                    gone=True, ref=(address, owner)))
-    return findings
-
-
-def redis_owner(owner: str) -> tuple[str, str, str]:
-    """``<common dir>|<slug>|<database name>`` (see providers/redis.py) → its parts."""
-    parts = owner.rsplit("|", 2)
-    return (parts[0], parts[1], parts[2]) if len(parts) == 3 else (owner, "", "")
+from branchyard.api.machine import stale_tempfiles
+from branchyard.ledger import LedgerState
 
 
 def lock_findings(survey: Survey) -> list[Finding]:
@@ -153,29 +86,8 @@ def _claim_in_progress(target: str, ledger: LedgerState) -> bool:
                if any(r.spec.get("database") == target for r in w.resources))
 
 
-def tempfile_findings(survey: Survey) -> list[Finding]:
-    """Half-written state files (``.ledger.<pid>.tmp``…) of killed processes."""
-    import re
-
-    from branchyard.paths import state_dir
-
-    found = []
-    for folder in (survey.ctx.ledger.dir, state_dir(), state_dir() / "proxy"):
-        for path in sorted(folder.glob(".*.tmp")) if folder.is_dir() else []:
-            match = re.search(r"\.(\d+)\.tmp$", path.name)
-            if match and not _pid_alive(int(match.group(1))):
-                found.append(Finding(
-                    "stale_tempfile", str(path), f"pid {match.group(1)}",
-                    "a half-written state file of a process that was killed while writing",
-                    fix="remove it (the state file itself was never replaced by it)",
-                    gone=True, ref=(str(path),)))
-    return found
-
-
-def _pid_alive(pid: int) -> bool:
-    import psutil
-
-    return psutil.pid_exists(pid)
+def ledger_tempfiles(survey: Survey) -> list[Finding]:
+    return stale_tempfiles(survey.ctx.ledger.dir)
 
 
 def daemon_findings(survey: Survey) -> list[Finding]:
@@ -183,17 +95,14 @@ def daemon_findings(survey: Survey) -> list[Finding]:
 
 
 def _proxy_findings(survey: Survey) -> list[Finding]:
+    """What is wrong with the proxy as this project configures it (a crashed one
+    is a machine-wide finding)."""
     try:
-        from branchyard.proxy.daemon import pid_file, proxy_problems, proxy_status
+        from branchyard.proxy.daemon import proxy_problems, proxy_status
     except ImportError:  # the proxy package is optional in partial builds
         return []
-    status = proxy_status()
-    if status.state == "crashed":
-        return [Finding(
-            "proxy_crashed", f"dev URL proxy (pid {status.pid}, port {status.port})",
-            "branchyard proxy", f"its pid file {pid_file()} names a process that is gone",
-            fix="remove the stale pid file", hint="then `branchyard proxy start`",
-            ref=(str(pid_file()),))]
+    if proxy_status().state == "crashed":
+        return []
     return [Finding("proxy", "dev URL proxy", "branchyard proxy", problem)
             for problem in proxy_problems(survey.ctx.config.proxy)]
 

@@ -8,7 +8,7 @@ changes or a branch with commits of its own, and says what it did.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,14 +30,12 @@ class Repair:
     error: BranchyardError | None = None
 
 
-def repair(ctx: Context, finding: Finding,
-           actions: Mapping[str, Callable[[Context, Finding], str]]) -> Repair:
+def repair(finding: Finding, action: Callable[[Finding], str] | None) -> Repair:
     """Apply the fix of one finding; a failure is reported, not raised."""
-    action = actions.get(finding.kind)
     if action is None or not finding.fix:
         return Repair(finding, "nothing to do (report only)")
     try:
-        return Repair(finding, action(ctx, finding))
+        return Repair(finding, action(finding))
     except BranchyardError as err:
         return Repair(finding, "failed", err)
 

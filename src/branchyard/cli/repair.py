@@ -12,34 +12,47 @@ if TYPE_CHECKING:
     from branchyard.api.doctor import DoctorReport
 
 
+ALL_HELP = "Every repository branchyard has set worktrees up in, not only this one."
+
+
 @click.command()
 @click.option("--fix", is_flag=True, help="Repair what can be repaired safely.")
+@click.option("--all", "all_repos", is_flag=True, help=ALL_HELP)
 @json_option
-def doctor(fix: bool, as_json: bool) -> None:
+def doctor(fix: bool, all_repos: bool, as_json: bool) -> None:
     """Find drift between the ledger and the world: worktrees removed behind
     branchyard's back, interrupted commands, orphaned leases and databases.
 
     Exit code 0 when nothing needs a fix (or everything was fixed), 1 otherwise.
     """
-    _run("doctor", fix=fix, gone_only=False, as_json=as_json)
+    _run("doctor", fix=fix, gone_only=False, all_repos=all_repos, as_json=as_json)
 
 
 @click.command()
+@click.option("--all", "all_repos", is_flag=True, help=ALL_HELP)
 @json_option
-def gc(as_json: bool) -> None:
+def gc(all_repos: bool, as_json: bool) -> None:
     """Release everything that belongs to worktrees that are gone (`doctor --fix`
     limited to them): stop their processes, drop their databases, free their ports."""
-    _run("gc", fix=True, gone_only=True, as_json=as_json)
+    _run("gc", fix=True, gone_only=True, all_repos=all_repos, as_json=as_json)
 
 
-def _run(command: str, *, fix: bool, gone_only: bool, as_json: bool) -> None:
-    from branchyard.api.doctor import DoctorRequest
+def _run(command: str, *, fix: bool, gone_only: bool, all_repos: bool,
+         as_json: bool) -> None:
+    from branchyard.api.doctor import DoctorRequest, doctor_all
     from branchyard.api.doctor import doctor as run_doctor
 
     def body() -> Reply:
-        report = run_doctor(DoctorRequest(fix=fix, gone_only=gone_only))
-        return Reply(report_json(report), report_text(report, command),
-                     exit_code=0 if report.healthy else 1)
+        request = DoctorRequest(fix=fix, gone_only=gone_only)
+        if not all_repos:
+            report = run_doctor(request)
+            return Reply(report_json(report), report_text(report, command),
+                         exit_code=0 if report.healthy else 1)
+        reports = doctor_all(request)
+        healthy = all(r.healthy for r in reports)
+        return Reply({"healthy": healthy, "reports": [report_json(r) for r in reports]},
+                     "\n".join(report_text(r, command) for r in reports),
+                     exit_code=0 if healthy else 1)
 
     respond(command, as_json, body)
 
@@ -57,11 +70,12 @@ def report_json(report: DoctorReport) -> dict[str, Any]:
 
 
 def report_text(report: DoctorReport, command: str) -> str:
+    where = report.repo or "the machine-wide state (leases, state files, proxy)"
     if not report.findings:
-        return (f"{command}: nothing to do in {report.repo}: "
+        return (f"{command}: nothing to do in {where}: "
                 "the ledger and the world agree")
     done = {id(r.finding): r for r in report.repairs}
-    lines = [f"{command}: {len(report.findings)} finding(s) in {report.repo}"]
+    lines = [f"{command}: {len(report.findings)} finding(s) in {where}"]
     for finding in report.findings:
         lines += [f"  {finding.kind}: {finding.subject}",
                   f"      owner  {finding.owner}",
