@@ -220,10 +220,6 @@ def assert_world_consistent(project: Project, *, live: Sequence[str] = (),
                 raise AssertionError(f"leftover directory {child}")
 
 
-def doctor_json(project: Project, *args: str, code: int | None = 0) -> dict[str, object]:
-    return cli_json(project.path, "doctor", *args, code=code)
-
-
 def finding_kinds(report: dict[str, object]) -> list[str]:
     findings = report["findings"]
     assert isinstance(findings, list)
