@@ -25,7 +25,8 @@ from branchyard.errors import BranchyardError
 HOOK = "post-checkout"
 CHAINED = "post-checkout.pre-branchyard"
 MARK = "# branchyard: set up new worktrees (installed by `branchyard hooks install`)"
-# `branchyard up` sets this for its own `git worktree add`: it sets the worktree up itself.
+# Set to skip the hook (scripts that set worktrees up themselves). `branchyard up`
+# needs no such thing: it registers with --no-checkout, which runs no hook.
 SKIP_ENV = "BRANCHYARD_NO_HOOK"
 
 
