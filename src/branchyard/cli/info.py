@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-
 import click
 
 from branchyard.cli.output import Reply, json_option, respond
@@ -62,18 +60,9 @@ def status(name: str | None, as_json: bool) -> None:
 def env(name: str | None, fmt: str, as_json: bool) -> None:
     """Print the environment the worktree's app gets (its env files plus the
     derived variables), unmasked."""
-    from branchyard.api.info import env_of
-    from branchyard.envfile import format_dotenv, format_shell
+    from branchyard.cli.envcmd import print_env
 
-    def body() -> Reply:
-        values = env_of(name=name)
-        if fmt == "json":
-            text = json.dumps(values, indent=2)
-        else:
-            text = (format_shell if fmt == "shell" else format_dotenv)(values)
-        return Reply({"env": values}, text)
-
-    respond("env", as_json, body)
+    print_env(name, fmt, as_json)
 
 
 @click.command()

@@ -15,8 +15,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
-import click
-
 from branchyard.errors import BranchyardError
 
 SCHEMA_VERSION = 1
@@ -41,6 +39,8 @@ class Reply:
 
 
 def json_option(func: F) -> F:
+    import click  # here, so the click-free fast path for `env` can use this module
+
     return click.option("--json", "as_json", is_flag=True,
                         help="Print one JSON document on stdout.")(func)
 
