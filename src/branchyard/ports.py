@@ -18,8 +18,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from filelock import FileLock
-
 from branchyard.config import PortsConfig
 from branchyard.errors import PortError
 from branchyard.paths import state_dir
@@ -45,6 +43,8 @@ def registry_path() -> Path:
 
 @contextmanager
 def _registry() -> Iterator[dict[str, dict[str, Any]]]:
+    from filelock import FileLock  # only writers pay for its import
+
     path = registry_path()
     path.parent.mkdir(parents=True, exist_ok=True)
     with FileLock(str(path) + ".lock", timeout=30):
@@ -149,6 +149,8 @@ def _choose(owner: str, names: Sequence[str], cfg: PortsConfig, fixed_base: int 
 def rebuild_registry(leases: Iterable[Lease]) -> Path:
     """Replace an unreadable registry by ``leases`` (what the ledgers record), for
     ``doctor --fix``; the unreadable file is kept beside it, and its path returned."""
+    from filelock import FileLock
+
     path = registry_path()
     with FileLock(str(path) + ".lock", timeout=30):
         backup = path.with_name(f"ports.unreadable.{int(time.time())}.json")
