@@ -64,6 +64,4 @@ def _write(path: Path, repos: list[str]) -> None:
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     with tmp.open("w", encoding="utf-8") as fh:
         json.dump({"schema": SCHEMA, "repos": repos}, fh, indent=1)
-        fh.flush()
-        os.fsync(fh.fileno())
     os.replace(tmp, path)
