@@ -5,11 +5,12 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from branchyard.api.provisioning import SetupResult
-from branchyard.api.views import WorktreeView
-from branchyard.events import PhaseTime, Reporter
+if TYPE_CHECKING:  # `ls`/`status` must not pay for importing setup's modules
+    from branchyard.api.provisioning import SetupResult
+    from branchyard.api.views import WorktreeView
+    from branchyard.events import PhaseTime, Reporter
 
 
 def reporter_for(as_json: bool) -> Reporter:
