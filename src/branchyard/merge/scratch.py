@@ -11,8 +11,6 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TextIO
 
-from filelock import FileLock, Timeout
-
 from branchyard import git, proc
 
 CHECK_TIMEOUT = 3600.0
@@ -48,6 +46,8 @@ def scratch_worktree(common_dir: Path, start: str) -> Iterator[Path]:
     root.mkdir(parents=True, exist_ok=True)
     path = Path(tempfile.mkdtemp(prefix="merge-", dir=root))
     lock = Path(str(path) + ".lock")
+    from filelock import FileLock  # `ls` imports this module; only merges lock
+
     try:
         with FileLock(str(lock)):
             try:
@@ -67,6 +67,8 @@ def is_scratch(common_dir: Path, path: Path) -> bool:
 
 def prune_scratch(common_dir: Path) -> list[Path]:
     """Remove scratch worktrees whose merge process is gone (for ``doctor``)."""
+    from filelock import FileLock, Timeout
+
     root = scratch_root(common_dir)
     removed: list[Path] = []
     for path in sorted(root.glob("merge-*")) if root.is_dir() else []:
