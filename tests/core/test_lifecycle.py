@@ -279,3 +279,11 @@ def test_run_records_the_process_and_passes_its_exit_code(app: Path) -> None:
     assert code == 3
     assert (wt / "seen.txt").read_text() == f"{port} {record.slug}\n"
     assert record.processes == []  # forgotten once it ended
+
+
+def test_up_runs_the_projects_post_checkout_hook(app: Path) -> None:
+    hook = app / ".git" / "hooks" / "post-checkout"
+    hook.write_text('#!/bin/sh\necho "$1 $3" > checked-out.txt\n')
+    hook.chmod(0o755)
+    wt = Path(up(app, "feat/hooked").path)
+    assert (wt / "checked-out.txt").read_text() == f"{'0' * 40} 1\n"

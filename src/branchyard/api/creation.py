@@ -9,6 +9,7 @@ from pathlib import Path
 
 from branchyard import git
 from branchyard.api import intents
+from branchyard.api.githooks import SKIP_ENV as SKIP_HOOK_ENV
 from branchyard.api.provisioning import SetupRequest, SetupResult, setup
 from branchyard.context import Context, open_context
 from branchyard.envfile import render
@@ -139,6 +140,10 @@ def _add_worktree(ctx: Context, branch: str, base: str, path: Path, exists: bool
     with FileLock(str(ctx.ledger.dir / "worktree-add.lock"), timeout=120):
         git.git(args, main)
     git.git(["reset", "--hard", "--quiet"], path)
+    # `worktree add` would have run the project's post-checkout hook; so do we (a
+    # hook from `branchyard hooks install` skips itself: setup runs next anyway).
+    git.git(["hook", "run", "--ignore-missing", "post-checkout", "--",
+             "0" * 40, "HEAD", "1"], path, env={SKIP_HOOK_ENV: "1"})
 
 
 def _remove_worktree(main: Path, path: Path) -> None:

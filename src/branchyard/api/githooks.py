@@ -25,8 +25,8 @@ from branchyard.errors import BranchyardError
 HOOK = "post-checkout"
 CHAINED = "post-checkout.pre-branchyard"
 MARK = "# branchyard: set up new worktrees (installed by `branchyard hooks install`)"
-# Set to skip the hook (scripts that set worktrees up themselves). `branchyard up`
-# needs no such thing: it registers with --no-checkout, which runs no hook.
+# Set to skip the hook (scripts that set worktrees up themselves); `branchyard up`
+# sets it when it runs the project's post-checkout hook after its own checkout.
 SKIP_ENV = "BRANCHYARD_NO_HOOK"
 
 
