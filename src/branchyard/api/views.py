@@ -36,10 +36,6 @@ class WorktreeView:
         return data
 
 
-def allocation(record_kind: str, key: str, spec: dict[str, Any]) -> Allocation:
-    return Allocation(record_kind, key, spec)
-
-
 def databases_of(record: WorktreeRecord) -> list[dict[str, Any]]:
     shown: list[dict[str, Any]] = []
     for res in record.resources:
