@@ -12,7 +12,6 @@ from branchyard.api.views import WorktreeView, databases_of, url_of
 from branchyard.context import Context, open_context
 from branchyard.envfile import main_env_files, read_env_files
 from branchyard.errors import WorktreeError
-from branchyard.identity import worktree_url
 from branchyard.ledger import LedgerState, WorktreeRecord
 
 
@@ -89,8 +88,7 @@ def _view(ctx: Context, entry: git.WorktreeEntry, record: WorktreeRecord | None,
     is_main = os.path.realpath(entry.path) == os.path.realpath(ctx.repo.main_path)
     gone = entry.prunable or not entry.path.is_dir()
     if record is None:
-        url = worktree_url(None, ctx.repo.project, port=cfg.proxy.port,
-                           https=cfg.proxy.https, tld=cfg.proxy.tld) if is_main else None
+        url = url_of(None, ctx.repo, cfg.proxy) if is_main else None
         return WorktreeView(entry.branch, str(entry.path), None, None, 0 if is_main else None,
                             is_main, "main" if is_main else ("missing" if gone else
                                                              "unmanaged"),
@@ -98,7 +96,7 @@ def _view(ctx: Context, entry: git.WorktreeEntry, record: WorktreeRecord | None,
     return WorktreeView(
         entry.branch, str(entry.path), record.slug, record.subdomain, record.index, is_main,
         "missing" if gone else record.state,
-        url_of(record, ctx.repo, cfg.proxy.port, cfg.proxy.https, cfg.proxy.tld),
+        url_of(record, ctx.repo, cfg.proxy),
         ports=dict(record.ports), databases=databases_of(record), processes=pids,
         dirty=dirty, frozen_branch=record.branch)
 
@@ -107,7 +105,7 @@ def _missing_view(ctx: Context, record: WorktreeRecord) -> WorktreeView:
     cfg = ctx.config
     return WorktreeView(
         record.branch, record.path, record.slug, record.subdomain, record.index, False,
-        "missing", url_of(record, ctx.repo, cfg.proxy.port, cfg.proxy.https, cfg.proxy.tld),
+        "missing", url_of(record, ctx.repo, cfg.proxy),
         ports=dict(record.ports), databases=databases_of(record), frozen_branch=record.branch)
 
 

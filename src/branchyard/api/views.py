@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from branchyard.identity import worktree_url
+from branchyard.config import ProxyConfig
 from branchyard.ledger import WorktreeRecord
 from branchyard.providers import get_provider
 from branchyard.providers.base import Allocation, RepoInfo
@@ -45,7 +45,11 @@ def databases_of(record: WorktreeRecord) -> list[dict[str, Any]]:
     return shown
 
 
-def url_of(record: WorktreeRecord, repo: RepoInfo, proxy_port: int, https: bool,
-           tld: str) -> str:
-    return record.env.get("BRANCHYARD_URL") or worktree_url(
-        record.subdomain, repo.project, port=proxy_port, https=https, tld=tld)
+def url_of(record: WorktreeRecord | None, repo: RepoInfo, proxy: ProxyConfig) -> str:
+    """The dev URL recorded at setup, else the one the config derives (the main
+    worktree's when ``record`` is None)."""
+    if record is not None and record.env.get("BRANCHYARD_URL"):
+        return record.env["BRANCHYARD_URL"]
+    from branchyard.proxy.sites import site_url
+
+    return site_url(record.subdomain if record else None, repo.project, proxy)
