@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import socket
+import time
 from pathlib import Path
 
 from proxykit import (
@@ -17,6 +18,8 @@ from proxykit import (
     request,
     wait_for,
 )
+
+from branchyard.proxy.routes import LEDGER_RECHECK
 
 
 def _free_port() -> int:
@@ -157,6 +160,7 @@ def test_removed_worktree_route_disappears_with_connections_open(
     with socket.create_connection(("127.0.0.1", proxy.port), timeout=10) as sock:
         assert request(proxy.port, "feat-a.app.localhost", sock=sock)[0] == 200
         remove_worktree(common_dir, rec.slug)
+        time.sleep(LEDGER_RECHECK)  # a known host is re-checked this often
         status, _, body = request(proxy.port, "feat-a.app.localhost", sock=sock)
         assert status == 404
         assert b"feat-a.app.localhost" in body

@@ -11,7 +11,7 @@ from proxykit import add_worktree, remove_worktree
 
 from branchyard.errors import ProxyError
 from branchyard.proxy.registry import known_repos, register_repo, registry_path
-from branchyard.proxy.routes import RouteTable, normalize_host, service_label
+from branchyard.proxy.routes import LEDGER_RECHECK, RouteTable, normalize_host, service_label
 
 
 def _table() -> RouteTable:
@@ -44,17 +44,21 @@ def test_corrupt_registry_is_reported_and_routes_survive(common_dir: Path) -> No
     assert "unreadable" in table.errors[0]
 
 
-def test_hosts_follow_the_ledger_at_once(common_dir: Path) -> None:
-    table = _table()
+def test_hosts_follow_the_ledger(common_dir: Path) -> None:
+    now = [0.0]
+    table = RouteTable(known_repos, registry_path(), clock=lambda: now[0])
+    assert table.resolve("feat-x.app.localhost") is None
     rec = add_worktree(common_dir, "feat/x", {"PORT": 41001, "API_PORT": 41002})
-    backend = table.resolve("feat-x.app.localhost:1355")
+    backend = table.resolve("feat-x.app.localhost:1355")  # a new host: no clock tick needed
     assert backend is not None
     assert (backend.port, backend.branch, backend.worktree) == (41001, "feat/x", rec.slug)
     api = table.resolve("api.feat-x.app.localhost")
     assert api is not None
     assert (api.port, api.service) == (41002, "api")
     remove_worktree(common_dir, rec.slug)
-    assert table.resolve("feat-x.app.localhost") is None  # no clock tick needed
+    assert table.resolve("feat-x.app.localhost") == backend  # served from the table...
+    now[0] += LEDGER_RECHECK
+    assert table.resolve("feat-x.app.localhost") is None  # ...until the next check
 
 
 def test_project_name_and_main_ports_come_from_config_and_env(

@@ -21,6 +21,7 @@ from branchyard.ledger import Ledger, LedgerState, WorktreeRecord
 
 MAIN_DEFAULT_PORT = 3000
 CONFIG_RECHECK = 1.0  # seconds between checks of config and env file changes
+LEDGER_RECHECK = 0.05  # seconds a known host is served before its ledger is checked again
 Signature = tuple[tuple[int, int, int], ...]
 
 
@@ -164,8 +165,12 @@ class _RepoCache:
 class RouteTable:
     """Resolves a request's Host to a :class:`Backend`, following ledger changes.
 
-    Each lookup checks the ledgers (one ``stat`` each); the registry of
-    repositories, their config and env files are checked at most once a second.
+    A host not in the table makes the lookup check everything at once, so a new
+    worktree or repository is routed as soon as it exists; a known
+    host is served from the table for up to ``LEDGER_RECHECK`` seconds, which
+    keeps a ``stat`` off every request of a busy keep-alive connection. The
+    registry of repositories, their config and env files are checked at most
+    once a second.
     """
 
     def __init__(self, repos: Callable[[], list[Path]], registry_file: Path,
@@ -178,20 +183,29 @@ class RouteTable:
         self._caches: dict[Path, _RepoCache] = {}
         self._hosts: dict[str, Backend] = {}
         self._next_config_check = 0.0
+        self._next_ledger_check = 0.0
         self.errors: list[str] = []
 
     def resolve(self, host: str) -> Backend | None:
         """The backend for a Host header value (port and case ignored)."""
-        self.refresh()
-        return self._hosts.get(normalize_host(host))
+        name = normalize_host(host)
+        if self._clock() >= self._next_ledger_check:
+            self.refresh()
+        backend = self._hosts.get(name)
+        if backend is None:  # maybe a worktree, or a repository, made a moment ago
+            self.refresh(everything=True)
+            backend = self._hosts.get(name)
+        return backend
 
     def sites(self) -> list[RepoSite]:
         self.refresh()
         return [c.site for c in self._caches.values() if c.site is not None]
 
-    def refresh(self) -> None:
+    def refresh(self, *, everything: bool = False) -> None:
+        """Re-check the ledgers; the registry, config and env files when due or asked."""
         now = self._clock()
-        check_config = now >= self._next_config_check
+        self._next_ledger_check = now + LEDGER_RECHECK
+        check_config = everything or now >= self._next_config_check
         if check_config:
             self._next_config_check = now + CONFIG_RECHECK
         changed = check_config and self._refresh_registry()
