@@ -17,6 +17,7 @@ MAX_LINE = 8 * 1024
 _TOKEN = re.compile(rb"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
 _HEX = re.compile(rb"^[0-9A-Fa-f]{1,16}$")
 _FORWARDED = (b"x-forwarded-for", b"x-forwarded-proto", b"x-forwarded-host")
+_METHODS = frozenset((b"GET", b"HEAD", b"POST", b"PUT", b"PATCH", b"DELETE", b"OPTIONS"))
 NO_BODY_STATUS = (204, 304)
 
 
@@ -124,12 +125,13 @@ class ChunkedFramer:
 BodyFramer = LengthFramer | ChunkedFramer | UntilCloseFramer
 
 
-# Every header line at once: a token, a colon, a value without CR or LF.
-_FIELD_LINES = re.compile(rb"(?:[!#$%&'*+\-.^_`|~0-9A-Za-z]+:[^\r\n]*\r\n)*")
+# A line start not followed by a field name and a colon (obs-fold, a space before
+# the colon, a line without one): searched for between the first and last CRLF.
+_BAD_LINE = re.compile(rb"\r\n(?![!#$%&'*+\-.^_`|~0-9A-Za-z]+:)")
 LOOP_HEADER = b"x-branchyard-proxy"  # marks requests that went through a branchyard proxy
 _WANTED = re.compile(rb"\r\n(host|content-length|transfer-encoding|connection|upgrade|"
                      rb"x-forwarded-for|x-forwarded-proto|x-forwarded-host|"
-                     rb"x-branchyard-proxy):[ \t]*([^\r\n]*?)[ \t]*(?=\r\n)")
+                     rb"x-branchyard-proxy):([^\r\n]*)")
 
 
 class _Fields:
@@ -142,13 +144,16 @@ class _Fields:
     __slots__ = ("found",)
 
     def __init__(self, head: bytes, start: int) -> None:
-        if not _FIELD_LINES.fullmatch(head, start, len(head) - 2):
-            bad = next((ln for ln in head[start:-4].split(b"\r\n")
-                        if not _FIELD_LINES.fullmatch(ln + b"\r\n")), b"")
-            raise BadMessageError(f"malformed header line {bad[:40]!r}")
+        crlf = head.count(b"\r\n")
+        if head.count(b"\r") != crlf or head.count(b"\n") != crlf:
+            raise BadMessageError("bare CR or LF in the message head")
+        bad = _BAD_LINE.search(head, start - 2, len(head) - 4)
+        if bad is not None:
+            line = head[bad.end():head.find(b"\r\n", bad.end())]
+            raise BadMessageError(f"malformed header line {line[:40]!r}")
         found: dict[bytes, list[bytes]] = {}
-        for match in _WANTED.finditer(head.lower(), start - 2):
-            found.setdefault(match[1], []).append(match[2])
+        for name, value in _WANTED.findall(head.lower(), start - 2):
+            found.setdefault(name, []).append(value.strip(b" \t"))
         self.found = found
 
     def has(self, name: bytes) -> bool:
@@ -194,7 +199,7 @@ def parse_request(head: bytes) -> Request:
     """Parse a request head (ending in CRLF CRLF); raise BadMessageError."""
     eol = head.find(b"\r\n")
     parts = head[:eol].split(b" ")
-    if len(parts) != 3 or not _TOKEN.match(parts[0]) or not parts[1]:
+    if len(parts) != 3 or not (parts[0] in _METHODS or _TOKEN.match(parts[0])) or not parts[1]:
         raise BadMessageError(f"malformed request line {head[:min(eol, 60)]!r}")
     method, target, version = parts
     if version not in (b"HTTP/1.1", b"HTTP/1.0"):
@@ -209,7 +214,7 @@ def parse_request(head: bytes) -> Request:
     length, chunked = _framing(fields)
     body: BodyFramer | None = ChunkedFramer() if chunked else (
         LengthFramer(length) if length > 0 else None)
-    forwarded = any(fields.has(n) for n in _FORWARDED)
+    forwarded = not fields.found.keys().isdisjoint(_FORWARDED)
     return Request(
         method=method, host=host.decode("latin-1"), head=head, body=body,
         keep_alive=_keep_alive(version, fields), upgrade=fields.has(b"upgrade"),
