@@ -61,6 +61,22 @@ def test_named_ports_get_service_hosts_and_main_gets_project_host(
     assert json.loads(request(proxy.port, "app.localhost")[2])["name"] == "main"
 
 
+def test_a_clients_connection_close_is_not_passed_to_the_app(
+        common_dir: Path, proxy: ProxyThread, apps: list[App]) -> None:
+    """Fresh connections that each say ``Connection: close`` share one app connection;
+    each client is told, and sees, that its own connection closes."""
+    a = _app(apps, "a")
+    add_worktree(common_dir, "feat/a", {"PORT": a.port})
+    for i in range(3):
+        with socket.create_connection(("127.0.0.1", proxy.port), timeout=10) as sock:
+            status, headers, body = request(proxy.port, "feat-a.app.localhost", f"/{i}",
+                                            headers={"Connection": "close"}, sock=sock)
+            assert (status, json.loads(body)["path"]) == (200, f"/{i}")
+            assert headers["connection"] == "close"
+            assert sock.recv(1) == b""  # the proxy closed the client's connection
+    assert len(a.peers) == 1  # the app kept one connection from the proxy throughout
+
+
 def test_keep_alive_reuses_one_app_connection(
         common_dir: Path, proxy: ProxyThread, apps: list[App]) -> None:
     a = _app(apps, "a")

@@ -13,6 +13,7 @@ from branchyard.proxy.http import (
     ChunkedFramer,
     LengthFramer,
     UntilCloseFramer,
+    closing_head,
     forwarded_head,
     parse_request,
     parse_response,
@@ -110,3 +111,20 @@ def test_forwarded_head_keeps_host_and_replaces_spoofed_headers() -> None:
     assert out == (b"GET / HTTP/1.1\r\nHost: a.localhost\r\n"
                    b"X-Forwarded-For: 10.0.0.1, 127.0.0.1\r\nX-Forwarded-Proto: http\r\n"
                    b"X-Forwarded-Host: a.localhost\r\nX-Branchyard-Proxy: id\r\n\r\n")
+
+
+def test_a_clients_connection_close_stays_on_its_hop() -> None:
+    mark = b"X-Branchyard-Proxy: id\r\n"
+    closing = parse_request(b"GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n"
+                            b"X-Forwarded-For: 10.0.0.1\r\n\r\n")
+    assert (closing.close, closing.keep_alive) == (True, False)
+    assert b"connection" not in forwarded_head(closing, b"127.0.0.1", b"http", mark).lower()
+    upgrade = parse_request(b"GET /ws HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\n"
+                            b"Upgrade: websocket\r\n\r\n")
+    assert not upgrade.close
+    assert b"Connection: Upgrade" in forwarded_head(upgrade, b"127.0.0.1", b"http", mark)
+    old = parse_request(b"GET / HTTP/1.0\r\nHost: a\r\n\r\n")  # HTTP/1.0 closes by default
+    assert not old.close
+    assert closing_head(b"HTTP/1.1 200 OK\r\nConnection: keep-alive\r\nKeep-Alive: timeout=5"
+                        b"\r\nContent-Length: 2\r\n\r\n") == (
+        b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\n")

@@ -34,6 +34,7 @@ class Request:
     head: bytes  # as received, ending in CRLF CRLF
     body: BodyFramer | None  # None: no body
     keep_alive: bool
+    close: bool  # HTTP/1.1 with ``Connection: close``: meant for this hop, not the app's
     upgrade: bool
     loop_marks: tuple[bytes, ...]  # values of the loop-detection header
     forwarded_for: bytes  # an X-Forwarded-For the client sent, or b""
@@ -215,9 +216,12 @@ def parse_request(head: bytes) -> Request:
     body: BodyFramer | None = ChunkedFramer() if chunked else (
         LengthFramer(length) if length > 0 else None)
     forwarded = not fields.found.keys().isdisjoint(_FORWARDED)
+    keep_alive = _keep_alive(version, fields)
+    upgrade = fields.has(b"upgrade")
     return Request(
         method=method, host=host.decode("latin-1"), head=head, body=body,
-        keep_alive=_keep_alive(version, fields), upgrade=fields.has(b"upgrade"),
+        keep_alive=keep_alive, close=not keep_alive and version == b"HTTP/1.1" and not upgrade,
+        upgrade=upgrade,
         loop_marks=tuple(fields.values(LOOP_HEADER)),
         forwarded_for=b", ".join(fields.values(b"x-forwarded-for")),
         has_forwarded=forwarded,
@@ -243,14 +247,33 @@ def parse_response(head: bytes, method: bytes) -> Response:
     return Response(status, UntilCloseFramer(), False, until_close=True)
 
 
+def _without(head: bytes, names: frozenset[bytes] | tuple[bytes, ...]) -> bytes:
+    """``head`` (ending in CRLF CRLF) without the header lines named ``names``."""
+    kept = [ln for ln in head[:-4].split(b"\r\n")
+            if ln.partition(b":")[0].strip().lower() not in names]
+    return b"\r\n".join(kept) + b"\r\n\r\n"
+
+
+_CLOSE_DROPS = frozenset((*_FORWARDED, b"connection"))
+
+
 def forwarded_head(req: Request, client_ip: bytes, proto: bytes, mark: bytes) -> bytes:
-    """The request head with X-Forwarded-* and the loop mark added; Host kept."""
+    """The request head with X-Forwarded-* and the loop mark added; Host kept.
+
+    A client's ``Connection: close`` is about its own connection: it is not passed
+    on, so the proxy's connection to the app stays open for the next client.
+    """
     head = req.head
-    if req.has_forwarded:
-        kept = [ln for ln in head[:-4].split(b"\r\n")
-                if ln.partition(b":")[0].strip().lower() not in _FORWARDED]
-        head = b"\r\n".join(kept) + b"\r\n\r\n"
+    if req.close:
+        head = _without(head, _CLOSE_DROPS)
+    elif req.has_forwarded:
+        head = _without(head, _FORWARDED)
     chain = req.forwarded_for + b", " + client_ip if req.forwarded_for else client_ip
     host = req.host.encode("latin-1")
     return b"".join((head[:-2], b"X-Forwarded-For: ", chain, b"\r\nX-Forwarded-Proto: ",
                      proto, b"\r\nX-Forwarded-Host: ", host, b"\r\n", mark, b"\r\n"))
+
+
+def closing_head(head: bytes) -> bytes:
+    """A response head (ending in CRLF CRLF) that tells the client the connection closes."""
+    return _without(head, (b"connection", b"keep-alive"))[:-2] + b"Connection: close\r\n\r\n"

@@ -211,7 +211,7 @@ class ClientConnection(asyncio.Protocol):
     def _send(self, up: Upstream, rest: bytes) -> None:
         req = cast(Request, self.req)
         self.upstream = up
-        up.begin(self, req.method, req.upgrade)
+        up.begin(self, req.method, req.upgrade, req.close)
         up.transport.write(forwarded_head(req, self.ip, self.server.proto,
                                           self.server.mark_line))
         if self.req_done:

@@ -13,6 +13,7 @@ from branchyard.proxy.http import (
     BodyFramer,
     LengthFramer,
     UntilCloseFramer,
+    closing_head,
     parse_response,
 )
 from branchyard.proxy.splice import SPLICE_MIN, Splice, can_splice
@@ -28,9 +29,9 @@ HOSTS = ("127.0.0.1", "::1")  # dev servers on Node often listen on ::1 only
 class Upstream(asyncio.Protocol):
     """One connection to an app; forwards its responses to the attached client."""
 
-    __slots__ = ("body", "buf", "client", "got_bytes", "head_sent", "idle_since", "method",
-                 "paused", "pool", "port", "response_keep", "reused", "splice", "transport",
-                 "tunnel", "upgrade")
+    __slots__ = ("body", "buf", "client", "client_close", "got_bytes", "head_sent",
+                 "idle_since", "method", "paused", "pool", "port", "response_keep", "reused",
+                 "splice", "transport", "tunnel", "upgrade")
 
     def __init__(self, pool: UpstreamPool, port: int) -> None:
         self.pool = pool
@@ -41,6 +42,7 @@ class Upstream(asyncio.Protocol):
         self.body: BodyFramer | None = None
         self.method = b"GET"
         self.upgrade = False
+        self.client_close = False
         self.tunnel = False
         self.head_sent = False
         self.got_bytes = False
@@ -54,11 +56,14 @@ class Upstream(asyncio.Protocol):
         self.transport = cast(asyncio.Transport, transport)
         self.transport.set_write_buffer_limits(high=1 << 20)
 
-    def begin(self, client: ClientConnection, method: bytes, upgrade: bool) -> None:
-        """Attach to a client for one request/response exchange."""
+    def begin(self, client: ClientConnection, method: bytes, upgrade: bool,
+              close: bool) -> None:
+        """Attach to a client for one request/response exchange; ``close``: the
+        client's last (its ``Connection: close`` was not passed on)."""
         self.client = client
         self.method = method
         self.upgrade = upgrade
+        self.client_close = close
         self.body = None
         self.buf = b""
         self.head_sent = self.got_bytes = False
@@ -117,6 +122,9 @@ class Upstream(asyncio.Protocol):
                 pos = head_end
                 continue
             self.response_keep = resp.keep_alive
+            if self.client_close:  # the app was asked to keep its connection open
+                head = closing_head(data[pos:head_end])
+                data, head_end, pos = head + data[head_end:], len(head), 0
             self.body = resp.body
             if resp.body is None:
                 client.transport.write(data[pos:head_end])
