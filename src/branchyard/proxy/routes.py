@@ -189,11 +189,10 @@ class RouteTable:
     def resolve(self, host: str) -> Backend | None:
         """The backend for a Host header value (port and case ignored)."""
         name = normalize_host(host)
-        if self._clock() >= self._next_ledger_check:
-            self.refresh()
         backend = self._hosts.get(name)
-        if backend is None:  # maybe a worktree, or a repository, made a moment ago
-            self.refresh(everything=True)
+        if backend is None or self._clock() >= self._next_ledger_check:
+            # an unknown host may be a worktree, or a repository, made a moment ago
+            self.refresh(everything=backend is None)
             backend = self._hosts.get(name)
         return backend
 
