@@ -22,12 +22,6 @@ from proxykit import (
 from branchyard.proxy.routes import LEDGER_RECHECK
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def _ok(proxy: ProxyThread, host: str) -> bool:
     return request(proxy.port, host)[0] == 200
 
@@ -35,7 +29,7 @@ def _ok(proxy: ProxyThread, host: str) -> bool:
 def test_nothing_listening_gives_502_naming_worktree_and_command(
         repo: Path, common_dir: Path, proxy: ProxyThread) -> None:
     (repo / "branchyard.toml").write_text('[hooks]\nrun = "bun run dev"\n')
-    port = _free_port()
+    port = listen_port()
     rec = add_worktree(common_dir, "feat/down", {"PORT": port})
     status, headers, body = request(proxy.port, "feat-down.app.localhost")
     page = body.decode()
@@ -49,7 +43,7 @@ def test_nothing_listening_gives_502_naming_worktree_and_command(
 
 def test_unknown_host_gives_404_listing_live_worktrees(
         common_dir: Path, proxy: ProxyThread) -> None:
-    add_worktree(common_dir, "feat/one", {"PORT": _free_port()})
+    add_worktree(common_dir, "feat/one", {"PORT": listen_port()})
     status, _, body = request(proxy.port, "nope.app.localhost")
     page = body.decode()
     assert status == 404
