@@ -169,3 +169,13 @@ def test_an_existing_destination_is_an_error_not_a_merge(tmp_path: Path) -> None
     with pytest.raises(TreeCopyError, match="File exists"):
         copy_tree(CopyRequest(source, tmp_path / "dest", "copy"))
     assert list((tmp_path / "dest").iterdir()) == []
+
+
+def test_a_copy_works_where_the_os_has_no_copy_file_range(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """macOS has no ``os.copy_file_range``: the copy falls back to read/write."""
+    source = generate_node_modules(tmp_path / "src", files=50).root
+    monkeypatch.delattr(os, "copy_file_range")
+    copy_tree(CopyRequest(source, tmp_path / "copied", "copy"))
+
+    assert _snapshot(tmp_path / "copied") == _snapshot(source)

@@ -284,10 +284,11 @@ def _clone_or_copy(src: str, dst: str, *, clone: bool) -> str:
 
 def _pump(src_fd: int, dst_fd: int, size: int) -> None:
     """Copy ``size`` bytes in the kernel when it can, else through a buffer."""
-    left = size
+    kernel_copy = getattr(os, "copy_file_range", None)  # Linux only: macOS lacks it
+    left = size if kernel_copy is not None else -1
     try:
-        while left > 0:
-            sent = os.copy_file_range(src_fd, dst_fd, left)
+        while left > 0 and kernel_copy is not None:
+            sent = kernel_copy(src_fd, dst_fd, left)
             if sent == 0:
                 break
             left -= sent
