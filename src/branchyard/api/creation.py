@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from contextlib import ExitStack
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from branchyard import git
@@ -65,7 +65,7 @@ def up(request: UpRequest, reporter: Reporter | None = None) -> UpResult:
         undo.pop_all()
     phases = tuple(timer.times)
     return UpResult(branch, str(path), base, not exists,
-                    SetupResult(**{**result.__dict__, "phases": phases}))
+                    replace(result, phases=phases))
 
 
 def _preflight(ctx: Context, branch: str, request: UpRequest) -> tuple[str, Path, bool]:

@@ -119,7 +119,7 @@ def status_of(start: Path | str | None = None, *, name: str | None = None) -> Wo
     for view in list_worktrees(ctx=ctx, check_dirty=False):
         if os.path.realpath(view.path) == real:
             dirty = None if target.missing else git.is_dirty(target.path)
-            return WorktreeView(**{**view.__dict__, "dirty": dirty})
+            return dataclasses.replace(view, dirty=dirty)
     raise WorktreeError(f"no worktree at {target.path}")
 
 

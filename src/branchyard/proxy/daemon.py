@@ -12,7 +12,7 @@ import socket
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -103,7 +103,7 @@ def start_proxy(settings: ProxySettings) -> ProxyStatus:
     """Start the daemon unless one runs already (then report that one)."""
     current = proxy_status()
     if current.state == "running":
-        return ProxyStatus(**{**current.__dict__, "already_running": True})
+        return replace(current, already_running=True)
     if current.state == "crashed":
         pid_file().unlink(missing_ok=True)
         _wait_port_released(settings)
