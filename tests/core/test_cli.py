@@ -222,3 +222,17 @@ def test_conductor_init_writes_both_forms(app: Path, capsys: pytest.CaptureFixtu
     assert settings["scripts"] == {"setup": "branchyard setup",
                                    "run": "branchyard run -- npm run dev",
                                    "archive": "branchyard teardown", "run_mode": "concurrent"}
+
+
+def test_the_version_has_one_home(repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """``--version`` and the installed package metadata both come from ``__version__``."""
+    from importlib.metadata import version
+
+    import branchyard
+
+    os.chdir(repo)
+    assert main(["--version"]) == 0
+    assert capsys.readouterr().out.strip() == f"branchyard, version {branchyard.__version__}"
+    assert version("branchyard") == branchyard.__version__
+    pyproject = (Path(branchyard.__file__).parents[2] / "pyproject.toml").read_text()
+    assert 'dynamic = ["version"]' in pyproject and "\nversion =" not in pyproject.split("[tool")[0]
