@@ -236,3 +236,18 @@ def test_the_version_has_one_home(repo: Path, capsys: pytest.CaptureFixture[str]
     assert version("branchyard") == branchyard.__version__
     pyproject = (Path(branchyard.__file__).parents[2] / "pyproject.toml").read_text()
     assert 'dynamic = ["version"]' in pyproject and "\nversion =" not in pyproject.split("[tool")[0]
+
+
+def test_no_arguments_lists_every_command_once_grouped_by_task(
+        repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from branchyard.cli.group import COMMANDS, GROUPS
+
+    os.chdir(repo)
+    assert main(["--help"]) == 0
+    out = capsys.readouterr().out
+    titles = [f"{title}:" for title in GROUPS]
+    assert [line for line in out.splitlines() if line in titles] == titles
+    assert out.index("Start here:") < out.index("  up ") < out.index("Databases:")
+    listed = [line.split()[0] for line in out.splitlines() if line.startswith("  ")
+              and line.split()[0] in COMMANDS]
+    assert sorted(listed) == sorted(COMMANDS)
