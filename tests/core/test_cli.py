@@ -251,3 +251,22 @@ def test_no_arguments_lists_every_command_once_grouped_by_task(
     listed = [line.split()[0] for line in out.splitlines() if line.startswith("  ")
               and line.split()[0] in COMMANDS]
     assert sorted(listed) == sorted(COMMANDS)
+
+
+@pytest.mark.parametrize(("argv", "command", "says"), [
+    (["up", "--json", "--bogus"], "up", "No such option '--bogus'"),
+    (["ls", "--json", "extra"], "ls", "unexpected extra argument"),
+    (["db", "url", "--json", "--nope"], "db url", "No such option '--nope'"),
+    (["nosuch", "--json"], "branchyard", "No such command 'nosuch'"),
+])
+def test_a_usage_error_with_json_is_one_json_document(
+        repo: Path, capsys: pytest.CaptureFixture[str],
+        argv: list[str], command: str, says: str) -> None:
+    os.chdir(repo)
+    assert main(argv) == 2
+    captured = capsys.readouterr()
+    doc = json.loads(captured.out)
+    assert doc["command"] == command and doc["ok"] is False
+    assert doc["errors"][0]["code"] == "usage" and says in doc["errors"][0]["message"]
+    assert "--help" in doc["errors"][0]["hint"]
+    assert captured.err == ""

@@ -59,11 +59,11 @@ def respond(command: str, as_json: bool, body: Callable[[], Reply]) -> None:
         reply = Reply(exit_code=EXIT_INTERNAL, errors=(BranchyardError(
             f"internal error: {type(exc).__name__}: {exc}",
             hint=f"this is a bug in branchyard; the traceback is in {log}"),))
-    _render(command, as_json, reply)
+    render(command, as_json, reply)
     sys.exit(reply.exit_code)
 
 
-def _render(command: str, as_json: bool, reply: Reply) -> None:
+def render(command: str, as_json: bool, reply: Reply) -> None:
     if as_json:
         doc: dict[str, Any] = {"schema_version": SCHEMA_VERSION, "command": command,
                                "ok": reply.exit_code == EXIT_OK and not reply.errors}
