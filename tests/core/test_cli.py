@@ -170,7 +170,7 @@ def test_run_passes_env_and_exit_code(app: Path, capsys: pytest.CaptureFixture[s
     assert (Path(record.path) / "out.txt").read_text() == f"feat-run -- {record.ports['PORT']}\n"
     code, _, err = run_cli(capsys, app, "run", "feat/run", "true")
     assert code == 2
-    assert "usage: branchyard run [BRANCH] -- COMMAND" in err
+    assert "usage: branchyard run [--port-flag FLAG] [NAME] [-- COMMAND" in err
 
 
 def test_shell_function_changes_directory(app: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -270,3 +270,32 @@ def test_a_usage_error_with_json_is_one_json_document(
     assert doc["errors"][0]["code"] == "usage" and says in doc["errors"][0]["message"]
     assert "--help" in doc["errors"][0]["hint"]
     assert captured.err == ""
+
+
+def test_run_with_no_command_runs_the_run_hook_through_the_shell(
+        repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (repo / "branchyard.toml").write_text(
+        '[project]\nname = "shop"\n[hooks]\nrun = "sh serve.sh --port $PORT"\n')
+    (repo / "serve.sh").write_text('echo "$*" > seen.txt\n')
+    git("add", "-A", cwd=repo)
+    git("commit", "-qm", "config", cwd=repo)
+    code, out, _ = run_cli(capsys, repo, "up", "feat/hook", "--json")
+    assert code == 0, out
+    record = next(iter(Ledger(repo / ".git").read().worktrees.values()))
+    wt, port = Path(record.path), record.ports["PORT"]
+
+    assert run_cli(capsys, repo, "run", "feat/hook")[0] == 0
+    assert (wt / "seen.txt").read_text() == f"--port {port}\n"
+    # --port-flag after NAME appends the flag and the port as words of their own
+    assert run_cli(capsys, repo, "run", "feat/hook", "--port-flag", "--host-port")[0] == 0
+    assert (wt / "seen.txt").read_text() == f"--port {port} --host-port {port}\n"
+    assert run_cli(capsys, wt, "run", "--", "sh", "-c", "echo hi > seen.txt")[0] == 0
+    assert (wt / "seen.txt").read_text() == "hi\n"
+
+
+def test_run_with_no_command_and_no_run_hook_says_what_to_do(
+        app: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert run_cli(capsys, app, "up", "feat/nohook")[0] == 0
+    code, _, err = run_cli(capsys, app, "run", "feat/nohook")
+    assert code == 2
+    assert "no `[hooks] run`" in err and "branchyard run -- COMMAND" in err

@@ -13,7 +13,7 @@ from types import FrameType
 
 from branchyard.api.info import full_env, live_record_for
 from branchyard.context import open_context
-from branchyard.errors import BranchyardError
+from branchyard.errors import BranchyardError, UsageError
 from branchyard.ledger import Ledger, ProcessRecord
 
 
@@ -30,10 +30,9 @@ def run_command(request: RunRequest) -> int:
     ctx = open_context(request.cwd)
     record = live_record_for(ctx, request.name)
     env = {**os.environ, **full_env(ctx, record)}
-    argv = list(request.argv)
     flag = ctx.config.ports.inject_flag if request.port_flag is None else request.port_flag
-    if flag and record.ports:
-        argv += [flag, str(next(iter(record.ports.values())))]
+    extra = [flag, str(next(iter(record.ports.values())))] if flag and record.ports else []
+    argv = [*request.argv, *extra] if request.argv else _run_hook(ctx.config.hooks.run, extra)
     try:
         child = subprocess.Popen(argv, cwd=record.path, env=env, start_new_session=True)
     except FileNotFoundError as exc:
@@ -45,6 +44,16 @@ def run_command(request: RunRequest) -> int:
         return _wait_forwarding(child)
     finally:
         _forget(ctx.ledger, record.slug, child.pid)
+
+
+def _run_hook(command: str, extra: list[str]) -> list[str]:
+    """The ``[hooks] run`` command, through the shell so ``$PORT`` in it expands;
+    ``extra`` (the port flag) goes after it as words of its own."""
+    if not command:
+        raise UsageError("no command given and no `[hooks] run` in branchyard.toml",
+                         hint="`branchyard run -- COMMAND`, or set `[hooks] run = "
+                              "\"npm run dev\"` in branchyard.toml")
+    return ["sh", "-c", f'{command} "$@"', "sh", *extra]
 
 
 def _wait_forwarding(child: subprocess.Popen[bytes]) -> int:

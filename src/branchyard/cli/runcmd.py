@@ -9,42 +9,51 @@ from branchyard.cli.output import Reply, respond
 
 @click.command(context_settings={"ignore_unknown_options": True,
                                  "allow_interspersed_args": False})
-@click.argument("args", nargs=-1, type=click.UNPROCESSED, required=True)
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
 @click.option("--port-flag", default=None,
               help="Append FLAG PORT to the command (for tools that ignore $PORT); "
                    "default: [ports] inject_flag.")
 @click.pass_context
 def run(ctx: click.Context, args: tuple[str, ...], port_flag: str | None) -> None:
-    """Run a command in a worktree with its environment: `branchyard run [BRANCH] -- CMD…`.
+    """Run a command in a worktree with its environment: `branchyard run [NAME] [-- CMD…]`.
 
-    The process is recorded so `stop` and `down` end it, and its exit code is
-    passed through.
+    With no command, runs the `[hooks] run` command through the shell, so
+    `--port $PORT` in it expands to the worktree's port. The process is recorded
+    so `stop` and `down` end it, and its exit code is passed through.
     """
     from branchyard.api.runner import RunRequest, run_command
 
     def body() -> Reply:
         raw = (ctx.obj or {}).get("argv", list(args))
-        name, argv = _split(raw, port_flag)
-        code = run_command(RunRequest(name=name, argv=argv, port_flag=port_flag))
+        name, argv, flag = _split(raw, port_flag)
+        code = run_command(RunRequest(name=name, argv=argv, port_flag=flag))
         return Reply(exit_code=code)
 
     respond("run", False, body)
 
 
-def _split(raw: list[str], port_flag: str | None) -> tuple[str | None, tuple[str, ...]]:
-    """``run [--port-flag F] [BRANCH] -- CMD…`` from the arguments as typed (click
-    drops a leading ``--``, so it cannot tell BRANCH from CMD by itself)."""
+USAGE = "usage: branchyard run [--port-flag FLAG] [NAME] [-- COMMAND [ARGS…]]"
+
+
+def _split(raw: list[str], port_flag: str | None) -> tuple[str | None, tuple[str, ...], str | None]:
+    """``run [--port-flag F] [NAME] [--port-flag F] [-- CMD…]`` from the arguments as
+    typed (click drops a leading ``--``, so it cannot tell NAME from CMD by itself).
+    Returns NAME, the command (empty: the run hook) and the port flag."""
     from branchyard.errors import UsageError
 
     items = raw[raw.index("run") + 1:] if "run" in raw else list(raw)
-    if "--" not in items:
-        raise UsageError("usage: branchyard run [BRANCH] -- COMMAND [ARGS…]",
-                         hint="put `--` before the command")
-    cut = items.index("--")
+    cut = items.index("--") if "--" in items else len(items)
     head, tail = items[:cut], items[cut + 1:]
-    if port_flag is not None:
-        head = [h for h in head if not h.startswith("--port-flag")]
-        head = [h for h in head if h != port_flag]
-    if len(head) > 1 or not tail:
-        raise UsageError("usage: branchyard run [BRANCH] -- COMMAND [ARGS…]")
-    return (head[0] if head else None), tuple(tail)
+    words: list[str] = []
+    while head:
+        item = head.pop(0)
+        if item == "--port-flag" and head:
+            port_flag = head.pop(0)
+        elif item.startswith("--port-flag="):
+            port_flag = item.partition("=")[2]
+        else:
+            words.append(item)
+    if len(words) > 1 or ("--" in items and not tail):
+        raise UsageError(USAGE, hint="put `--` before the command; with no command, "
+                                     "the `[hooks] run` command runs")
+    return (words[0] if words else None), tuple(tail), port_flag
