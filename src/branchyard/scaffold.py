@@ -10,20 +10,11 @@ from pathlib import Path
 
 from branchyard import git
 from branchyard.config import CONFIG_FILE, Config, DepsConfig
-from branchyard.deps.detect import detect_deps, render_deps_toml
+from branchyard.deps.detect import detect_deps, detect_package_manager, render_deps_toml
+from branchyard.devservers import detect_dev_server
 from branchyard.envfile import MAIN_ENV_FILES, read_env_files
 from branchyard.errors import UnsafeError
 
-LOCKFILES = (  # lockfile → (manager, install command, run-script prefix)
-    ("pnpm-lock.yaml", "pnpm", "pnpm install --frozen-lockfile", "pnpm"),
-    ("bun.lock", "bun", "bun install --frozen-lockfile", "bun run"),
-    ("bun.lockb", "bun", "bun install --frozen-lockfile", "bun run"),
-    ("yarn.lock", "yarn", "yarn install --frozen-lockfile", "yarn"),
-    ("package-lock.json", "npm", "npm ci", "npm run"),
-    ("uv.lock", "uv", "uv sync --frozen", "uv run"),
-    ("poetry.lock", "poetry", "poetry install", "poetry run"),
-    ("Gemfile.lock", "bundler", "bundle install", "bundle exec"),
-)
 _DB_VAR = re.compile(r"(^|_)(DATABASE|DB|POSTGRES|PG|MYSQL|REDIS|SQLITE)(_[A-Z]+)*_URL$|"
                      r"^DATABASE_URL$")
 _PORT_VAR = re.compile(r"^([A-Z0-9]+_)*PORT$")
@@ -40,9 +31,10 @@ class Detection:
     ports: tuple[str, ...] = ()
     manager: str | None = None
     install: str | None = None
-    run: str | None = None
+    run: str | None = None  # the proposed [hooks] run: the dev server, given $PORT
     conductor: dict[str, str] = field(default_factory=dict)  # existing scripts
     deps: tuple[DepsConfig, ...] = ()  # installed trees to reuse across worktrees
+    notes: tuple[str, ...] = ()  # what the user should know (a server ignoring env files)
 
 
 def detect(main: Path) -> Detection:
@@ -53,30 +45,13 @@ def detect(main: Path) -> Detection:
     dbs = tuple((k, _SCHEMES[v.split(":", 1)[0].lower()]) for k, v in values.items()
                 if _DB_VAR.search(k) and v.split(":", 1)[0].lower() in _SCHEMES)
     ports = tuple(k for k in values if _PORT_VAR.match(k) and k.replace("_", "").isupper())
-    manager, install, prefix = _manager(main)
-    return Detection(main.name, env_files, dbs, ports or ("PORT",), manager, install,
-                     _run_script(main, prefix), _conductor_scripts(main),
-                     tuple(detect_deps(main)))
-
-
-def _manager(main: Path) -> tuple[str | None, str | None, str | None]:
-    for lockfile, manager, install, prefix in LOCKFILES:
-        if (main / lockfile).exists():
-            return manager, install, prefix
-    return None, None, None
-
-
-def _run_script(main: Path, prefix: str | None) -> str | None:
-    pkg = main / "package.json"
-    if prefix and pkg.is_file():
-        try:
-            scripts = json.loads(pkg.read_text(encoding="utf-8")).get("scripts", {})
-        except ValueError:
-            return None
-        for name in ("dev", "start"):
-            if name in scripts:
-                return f"{prefix} {name}"
-    return None
+    manager = detect_package_manager(main)
+    server = detect_dev_server(main, manager)
+    return Detection(main.name, env_files, dbs, ports or ("PORT",),
+                     manager.name if manager else None, manager.install if manager else None,
+                     server.run if server else None, _conductor_scripts(main),
+                     tuple(detect_deps(main)),
+                     (server.note,) if server is not None and server.note else ())
 
 
 def _conductor_scripts(main: Path) -> dict[str, str]:
@@ -125,7 +100,8 @@ def render_config(found: Detection) -> str:
     setup += [v for k, v in found.conductor.items() if k == "setup" and v not in setup]
     lines += ["[hooks]", f"setup = [{', '.join(_q(s) for s in setup)}]"]
     run = found.conductor.get("run") or found.run
-    lines.append(f"run = {_q(run)}" if run else '# run = "npm run dev"')
+    lines.append(f"run = {_q(run)}" if run else '# run = "npm run dev -- --port $PORT"')
+    lines += [f"# note: {note}" for note in found.notes]
     if "archive" in found.conductor:
         lines.append(f"archive = [{_q(found.conductor['archive'])}]")
     return "\n".join(lines) + "\n"

@@ -191,8 +191,10 @@ def test_init_detects_the_repository(repo: Path, capsys: pytest.CaptureFixture[s
     (repo / "package.json").write_text('{"scripts": {"dev": "next dev"}}')
     code, out, _ = run_cli(capsys, repo, "init")
     assert code == 0
-    assert out == f"wrote {repo}/branchyard.toml\nnext: review it, commit it, then " \
-                  "`branchyard up BRANCH`\n"
+    assert out == f"wrote {repo}/branchyard.toml\nnote: Next.js reads PORT only from the " \
+                  "process environment, never from .env files: start it with `branchyard " \
+                  "run` (or load the override env file with direnv/mise, see the README)\n" \
+                  "next: review it, commit it, then `branchyard up BRANCH`\n"
     from branchyard.configload import load_config
 
     config, _ = load_config(repo)
@@ -203,7 +205,7 @@ def test_init_detects_the_repository(repo: Path, capsys: pytest.CaptureFixture[s
     assert [(d.dir, d.lockfiles, d.install) for d in config.deps] == [
         ("node_modules", ("package-lock.json",), "npm ci")]
     assert config.hooks.setup == ()  # the [[deps]] entry installs or reuses node_modules
-    assert config.hooks.run == "npm run dev"
+    assert config.hooks.run == "npm run dev -- -p $PORT"
     code, _, err = run_cli(capsys, repo, "init")
     assert code == 1
     assert "already exists" in err

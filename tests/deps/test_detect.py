@@ -9,6 +9,11 @@ from branchyard.configload import load_config
 from branchyard.deps.detect import detect_deps, detect_package_manager, render_deps_toml
 
 
+def _manager_name(root: Path) -> str | None:
+    manager = detect_package_manager(root)
+    return manager.name if manager is not None else None
+
+
 def _touch(root: Path, *names: str) -> None:
     for name in names:
         (root / name).parent.mkdir(parents=True, exist_ok=True)
@@ -25,7 +30,7 @@ def _touch(root: Path, *names: str) -> None:
 def test_node_projects(tmp_path: Path, lockfile: str, install: str, manager: str) -> None:
     _touch(tmp_path, "package.json", lockfile)
     assert detect_deps(tmp_path) == [DepsConfig("node_modules", (lockfile,), install)]
-    assert detect_package_manager(tmp_path) == manager
+    assert _manager_name(tmp_path) == manager
 
 
 def test_pnpm_wins_over_a_stale_npm_lockfile_and_berry_gets_immutable(tmp_path: Path) -> None:
@@ -39,7 +44,7 @@ def test_pnpm_wins_over_a_stale_npm_lockfile_and_berry_gets_immutable(tmp_path: 
 def test_package_manager_field_wins(tmp_path: Path) -> None:
     _touch(tmp_path, "package-lock.json")
     (tmp_path / "package.json").write_text('{"packageManager": "pnpm@9.1.0"}')
-    assert detect_package_manager(tmp_path) == "pnpm"
+    assert _manager_name(tmp_path) == "pnpm"
 
 
 def test_python_ruby_and_rust(tmp_path: Path) -> None:
@@ -49,13 +54,13 @@ def test_python_ruby_and_rust(tmp_path: Path) -> None:
         DepsConfig("vendor/bundle", ("Gemfile.lock",), "bundle install"),
         DepsConfig("target", ("Cargo.lock",), "cargo build"),
     ]
-    assert detect_package_manager(tmp_path) == "uv"
+    assert _manager_name(tmp_path) == "uv"
 
 
 def test_gems_outside_the_worktree_and_empty_repos_propose_nothing(tmp_path: Path) -> None:
     _touch(tmp_path, "Gemfile", "Gemfile.lock")
     assert detect_deps(tmp_path) == []
-    assert detect_package_manager(tmp_path) == "bundler"
+    assert _manager_name(tmp_path) == "bundler"
     assert detect_package_manager(tmp_path / "nothing") is None
 
 

@@ -26,8 +26,10 @@ def init(force: bool, print_only: bool, as_json: bool) -> None:
             text = scaffold.render_config(found)
             return Reply({"config": text, "detected": asdict(found)}, text)
         path, found = scaffold.write_config(main, force=force)
+        notes = "".join(f"note: {note}\n" for note in found.notes)
         return Reply({"path": str(path), "detected": asdict(found)},
-                     f"wrote {path}\nnext: review it, commit it, then `branchyard up BRANCH`")
+                     f"wrote {path}\n{notes}"
+                     "next: review it, commit it, then `branchyard up BRANCH`")
 
     respond("init", as_json, body)
 

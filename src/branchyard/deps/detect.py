@@ -4,38 +4,45 @@ lockfiles in the main worktree."""
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from branchyard.config import DepsConfig
 
 
 @dataclass(frozen=True)
-class _Manager:
+class PackageManager:
     name: str
     lockfile: str
     dir: str
     install: str
     marker: str = ""  # another file that must exist too (package.json, Gemfile…)
+    run: str = ""  # how a project script runs with it ("npm run", "uv run" …)
 
 
 # Most specific first: a repo with both pnpm-lock.yaml and package-lock.json is
 # managed by pnpm (the npm lockfile is usually a stale leftover).
 _NODE = (
-    _Manager("pnpm", "pnpm-lock.yaml", "node_modules", "pnpm install --frozen-lockfile",
-             "package.json"),
-    _Manager("bun", "bun.lock", "node_modules", "bun install --frozen-lockfile", "package.json"),
-    _Manager("bun", "bun.lockb", "node_modules", "bun install --frozen-lockfile",
-             "package.json"),
-    _Manager("yarn", "yarn.lock", "node_modules", "yarn install --frozen-lockfile",
-             "package.json"),
-    _Manager("npm", "package-lock.json", "node_modules", "npm ci", "package.json"),
+    PackageManager("pnpm", "pnpm-lock.yaml", "node_modules", "pnpm install --frozen-lockfile",
+                   "package.json", "pnpm"),
+    PackageManager("bun", "bun.lock", "node_modules", "bun install --frozen-lockfile",
+                   "package.json", "bun run"),
+    PackageManager("bun", "bun.lockb", "node_modules", "bun install --frozen-lockfile",
+                   "package.json", "bun run"),
+    PackageManager("yarn", "yarn.lock", "node_modules", "yarn install --frozen-lockfile",
+                   "package.json", "yarn"),
+    PackageManager("npm", "package-lock.json", "node_modules", "npm ci", "package.json",
+                   "npm run"),
 )
 _OTHERS = (
-    _Manager("uv", "uv.lock", ".venv", "uv sync --frozen"),
-    _Manager("poetry", "poetry.lock", ".venv", "poetry install --no-root"),
-    _Manager("bundler", "Gemfile.lock", "vendor/bundle", "bundle install", "Gemfile"),
-    _Manager("cargo", "Cargo.lock", "target", "cargo build"),
+    PackageManager("uv", "uv.lock", ".venv", "uv sync --frozen", run="uv run"),
+    PackageManager("poetry", "poetry.lock", ".venv", "poetry install --no-root",
+                   run="poetry run"),
+    PackageManager("pip", "requirements.txt", ".venv",
+                   "python3 -m venv .venv && .venv/bin/python -m pip install -r requirements.txt"),
+    PackageManager("bundler", "Gemfile.lock", "vendor/bundle", "bundle install", "Gemfile",
+                   "bundle exec"),
+    PackageManager("cargo", "Cargo.lock", "target", "cargo build", run="cargo run"),
 )
 _YARN_BERRY_INSTALL = "yarn install --immutable"
 
@@ -48,21 +55,23 @@ def detect_deps(main_path: Path) -> list[DepsConfig]:
         found.append(DepsConfig(dir=node.dir, lockfiles=(node.lockfile,),
                                 install=_node_install(main_path, node)))
     for manager in _OTHERS:
-        if _present(main_path, manager) and _wanted(main_path, manager):
+        if _present(main_path, manager) and _wanted(main_path, manager) \
+                and manager.dir not in {entry.dir for entry in found}:
             found.append(DepsConfig(dir=manager.dir, lockfiles=(manager.lockfile,),
                                     install=manager.install))
     return found
 
 
-def detect_package_manager(main_path: Path) -> str | None:
-    """The package manager a setup hook should run ("pnpm", "yarn", "bun", "npm",
-    "uv", "poetry", "bundler", "cargo"), or None. package.json's
+def detect_package_manager(main_path: Path) -> PackageManager | None:
+    """The package manager a setup hook should run, or None. package.json's
     ``packageManager`` field (corepack) wins over lockfiles."""
     declared = _declared_manager(main_path)
     if declared:
-        return declared
+        return next(m for m in _NODE if m.name == declared)
     manager = _first_present(main_path, _NODE + _OTHERS)
-    return manager.name if manager is not None else None
+    if manager is not None and manager.dir == "node_modules":
+        return replace(manager, install=_node_install(main_path, manager))
+    return manager
 
 
 def render_deps_toml(entries: list[DepsConfig]) -> str:
@@ -78,17 +87,17 @@ def render_deps_toml(entries: list[DepsConfig]) -> str:
     return "\n".join(blocks)
 
 
-def _first_present(root: Path, managers: tuple[_Manager, ...]) -> _Manager | None:
+def _first_present(root: Path, managers: tuple[PackageManager, ...]) -> PackageManager | None:
     return next((m for m in managers if _present(root, m)), None)
 
 
-def _present(root: Path, manager: _Manager) -> bool:
+def _present(root: Path, manager: PackageManager) -> bool:
     if not (root / manager.lockfile).is_file():
         return False
     return not manager.marker or (root / manager.marker).is_file()
 
 
-def _wanted(root: Path, manager: _Manager) -> bool:
+def _wanted(root: Path, manager: PackageManager) -> bool:
     """Bundler only installs into vendor/bundle when told to; elsewhere the gems
     live outside the worktree and there is nothing to reuse."""
     if manager.name != "bundler":
@@ -98,7 +107,7 @@ def _wanted(root: Path, manager: _Manager) -> bool:
         config.is_file() and "vendor/bundle" in config.read_text(errors="replace"))
 
 
-def _node_install(root: Path, manager: _Manager) -> str:
+def _node_install(root: Path, manager: PackageManager) -> str:
     if manager.name == "yarn" and (root / ".yarnrc.yml").is_file():
         return _YARN_BERRY_INSTALL  # yarn 2+: --frozen-lockfile is deprecated
     return manager.install
