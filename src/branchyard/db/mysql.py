@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
+from branchyard.db.drivers import require
 from branchyard.db.pipeline import run_pipe
 from branchyard.db.urls import DbUrl, parse_url
 from branchyard.errors import CommandError, DatabaseError
@@ -41,8 +42,7 @@ def check_name(name: str) -> str:
 
 @contextmanager
 def connect(url: str, database: str | None = None) -> Iterator[pymysql.Connection[Any]]:
-    import pymysql
-
+    pymysql = require("pymysql")
     p = parse_url(url)
     try:
         conn = pymysql.connect(host=p.host, port=p.port, user=p.user or "root",

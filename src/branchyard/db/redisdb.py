@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from branchyard.db.drivers import require
 from branchyard.db.urls import parse_url
 from branchyard.errors import DatabaseError
 from branchyard.paths import state_dir
@@ -112,7 +113,7 @@ def record_database_count(address: str, count: int) -> None:
 
 @contextmanager
 def connect(url: str) -> Iterator[redis.Redis]:
-    import redis as redislib
+    redislib = require("redis")
 
     client = redislib.Redis.from_url(url, socket_connect_timeout=5)
     try:
