@@ -301,3 +301,19 @@ def test_run_with_no_command_and_no_run_hook_says_what_to_do(
     code, _, err = run_cli(capsys, app, "run", "feat/nohook")
     assert code == 2
     assert "no `[hooks] run`" in err and "branchyard run -- COMMAND" in err
+
+
+def test_up_says_when_mains_config_has_uncommitted_changes(
+        app: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run_cli(capsys, app, "up", "feat/same", "--json")
+    assert code == 0 and json.loads(out)["notes"] == []
+    with (app / "branchyard.toml").open("a") as config:
+        config.write('[env.vars]\nEXTRA = "1"\n')
+    code, out, _ = run_cli(capsys, app, "up", "feat/drift")
+    assert code == 0
+    note = ("note: branchyard.toml in the main worktree has uncommitted changes; the new "
+            "worktree is set up with the one committed in 'main'")
+    assert note in out
+    wt = next(w for w in Ledger(app / ".git").read().worktrees.values()
+              if w.branch == "feat/drift")
+    assert "EXTRA" not in (Path(wt.path) / ".env.development.local").read_text()

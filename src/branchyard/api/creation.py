@@ -11,6 +11,7 @@ from branchyard import git
 from branchyard.api import intents
 from branchyard.api.githooks import SKIP_ENV as SKIP_HOOK_ENV
 from branchyard.api.provisioning import SetupRequest, SetupResult, setup
+from branchyard.config import CONFIG_FILE, LOCAL_CONFIG_FILE
 from branchyard.context import Context, open_context
 from branchyard.envfile import render
 from branchyard.errors import BranchyardError, GitError, WorktreeError
@@ -35,6 +36,7 @@ class UpResult:
     base: str
     created_branch: bool
     setup: SetupResult
+    notes: tuple[str, ...] = ()  # what the user should know (main's config differs)
 
 
 def up(request: UpRequest, reporter: Reporter | None = None) -> UpResult:
@@ -45,6 +47,7 @@ def up(request: UpRequest, reporter: Reporter | None = None) -> UpResult:
     branch = render(ctx.config.project.branch, {"name": request.name}, "project.branch")
     with timer.phase("checks"):
         base, path, exists = _preflight(ctx, branch, request)
+    notes = _config_drift(ctx.repo.main_path, branch if exists else base)
     # The intent outlives the undo stack: a crash anywhere below leaves it as
     # the owner of a half-made worktree and branch; an error clears it after undo.
     intent = intents.new_intent("up", path, branch=branch, created_branch=not exists,
@@ -65,7 +68,26 @@ def up(request: UpRequest, reporter: Reporter | None = None) -> UpResult:
         undo.pop_all()
     phases = tuple(timer.times)
     return UpResult(branch, str(path), base, not exists,
-                    replace(result, phases=phases))
+                    replace(result, phases=phases), notes)
+
+
+def _config_drift(main: Path, commit: str) -> tuple[str, ...]:
+    """A note when main's branchyard.toml is not the one the new worktree checks
+    out: `up`'s checks read main's, the new worktree's setup reads its own."""
+    mine = main / CONFIG_FILE
+    theirs = git.git(["show", f"{commit}:{CONFIG_FILE}"], main, check=False)
+    if theirs.returncode != 0:
+        return ()  # not committed there: the worktree falls back to main's file
+    try:
+        current = mine.read_text(encoding="utf-8")
+    except OSError:
+        current = None
+    if current == theirs.stdout:
+        return ()
+    change = "has uncommitted changes" if current is not None else "is missing"
+    return (f"{CONFIG_FILE} in the main worktree {change}; the new worktree is set up "
+            f"with the one committed in {commit!r} (commit the change there first, or put "
+            f"personal settings in {LOCAL_CONFIG_FILE}, which every worktree reads)",)
 
 
 def _preflight(ctx: Context, branch: str, request: UpRequest) -> tuple[str, Path, bool]:

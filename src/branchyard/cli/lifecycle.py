@@ -41,9 +41,11 @@ def up(name: str, base: str | None, path: Path | None, reseed: bool, cd_: bool,
         if cd_:
             write_cd_target(result.path)
         data = setup_json(result.setup)
-        data.update(base=result.base, created_branch=result.created_branch)
+        data.update(base=result.base, created_branch=result.created_branch,
+                    notes=list(result.notes))
         verb = "created from " + result.base if result.created_branch else "existing branch"
-        return Reply(data, setup_text(result.setup, f"{result.branch} is up ({verb})"))
+        text = setup_text(result.setup, f"{result.branch} is up ({verb})")
+        return Reply(data, text + "".join(f"\nnote: {n}" for n in result.notes))
 
     respond("up", as_json, body)
 
