@@ -317,3 +317,15 @@ def test_up_says_when_mains_config_has_uncommitted_changes(
     wt = next(w for w in Ledger(app / ".git").read().worktrees.values()
               if w.branch == "feat/drift")
     assert "EXTRA" not in (Path(wt.path) / ".env.development.local").read_text()
+
+
+def test_up_and_run_say_when_the_dev_url_will_not_answer(
+        app: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """No proxy runs in this test's own state dir: up and run say so, once each."""
+    code, out, _ = run_cli(capsys, app, "up", "feat/noproxy", "--json")
+    assert code == 0
+    assert json.loads(out)["url_note"].startswith("the proxy is not running, so the dev URL")
+    code, out, err = run_cli(capsys, app, "run", "feat/noproxy", "--", "true")
+    assert code == 0
+    assert err.count("note: the proxy is not running") == 1
+    assert "`branchyard proxy start` starts it" in err

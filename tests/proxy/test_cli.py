@@ -34,8 +34,8 @@ def test_url_of_current_worktree_branch_and_main(
     assert main(["url"]) == 0
     out = capsys.readouterr()
     assert out.out == "http://feat-a.app.localhost:1355\n"
-    assert out.err == ("note: the proxy is not running; `branchyard proxy start` makes "
-                       "this URL answer\n")
+    assert out.err == ("note: the proxy is not running, so the dev URL will not answer; "
+                       "`branchyard proxy start` starts it (or set [proxy] auto_start = true)\n")
     code, doc = _json(capsys, "url")
     assert code == 0
     assert {k: doc[k] for k in ("url", "host", "branch", "port", "local_url",

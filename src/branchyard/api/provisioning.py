@@ -60,6 +60,7 @@ class SetupResult:
     changed: bool
     actions: tuple[str, ...]
     phases: tuple[PhaseTime, ...]
+    url_note: str = ""  # why the dev URL will not answer now (the proxy is down)
 
 
 def setup(request: SetupRequest, reporter: Reporter | None = None) -> SetupResult:
@@ -83,7 +84,13 @@ def setup(request: SetupRequest, reporter: Reporter | None = None) -> SetupResul
     return SetupResult(record.slug, record.subdomain, record.branch, str(worktree),
                        dict(record.ports), record.env.get("BRANCHYARD_URL", ""),
                        str(worktree / ctx.config.env.override_file), bool(actions),
-                       tuple(actions), tuple(timer.times))
+                       tuple(actions), tuple(timer.times), _url_note(ctx))
+
+
+def _url_note(ctx: Context) -> str:
+    from branchyard.proxy.daemon import url_note
+
+    return url_note(ctx.config.proxy)
 
 
 def _provision(ctx: Context, worktree: Path, request: SetupRequest, timer: PhaseTimer,

@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
@@ -25,10 +26,16 @@ class RunRequest:
     cwd: Path | None = None
 
 
-def run_command(request: RunRequest) -> int:
-    """Run ``argv`` in the worktree; returns its exit code (128+N for a signal)."""
+def run_command(request: RunRequest, notify: Callable[[str], None] | None = None) -> int:
+    """Run ``argv`` in the worktree; returns its exit code (128+N for a signal).
+    ``notify`` hears, before the command starts, why its dev URL will not answer."""
+    from branchyard.proxy.daemon import url_note
+
     ctx = open_context(request.cwd)
     record = live_record_for(ctx, request.name)
+    problem = url_note(ctx.config.proxy) if notify is not None and record.ports else ""
+    if problem and notify is not None:
+        notify(f"note: {problem}")
     env = {**os.environ, **full_env(ctx, record)}
     flag = ctx.config.ports.inject_flag if request.port_flag is None else request.port_flag
     extra = [flag, str(next(iter(record.ports.values())))] if flag and record.ports else []

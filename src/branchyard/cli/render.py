@@ -28,6 +28,7 @@ def setup_json(result: SetupResult) -> dict[str, Any]:
         "worktree": {"branch": result.branch, "path": result.path, "slug": result.slug,
                      "subdomain": result.subdomain, "ports": result.ports, "url": result.url,
                      "env_file": result.env_file},
+        "url_note": result.url_note,
         "changed": result.changed, "actions": list(result.actions),
         "phases": phases_json(result.phases),
     }
@@ -39,7 +40,8 @@ def setup_text(result: SetupResult, headline: str) -> str:
              f"  path       {result.path}",
              f"  slug       {result.slug}",
              f"  subdomain  {result.subdomain}",
-             f"  url        {result.url}",
+             f"  url        {result.url}" + (f"  (note: {result.url_note})"
+                                                  if result.url_note else ""),
              f"  ports      {ports}",
              f"  env file   {result.env_file}"]
     if result.actions:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from branchyard.cli.output import Reply, respond
+from branchyard.cli.output import Reply, note, respond
 
 
 @click.command(context_settings={"ignore_unknown_options": True,
@@ -26,7 +26,7 @@ def run(ctx: click.Context, args: tuple[str, ...], port_flag: str | None) -> Non
     def body() -> Reply:
         raw = (ctx.obj or {}).get("argv", list(args))
         name, argv, flag = _split(raw, port_flag)
-        code = run_command(RunRequest(name=name, argv=argv, port_flag=flag))
+        code = run_command(RunRequest(name=name, argv=argv, port_flag=flag), note)
         return Reply(exit_code=code)
 
     respond("run", False, body)

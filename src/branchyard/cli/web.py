@@ -185,17 +185,13 @@ def _site_data(site: Site) -> dict[str, Any]:
 def url(branch: str | None, open_: bool, as_json: bool) -> None:
     """The dev URL of a worktree (default: the one you are in)."""
     def body() -> Reply:
-        from branchyard.proxy.daemon import proxy_status
+        from branchyard.proxy.daemon import proxy_status, url_note
 
         ctx, site = _site(branch)
-        status = proxy_status()
-        state = status.state
-        if state != "running" and not as_json:
-            note(f"note: the proxy is {'down (crashed)' if state == 'crashed' else 'not running'}"
-                 "; `branchyard proxy start` makes this URL answer")
-        elif status.port != ctx.config.proxy.port and not as_json:
-            note(f"note: the proxy runs on port {status.port}, not on [proxy] port "
-                 f"{ctx.config.proxy.port}; restart it so this URL answers")
+        state = proxy_status().state
+        problem = url_note(ctx.config.proxy)
+        if problem and not as_json:
+            note(f"note: {problem}")
         if open_:
             import webbrowser
 

@@ -80,6 +80,20 @@ def ensure_proxy(cfg: ProxyConfig) -> ProxyStatus | None:
     return start_proxy(settings_for(cfg)) if cfg.auto_start else None
 
 
+def url_note(cfg: ProxyConfig) -> str:
+    """Why a dev URL will not answer now ("" when the proxy serves it)."""
+    status = proxy_status()
+    if status.state != "running":
+        state = "down (crashed)" if status.state == "crashed" else "not running"
+        return (f"the proxy is {state}, so the dev URL will not answer; `branchyard proxy "
+                "start` starts it (or set [proxy] auto_start = true)")
+    if status.port != cfg.port:
+        return (f"the proxy runs on port {status.port}, not on [proxy] port {cfg.port}; "
+                "restart it (`branchyard proxy stop && branchyard proxy start`) so the dev "
+                "URL answers")
+    return ""
+
+
 def proxy_problems(cfg: ProxyConfig) -> list[str]:
     """For `doctor`: what is wrong with the proxy as this project configures it."""
     status = proxy_status()
