@@ -52,8 +52,11 @@ def test_db_status_url_and_psql(worktree: Path, repo: Path, main_db: str, uid: s
     assert row["tables"] == 1 and row["migration_tool"] == ""
     assert row["url"] == pg_url(row["database"])
     assert doc["worktree"]["branch"] == "feat/cli"
-    url = run_json(capsys, "db", "url", "app")
+    url = run_json(capsys, "db", "url", "--db", "app")
     assert url["url"] == pg_url(row["database"])
+    entry = run_json(capsys, "db", "url", "app")  # NAME is a worktree, as everywhere
+    assert entry["errors"][0]["message"] == "'app' is a database entry, not a worktree"
+    assert "--db app" in entry["errors"][0]["hint"]
     out = run_json(capsys, "psql", "--", "-Atc", "SELECT count(*) FROM items")
     assert out["stdout"] == "100\n"
     os.chdir(repo)  # the main worktree
@@ -76,6 +79,13 @@ def test_db_reset_replaces_the_worktree_data(worktree: Path, repo: Path, main_db
     assert run_json(capsys, "db", "pull")["databases"] == ["app"]
     with pg.connect(str(url)) as conn:
         assert conn.execute("SELECT count(*) FROM items").fetchone() == (101,)
+    os.chdir(repo)  # from the main worktree, NAME says which worktree
+    pg.run_sql(pg_url(main_db), "INSERT INTO items VALUES (501, 'newer in main')")
+    assert run_json(capsys, "db", "pull", "feat/cli", "--db", "app")["databases"] == ["app"]
+    with pg.connect(str(url)) as conn:
+        assert conn.execute("SELECT count(*) FROM items").fetchone() == (102,)
+    assert run_json(capsys, "db", "reset", "feat-cli")["databases"] == ["app"]  # subdomain
+    assert run_json(capsys, "db", "url", "feat/cli", "--raw")["url"] == url
     down(repo)
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import subprocess
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
@@ -14,6 +14,9 @@ from branchyard.events import Reporter
 if TYPE_CHECKING:
     from branchyard.db.managed import ServerStatus
     from branchyard.db.tools import DbStatus
+
+
+F = TypeVar("F", bound=Any)
 
 
 def _reporter(as_json: bool) -> Reporter:
@@ -68,18 +71,28 @@ def _status_text(st: DbStatus) -> str:
     return "\n".join(lines)
 
 
+def _worktree_and_db(func: F) -> F:
+    """``[NAME]`` (the worktree, as in every command) and ``--db DB`` (the
+    ``[[database]]`` entry); ``--branch`` stays as an old spelling of NAME."""
+    func = click.option("--branch", "-b", "old_branch", hidden=True)(func)
+    func = click.option("--db", "db_name", metavar="DB",
+                        help="The [[database]] entry (default: the first, or all).")(func)
+    return click.argument("name", required=False)(func)
+
+
 @db.command("url")
-@click.argument("name", required=False)
-@click.option("--branch", "-b", help="The worktree (default: the one you are in).")
+@_worktree_and_db
 @click.option("--raw", is_flag=True, help="Print the password too (for scripts).")
 @json_option
-def db_url(name: str | None, branch: str | None, raw: bool, as_json: bool) -> None:
-    """The URL of a database of the worktree (password masked unless --raw)."""
+def db_url(name: str | None, db_name: str | None, old_branch: str | None, raw: bool,
+           as_json: bool) -> None:
+    """The URL of a database of worktree NAME (default: the one you are in; the
+    password masked unless --raw)."""
     from branchyard.db import tools
     from branchyard.db.urls import mask_url
 
     def body() -> Reply:
-        url, alloc = tools.url_of(name, branch)
+        url, alloc = tools.url_of(db_name, name or old_branch)
         shown = url if raw else mask_url(url)
         return Reply({"name": alloc.spec["name"], "engine": alloc.kind, "url": shown}, shown)
 
@@ -87,7 +100,7 @@ def db_url(name: str | None, branch: str | None, raw: bool, as_json: bool) -> No
 
 
 @db.command("snapshot")
-@click.argument("name", required=False)
+@click.option("--db", "name", metavar="DB", help="The [[database]] entry (default: all).")
 @click.option("--exclusive", is_flag=True,
               help="End the main database's sessions so a fast template copy can run.")
 @click.option("--drop", is_flag=True,
@@ -110,17 +123,17 @@ def db_snapshot(name: str | None, exclusive: bool, drop: bool, as_json: bool) ->
 
 
 @db.command("pull")
-@click.argument("name", required=False)
-@click.option("--branch", "-b", help="The worktree (default: the one you are in).")
+@_worktree_and_db
 @click.option("--exclusive", is_flag=True, help="As for `db snapshot`.")
 @json_option
-def db_pull(name: str | None, branch: str | None, exclusive: bool, as_json: bool) -> None:
+def db_pull(name: str | None, db_name: str | None, old_branch: str | None, exclusive: bool,
+            as_json: bool) -> None:
     """Refresh the snapshot from main (or the remote of a dump: seed), then
-    re-seed the worktree's database from it. Its current data is replaced."""
+    re-seed worktree NAME's database from it. Its current data is replaced."""
     from branchyard.db import tools
 
     def body() -> Reply:
-        done = tools.reseed(name, branch, refresh=True, exclusive=exclusive,
+        done = tools.reseed(db_name, name or old_branch, refresh=True, exclusive=exclusive,
                             reporter=_reporter(as_json))
         return Reply({"databases": done}, "pulled: " + ", ".join(done))
 
@@ -128,15 +141,15 @@ def db_pull(name: str | None, branch: str | None, exclusive: bool, as_json: bool
 
 
 @db.command("reset")
-@click.argument("name", required=False)
-@click.option("--branch", "-b", help="The worktree (default: the one you are in).")
+@_worktree_and_db
 @json_option
-def db_reset(name: str | None, branch: str | None, as_json: bool) -> None:
-    """Drop the worktree's database and seed it again (from the current snapshot)."""
+def db_reset(name: str | None, db_name: str | None, old_branch: str | None,
+             as_json: bool) -> None:
+    """Drop worktree NAME's database and seed it again (from the current snapshot)."""
     from branchyard.db import tools
 
     def body() -> Reply:
-        done = tools.reseed(name, branch, reporter=_reporter(as_json))
+        done = tools.reseed(db_name, name or old_branch, reporter=_reporter(as_json))
         return Reply({"databases": done}, "reset: " + ", ".join(done))
 
     respond("db reset", as_json, body)

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from branchyard.context import Context, open_context
-from branchyard.errors import DatabaseError, UsageError
+from branchyard.errors import DatabaseError, UsageError, WorktreeError
 from branchyard.events import NullReporter, Reporter
 from branchyard.identity import Identity
 from branchyard.ledger import WorktreeRecord
@@ -60,7 +60,14 @@ def find_target(name: str | None, start: Path | str | None = None) -> DbTarget:
         kinds = [k for k in DB_KINDS if any(d.engine == k for d in ctx.config.database)]
         planned = tuple(a for kind in kinds for a in get_provider(kind).plan(plan))
         return DbTarget(ctx, ctx.repo.main_path, ident, None, planned)
-    record = record_for(ctx, name)
+    try:
+        record = record_for(ctx, name)
+    except WorktreeError as err:
+        if name is not None and any(d.name == name for d in ctx.config.database):
+            raise UsageError(f"{name!r} is a database entry, not a worktree",
+                             hint=f"name the database with `--db {name}` (NAME is the "
+                                  "worktree, as in every command)") from err
+        raise
     allocs = tuple(Allocation(r.kind, r.key, r.spec) for r in record.resources
                    if r.kind in DB_KINDS)
     return DbTarget(ctx, Path(record.path), record.identity, record, allocs)
