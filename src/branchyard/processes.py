@@ -96,3 +96,8 @@ def stop(procs: Sequence[ProcInfo], grace: float = DEFAULT_GRACE) -> StopReport:
     killed_pids = {k.pid for k in killed}
     terminated = tuple(i for pid, (_, i) in live.items() if pid not in killed_pids)
     return StopReport(terminated, tuple(killed))
+
+
+def worktree_root_of(cwd: str, roots: Sequence[str]) -> str | None:
+    """The innermost of ``roots`` (real paths) containing ``cwd``, or None."""
+    return _inside(cwd.removesuffix(" (deleted)"), roots)
