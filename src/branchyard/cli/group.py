@@ -15,6 +15,7 @@ COMMANDS: dict[str, str] = {
     # lifecycle (cli/lifecycle.py, cli/info.py, cli/scaffold.py)
     "init": "branchyard.cli.scaffold:init",
     "conductor": "branchyard.cli.scaffold:conductor",
+    "agents": "branchyard.cli.agents:agents",
     "demo": "branchyard.cli.demo:demo",
     "up": "branchyard.cli.lifecycle:up",
     "setup": "branchyard.cli.lifecycle:setup",
