@@ -41,7 +41,8 @@ def plan(main: Path, config: Config, force: bool, conflicts: list[str]) -> list[
 
 
 def _script(command: str) -> Any:
-    return tomlkit.string(_IN_WORKTREE + command, literal=True)
+    text = _IN_WORKTREE + command
+    return tomlkit.string(text, literal="'" not in text)
 
 
 def _action(doc: Any, merge: Merge, name: str, icon: str, command: str) -> None:
