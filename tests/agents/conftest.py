@@ -74,7 +74,9 @@ def pooled_project(tmp_path: Path, uid: str) -> Iterator[Project]:
 
 def _with_run_hook(project: Project, uid: str) -> Iterator[Project]:
     config = project.path / "branchyard.toml"
-    config.write_text(config.read_text() + '[hooks]\nrun = "echo $PORT > ran.txt"\n')
+    # a setup hook that prints: its output must not reach the app's stdout
+    config.write_text(config.read_text() + '[hooks]\nsetup = ["echo installing deps"]\n'
+                      'run = "echo $PORT > ran.txt"\n')
     (project.path / ".gitignore").write_text(
         (project.path / ".gitignore").read_text() + "secrets.txt\n.claude/worktrees/\n")
     (project.path / ".worktreeinclude").write_text("secrets.txt\n")

@@ -66,7 +66,7 @@ def test_all_four_apps_are_wired_and_a_second_run_changes_nothing(
     assert not (app / "conductor.json").exists()  # Conductor ignores it next to settings.toml
     before = {r: (app / r).read_text() for r in rel}
 
-    code, out, err = cli(capsys, app, "agents", "init")
+    code, out, _ = cli(capsys, app, "agents", "init")
     assert code == 0
     assert out == "".join(f"unchanged  {a:<9}  {app / r}\n" for a, r in zip(
         ["claude", "codex", "cursor", "conductor"], rel, strict=True)) + \
