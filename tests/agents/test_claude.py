@@ -240,3 +240,26 @@ def _databases(project: Project) -> set[str]:
     from tests.reliability.conftest import pg_names
 
     return pg_names(project.uid)
+
+
+def test_create_with_the_clone_pool_on(pooled_project: Project, shim: Path) -> None:
+    """With `pool = 1` a later create claims the warm spare: each worktree still
+    gets its own database with main's rows, and removal drops exactly it."""
+    from tests.reliability.test_crashes import wait_for_refills_of
+
+    project = pooled_project
+    wire(project, shim, "--only", "claude")
+    made = []
+    for name in ("pool-a", "pool-b"):
+        done = fire(project, shim, "WorktreeCreate", name=name)
+        assert done.returncode == 0, done.stderr
+        made.append(Path(done.stdout.strip()))
+        wait_for_refills_of(project.common)  # the spare for the next one
+    dbs = [r.spec["database"] for p in made for r in record_at(project, p).resources
+           if r.kind == "postgres"]
+    assert len(set(dbs)) == 2 and all(_count(db) == 10 for db in dbs)
+    assert_world_consistent(project, live=["pool-a", "pool-b"])
+    for path in made:
+        assert fire(project, shim, "WorktreeRemove", worktree_path=str(path)).returncode == 0
+    assert not set(dbs) & _databases(project)
+    assert_world_consistent(project)
