@@ -55,7 +55,7 @@ def test_all_four_apps_are_wired_and_a_second_run_changes_nothing(
         "cleanup": {"script": IN_WT + "branchyard teardown"},
         "actions": [{"name": "Run", "icon": "run",
                      "command": IN_WT + "branchyard run -- npm run dev"},
-                    {"name": "Open", "icon": "globe",
+                    {"name": "Open", "icon": "tool",
                      "command": IN_WT + "branchyard url --open"}]}
     assert json.loads((app / rel[2]).read_text()) == {
         "setup-worktree-unix": ["branchyard setup"], "setup-worktree": ["branchyard setup"]}

@@ -36,8 +36,12 @@ def plan(main: Path, config: Config, force: bool, conflicts: list[str]) -> list[
     merge.claim(table(doc, "cleanup"), "script", _script(commands.TEARDOWN),
                 f"{ENVIRONMENT}: cleanup.script")
     _action(doc, merge, "Run", "run", _script(commands.run_hook(config)))
-    _action(doc, merge, "Open", "globe", _script(commands.OPEN_URL))
+    _action(doc, merge, "Open", "tool", _script(commands.OPEN_URL))
     return [change(APP, path, tomlkit.dumps(doc), merge, created)]
+
+
+# Icons: "run" and "tool" are the values seen in Codex-written files; Codex's
+# documentation does not list them.
 
 
 def _script(command: str) -> Any:
