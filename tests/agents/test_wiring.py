@@ -141,6 +141,24 @@ def test_a_value_of_the_users_is_replaced_only_with_force(
     assert hooks["WorktreeCreate"] == [{"hooks": [{"type": "command", "command": CREATE}]}]
 
 
+def test_a_codex_platform_script_that_would_override_ours_is_a_conflict(
+        app: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = app / ".codex/environments/environment.toml"
+    path.parent.mkdir(parents=True)
+    path.write_text('version = 1\nname = "shop"\n[setup]\nscript = ""\n'
+                    '[setup.linux]\nscript = "npm ci"\n')
+    code, _, err = cli(capsys, app, "agents", "init", "--only", "codex")
+    assert code == 1
+    # the empty default script is simply unset; the Linux one would win over ours
+    assert err.startswith("error: these settings of yours would be replaced: "
+                          '.codex/environments/environment.toml: setup.linux.script = "npm ci"\n')
+    code, _, _ = cli(capsys, app, "agents", "init", "--only", "codex", "--force")
+    assert code == 0
+    setup = tomllib.loads(path.read_text())["setup"]
+    assert setup == {"script": IN_WT + "branchyard setup",
+                     "linux": {"script": IN_WT + "branchyard setup"}}
+
+
 def test_an_older_wiring_of_ours_is_updated_without_force(
         app: Path, capsys: pytest.CaptureFixture[str]) -> None:
     (app / ".conductor").mkdir()

@@ -19,6 +19,7 @@ ENVIRONMENT = ".codex/environments/environment.toml"
 # Codex runs the scripts with CODEX_WORKTREE_PATH set to the new worktree (and
 # CODEX_SOURCE_TREE_PATH to the project); `cd` there so the cwd never matters.
 _IN_WORKTREE = 'cd "${CODEX_WORKTREE_PATH:-.}" && '
+_POSIX = ("darwin", "linux")  # platform overrides a POSIX shell runs
 
 
 def plan(main: Path, config: Config, force: bool, conflicts: list[str]) -> list[FileChange]:
@@ -31,10 +32,8 @@ def plan(main: Path, config: Config, force: bool, conflicts: list[str]) -> list[
         doc.add(tomlkit.comment("Written by `branchyard agents init`; edit freely."))
         doc["version"] = 1
         doc["name"] = config.project.name or main.name
-    merge.claim(table(doc, "setup"), "script", _script(commands.SETUP),
-                f"{ENVIRONMENT}: setup.script")
-    merge.claim(table(doc, "cleanup"), "script", _script(commands.TEARDOWN),
-                f"{ENVIRONMENT}: cleanup.script")
+    for section, command in (("setup", commands.SETUP), ("cleanup", commands.TEARDOWN)):
+        _scripts(table(doc, section), section, command, merge)
     _action(doc, merge, "Run", "run", _script(commands.run_hook(config)))
     _action(doc, merge, "Open", "tool", _script(commands.OPEN_URL))
     return [change(APP, path, tomlkit.dumps(doc), merge, created)]
@@ -47,6 +46,16 @@ def plan(main: Path, config: Config, force: bool, conflicts: list[str]) -> list[
 def _script(command: str) -> Any:
     text = _IN_WORKTREE + command
     return tomlkit.string(text, literal="'" not in text)
+
+
+def _scripts(section: Any, name: str, command: str, merge: Merge) -> None:
+    """The default script, and the macOS/Linux ones where the file has them: Codex
+    runs a platform's script instead of the default."""
+    merge.claim(section, "script", _script(command), f"{ENVIRONMENT}: {name}.script")
+    for platform in _POSIX:
+        if platform in section and hasattr(section[platform], "get"):
+            merge.claim(section[platform], "script", _script(command),
+                        f"{ENVIRONMENT}: {name}.{platform}.script")
 
 
 def _action(doc: Any, merge: Merge, name: str, icon: str, command: str) -> None:

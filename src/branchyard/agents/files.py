@@ -41,7 +41,8 @@ class Merge:
 
     def claim(self, table: MutableMapping[str, Any], key: str, value: Any, where: str,
               ours: Callable[[Any], bool] | None = None) -> None:
-        """Make ``table[key] == value``, unless it holds a value of the user's."""
+        """Make ``table[key] == value``, unless it holds a value of the user's
+        (an empty one counts as unset)."""
         if key not in table:
             table[key] = value
             self.changed = True
@@ -49,7 +50,7 @@ class Merge:
         current = _plain(table[key])
         if current == _plain(value):
             return
-        if (ours or is_ours)(current) or self.force:
+        if current in ("", [], None) or (ours or is_ours)(current) or self.force:
             table[key] = value
             self.changed = True
         else:
