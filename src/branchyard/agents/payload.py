@@ -33,10 +33,14 @@ def read_object(fd: int = 0, timeout: float = TIMEOUT) -> dict[str, Any]:
         if not chunk:
             raise UsageError("no complete JSON object arrived on stdin"
                              + ("" if ready else f" within {timeout:.0f}s")
-                             + (f" (got {buf[:80]!r})" if buf.strip() else ""),
+                             + (f" (got {_shown(buf)})" if buf.strip() else ""),
                              hint="the hook expects the app's payload, e.g. "
                                   '{"name": "feature-x", "cwd": "/path/to/repo"}')
         buf += chunk
+
+
+def _shown(buf: bytes) -> str:
+    return repr(buf[:80].decode("utf-8", errors="replace").strip())
 
 
 def _complete(decoder: json.JSONDecoder, buf: bytes) -> dict[str, Any] | None:
