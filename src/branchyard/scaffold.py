@@ -1,4 +1,4 @@
-"""`init` and `conductor init`: starter files detected from the repository."""
+"""`init`: a starter branchyard.toml detected from the repository."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from branchyard import git
-from branchyard.config import CONFIG_FILE, Config, DepsConfig
+from branchyard.config import CONFIG_FILE, DepsConfig
 from branchyard.deps.detect import detect_deps, detect_package_manager, render_deps_toml
 from branchyard.devservers import detect_dev_server
 from branchyard.envfile import MAIN_ENV_FILES, read_env_files
@@ -115,34 +115,3 @@ def write_config(main: Path, *, force: bool = False) -> tuple[Path, Detection]:
     found = detect(main)
     target.write_text(render_config(found), encoding="utf-8")
     return target, found
-
-
-def conductor_files(config: Config) -> dict[str, str]:
-    """The Conductor wiring: current ``.conductor/settings.toml`` and legacy
-    ``conductor.json``."""
-    run = "branchyard run -- " + config.hooks.run if config.hooks.run else "branchyard run -- "
-    scripts = {"setup": "branchyard setup", "run": run.strip(), "archive": "branchyard teardown"}
-    toml = ['"$schema" = "https://conductor.build/schemas/settings.repo.schema.json"', "",
-            "# Written by `branchyard conductor init`.", "[scripts]"]
-    toml += [f"{k} = {_q(v)}" for k, v in scripts.items()]
-    toml.append('run_mode = "concurrent"')
-    legacy = json.dumps({"scripts": scripts, "runScriptMode": "concurrent"}, indent=2)
-    return {".conductor/settings.toml": "\n".join(toml) + "\n", "conductor.json": legacy + "\n"}
-
-
-def write_conductor(main: Path, config: Config, *, force: bool = False) -> list[Path]:
-    files = conductor_files(config)
-    written: list[Path] = []
-    for rel, text in files.items():
-        path = main / rel
-        if path.exists() and path.read_text(encoding="utf-8") != text and not force:
-            raise UnsafeError(f"{path} already exists with other content",
-                              hint="pass --force to replace it (its scripts are kept in "
-                                   "branchyard.toml [hooks] if you run `branchyard init` "
-                                   "first)")
-    for rel, text in files.items():
-        path = main / rel
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text, encoding="utf-8")
-        written.append(path)
-    return written

@@ -211,18 +211,17 @@ def test_init_detects_the_repository(repo: Path, capsys: pytest.CaptureFixture[s
     assert "already exists" in err
 
 
-def test_conductor_init_writes_both_forms(app: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_conductor_init_writes_settings_toml(app: Path, capsys: pytest.CaptureFixture[str]) -> None:
     (app / "branchyard.local.toml").write_text('[hooks]\nrun = "npm run dev"\n')
     code, _, _ = run_cli(capsys, app, "conductor", "init")
     assert code == 0
-    assert json.loads((app / "conductor.json").read_text()) == {
-        "scripts": {"setup": "branchyard setup", "run": "branchyard run -- npm run dev",
-                    "archive": "branchyard teardown"}, "runScriptMode": "concurrent"}
+    # Conductor ignores conductor.json once settings.toml exists: only the latter
+    assert not (app / "conductor.json").exists()
     import tomllib
 
     settings = tomllib.loads((app / ".conductor" / "settings.toml").read_text())
     assert settings["scripts"] == {"setup": "branchyard setup",
-                                   "run": "branchyard run -- npm run dev",
+                                   "run": "branchyard run",
                                    "archive": "branchyard teardown", "run_mode": "concurrent"}
 
 

@@ -49,6 +49,18 @@ def claim_identity(ctx: Context, worktree: Path, name: str,
         return record, True
 
 
+def worktree_name(ctx: Context, worktree: Path, branch: str | None) -> str:
+    """What a worktree's identity is derived from: its branch, or for a detached
+    one (made by Codex, Cursor…) its directory's name — with the parent's added
+    when that is just the project's name, as in Codex's ``<id>/<repo>`` layout,
+    so two such worktrees never claim the same identity."""
+    if branch:
+        return branch
+    if worktree.name in (ctx.repo.name, ctx.repo.main_path.name):
+        return f"{worktree.name}-{worktree.parent.name}"
+    return worktree.name
+
+
 def forget(ctx: Context, slug: str) -> None:
     with ctx.ledger.update() as state:
         state.worktrees.pop(slug, None)

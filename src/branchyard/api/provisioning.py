@@ -12,7 +12,7 @@ from pathlib import Path
 from branchyard import git
 from branchyard import ports as portlib
 from branchyard.api import intents
-from branchyard.api.identity import claim_identity, forget
+from branchyard.api.identity import claim_identity, forget, worktree_name
 from branchyard.api.resources import ensure_resource, planned_kinds, resource_env
 from branchyard.context import Context, open_context
 from branchyard.envfile import (
@@ -97,7 +97,7 @@ def _provision(ctx: Context, worktree: Path, request: SetupRequest, timer: Phase
                undo: ExitStack, actions: list[str]) -> WorktreeRecord:
     cfg = ctx.config
     with timer.phase("identity"):
-        name = git.current_branch(worktree) or worktree.name
+        name = worktree_name(ctx, worktree, git.current_branch(worktree))
         record, created = claim_identity(ctx, worktree, name, request)
         if created:
             undo.callback(forget, ctx, record.slug)

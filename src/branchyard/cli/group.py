@@ -32,6 +32,7 @@ GROUPS: dict[str, dict[str, str]] = {
         "shell": "branchyard.cli.shell:shell",
     },
     "Agent apps": {
+        "agents": "branchyard.cli.agents:agents",
         "conductor": "branchyard.cli.scaffold:conductor",
         "hooks": "branchyard.cli.repair:hooks",
     },

@@ -17,6 +17,7 @@ def init(force: bool, print_only: bool, as_json: bool) -> None:
     """Write a starter branchyard.toml detected from the repository: env files,
     DATABASE_URL/PORT-like variables, the package manager, Conductor scripts."""
     from branchyard import scaffold
+    from branchyard.agents.wiring import detect_apps
     from branchyard.repo import locate
 
     def body() -> Reply:
@@ -27,9 +28,13 @@ def init(force: bool, print_only: bool, as_json: bool) -> None:
             return Reply({"config": text, "detected": asdict(found)}, text)
         path, found = scaffold.write_config(main, force=force)
         notes = "".join(f"note: {note}\n" for note in found.notes)
-        return Reply({"path": str(path), "detected": asdict(found)},
-                     f"wrote {path}\n{notes}"
-                     "next: review it, commit it, then `branchyard up BRANCH`")
+        apps = detect_apps(main)
+        text = f"wrote {path}\n{notes}next: review it, commit it, then `branchyard up BRANCH`"
+        if apps:
+            text += (f"\nagent apps found ({', '.join(apps)}): wire them with "
+                     f"`branchyard agents init --only {','.join(apps)}`")
+        return Reply({"path": str(path), "detected": asdict(found),
+                      "agents": list(apps)}, text)
 
     respond("init", as_json, body)
 
@@ -40,19 +45,11 @@ def conductor() -> None:
 
 
 @conductor.command("init")
-@click.option("--force", is_flag=True, help="Replace existing Conductor settings.")
+@click.option("--force", is_flag=True, help="Replace Conductor scripts of yours that conflict.")
 @json_option
 def conductor_init(force: bool, as_json: bool) -> None:
-    """Write .conductor/settings.toml and the legacy conductor.json so that
-    setup → `branchyard setup`, run → `branchyard run -- <run hook>`,
-    archive → `branchyard teardown`."""
-    from branchyard import scaffold
-    from branchyard.context import open_context
+    """Same as `branchyard agents init --only conductor`: setup → `branchyard
+    setup`, run → `branchyard run -- <run hook>`, archive → `branchyard teardown`."""
+    from branchyard.cli.agents import init_reply
 
-    def body() -> Reply:
-        ctx = open_context(main_config=True)
-        paths = scaffold.write_conductor(ctx.repo.main_path, ctx.config, force=force)
-        return Reply({"written": [str(p) for p in paths]},
-                     "\n".join(f"wrote {p}" for p in paths))
-
-    respond("conductor init", as_json, body)
+    respond("conductor init", as_json, lambda: init_reply("conductor", force))
