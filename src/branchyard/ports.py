@@ -77,8 +77,11 @@ def all_leases() -> list[Lease]:
 
 
 def is_free(port: int) -> bool:
-    """Whether nothing listens on 127.0.0.1:``port`` (checked by binding)."""
+    """Whether nothing listens on 127.0.0.1:``port`` (checked by binding as a dev
+    server does: with SO_REUSEADDR, so sockets left in TIME_WAIT do not count)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        if os.name != "nt":  # on Windows the option means something else entirely
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind(("127.0.0.1", port))
         except OSError as exc:

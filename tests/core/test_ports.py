@@ -8,7 +8,8 @@ from branchyard import ports
 from branchyard.config import PortsConfig
 from branchyard.errors import PortError
 
-CFG = PortsConfig(names=("PORT", "API_PORT"), range=(42000, 42999), block=10)
+# below the kernel's ephemeral range (32768+), so clients' sockets never crowd it
+CFG = PortsConfig(names=("PORT", "API_PORT"), range=(22000, 22999), block=10)
 
 
 def test_same_owner_gets_the_same_ports_back() -> None:
@@ -59,3 +60,24 @@ def test_release_frees_only_the_owner() -> None:
     b = ports.lease_ports("/r/.git#b", CFG.names, CFG)
     assert ports.release_ports("/r/.git#a") == sorted(a.values())
     assert {lease.port for lease in ports.all_leases()} == set(b.values())
+
+
+def test_a_port_in_time_wait_is_free_as_a_dev_server_sees_it() -> None:
+    """Dev servers (Node, Python's http.server) listen with SO_REUSEADDR, so a port
+    whose only sockets are in TIME_WAIT is free; loopback traffic leaves thousands."""
+    with socket.socket() as listener:
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as dev servers do
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        port = listener.getsockname()[1]
+        client = socket.create_connection(("127.0.0.1", port))
+        served, _ = listener.accept()
+        served.close()  # the server side closes first: its socket waits in TIME_WAIT
+        client.recv(1)
+        client.close()
+    assert ports.is_free(port)
+    with socket.socket() as busy:
+        busy.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        busy.bind(("127.0.0.1", port))
+        busy.listen()
+        assert not ports.is_free(port)
