@@ -155,9 +155,25 @@ def is_ancestor(ancestor: str, descendant: str, cwd: Path | str) -> bool:
 
 
 def status_porcelain(worktree: Path | str) -> list[str]:
-    """Paths with uncommitted or untracked (non-ignored) changes."""
+    """Paths with uncommitted or untracked (non-ignored) changes; a rename or copy
+    as ``old -> new``."""
     data = git(["status", "--porcelain=v1", "-z", "--untracked-files=normal"], worktree).stdout
-    return [item[3:] for item in data.split("\0") if len(item) > 3]
+    return parse_status(data)
+
+
+def parse_status(data: str) -> list[str]:
+    """Parse ``git status --porcelain=v1 -z``: each entry is ``XY PATH``; a rename
+    or copy (R or C in X or Y) is followed by its source path, with no XY of its own."""
+    items = iter(data.split("\0"))
+    changed: list[str] = []
+    for item in items:
+        if len(item) < 4:
+            continue
+        path = item[3:]
+        if "R" in item[:2] or "C" in item[:2]:
+            path = f"{next(items, '')} -> {path}"
+        changed.append(path)
+    return changed
 
 
 def is_dirty(worktree: Path | str) -> bool:
