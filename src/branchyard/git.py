@@ -118,6 +118,49 @@ def _entry(fields: Mapping[str, str]) -> WorktreeEntry:
     )
 
 
+@dataclass(frozen=True)
+class WorktreeAdmin:
+    """git's own record of a linked worktree, ``<git-common-dir>/worktrees/<id>/``.
+
+    The id stays the same when the worktree moves (``git worktree move``, or ``mv``
+    followed by ``git worktree repair``); only the path in its ``gitdir`` file changes.
+    """
+
+    id: str
+    admin_dir: Path
+    path: Path  # where git says the worktree is now
+
+
+def worktree_admins(common_dir: Path) -> list[WorktreeAdmin]:
+    """Every linked worktree git records, read from its files (no subprocess: cheap
+    enough for every ledger read)."""
+    root = common_dir / "worktrees"
+    try:
+        ids = sorted(os.listdir(root))
+    except OSError:
+        return []
+    found = []
+    for wid in ids:
+        admin = root / wid
+        try:
+            gitdir = (admin / "gitdir").read_text(encoding="utf-8").strip()
+        except (OSError, UnicodeDecodeError):
+            continue  # not a worktree's metadata, or half-written by `git worktree add`
+        if gitdir:  # relative with worktree.useRelativePaths: from the admin directory
+            found.append(WorktreeAdmin(wid, admin, Path(os.path.normpath(admin / gitdir)).parent))
+    return found
+
+
+def admin_branch(admin: WorktreeAdmin) -> str | None:
+    """The branch checked out in a linked worktree (None: detached, or unreadable)."""
+    try:
+        head = (admin.admin_dir / "HEAD").read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError):
+        return None
+    ref = head.removeprefix("ref:").strip() if head.startswith("ref:") else ""
+    return ref[len("refs/heads/"):] if ref.startswith("refs/heads/") else None
+
+
 def worktrees(cwd: Path | str) -> list[WorktreeEntry]:
     args = ["worktree", "list", "--porcelain", "-z"]
     for _ in range(TRANSIENT_RETRIES):

@@ -15,7 +15,7 @@ from typing import Any
 from branchyard import git
 from branchyard.api.intents import Intent, intents, is_alive
 from branchyard.context import Context
-from branchyard.ledger import LedgerState, WorktreeRecord
+from branchyard.ledger import LedgerState, Move, WorktreeRecord
 
 UNFINISHED = ("pending", "destroying")
 
@@ -69,7 +69,8 @@ def repo_findings(survey: Survey) -> list[Finding]:
     """Drift inside one repository, in the order ``--fix`` resolves it."""
     interrupted = [i for i in survey.dead if _is_interrupted_up(survey, i)]
     covered = {os.path.realpath(i.path) for i in interrupted}
-    findings = [_interrupted_up(survey, i) for i in interrupted]
+    findings = [_rehomed(m) for m in survey.state.moved]
+    findings += [_interrupted_up(survey, i) for i in interrupted]
     for record in survey.state.worktrees.values():
         real = os.path.realpath(record.path)
         if real not in covered and not survey.is_busy(record.path):
@@ -107,6 +108,14 @@ def _interrupted_up(survey: Survey, intent: Intent) -> Finding:
         + (f"; its ledger entry is still {record.state!r}" if record else ""),
         fix="; ".join(steps), hint=f"then run `branchyard up {intent.branch}` again",
         ref=(intent.key,))
+
+
+def _rehomed(move: Move) -> Finding:
+    return Finding(
+        "rehomed_worktree", f"worktree {move.branch!r} at {move.new}",
+        f"ledger entry {move.slug}", f"it was moved from {move.old} (git worktree id "
+        f"{move.git_id})", hint="nothing to do: the ledger follows it, with its ports, "
+                               "databases and files", ref=(move.slug,))
 
 
 def _holdings(record: WorktreeRecord) -> str:
