@@ -124,41 +124,52 @@ class WorktreeAdmin:
 
     The id stays the same when the worktree moves (``git worktree move``, or ``mv``
     followed by ``git worktree repair``); only the path in its ``gitdir`` file changes.
+    Paths are strings: this is read on every ledger read, and pathlib costs more
+    than the reading.
     """
 
     id: str
-    admin_dir: Path
-    path: Path  # where git says the worktree is now
+    admin_dir: str
+    path: str  # where git says the worktree is now (normalised)
 
 
 def worktree_admins(common_dir: Path) -> list[WorktreeAdmin]:
-    """Every linked worktree git records, read from its files (no subprocess: cheap
-    enough for every ledger read)."""
-    root = common_dir / "worktrees"
+    """Every linked worktree git records, read from its files (no subprocess)."""
+    root = os.path.join(common_dir, "worktrees")
     try:
         ids = sorted(os.listdir(root))
     except OSError:
         return []
     found = []
     for wid in ids:
-        admin = root / wid
-        try:
-            gitdir = (admin / "gitdir").read_text(encoding="utf-8").strip()
-        except (OSError, UnicodeDecodeError):
-            continue  # not a worktree's metadata, or half-written by `git worktree add`
+        admin = os.path.join(root, wid)
+        gitdir = _read_small(os.path.join(admin, "gitdir"))
         if gitdir:  # relative with worktree.useRelativePaths: from the admin directory
-            found.append(WorktreeAdmin(wid, admin, Path(os.path.normpath(admin / gitdir)).parent))
+            found.append(WorktreeAdmin(
+                wid, admin, os.path.dirname(os.path.normpath(os.path.join(admin, gitdir)))))
+        # else: not a worktree's metadata, or half-written by `git worktree add`
     return found
 
 
 def admin_branch(admin: WorktreeAdmin) -> str | None:
     """The branch checked out in a linked worktree (None: detached, or unreadable)."""
-    try:
-        head = (admin.admin_dir / "HEAD").read_text(encoding="utf-8").strip()
-    except (OSError, UnicodeDecodeError):
-        return None
+    head = _read_small(os.path.join(admin.admin_dir, "HEAD"))
     ref = head.removeprefix("ref:").strip() if head.startswith("ref:") else ""
     return ref[len("refs/heads/"):] if ref.startswith("refs/heads/") else None
+
+
+def _read_small(path: str) -> str:
+    """A small metadata file's text, stripped; "" when unreadable."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return ""
+    try:
+        return os.read(fd, 65536).decode("utf-8").strip()
+    except (OSError, UnicodeDecodeError):
+        return ""
+    finally:
+        os.close(fd)
 
 
 def worktrees(cwd: Path | str) -> list[WorktreeEntry]:

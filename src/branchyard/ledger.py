@@ -247,7 +247,8 @@ def _find_moves(state: LedgerState, admins: list[git.WorktreeAdmin]
     if not unplaced:
         return []
     held = {os.path.realpath(r.path) for r in state.worktrees.values()}
-    free = [a for a in admins if os.path.realpath(a.path) not in held and a.path.is_dir()]
+    free = [a for a in admins
+            if os.path.realpath(a.path) not in held and os.path.isdir(a.path)]
     moves = []
     for record in unplaced:
         matches = [a for a in free if _same_worktree(record, a)]
@@ -258,7 +259,7 @@ def _find_moves(state: LedgerState, admins: list[git.WorktreeAdmin]
 
 
 def _by_path(admins: list[git.WorktreeAdmin]) -> dict[str, git.WorktreeAdmin]:
-    return {os.path.normpath(a.path): a for a in admins}
+    return {a.path: a for a in admins}  # already normalised
 
 
 def _placed(record: WorktreeRecord, at: dict[str, git.WorktreeAdmin]) -> bool:
