@@ -114,6 +114,10 @@ def test_a_worktree_moved_by_mv_and_repaired_is_rehomed(project: Project) -> Non
     project.ledger.path.write_text(json.dumps(data))
     new = project.path.parent / "moved-by-hand"
     os.rename(old, new)
+    # until git knows (`git worktree repair`), the old path is all there is: doctor says so
+    report = cli_json(project.path, "doctor", code=1)
+    assert finding_kinds(report) == ["missing_worktree"]
+    assert "run `git worktree repair` in its new place" in report["findings"][0]["hint"]  # type: ignore[index]
     git("worktree", "repair", cwd=new)
     # doctor --fix is the first command to see it: it re-homes, and drops nothing
     fixed = cli_json(project.path, "doctor", "--fix")

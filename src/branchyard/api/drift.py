@@ -145,7 +145,9 @@ def _missing_worktree(record: WorktreeRecord) -> Finding:
         "an agent app's archive)",
         fix=f"stop processes still inside it; release {_holdings(record)}; "
             "drop the ledger entry; `git worktree prune`",
-        hint=f"or `branchyard down {record.branch}`", gone=True, ref=(record.slug,))
+        hint=f"or `branchyard down {record.branch}`; moved it with `mv`? run `git worktree "
+             "repair` in its new place instead, and branchyard follows it",
+        gone=True, ref=(record.slug,))
 
 
 # entry state → (what was interrupted, what --fix does, what to do next)
