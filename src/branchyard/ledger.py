@@ -134,19 +134,28 @@ class Ledger:
         """A consistent snapshot (writes are atomic, so no lock is needed).
 
         A worktree moved since (``git worktree move``, ``mv`` + ``git worktree
-        repair``) is re-homed, under the lock and stored, so every command sees it
-        at its new path; ``store_moves=False`` re-homes only the snapshot (for the
-        proxy, which must never wait for the lock).
+        repair``) is re-homed in the snapshot, and stored when the lock is free at
+        once (a holder of the lock stores it itself: every update re-homes), so
+        every command sees it at its new path. Reading never waits for the lock;
+        ``store_moves=False`` (the proxy) never even takes it.
         """
         state = self._load()
         admins = git.worktree_admins(self.common_dir)
         if not _find_moves(state, admins):
             return state
-        if not store_moves:
-            state.moved = _rehome(state, admins)
-            return state
-        with self.update() as fresh:
-            return fresh
+        if store_moves:
+            from filelock import FileLock, Timeout
+
+            try:
+                with FileLock(str(self.lock_path), timeout=0):
+                    state = self._load()
+                    state.moved = _rehome(state, admins)
+                    self._write(state)
+                    return state
+            except Timeout:
+                pass  # busy, perhaps by this very process: it stores the move itself
+        state.moved = _rehome(state, admins)
+        return state
 
     def _load(self) -> LedgerState:
         try:

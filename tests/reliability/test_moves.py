@@ -95,6 +95,11 @@ def test_a_worktree_moved_by_git_is_rehomed_never_wiped(project: Project) -> Non
         fixed = cli_json(project.path, "doctor", "--fix")
         assert fixed["healthy"] is True and fixed["repairs"] == []
         assert_rehomed(project, "feat/move", old, new, before)
+        cli(new, "setup", check=True)  # idempotent at the new path: nothing made twice
+        ran = cli(new, "run", "--", "sh", "-c", 'echo "$PORT $DATABASE_URL"', check=True)
+        assert ran.stdout.split()[0] == str(before[0]["PORT"])
+        assert ran.stdout.split()[1].endswith(f"/{before[1]}")
+        assert_rehomed(project, "feat/move", old, new, before)
         assert_world_consistent(project, live=["feat/move"])
         cli(project.path, "down", "feat/move", check=True)
         assert not new.exists() and not alive(pid)
