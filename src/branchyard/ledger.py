@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -251,13 +251,15 @@ def _find_moves(state: LedgerState, admins: list[git.WorktreeAdmin]
     entry has one) and the same branch, at a directory no other entry holds."""
     if not state.worktrees:
         return []
-    at = _by_path(admins)
+    at = {a.path: a for a in admins}  # already normalised
     unplaced = [r for r in state.worktrees.values() if not _placed(r, at)]
+    if unplaced:  # rare: only now pay for resolving every path
+        real_at = {os.path.realpath(a.path): a for a in admins}
+        unplaced = [r for r in unplaced if not _placed(r, real_at, os.path.realpath)]
     if not unplaced:
         return []
     held = {os.path.realpath(r.path) for r in state.worktrees.values()}
-    free = [a for a in admins
-            if os.path.realpath(a.path) not in held and os.path.isdir(a.path)]
+    free = [a for real, a in real_at.items() if real not in held and os.path.isdir(a.path)]
     moves = []
     for record in unplaced:
         matches = [a for a in free if _same_worktree(record, a)]
@@ -267,18 +269,13 @@ def _find_moves(state: LedgerState, admins: list[git.WorktreeAdmin]
     return moves
 
 
-def _by_path(admins: list[git.WorktreeAdmin]) -> dict[str, git.WorktreeAdmin]:
-    return {a.path: a for a in admins}  # already normalised
-
-
-def _placed(record: WorktreeRecord, at: dict[str, git.WorktreeAdmin]) -> bool:
-    admin = at.get(os.path.normpath(record.path))
-    if admin is None:  # a path spelled another way (a symlink on the way)
-        real = os.path.realpath(record.path)
-        admin = next((a for a in at.values() if os.path.realpath(a.path) == real), None)
+def _placed(record: WorktreeRecord, at: dict[str, git.WorktreeAdmin],
+            spell: Callable[[str], str] = os.path.normpath) -> bool:
+    """Whether the entry is where git has its worktree (or where no git record can
+    say otherwise: the main worktree, or one git forgot, which `doctor` reports)."""
+    admin = at.get(spell(record.path))
     if admin is not None:
         return not record.git_id or admin.id == record.git_id
-    # the main worktree, or an entry whose worktree git forgot (`doctor` reports it)
     return not record.git_id and os.path.isdir(record.path)
 
 
@@ -299,7 +296,7 @@ def _rehome(state: LedgerState, admins: list[git.WorktreeAdmin]) -> list[Move]:
         new = os.path.realpath(admin.path)
         moves.append(Move(record.slug, record.branch, record.path, new, admin.id))
         record.move_to(new)
-    at = _by_path(admins)
+    at = {a.path: a for a in admins}
     for record in state.worktrees.values():
         known = at.get(os.path.normpath(record.path))
         if known is not None:
