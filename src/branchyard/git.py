@@ -118,6 +118,60 @@ def _entry(fields: Mapping[str, str]) -> WorktreeEntry:
     )
 
 
+@dataclass(frozen=True)
+class WorktreeAdmin:
+    """git's own record of a linked worktree, ``<git-common-dir>/worktrees/<id>/``.
+
+    The id stays the same when the worktree moves (``git worktree move``, or ``mv``
+    followed by ``git worktree repair``); only the path in its ``gitdir`` file changes.
+    Paths are strings: this is read on every ledger read, and pathlib costs more
+    than the reading.
+    """
+
+    id: str
+    admin_dir: str
+    path: str  # where git says the worktree is now (normalised)
+
+
+def worktree_admins(common_dir: Path) -> list[WorktreeAdmin]:
+    """Every linked worktree git records, read from its files (no subprocess)."""
+    root = os.path.join(common_dir, "worktrees")
+    try:
+        ids = sorted(os.listdir(root))
+    except OSError:
+        return []
+    found = []
+    for wid in ids:
+        admin = os.path.join(root, wid)
+        gitdir = _read_small(os.path.join(admin, "gitdir"))
+        if gitdir:  # relative with worktree.useRelativePaths: from the admin directory
+            found.append(WorktreeAdmin(
+                wid, admin, os.path.dirname(os.path.normpath(os.path.join(admin, gitdir)))))
+        # else: not a worktree's metadata, or half-written by `git worktree add`
+    return found
+
+
+def admin_branch(admin: WorktreeAdmin) -> str | None:
+    """The branch checked out in a linked worktree (None: detached, or unreadable)."""
+    head = _read_small(os.path.join(admin.admin_dir, "HEAD"))
+    ref = head.removeprefix("ref:").strip() if head.startswith("ref:") else ""
+    return ref[len("refs/heads/"):] if ref.startswith("refs/heads/") else None
+
+
+def _read_small(path: str) -> str:
+    """A small metadata file's text, stripped; "" when unreadable."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return ""
+    try:
+        return os.read(fd, 65536).decode("utf-8").strip()
+    except (OSError, UnicodeDecodeError):
+        return ""
+    finally:
+        os.close(fd)
+
+
 def worktrees(cwd: Path | str) -> list[WorktreeEntry]:
     args = ["worktree", "list", "--porcelain", "-z"]
     for _ in range(TRANSIENT_RETRIES):
@@ -155,9 +209,25 @@ def is_ancestor(ancestor: str, descendant: str, cwd: Path | str) -> bool:
 
 
 def status_porcelain(worktree: Path | str) -> list[str]:
-    """Paths with uncommitted or untracked (non-ignored) changes."""
+    """Paths with uncommitted or untracked (non-ignored) changes; a rename or copy
+    as ``old -> new``."""
     data = git(["status", "--porcelain=v1", "-z", "--untracked-files=normal"], worktree).stdout
-    return [item[3:] for item in data.split("\0") if len(item) > 3]
+    return parse_status(data)
+
+
+def parse_status(data: str) -> list[str]:
+    """Parse ``git status --porcelain=v1 -z``: each entry is ``XY PATH``; a rename
+    or copy (R or C in X or Y) is followed by its source path, with no XY of its own."""
+    items = iter(data.split("\0"))
+    changed: list[str] = []
+    for item in items:
+        if len(item) < 4:
+            continue
+        path = item[3:]
+        if "R" in item[:2] or "C" in item[:2]:
+            path = f"{next(items, '')} -> {path}"
+        changed.append(path)
+    return changed
 
 
 def is_dirty(worktree: Path | str) -> bool:

@@ -10,12 +10,13 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from branchyard import git
 from branchyard.errors import LedgerError
 from branchyard.identity import Identity
 
@@ -62,6 +63,7 @@ class WorktreeRecord:
     processes: list[ProcessRecord] = field(default_factory=list)
     hooks_done: str = ""
     created_at: float = field(default_factory=time.time)
+    git_id: str = ""  # git's worktree id (<git-common-dir>/worktrees/<id>): survives a move
 
     @property
     def identity(self) -> Identity:
@@ -70,6 +72,37 @@ class WorktreeRecord:
     def resource(self, key: str) -> ResourceRecord | None:
         return next((r for r in self.resources if r.key == key), None)
 
+    def move_to(self, new: str) -> None:
+        """Re-home the entry: its path, and every recorded path inside the old one
+        (the files it made, a database file, a session file) now under ``new``."""
+        old, self.path = self.path, new
+        for res in self.resources:
+            res.spec = _moved(res.spec, old, new)
+        self.env = _moved(self.env, old, new)
+
+
+def _moved(value: Any, old: str, new: str) -> Any:
+    if isinstance(value, str):
+        if value == old or value.startswith(old + os.sep):
+            return new + value[len(old):]
+        return value
+    if isinstance(value, dict):
+        return {k: _moved(v, old, new) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_moved(v, old, new) for v in value]
+    return value
+
+
+@dataclass(frozen=True)
+class Move:
+    """A worktree git now records at another path, with the same id and branch."""
+
+    slug: str
+    branch: str
+    old: str
+    new: str
+    git_id: str
+
 
 @dataclass
 class LedgerState:
@@ -77,6 +110,7 @@ class LedgerState:
     # Areas other than worktrees (queue, locks, pools, snapshots, proxy…) keep
     # their own JSON documents here, each under its own name.
     sections: dict[str, Any] = field(default_factory=dict)
+    moved: list[Move] = field(default_factory=list)  # re-homed by this read; not stored
 
     def by_path(self, path: Path | str) -> WorktreeRecord | None:
         wanted = os.path.realpath(path)
@@ -91,12 +125,39 @@ class Ledger:
     """Access to one repository's ledger file."""
 
     def __init__(self, common_dir: Path) -> None:
+        self.common_dir = common_dir
         self.dir = common_dir / "branchyard"
         self.path = self.dir / "ledger.json"
         self.lock_path = self.dir / "ledger.lock"
 
-    def read(self) -> LedgerState:
-        """A consistent snapshot (writes are atomic, so no lock is needed)."""
+    def read(self, *, store_moves: bool = True) -> LedgerState:
+        """A consistent snapshot (writes are atomic, so no lock is needed).
+
+        A worktree moved since (``git worktree move``, ``mv`` + ``git worktree
+        repair``) is re-homed in the snapshot, and stored when the lock is free at
+        once (a holder of the lock stores it itself: every update re-homes), so
+        every command sees it at its new path. Reading never waits for the lock;
+        ``store_moves=False`` (the proxy) never even takes it.
+        """
+        state = self._load()
+        admins = git.worktree_admins(self.common_dir)
+        if not _find_moves(state, admins):
+            return state
+        if store_moves:
+            from filelock import FileLock, Timeout
+
+            try:
+                with FileLock(str(self.lock_path), timeout=0):
+                    state = self._load()
+                    state.moved = _rehome(state, admins)
+                    self._write(state)
+                    return state
+            except Timeout:
+                pass  # busy, perhaps by this very process: it stores the move itself
+        state.moved = _rehome(state, admins)
+        return state
+
+    def _load(self) -> LedgerState:
         try:
             text = self.path.read_text(encoding="utf-8")
         except FileNotFoundError:
@@ -114,7 +175,8 @@ class Ledger:
         self.dir.mkdir(parents=True, exist_ok=True)
         try:
             with FileLock(str(self.lock_path), timeout=LOCK_TIMEOUT):
-                state = self.read()
+                state = self._load()
+                state.moved = _rehome(state, git.worktree_admins(self.common_dir))
                 yield state
                 self._write(state)
         except Timeout as exc:
@@ -181,3 +243,62 @@ def _worktree(data: dict[str, Any]) -> WorktreeRecord:
     fields["resources"] = [ResourceRecord(**r) for r in fields.get("resources", [])]
     fields["processes"] = [ProcessRecord(**p) for p in fields.get("processes", [])]
     return WorktreeRecord(**fields)
+
+
+def _find_moves(state: LedgerState, admins: list[git.WorktreeAdmin]
+                ) -> list[tuple[WorktreeRecord, git.WorktreeAdmin]]:
+    """Entries whose worktree git now records elsewhere: the same git id (when the
+    entry has one) and the same branch, at a directory no other entry holds."""
+    if not state.worktrees:
+        return []
+    at = {a.path: a for a in admins}  # already normalised
+    unplaced = [r for r in state.worktrees.values() if not _placed(r, at)]
+    if unplaced:  # rare: only now pay for resolving every path
+        real_at = {os.path.realpath(a.path): a for a in admins}
+        unplaced = [r for r in unplaced if not _placed(r, real_at, os.path.realpath)]
+    if not unplaced:
+        return []
+    held = {os.path.realpath(r.path) for r in state.worktrees.values()}
+    free = [a for real, a in real_at.items() if real not in held and os.path.isdir(a.path)]
+    moves = []
+    for record in unplaced:
+        matches = [a for a in free if _same_worktree(record, a)]
+        if len(matches) == 1:
+            moves.append((record, matches[0]))
+            free.remove(matches[0])
+    return moves
+
+
+def _placed(record: WorktreeRecord, at: dict[str, git.WorktreeAdmin],
+            spell: Callable[[str], str] = os.path.normpath) -> bool:
+    """Whether the entry is where git has its worktree (or where no git record can
+    say otherwise: the main worktree, or one git forgot, which `doctor` reports)."""
+    admin = at.get(spell(record.path))
+    if admin is not None:
+        return not record.git_id or admin.id == record.git_id
+    return not record.git_id and os.path.isdir(record.path)
+
+
+def _same_worktree(record: WorktreeRecord, admin: git.WorktreeAdmin) -> bool:
+    if record.git_id and admin.id != record.git_id:
+        return False  # git reuses an id only after the worktree was removed
+    branch = git.admin_branch(admin)
+    if branch is None:  # detached: only git's id tells it apart
+        return bool(record.git_id)
+    return branch == record.branch
+
+
+def _rehome(state: LedgerState, admins: list[git.WorktreeAdmin]) -> list[Move]:
+    """Apply the moves found (under the lock), and record git's id of every entry
+    at a worktree git knows, so that a later move is followed by id."""
+    moves = []
+    for record, admin in _find_moves(state, admins):
+        new = os.path.realpath(admin.path)
+        moves.append(Move(record.slug, record.branch, record.path, new, admin.id))
+        record.move_to(new)
+    at = {a.path: a for a in admins}
+    for record in state.worktrees.values():
+        known = at.get(os.path.normpath(record.path))
+        if known is not None:
+            record.git_id = known.id
+    return moves

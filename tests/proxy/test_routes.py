@@ -10,6 +10,7 @@ import pytest
 from proxykit import add_worktree, remove_worktree
 
 from branchyard.errors import ProxyError
+from branchyard.ledger import Ledger
 from branchyard.proxy.registry import known_repos, register_repo, registry_path
 from branchyard.proxy.routes import LEDGER_RECHECK, RouteTable, normalize_host, service_label
 
@@ -59,6 +60,27 @@ def test_hosts_follow_the_ledger(common_dir: Path) -> None:
     assert table.resolve("feat-x.app.localhost") == backend  # served from the table...
     now[0] += LEDGER_RECHECK
     assert table.resolve("feat-x.app.localhost") is None  # ...until the next check
+
+
+def test_a_moved_worktree_is_routed_with_its_new_path(repo: Path, common_dir: Path) -> None:
+    old, new = repo.parent / "wt-old", repo.parent / "moved" / "wt-new"
+    subprocess.run(["git", "worktree", "add", "-q", "-b", "feat/m", str(old)], cwd=repo,
+                   check=True)
+    add_worktree(common_dir, "feat/m", {"PORT": 41003}, path=old)
+    with Ledger(common_dir).update():
+        pass  # any later ledger update records git's id of the worktree
+    now = [0.0]
+    table = RouteTable(known_repos, registry_path(), clock=lambda: now[0])
+    backend = table.resolve("feat-m.app.localhost")
+    assert backend is not None and backend.path == str(old)
+    stored = Ledger(common_dir).path.read_text()
+    new.parent.mkdir()
+    subprocess.run(["git", "worktree", "move", str(old), str(new)], cwd=repo, check=True)
+    now[0] += LEDGER_RECHECK
+    backend = table.resolve("feat-m.app.localhost")
+    assert backend is not None and (backend.path, backend.port) == (str(new), 41003)
+    assert str(new) in backend.run_hint
+    assert Ledger(common_dir).path.read_text() == stored  # the proxy never writes it
 
 
 def test_project_name_and_main_ports_come_from_config_and_env(

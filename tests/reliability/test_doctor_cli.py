@@ -26,7 +26,8 @@ def test_doctor_then_fix_then_clean_output(repo: Path) -> None:
         "remove`, rm -rf, an agent app's archive)\n"
         f"      fix    stop processes still inside it; release {holdings}; drop the "
         "ledger entry; `git worktree prune`\n"
-        "      hint   or `branchyard down feat/gone`\n")
+        "      hint   or `branchyard down feat/gone`; moved it with `mv`? run `git worktree "
+        "repair` in its new place instead, and branchyard follows it\n")
     report = cli(repo, "doctor")
     assert report.returncode == 1
     assert report.stdout == (f"doctor: 1 finding(s) in {repo}\n" + finding

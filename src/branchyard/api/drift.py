@@ -15,7 +15,7 @@ from typing import Any
 from branchyard import git
 from branchyard.api.intents import Intent, intents, is_alive
 from branchyard.context import Context
-from branchyard.ledger import LedgerState, WorktreeRecord
+from branchyard.ledger import LedgerState, Move, WorktreeRecord
 
 UNFINISHED = ("pending", "destroying")
 
@@ -69,7 +69,8 @@ def repo_findings(survey: Survey) -> list[Finding]:
     """Drift inside one repository, in the order ``--fix`` resolves it."""
     interrupted = [i for i in survey.dead if _is_interrupted_up(survey, i)]
     covered = {os.path.realpath(i.path) for i in interrupted}
-    findings = [_interrupted_up(survey, i) for i in interrupted]
+    findings = [_rehomed(m) for m in survey.state.moved]
+    findings += [_interrupted_up(survey, i) for i in interrupted]
     for record in survey.state.worktrees.values():
         real = os.path.realpath(record.path)
         if real not in covered and not survey.is_busy(record.path):
@@ -109,6 +110,14 @@ def _interrupted_up(survey: Survey, intent: Intent) -> Finding:
         ref=(intent.key,))
 
 
+def _rehomed(move: Move) -> Finding:
+    return Finding(
+        "rehomed_worktree", f"worktree {move.branch!r} at {move.new}",
+        f"ledger entry {move.slug}", f"it was moved from {move.old} (git worktree id "
+        f"{move.git_id})", hint="nothing to do: the ledger follows it, with its ports, "
+                               "databases and files", ref=(move.slug,))
+
+
 def _holdings(record: WorktreeRecord) -> str:
     parts = [f"{r.kind} {r.key.partition(':')[2] or r.key}" for r in record.resources]
     if record.ports:
@@ -136,7 +145,9 @@ def _missing_worktree(record: WorktreeRecord) -> Finding:
         "an agent app's archive)",
         fix=f"stop processes still inside it; release {_holdings(record)}; "
             "drop the ledger entry; `git worktree prune`",
-        hint=f"or `branchyard down {record.branch}`", gone=True, ref=(record.slug,))
+        hint=f"or `branchyard down {record.branch}`; moved it with `mv`? run `git worktree "
+             "repair` in its new place instead, and branchyard follows it",
+        gone=True, ref=(record.slug,))
 
 
 # entry state → (what was interrupted, what --fix does, what to do next)

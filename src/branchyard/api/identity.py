@@ -34,7 +34,8 @@ def claim_identity(ctx: Context, worktree: Path, name: str,
                     f"worktree {previous.path} already has the identity {slug} "
                     f"(from {previous.branch!r})",
                     hint="use another branch name, or `branchyard down` the other one")
-            previous.path = str(worktree)
+            previous.move_to(str(worktree))
+            previous.git_id = ""  # another worktree now: the next ledger update records its id
             return previous, False
         others = state.worktrees.values()
         identity = derive_identity(

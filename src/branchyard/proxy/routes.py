@@ -1,8 +1,9 @@
 """Host name → backend port, read from each registered repository's ledger.
 
 There is no second registry of routes: a worktree's route exists while its
-ledger record does. Each ledger is re-read only when its file changes (checked
-on every lookup, so a removed worktree's route disappears at once); config and
+ledger record does. Each ledger is re-read only when its file changes, or git's
+record of where one of its worktrees is (a move; checked on every lookup, so a
+removed worktree's route disappears at once); config and
 the main worktree's env files are re-checked at most once a second.
 """
 
@@ -230,14 +231,15 @@ class RouteTable:
 
     def _refresh_repo(self, common: Path, check_config: bool) -> bool:
         cache = self._caches[common]
-        ledger_sig = _signature([cache.ledger_file])
+        # git's record of where each worktree is: a move changes it, not the ledger
+        ledger_sig = _signature([cache.ledger_file, *_gitdir_files(common, cache.state)])
         config_changed = ((check_config or cache.config is None)
                           and self._config_changed(common, cache))
         if ledger_sig == cache.ledger_sig and not config_changed and cache.site is not None:
             return False
         try:
             if ledger_sig != cache.ledger_sig or cache.state is None:
-                cache.state = Ledger(common).read()
+                cache.state = Ledger(common).read(store_moves=False)  # never wait for the lock
                 cache.ledger_sig = ledger_sig
             assert cache.config is not None
             cache.site = load_site(common, cache.config, cache.state)
@@ -274,6 +276,13 @@ class RouteTable:
                 hosts.setdefault(host, backend)  # first registered repo wins a clash
         self._hosts = hosts
         self.errors = errors
+
+
+def _gitdir_files(common: Path, state: LedgerState | None) -> list[str]:
+    if state is None:
+        return []
+    return [str(common / "worktrees" / r.git_id / "gitdir")
+            for r in state.worktrees.values() if r.git_id]
 
 
 def normalize_host(host: str) -> str:
