@@ -8,8 +8,7 @@ from pathlib import Path
 from branchyard.config import Config
 from branchyard.configload import load_config
 from branchyard.ledger import Ledger
-from branchyard.providers.base import RepoInfo
-from branchyard.repo import Location, locate, repo_info
+from branchyard.repo import Location, RepoInfo, locate, repo_info
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,17 @@ from branchyard import git
 from branchyard.config import Config
 from branchyard.errors import NotARepoError
 from branchyard.identity import project_label
-from branchyard.providers.base import RepoInfo
+
+
+@dataclass(frozen=True)
+class RepoInfo:
+    """Where a repository is: absolute paths, valid from any of its worktrees."""
+
+    common_dir: Path  # <git-common-dir>
+    main_path: Path  # the main worktree (for a bare repo: the bare directory)
+    name: str  # repository directory name
+    project: str  # DNS label of the project name
+    bare: bool = False
 
 
 @dataclass(frozen=True)

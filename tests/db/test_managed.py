@@ -15,8 +15,8 @@ from branchyard.db import postgres as pg
 from branchyard.db.mainenv import HEADER, drop_managed_mains, prepare_main, seed_demo_rows
 from branchyard.db.upkeep import remove_project_databases
 from branchyard.errors import DatabaseError
-from branchyard.providers.base import RepoInfo
 from branchyard.providers.postgres import PostgresProvider
+from branchyard.repo import RepoInfo
 
 from .conftest import plan_ctx
 

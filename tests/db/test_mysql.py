@@ -13,8 +13,8 @@ from branchyard.config import DatabaseConfig
 from branchyard.db.mysql import quote_ident
 from branchyard.errors import DatabaseError
 from branchyard.events import NullReporter
-from branchyard.providers.base import RepoInfo
 from branchyard.providers.mysql import MysqlProvider
+from branchyard.repo import RepoInfo
 
 from .conftest import plan_ctx
 

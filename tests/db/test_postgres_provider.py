@@ -13,8 +13,8 @@ from branchyard.db import pool, records
 from branchyard.db import postgres as pg
 from branchyard.errors import ConfigError, DatabaseError
 from branchyard.ledger import Ledger
-from branchyard.providers.base import RepoInfo
 from branchyard.providers.postgres import PostgresProvider
+from branchyard.repo import RepoInfo
 
 from .conftest import PG_ADMIN, pg_names, pg_url, plan_ctx
 

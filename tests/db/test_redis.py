@@ -12,8 +12,8 @@ import redis
 
 from branchyard.config import DatabaseConfig
 from branchyard.errors import DatabaseError
-from branchyard.providers.base import RepoInfo
 from branchyard.providers.redis import RedisProvider
+from branchyard.repo import RepoInfo
 
 from .conftest import plan_ctx
 

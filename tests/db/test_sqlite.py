@@ -9,8 +9,8 @@ import pytest
 
 from branchyard.config import DatabaseConfig
 from branchyard.errors import DatabaseError
-from branchyard.providers.base import RepoInfo
 from branchyard.providers.sqlite import SqliteProvider
+from branchyard.repo import RepoInfo
 
 from .conftest import plan_ctx
 

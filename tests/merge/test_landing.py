@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from yard import add_worktree, commit, git, subjects, write
 
+from branchyard.api.info import worktree_env
 from branchyard.errors import ConflictError, HookError, MergeError
 from branchyard.ledger import Ledger, WorktreeRecord
 from branchyard.merge.landing import MergeRequest, merge_branch
@@ -187,7 +188,7 @@ def test_checks_get_the_worktree_env_and_no_git_redirection(
                                                    env={"APP_PORT": "41234"})
     monkeypatch.setenv("GIT_INDEX_FILE", str(shared.parent / "elsewhere"))
 
-    merge_branch(load_repo(shared), MergeRequest("a"))
+    merge_branch(load_repo(shared), MergeRequest("a"), worktree_env)
 
     monkeypatch.delenv("GIT_INDEX_FILE")
     assert seen.read_text() == "41234 a unset\n"

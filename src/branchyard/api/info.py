@@ -11,7 +11,7 @@ from branchyard.api.targets import resolve
 from branchyard.api.views import WorktreeView, databases_of, url_of
 from branchyard.context import Context, open_context
 from branchyard.envfile import main_env_files, read_env_files
-from branchyard.errors import WorktreeError
+from branchyard.errors import BranchyardError, WorktreeError
 from branchyard.ledger import LedgerState, WorktreeRecord
 
 
@@ -165,6 +165,15 @@ def live_record_for(ctx: Context, name: str | None) -> WorktreeRecord:
 def env_of(start: Path | str | None = None, *, name: str | None = None) -> dict[str, str]:
     ctx = open_context(start)
     return full_env(ctx, live_record_for(ctx, name))
+
+
+def worktree_env(path: Path) -> dict[str, str]:
+    """:func:`env_of` the worktree at ``path``; {} for one branchyard did not set up
+    (what merge checks run with: the merged worktree's databases and ports)."""
+    try:
+        return env_of(path)
+    except BranchyardError:
+        return {}
 
 
 def worktree_path(name: str, start: Path | str | None = None) -> Path:

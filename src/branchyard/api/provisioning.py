@@ -29,8 +29,8 @@ from branchyard.errors import WorktreeError
 from branchyard.events import NullReporter, PhaseTime, PhaseTimer, Reporter
 from branchyard.faults import fault
 from branchyard.ledger import WorktreeRecord
+from branchyard.plan import PlanContext
 from branchyard.providers import get_provider
-from branchyard.providers.base import PlanContext
 from branchyard.proxy.sites import url_env
 
 PHASES = {"files": "files", "postgres": "databases", "mysql": "databases",

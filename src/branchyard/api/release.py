@@ -15,9 +15,9 @@ from branchyard.errors import BranchyardError
 from branchyard.events import NullReporter, Reporter
 from branchyard.faults import fault
 from branchyard.ledger import WorktreeRecord
+from branchyard.plan import Allocation
 from branchyard.processes import ProcInfo
 from branchyard.providers import get_provider
-from branchyard.providers.base import Allocation
 
 
 @dataclass(frozen=True)

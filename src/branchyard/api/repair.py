@@ -73,8 +73,8 @@ def _stuck(ctx: Context, finding: Finding) -> str:
 
 
 def _resource(ctx: Context, finding: Finding) -> str:
+    from branchyard.plan import Allocation
     from branchyard.providers import get_provider
-    from branchyard.providers.base import Allocation
 
     slug, key = finding.ref
     record = ctx.ledger.read().worktrees.get(slug)

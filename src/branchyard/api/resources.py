@@ -8,8 +8,9 @@ from branchyard.config import Config
 from branchyard.context import Context
 from branchyard.faults import fault
 from branchyard.ledger import ResourceRecord, WorktreeRecord
+from branchyard.plan import Allocation, PlanContext
 from branchyard.providers import SETUP_ORDER, get_provider
-from branchyard.providers.base import Allocation, PlanContext, Provider
+from branchyard.providers.base import Provider
 
 
 def planned_kinds(cfg: Config) -> list[str]:

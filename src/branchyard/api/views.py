@@ -7,8 +7,9 @@ from typing import Any
 
 from branchyard.config import ProxyConfig
 from branchyard.ledger import WorktreeRecord
+from branchyard.plan import Allocation
 from branchyard.providers import get_provider
-from branchyard.providers.base import Allocation, RepoInfo
+from branchyard.repo import RepoInfo
 
 DATABASE_KINDS = ("postgres", "mysql", "sqlite", "redis")
 

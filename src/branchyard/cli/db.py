@@ -12,8 +12,8 @@ from branchyard.cli.output import EXIT_FAILED, Reply, json_option, respond
 from branchyard.events import Reporter
 
 if TYPE_CHECKING:
+    from branchyard.api.databases import DbStatus
     from branchyard.db.managed import ServerStatus
-    from branchyard.db.tools import DbStatus
 
 
 F = TypeVar("F", bound=Any)
@@ -36,7 +36,7 @@ def db() -> None:
 def db_status(branch: str | None, as_json: bool) -> None:
     """Each database of the worktree: name, masked URL, size, tables, last
     migration, connections against the server's ceiling."""
-    from branchyard.db import tools
+    from branchyard.api import databases as tools
 
     def body() -> Reply:
         st = tools.status(branch)
@@ -88,7 +88,7 @@ def db_url(name: str | None, db_name: str | None, old_branch: str | None, raw: b
            as_json: bool) -> None:
     """The URL of a database of worktree NAME (default: the one you are in; the
     password masked unless --raw)."""
-    from branchyard.db import tools
+    from branchyard.api import databases as tools
     from branchyard.db.urls import mask_url
 
     def body() -> Reply:
@@ -108,7 +108,7 @@ def db_url(name: str | None, db_name: str | None, old_branch: str | None, raw: b
 @json_option
 def db_snapshot(name: str | None, exclusive: bool, drop: bool, as_json: bool) -> None:
     """Make or refresh the golden snapshot(s) worktrees clone from (and refill pools)."""
-    from branchyard.db import tools
+    from branchyard.api import databases as tools
 
     def body() -> Reply:
         if drop:
@@ -130,7 +130,7 @@ def db_pull(name: str | None, db_name: str | None, old_branch: str | None, exclu
             as_json: bool) -> None:
     """Refresh the snapshot from main (or the remote of a dump: seed), then
     re-seed worktree NAME's database from it. Its current data is replaced."""
-    from branchyard.db import tools
+    from branchyard.api import databases as tools
 
     def body() -> Reply:
         done = tools.reseed(db_name, name or old_branch, refresh=True, exclusive=exclusive,
@@ -146,7 +146,7 @@ def db_pull(name: str | None, db_name: str | None, old_branch: str | None, exclu
 def db_reset(name: str | None, db_name: str | None, old_branch: str | None,
              as_json: bool) -> None:
     """Drop worktree NAME's database and seed it again (from the current snapshot)."""
-    from branchyard.db import tools
+    from branchyard.api import databases as tools
 
     def body() -> Reply:
         done = tools.reseed(db_name, name or old_branch, reporter=_reporter(as_json))
@@ -177,7 +177,7 @@ def psql(args: tuple[str, ...], as_json: bool) -> None:
 
     With --json, psql runs non-interactively and its output is returned.
     """
-    from branchyard.db import tools
+    from branchyard.api import databases as tools
     from branchyard.proc import run
 
     branch, rest = (args[0], args[1:]) if args and not args[0].startswith("-") else (None, args)

@@ -69,20 +69,22 @@ def merge(branch: str, strategy: str | None, picks: tuple[str, ...], update_bran
           take_down: bool, as_json: bool) -> None:
     """Merge BRANCH into its base in a scratch worktree, run the [merge] checks
     there, and advance the base only when they pass."""
-    from branchyard.merge.landing import MergeRequest, merge_branch, remove_merged
+    from branchyard.api.info import worktree_env
+    from branchyard.api.removal import DownRequest, down
+    from branchyard.merge.landing import MergeRequest, merge_branch
     from branchyard.merge.views import merge_json, merge_text
 
     def body() -> Reply:
         repo = _repo()
         picked = tuple(_full_commit(repo.common_dir, c) for c in picks)
         result = merge_branch(repo, MergeRequest(branch, strategy or "", picked,
-                                                 update_branch))
+                                                 update_branch), worktree_env)
         data = merge_json(result)
         text = merge_text(result)
         if not take_down:
             return Reply(data, text)
         try:
-            remove_merged(repo, branch)
+            down(DownRequest(branch, cwd=repo.main_path))
             data["removed"] = True
         except BranchyardError as err:  # merged all the same: say both
             return Reply(data, text, EXIT_FAILED, (err,))
@@ -144,6 +146,7 @@ def _branch_must_exist(cwd: Path, name: str) -> None:
 def queue_run(watch: bool, poll: float, as_json: bool) -> None:
     """Merge the queued entries in order; a failed entry is marked and skipped.
     Exits 1 when any entry failed."""
+    from branchyard.api.info import worktree_env
     from branchyard.merge.queue import FAILED, RunOptions, run_queue
     from branchyard.merge.targets import load_repo
     from branchyard.merge.views import entry_json, queue_text
@@ -151,7 +154,8 @@ def queue_run(watch: bool, poll: float, as_json: bool) -> None:
     def body() -> Reply:
         cwd = Path.cwd()
         done = run_queue(lambda: load_repo(cwd),
-                         RunOptions(watch=watch, poll=poll, on_entry=_announce))
+                         RunOptions(watch=watch, poll=poll, on_entry=_announce,
+                                    env_for=worktree_env))
         failed = any(e.state == FAILED for e in done)
         return Reply({"entries": [entry_json(e) for e in done]}, queue_text(done),
                      EXIT_FAILED if failed else EXIT_OK)

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 from branchyard.db import postgres as pg
 from branchyard.db.hooks import run_database_hook
 from branchyard.errors import DatabaseError
-from branchyard.providers.base import PlanContext
+from branchyard.plan import PlanContext
 
 if TYPE_CHECKING:
     import psycopg

@@ -4,7 +4,7 @@ there, and advance the base branch only when they pass."""
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
@@ -20,6 +20,14 @@ from branchyard.merge.strategies import STRATEGIES, BuildPlan, Built, build
 from branchyard.merge.targets import Repo, Worktree, base_tip, resolve_base
 
 ATTEMPTS = 3  # rebuilds when the base moves while checks run
+
+# The environment a worktree's app gets (its databases, ports), by its path: given
+# by the caller (the api layer knows it); {} for a worktree it does not know.
+EnvFor = Callable[[Path], Mapping[str, str]]
+
+
+def no_env(_path: Path) -> Mapping[str, str]:
+    return {}
 
 
 @dataclass(frozen=True)
@@ -48,9 +56,10 @@ class MergeResult:
     left_behind: bool = False  # the branch's worktree has uncommitted changes (not merged)
 
 
-def merge_branch(repo: Repo, request: MergeRequest) -> MergeResult:
+def merge_branch(repo: Repo, request: MergeRequest, env_for: EnvFor = no_env) -> MergeResult:
     """Merge ``request.branch`` into its base; the branch itself is not rewritten
-    unless ``update_branch``. Raises :class:`MergeError` (conflict, red checks)."""
+    unless ``update_branch``. Checks run with ``env_for`` of the branch's worktree.
+    Raises :class:`MergeError` (conflict, red checks)."""
     strategy = request.strategy or repo.config.merge.strategy
     if strategy not in STRATEGIES:
         raise MergeError(f"unknown merge strategy `{strategy}`",
@@ -68,7 +77,7 @@ def merge_branch(repo: Repo, request: MergeRequest) -> MergeResult:
                          repo.config.merge.lockfiles)
         if not plan.picks:
             refuse_migration_collisions(repo, plan)
-        built = _build_and_check(repo, plan, worktree, log)
+        built = _build_and_check(repo, plan, worktree, log, env_for)
         if built.already_in(old):
             return _result(request, plan, built, log, None)
         try:
@@ -111,12 +120,12 @@ def _branch_tip(repo: Repo, branch: str) -> str:
 
 
 def _build_and_check(repo: Repo, plan: BuildPlan, worktree: Worktree | None,
-                     log: Path) -> Built:
+                     log: Path, env_for: EnvFor) -> Built:
     with log.open("a", encoding="utf-8") as out, \
             scratch_worktree(repo.common_dir, plan.base_commit) as scratch:
         out.write(f"# {plan.strategy} {plan.branch} ({plan.tip}) onto "
                   f"{plan.base} ({plan.base_commit}) in {scratch}\n")
-        env = check_env(worktree, scratch, plan)
+        env = check_env(worktree, scratch, plan, env_for)
         try:
             built = build(plan, scratch, env, out)
             fault("merge.built", plan.branch)  # combined in the scratch worktree only
@@ -130,7 +139,8 @@ def _build_and_check(repo: Repo, plan: BuildPlan, worktree: Worktree | None,
         return built
 
 
-def check_env(worktree: Worktree | None, scratch: Path, plan: BuildPlan) -> dict[str, str]:
+def check_env(worktree: Worktree | None, scratch: Path, plan: BuildPlan,
+              env_for: EnvFor = no_env) -> dict[str, str]:
     """The environment of checks and regenerate commands: the merged worktree's
     own environment (its databases, ports) when branchyard set it up, without
     the ``GIT_*`` variables that would point git elsewhere."""
@@ -138,21 +148,10 @@ def check_env(worktree: Worktree | None, scratch: Path, plan: BuildPlan) -> dict
     env.pop("LC_ALL", None)  # git's parsing locale, not the user's
     if "LC_ALL" in os.environ:
         env["LC_ALL"] = os.environ["LC_ALL"]
-    env.update(_worktree_env(worktree))
+    env.update(env_for(worktree.path) if worktree is not None else {})
     env.update({"BRANCHYARD_MERGE_BRANCH": plan.branch, "BRANCHYARD_MERGE_BASE": plan.base,
                 "BRANCHYARD_SCRATCH": str(scratch)})
     return env
-
-
-def _worktree_env(worktree: Worktree | None) -> Mapping[str, str]:
-    if worktree is None:
-        return {}
-    from branchyard.api.info import env_of
-
-    try:
-        return env_of(worktree.path)
-    except BranchyardError:
-        return {}  # not set up by branchyard: the plain environment
 
 
 def _after(repo: Repo, request: MergeRequest, plan: BuildPlan, built: Built, log: Path,
@@ -181,10 +180,3 @@ def _result(request: MergeRequest, plan: BuildPlan, built: Built, log: Path,
         checks=plan_checks if moved else (), log=str(log), already_merged=moved is None,
         checkout_updated=moved.checkout if moved else "",
         branch_updated=updated, branch_note=note)
-
-
-def remove_merged(repo: Repo, branch: str) -> None:
-    """``--down``: remove the merged worktree through branchyard's own ``down``."""
-    from branchyard.api.removal import DownRequest, down
-
-    down(DownRequest(branch, cwd=repo.main_path))

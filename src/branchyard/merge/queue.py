@@ -21,7 +21,7 @@ from filelock import FileLock, Timeout
 
 from branchyard.errors import BranchyardError, MergeError
 from branchyard.ledger import Ledger, LedgerState
-from branchyard.merge.landing import MergeRequest, merge_branch
+from branchyard.merge.landing import EnvFor, MergeRequest, merge_branch, no_env
 from branchyard.merge.scratch import new_log, prune_scratch
 from branchyard.merge.targets import Repo
 
@@ -105,6 +105,7 @@ class RunOptions:
     poll: float = 1.0  # seconds between looks at the ledger when watching
     stop: threading.Event | None = None  # set to end a watching run
     on_entry: Callable[[QueueEntry], None] | None = None  # each state change
+    env_for: EnvFor = no_env  # a worktree's environment, for the checks
 
 
 def run_queue(load: Callable[[], Repo], options: RunOptions = RunOptions()
@@ -125,7 +126,7 @@ def run_queue(load: Callable[[], Repo], options: RunOptions = RunOptions()
                     stop.wait(options.poll)
                     continue
                 _tell(options, entry)
-                done = _process(load(), entry)
+                done = _process(load(), entry, options.env_for)
                 finished.append(done)
                 _tell(options, done)
     except Timeout as exc:
@@ -156,11 +157,11 @@ def _claim_next(common_dir: Path) -> QueueEntry | None:
         return entries[todo]
 
 
-def _process(repo: Repo, entry: QueueEntry) -> QueueEntry:
+def _process(repo: Repo, entry: QueueEntry, env_for: EnvFor) -> QueueEntry:
     request = MergeRequest(entry.branch, entry.strategy, update_branch=entry.update_branch,
                            log=Path(entry.log))
     try:
-        result = merge_branch(repo, request)
+        result = merge_branch(repo, request, env_for)
     except BranchyardError as err:
         done = replace(entry, state=FAILED, reason=str(err), finished=time.time())
     else:

@@ -7,7 +7,8 @@ import importlib
 from functools import cache
 
 from branchyard.errors import ProviderError
-from branchyard.providers.base import Allocation, PlanContext, Provider
+from branchyard.plan import Allocation, PlanContext
+from branchyard.providers.base import Provider
 
 __all__ = ["SETUP_ORDER", "Allocation", "PlanContext", "Provider", "get_provider"]
 

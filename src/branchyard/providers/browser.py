@@ -11,7 +11,7 @@ from typing import Any
 
 from branchyard.browser import close_browsers, profile_dir, session_name
 from branchyard.errors import ProviderError
-from branchyard.providers.base import Allocation, PlanContext
+from branchyard.plan import Allocation, PlanContext
 
 KEY = "browser:profile"
 SESSION_KEY = "sessionName"

@@ -15,7 +15,7 @@ from branchyard.deps.install import Runner
 from branchyard.deps.lockstamp import lockfile_hash, read_stamp
 from branchyard.deps.reuse import MODES, DepsTarget, Outcome, Session, decide, ensure_deps
 from branchyard.errors import ConfigError
-from branchyard.providers.base import Allocation, PlanContext
+from branchyard.plan import Allocation, PlanContext
 
 
 class DepsProvider:

@@ -15,7 +15,7 @@ from typing import Any
 
 from branchyard import git
 from branchyard.errors import ProviderError
-from branchyard.providers.base import Allocation, PlanContext
+from branchyard.plan import Allocation, PlanContext
 
 WORKTREEINCLUDE = ".worktreeinclude"
 

@@ -10,7 +10,7 @@ from branchyard.db import sources
 from branchyard.db.hooks import run_database_hook
 from branchyard.db.urls import mask_url, parse_url
 from branchyard.errors import ConfigError, DatabaseError
-from branchyard.providers.base import Allocation, PlanContext
+from branchyard.plan import Allocation, PlanContext
 
 KIND = "mysql"
 

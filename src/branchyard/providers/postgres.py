@@ -13,7 +13,7 @@ from branchyard.config import DatabaseConfig
 from branchyard.db import sources
 from branchyard.db.urls import mask_url, parse_url
 from branchyard.errors import DatabaseError
-from branchyard.providers.base import Allocation, PlanContext
+from branchyard.plan import Allocation, PlanContext
 
 KIND = "postgres"
 ADMIN_DB = "postgres"

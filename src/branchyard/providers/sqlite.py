@@ -13,7 +13,7 @@ from branchyard.config import DatabaseConfig
 from branchyard.db import sources
 from branchyard.db.hooks import run_database_hook
 from branchyard.errors import ConfigError, DatabaseError
-from branchyard.providers.base import Allocation, PlanContext
+from branchyard.plan import Allocation, PlanContext
 
 KIND = "sqlite"
 DEFAULT_TEMPLATE = DatabaseConfig(name="").database

@@ -17,8 +17,8 @@ from branchyard.errors import DatabaseError, UsageError, WorktreeError
 from branchyard.events import NullReporter, Reporter
 from branchyard.identity import Identity
 from branchyard.ledger import WorktreeRecord
+from branchyard.plan import Allocation, PlanContext
 from branchyard.providers import get_provider
-from branchyard.providers.base import Allocation, PlanContext
 
 DB_KINDS = ("postgres", "mysql", "sqlite", "redis")
 WARN_RATIO = 0.8
