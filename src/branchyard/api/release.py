@@ -61,8 +61,8 @@ def _release(ctx: Context, record: WorktreeRecord, reporter: Reporter) -> Teardo
     stopped: tuple[ProcInfo, ...] = ()
     if Path(record.path).is_dir():
         _run_archive_hooks(ctx, record, reporter)
-        with reporter.phase("processes"):
-            stopped = stop_worktree_processes(record.path, record).stopped
+    with reporter.phase("processes"):  # a server may outlive its deleted directory
+        stopped = stop_worktree_processes(ctx, record.path).stopped
     released: list[str] = []
     errors: list[BranchyardError] = []
     with reporter.phase("resources"):
