@@ -79,8 +79,11 @@ def _release(ctx: Context, record: WorktreeRecord, reporter: Reporter) -> Teardo
     _release_locks(ctx, record.slug)
     fault("teardown.ports")
     if not errors:
+        from branchyard.merge.markers import forget_worktree
+
         with ctx.ledger.update() as state:
             state.worktrees.pop(record.slug, None)
+            forget_worktree(state, record.path)
     return TeardownResult(record.slug, record.branch, record.path, tuple(released),
                           tuple(freed), stopped, tuple(errors))
 
