@@ -143,6 +143,25 @@ def _group(pid: int) -> int:
         return 0
 
 
+def group_alive(pid: int, create_time: float) -> bool:
+    """Whether the process group ``branchyard run`` started as ``pid`` still has
+    a member (and the pid, if alive, is still the process that was recorded)."""
+    import psutil
+
+    try:
+        if abs(psutil.Process(pid).create_time() - create_time) > SAME_START:
+            return False  # the pid was reused: the recorded process is gone
+    except psutil.NoSuchProcess:
+        pass
+    try:
+        os.killpg(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def processes_by_root(roots: Iterable[Path | str], claims: Sequence[Claim] = ()
                       ) -> dict[str, list[ProcInfo]]:
     """One scan of the process table: real path of each root → its processes.

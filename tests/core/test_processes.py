@@ -204,3 +204,24 @@ def test_stop_main_leaves_a_worktree_nested_inside_it(
     assert alive(server.pid)
     assert [p.pid for p in api.stop_worktree(app, name="nested", grace=0.5).stopped] == \
         [server.pid]
+
+
+def test_stop_forgets_records_of_runs_that_ended_and_keeps_live_ones(
+        app: Path, started: list[subprocess.Popen[bytes]]) -> None:
+    import psutil
+
+    slug = api.up(api.UpRequest("feat/a", cwd=app)).setup.slug
+    wt = Path(api.worktree_path("feat/a", app))
+    wrapper = branchyard_run(wt, "--", "sleep", "60")
+    started.append(wrapper)
+    live = recorded_child(app, slug, wrapper)
+    ended = subprocess.Popen(["sleep", "0"], cwd=wt)
+    created = psutil.Process(ended.pid).create_time()
+    ended.wait()  # as if its wrapper had been killed with SIGKILL: never forgotten
+    with Ledger(app / ".git").update() as state:
+        state.worktrees[slug].processes.append(
+            ProcessRecord(ended.pid, ["sleep", "0"], time.time(), ended.pid, created))
+
+    assert api.stop_worktree(app, name="main", grace=0.5).stopped == ()
+
+    assert [p.pid for p in Ledger(app / ".git").read().worktrees[slug].processes] == [live]

@@ -23,7 +23,20 @@ def stop_worktree_processes(ctx: Context, path: str | Path,
     the processes `branchyard run` started for it wherever they are, and those
     whose cwd is inside it — except another worktree's runs and nested worktrees."""
     report = processes.stop(processes_of(ctx, path), grace)
+    _forget_ended(ctx)
     return StopResult(str(path), report.terminated + report.killed, report.killed)
+
+
+def _forget_ended(ctx: Context) -> None:
+    """Drop run records whose process group has ended (a wrapper killed with
+    SIGKILL never forgets its child): a recorded pid must not claim whatever
+    group reuses that number one day."""
+    if not any(w.processes for w in ctx.ledger.read().worktrees.values()):
+        return
+    with ctx.ledger.update() as state:
+        for record in state.worktrees.values():
+            record.processes = [p for p in record.processes
+                                if processes.group_alive(p.pid, p.create_time)]
 
 
 def stop_worktree(start: Path | str | None = None, *, name: str | None = None,
