@@ -225,3 +225,18 @@ def test_stop_forgets_records_of_runs_that_ended_and_keeps_live_ones(
     assert api.stop_worktree(app, name="main", grace=0.5).stopped == ()
 
     assert [p.pid for p in Ledger(app / ".git").read().worktrees[slug].processes] == [live]
+
+
+def test_ls_never_counts_the_git_it_runs_itself(app: Path) -> None:
+    api.up(api.UpRequest("feat/a", cwd=app))
+    wt = Path(api.worktree_path("feat/a", app))
+    # a git command of this very process, still running in the worktree while the
+    # process table is read (as ls's own `git status` calls are)
+    own_git = subprocess.Popen(["git", "cat-file", "--batch"], cwd=wt,
+                               stdin=subprocess.PIPE, stdout=subprocess.DEVNULL)
+    try:
+        assert views(app)["feat/a"].processes == []
+    finally:
+        assert own_git.stdin is not None
+        own_git.stdin.close()
+        own_git.wait(DEADLINE)
