@@ -60,3 +60,16 @@ def make_repo(path: Path, branch: str = "main") -> Path:
 def repo(tmp_path: Path) -> Path:
     """A fresh repository with one commit on ``main``, at ``tmp_path/app``."""
     return make_repo(tmp_path / "app")
+
+
+def quiet_port_range(size: int = 1000) -> tuple[int, int]:
+    """A port range below the kernel's ephemeral range, picked at random per test:
+    the outgoing connections of everything else on the machine take their ports
+    from the ephemeral range (where `[ports]`' default lies), and the TIME_WAIT
+    sockets they leave make a bind there fail."""
+    import random
+
+    ephemeral = Path("/proc/sys/net/ipv4/ip_local_port_range")
+    low = int(ephemeral.read_text().split()[0]) if ephemeral.exists() else 32768
+    start = random.randrange(max(1024, low - 16000), low - size, 10)
+    return start, start + size - 1

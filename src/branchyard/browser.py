@@ -54,6 +54,20 @@ def profile_dir(common_dir: Path, slug: str | None) -> Path:
     return profiles_root(common_dir) / (slug or MAIN_PROFILE)
 
 
+def remove_profile(profile: Path) -> None:
+    """Delete a profile folder, then its repository's folder and ``browsers``
+    itself once they are empty (only inside the state dir's ``browsers``)."""
+    shutil.rmtree(profile, ignore_errors=True)
+    top = state_dir() / "browsers"
+    folder = profile.parent
+    while folder == top or top in folder.parents:
+        try:
+            folder.rmdir()
+        except OSError:  # not empty (another worktree's profile), or gone
+            return
+        folder = folder.parent
+
+
 def session_name(project: str, slug: str | None) -> str:
     """``myapp-feat_x_1a2b3c`` (the seed's agent-browser session name); main: ``myapp``."""
     return f"{project}-{slug}" if slug else project

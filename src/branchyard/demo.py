@@ -110,11 +110,11 @@ def run_demo(*, keep: bool = False, with_database: bool | None = None,
     root = Path(tempfile.mkdtemp(prefix="branchyard-demo-"))
     repo = make_sample_repo(root, use_db)
     shown: list[DemoWorktree] = []
-    started_server = False
+    made = ""
     try:
         if use_db:
             with reporter.phase("main database"):
-                started_server = _prepare_database(repo)
+                made = _prepare_database(repo)
         for branch in DEMO_BRANCHES:
             with reporter.phase(f"up {branch}"):
                 api.up(api.UpRequest(branch, cwd=repo), reporter)
@@ -127,21 +127,24 @@ def run_demo(*, keep: bool = False, with_database: bool | None = None,
                                       _masked(env), _count_rows(env) if use_db else None))
     finally:
         if not keep:
-            _clean(repo, root, reporter, stop_server=started_server)
+            _clean(repo, root, reporter, stop_server=bool(made),
+                   remove_cluster=made == "cluster")
     return DemoResult(str(root), str(repo), tuple(shown), use_db, keep)
 
 
-def _prepare_database(repo: Path) -> bool:
+def _prepare_database(repo: Path) -> str:
     """Start the managed Postgres (if needed), create the main database and put a
-    few rows in it. Returns whether the demo started the server."""
+    few rows in it. Returns what the demo made: "cluster" (it did not exist),
+    "server" (it was stopped) or ""."""
     from branchyard.context import open_context
     from branchyard.db import mainenv, managed
 
-    was_running = managed.status().running
+    existed = managed.load_state() is not None
+    was_running = existed and managed.status().running
     ctx = open_context(repo)
     mains = mainenv.prepare_main(ctx.repo, ctx.config)
     mainenv.seed_demo_rows(mains.urls["DATABASE_URL"])
-    return not was_running
+    return "" if was_running else "server" if existed else "cluster"
 
 
 def _count_rows(env: dict[str, str]) -> int | None:
@@ -161,7 +164,8 @@ def _masked(env: dict[str, str]) -> dict[str, str]:
     return {k: mask_url(v) if "://" in v and "@" in v else v for k, v in env.items()}
 
 
-def _clean(repo: Path, root: Path, reporter: Reporter, *, stop_server: bool) -> None:
+def _clean(repo: Path, root: Path, reporter: Reporter, *, stop_server: bool,
+           remove_cluster: bool = False) -> None:
     from branchyard import api
 
     for branch in DEMO_BRANCHES:
@@ -173,6 +177,13 @@ def _clean(repo: Path, root: Path, reporter: Reporter, *, stop_server: bool) -> 
     if (repo / "branchyard.toml").read_text(encoding="utf-8").count("[[database]]"):
         with reporter.phase("databases"):
             _drop_demo_databases(repo, stop_server=stop_server)
+        if remove_cluster:  # the demo made the managed server: nothing of it stays
+            from branchyard.db import managed
+
+            managed.remove_cluster()
+    from branchyard.proxy.registry import unregister_repo
+
+    unregister_repo(repo / ".git")  # the proxy never serves the thrown-away repository
     shutil.rmtree(root, ignore_errors=True)
 
 

@@ -44,6 +44,8 @@ class ProcessRecord:
     started: float
     pgid: int = 0
     create_time: float = 0.0  # psutil's, to tell a reused pid apart
+    runner: int = 0  # the `branchyard run` wrapper waiting for it: branchyard's own
+    runner_create_time: float = 0.0
 
 
 @dataclass

@@ -1,7 +1,11 @@
 """Finding and stopping the processes that belong to a worktree.
 
-A process belongs to a worktree when its current directory is inside it. The
-caller and its ancestors are never touched (they may be an agent's shell).
+A process belongs to the worktree a ``branchyard run`` record names when it is
+that run's child (same start time, so a reused pid claims nothing), in its
+process group, or below it; otherwise to the innermost worktree its current
+directory is in. The record wins over the directory. branchyard's own
+processes — the caller, its ancestors (an agent's shell), the git commands it
+runs, and the wrappers of ``branchyard run`` — belong to no worktree.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 DEFAULT_GRACE = 2.0
+SAME_START = 0.01  # seconds: psutil's start times of one process agree to this
 
 
 @dataclass(frozen=True)
@@ -24,9 +29,35 @@ class ProcInfo:
 
 
 @dataclass(frozen=True)
+class Claim:
+    """A process ``branchyard run`` started (in its own process group) for the
+    worktree at ``root``, and the wrapper that waits for it."""
+
+    root: str
+    pid: int
+    create_time: float
+    runner: int = 0
+    runner_create_time: float = 0.0
+
+
+@dataclass(frozen=True)
 class StopReport:
     terminated: tuple[ProcInfo, ...]  # ended after SIGTERM
     killed: tuple[ProcInfo, ...]  # needed SIGKILL
+
+
+@dataclass(frozen=True)
+class _Row:
+    pid: int
+    ppid: int
+    name: str
+    cmdline: tuple[str, ...]
+    cwd: str
+    create_time: float
+
+    @property
+    def info(self) -> ProcInfo:
+        return ProcInfo(self.pid, self.name, " ".join(self.cmdline) or self.name, self.cwd)
 
 
 def protected_pids() -> set[int]:
@@ -44,29 +75,118 @@ def _inside(cwd: str, roots: Sequence[str]) -> str | None:
     return max(found, key=len, default=None)
 
 
-def processes_by_root(roots: Iterable[Path]) -> dict[str, list[ProcInfo]]:
-    """One scan of the process table: root → processes whose cwd is inside it."""
+def _table() -> dict[int, _Row]:
     import psutil
 
-    real = [os.path.realpath(r) for r in roots]
-    found: dict[str, list[ProcInfo]] = {r: [] for r in real}
-    if not real:
-        return found
-    skip = protected_pids()
-    for proc in psutil.process_iter(["pid", "name", "cmdline", "cwd"]):
+    rows: dict[int, _Row] = {}
+    for proc in psutil.process_iter(["pid", "ppid", "name", "cmdline", "cwd", "create_time"]):
         info = proc.info
-        cwd = info.get("cwd")
-        if not cwd or info["pid"] in skip:
-            continue
-        root = _inside(cwd.removesuffix(" (deleted)"), real)
-        if root is not None:
-            cmd = " ".join(info.get("cmdline") or []) or info.get("name") or "?"
-            found[root].append(ProcInfo(info["pid"], info.get("name") or "?", cmd, cwd))
+        cwd = (info.get("cwd") or "").removesuffix(" (deleted)")
+        rows[info["pid"]] = _Row(info["pid"], info.get("ppid") or 0, info.get("name") or "?",
+                                 tuple(info.get("cmdline") or ()), cwd,
+                                 info.get("create_time") or 0.0)
+    return rows
+
+
+def _started_as(row: _Row | None, create_time: float) -> bool:
+    return row is not None and (not create_time or
+                                abs(row.create_time - create_time) <= SAME_START)
+
+
+def _own(table: dict[int, _Row], claims: Sequence[Claim]) -> set[int]:
+    """branchyard's own processes: see the module docstring."""
+    me = os.getpid()
+    own = protected_pids()
+    own |= {c.runner for c in claims if c.runner and _started_as(table.get(c.runner),
+                                                                 c.runner_create_time)}
+    own |= {r.pid for r in table.values()
+            if r.ppid == me and os.path.basename(r.cmdline[0] if r.cmdline else "") == "git"}
+    return own
+
+
+def _live_claims(table: dict[int, _Row], claims: Sequence[Claim]) -> dict[int, str]:
+    """Process group → root of each claim still valid. A group outlives its
+    leader (the kernel keeps its number until the last member ends); a leader's
+    pid that now runs a process started at another time is not ours."""
+    groups: dict[int, str] = {}
+    for claim in claims:
+        leader = table.get(claim.pid)
+        if leader is None or _started_as(leader, claim.create_time):
+            groups[claim.pid] = os.path.realpath(claim.root)
+    return groups
+
+
+def _claimed(row: _Row, table: dict[int, _Row], groups: dict[int, str],
+             memo: dict[int, str | None]) -> str | None:
+    """The root of the claim ``row`` falls under: its group, or an ancestor's
+    (``memo`` keeps the answer for every process on the way up)."""
+    chain: list[int] = []
+    current: _Row | None = row
+    found: str | None = None
+    while current is not None and current.pid > 1 and current.pid not in chain:
+        if current.pid in memo:
+            found = memo[current.pid]
+            break
+        chain.append(current.pid)
+        found = groups.get(current.pid) or groups.get(_group(current.pid))
+        if found is not None:
+            break
+        current = table.get(current.ppid)
+    memo.update(dict.fromkeys(chain, found))
     return found
 
 
-def processes_in(root: Path) -> list[ProcInfo]:
-    return next(iter(processes_by_root([root]).values()))
+def _group(pid: int) -> int:
+    try:
+        return os.getpgid(pid)
+    except (ProcessLookupError, PermissionError):
+        return 0
+
+
+def group_alive(pid: int, create_time: float) -> bool:
+    """Whether the process group ``branchyard run`` started as ``pid`` still has
+    a member (and the pid, if alive, is still the process that was recorded)."""
+    import psutil
+
+    try:
+        if abs(psutil.Process(pid).create_time() - create_time) > SAME_START:
+            return False  # the pid was reused: the recorded process is gone
+    except psutil.NoSuchProcess:
+        pass
+    try:
+        os.killpg(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def processes_by_root(roots: Iterable[Path | str], claims: Sequence[Claim] = ()
+                      ) -> dict[str, list[ProcInfo]]:
+    """One scan of the process table: real path of each root → its processes.
+
+    Pass every worktree of the repository as ``roots`` and every run record as
+    ``claims``, then pick the root you want: a process of a nested worktree or
+    of another worktree's run is never counted for the one that contains it.
+    """
+    real = list(dict.fromkeys(os.path.realpath(r) for r in roots))
+    found: dict[str, list[ProcInfo]] = {r: [] for r in real}
+    if not real:
+        return found
+    table = _table()
+    own = _own(table, claims)
+    groups = _live_claims(table, claims)
+    memo: dict[int, str | None] = {}
+    for row in table.values():
+        if row.pid in own:
+            continue
+        root = _claimed(row, table, groups, memo) if groups else None
+        if root is None and row.cwd:
+            root = _inside(row.cwd, real)
+        if root is not None and root in found:
+            found[root].append(row.info)
+    return found
 
 
 def stop(procs: Sequence[ProcInfo], grace: float = DEFAULT_GRACE) -> StopReport:

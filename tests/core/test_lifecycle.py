@@ -12,7 +12,7 @@ import pytest
 from branchyard import api, ports
 from branchyard.errors import GitError, HookError, UnsafeError, WorktreeError
 from branchyard.ledger import Ledger
-from tests.conftest import git
+from tests.conftest import git, quiet_port_range
 
 CONFIG = """\
 [project]
@@ -113,7 +113,8 @@ def test_setup_in_a_worktree_made_by_another_tool(app: Path) -> None:
 
 
 def _free_pair() -> int:
-    for base in range(45550, 45950, 10):
+    low, high = quiet_port_range()
+    for base in range(low, high, 10):
         if ports.is_free(base) and ports.is_free(base + 1):
             return base
     raise AssertionError("no two free ports")

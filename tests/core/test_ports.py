@@ -1,15 +1,35 @@
 from __future__ import annotations
 
 import socket
+from collections.abc import Iterator
 
 import pytest
 
 from branchyard import ports
 from branchyard.config import PortsConfig
 from branchyard.errors import PortError
+from tests.conftest import quiet_port_range
 
-# below the kernel's ephemeral range (32768+), so clients' sockets never crowd it
-CFG = PortsConfig(names=("PORT", "API_PORT"), range=(22000, 22999), block=10)
+OLD_FIXED_RANGE = range(42000, 43000, 10)  # what these tests once assumed mostly free
+CFG = PortsConfig(names=("PORT", "API_PORT"), range=quiet_port_range(), block=10)
+
+
+@pytest.fixture
+def busy_old_range() -> Iterator[int]:
+    """Listeners on the first port of every block of the range these tests once
+    used, as a busy machine's connections left it (a lease there fails)."""
+    socks: list[socket.socket] = []
+    for port in OLD_FIXED_RANGE:
+        sock = socket.socket()
+        try:
+            sock.bind(("127.0.0.1", port))
+            sock.listen()
+            socks.append(sock)
+        except OSError:
+            sock.close()  # already busy: just as good
+    yield len(socks)
+    for sock in socks:
+        sock.close()
 
 
 def test_same_owner_gets_the_same_ports_back() -> None:
@@ -21,7 +41,7 @@ def test_same_owner_gets_the_same_ports_back() -> None:
     assert ports.lease_ports("/repo/.git#a", CFG.names, CFG) == first  # derived, stable
 
 
-def test_owners_never_share_a_port() -> None:
+def test_owners_never_share_a_port(busy_old_range: int) -> None:
     seen: set[int] = set()
     for i in range(30):
         got = ports.lease_ports(f"/repo{i % 3}/.git#w{i}", CFG.names, CFG)
@@ -42,7 +62,8 @@ def test_a_busy_port_is_skipped() -> None:
 
 
 def test_conductor_port_pins_the_block(monkeypatch: pytest.MonkeyPatch) -> None:
-    base = next(b for b in range(46000, 47000, 10) if ports.is_free(b) and ports.is_free(b + 1))
+    low, high = quiet_port_range()
+    base = next(b for b in range(low, high, 10) if ports.is_free(b) and ports.is_free(b + 1))
     monkeypatch.setenv("CONDUCTOR_PORT", str(base))
     assert ports.conductor_base() == base
     got = ports.lease_ports("/r/.git#c", CFG.names, CFG, fixed_base=base)

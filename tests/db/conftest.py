@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import psutil
@@ -83,3 +84,126 @@ def plan_ctx(repo: RepoInfo, *entries: DatabaseConfig, branch: str = "feat/x",
     return PlanContext(repo=repo, config=Config(database=tuple(entries)),
                        identity=derive_identity(branch), worktree=wt, ports={}, url="",
                        main_env=main_env or {}, reseed=reseed)
+
+
+REDIS_ADDRESS = "127.0.0.1:6379"
+OLD_FIXED_INDEXES = (14, 15)  # what these tests once assumed free
+CLAIM_KEY = "__branchyard_test_claim__"
+# Checked empty and marked in one step on the server, so two test runs (here or
+# in another checkout) never take the same index.
+CLAIM_SCRIPT = ("if redis.call('DBSIZE') == 0 then redis.call('SET', KEYS[1], ARGV[1]) "
+                "return 1 end return 0")
+
+
+@dataclass(frozen=True)
+class RedisIndex:
+    index: int
+    key: str  # the mark it carries while the test holds it
+    value: str
+
+    @property
+    def url(self) -> str:
+        return f"redis://{REDIS_ADDRESS}/{self.index}"
+
+
+class RedisLeases:
+    """Empty Redis indexes leased by one test, and branchyard's own lease file (in
+    the sealed state dir) pointed at them, so the provider picks exactly these."""
+
+    def __init__(self, databases: int) -> None:
+        self.databases = databases
+        self.taken: list[RedisIndex] = []
+
+    def take(self, key: str = CLAIM_KEY, value: str = "") -> RedisIndex:
+        """An index that was empty, now marked ``key = value`` (default: a test mark;
+        pass branchyard's lease marker and an owner to hand it to the provider)."""
+        import redis
+
+        value = value or f"test-{secrets.token_hex(4)}"
+        for index in range(self.databases - 1, 0, -1):
+            if index in {t.index for t in self.taken}:
+                continue
+            client = redis.Redis.from_url(f"redis://{REDIS_ADDRESS}/{index}")
+            try:
+                if client.eval(CLAIM_SCRIPT, 1, key, value):
+                    self.taken.append(RedisIndex(index, key, value))
+                    return self.taken[-1]
+            finally:
+                client.close()
+        pytest.skip(f"every Redis database index on {REDIS_ADDRESS} holds keys")
+
+    def steer(self, *wanted: RedisIndex) -> None:
+        """Make branchyard lease only ``wanted`` (every other index is marked as
+        holding foreign data in the sealed state dir's lease file)."""
+        from branchyard.db import redisdb
+
+        redisdb.record_database_count(REDIS_ADDRESS, self.databases)
+        keep = {w.index for w in wanted}
+        for index in range(1, self.databases):
+            if index not in keep:
+                redisdb.mark_foreign(REDIS_ADDRESS, index, "")
+
+    def release(self) -> None:
+        """Remove our mark where it is still ours; an index the provider was
+        handed is flushed as its own teardown would (it was empty when taken)."""
+        import redis
+
+        from branchyard.db import redisdb
+
+        for taken in self.taken:
+            client = redis.Redis.from_url(taken.url)
+            try:
+                if client.get(taken.key) == taken.value.encode():
+                    if taken.key == redisdb.MARKER:
+                        client.flushdb()
+                    else:
+                        client.delete(taken.key)
+            finally:
+                client.close()
+
+
+@pytest.fixture
+def redis_leases() -> Iterator[RedisLeases]:
+    """Lease Redis indexes for a test (skipped when Redis is not running)."""
+    import redis
+
+    client = redis.Redis.from_url(f"redis://{REDIS_ADDRESS}/0", socket_connect_timeout=2)
+    try:
+        databases = int(client.config_get("databases").get("databases") or 16)
+    except redis.ConnectionError:
+        pytest.skip(f"Redis is not running at {REDIS_ADDRESS}")
+    finally:
+        client.close()
+    leases = RedisLeases(databases)
+    try:
+        yield leases
+    finally:
+        leases.release()
+
+
+def redis_owner(common_dir: Path, branch: str, name: str) -> str:
+    """The owner branchyard's Redis provider writes into the index it leases."""
+    return f"{common_dir}|{derive_identity(branch).slug}|{name}"
+
+
+@pytest.fixture
+def strangers(uid: str) -> Iterator[list[int]]:
+    """Someone else's key in each index the Redis tests once took for granted (the
+    real failure: index 15 held another project's keys); only ours is removed."""
+    import redis
+
+    put: list[int] = []
+    for index in OLD_FIXED_INDEXES:
+        client = redis.Redis.from_url(f"redis://{REDIS_ADDRESS}/{index}")
+        try:
+            if client.set(f"{uid}:stranger", "not yours", nx=True):
+                put.append(index)
+        except redis.ConnectionError:
+            pytest.skip(f"Redis is not running at {REDIS_ADDRESS}")
+        finally:
+            client.close()
+    yield put
+    for index in put:
+        client = redis.Redis.from_url(f"redis://{REDIS_ADDRESS}/{index}")
+        client.delete(f"{uid}:stranger")
+        client.close()

@@ -13,7 +13,7 @@ from branchyard import api
 from branchyard.cli.main import main
 from branchyard.db import postgres as pg
 
-from .conftest import pg_names, pg_url
+from .conftest import RedisLeases, pg_names, pg_url, redis_owner
 
 
 @pytest.fixture
@@ -115,8 +115,16 @@ def test_db_snapshot_refresh_and_drop(worktree: Path, repo: Path, main_db: str, 
     down(repo)
 
 
-def test_db_status_of_sqlite_and_redis(repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_db_status_of_sqlite_and_redis(repo: Path, capsys: pytest.CaptureFixture[str],
+                                      strangers: list[int], redis_leases: RedisLeases) -> None:
     import sqlite3
+
+    from branchyard.db import redisdb
+
+    main_index = redis_leases.take()
+    target = redis_leases.take(redisdb.MARKER,
+                               redis_owner((repo / ".git").resolve(), "feat/kinds", "cache"))
+    redis_leases.steer(target)
 
     (repo / "data").mkdir()
     conn = sqlite3.connect(repo / "data" / "agent.db")
@@ -124,7 +132,7 @@ def test_db_status_of_sqlite_and_redis(repo: Path, capsys: pytest.CaptureFixture
     conn.commit()
     conn.close()
     (repo / ".env").write_text("DATABASE_URL=file:./data/agent.db\n"
-                               "REDIS_URL=redis://127.0.0.1:6379/14\n")
+                               f"REDIS_URL={main_index.url}\n")
     (repo / "branchyard.toml").write_text(
         '[[database]]\nname = "agent"\nengine = "sqlite"\nsource = "env:DATABASE_URL"\n\n'
         '[[database]]\nname = "cache"\nengine = "redis"\nsource = "env:REDIS_URL"\n'
@@ -136,7 +144,8 @@ def test_db_status_of_sqlite_and_redis(repo: Path, capsys: pytest.CaptureFixture
     slug = rows["agent"]["database"].removeprefix("agent-").removesuffix(".db")
     assert rows["agent"]["url"] == f"file:./data/agent-{slug}.db"
     assert (rows["agent"]["exists"], rows["agent"]["tables"]) == (True, 1)
-    assert (rows["cache"]["database"], rows["cache"]["keys"]) == ("15", 0)
+    # main's only key, the lease mark of this test, was copied
+    assert (rows["cache"]["database"], rows["cache"]["keys"]) == (str(target.index), 1)
     os.chdir(repo)
     api.down(api.DownRequest("feat/kinds", force=True))
     assert not path.exists()

@@ -26,12 +26,12 @@ def list_worktrees(start: Path | str | None = None, *, check_dirty: bool = True,
     roots = [e.path for e in live]
     from concurrent.futures import ThreadPoolExecutor  # `env` never pays for these
 
-    from branchyard import processes
+    from branchyard.api.ownership import processes_by_worktree
 
     # the dirty checks (one `git status` each) run while the process table is read
     with ThreadPoolExecutor(max_workers=8) as pool:
         pending = [pool.submit(_dirty, root) for root in roots] if check_dirty else []
-        procs = processes.processes_by_root(roots)
+        procs = processes_by_worktree(state, entries)
         dirty = dict(f.result() for f in pending)
     by_real = {os.path.realpath(w.path): w for w in state.worktrees.values()}
     views: list[WorktreeView] = []
@@ -45,7 +45,8 @@ def list_worktrees(start: Path | str | None = None, *, check_dirty: bool = True,
                            dirty.get(real)))
     for record in state.worktrees.values():
         if record.slug not in seen:
-            views.append(_missing_view(ctx, record))
+            pids = [p.pid for p in procs.get(os.path.realpath(record.path), [])]
+            views.append(_missing_view(ctx, record, pids))
     return _with_merge_state(ctx, views, entries)
 
 
@@ -101,12 +102,12 @@ def _view(ctx: Context, entry: git.WorktreeEntry, record: WorktreeRecord | None,
         dirty=dirty, frozen_branch=record.branch)
 
 
-def _missing_view(ctx: Context, record: WorktreeRecord) -> WorktreeView:
+def _missing_view(ctx: Context, record: WorktreeRecord, pids: list[int]) -> WorktreeView:
     cfg = ctx.config
     return WorktreeView(
         record.branch, record.path, record.slug, record.subdomain, record.index, False,
-        "missing", url_of(record, ctx.repo, cfg.proxy),
-        ports=dict(record.ports), databases=databases_of(record), frozen_branch=record.branch)
+        "missing", url_of(record, ctx.repo, cfg.proxy), ports=dict(record.ports),
+        databases=databases_of(record), processes=pids, frozen_branch=record.branch)
 
 
 def status_of(start: Path | str | None = None, *, name: str | None = None) -> WorktreeView:

@@ -61,8 +61,8 @@ def _release(ctx: Context, record: WorktreeRecord, reporter: Reporter) -> Teardo
     stopped: tuple[ProcInfo, ...] = ()
     if Path(record.path).is_dir():
         _run_archive_hooks(ctx, record, reporter)
-        with reporter.phase("processes"):
-            stopped = stop_worktree_processes(record.path, record).stopped
+    with reporter.phase("processes"):  # a server may outlive its deleted directory
+        stopped = stop_worktree_processes(ctx, record.path).stopped
     released: list[str] = []
     errors: list[BranchyardError] = []
     with reporter.phase("resources"):
@@ -79,8 +79,11 @@ def _release(ctx: Context, record: WorktreeRecord, reporter: Reporter) -> Teardo
     _release_locks(ctx, record.slug)
     fault("teardown.ports")
     if not errors:
+        from branchyard.merge.markers import forget_worktree
+
         with ctx.ledger.update() as state:
             state.worktrees.pop(record.slug, None)
+            forget_worktree(state, record.path)
     return TeardownResult(record.slug, record.branch, record.path, tuple(released),
                           tuple(freed), stopped, tuple(errors))
 

@@ -61,7 +61,7 @@ def _take_down(ctx: Context, target: Target, request: DownRequest,
     was_missing = target.missing
     if not was_missing:
         with reporter.phase("processes"):
-            stopped = stop_worktree_processes(target.path, target.record).stopped
+            stopped = stop_worktree_processes(ctx, target.path).stopped
         fault("down.stopped")
         with reporter.phase("worktree"):
             force = ["--force", "--force"] if request.force else []

@@ -45,7 +45,7 @@ def release_entry(ctx: Context, slug: str) -> str:
     record = ctx.ledger.read().worktrees.get(slug)
     if record is None:
         return "already resolved"
-    stopped = stop_worktree_processes(record.path, record).stopped
+    stopped = stop_worktree_processes(ctx, record.path).stopped
     torn = release_worktree(ctx, record, NullReporter())
     if torn.errors:
         raise torn.errors[0]
@@ -125,7 +125,7 @@ def _remove_half_made(ctx: Context, path: Path) -> str:
     changed = _user_changes(path)
     if changed:
         return f"kept the worktree {path}: it has changes ({', '.join(changed[:3])})"
-    stop_worktree_processes(path, None)
+    stop_worktree_processes(ctx, path)
     # --force: git calls a checkout that never ran "deleted files"; nothing else is there
     done = git.git(["worktree", "remove", "--force", str(path)], main, check=False)
     if done.returncode != 0:

@@ -86,10 +86,12 @@ def _remember(ledger: Ledger, slug: str, pid: int, argv: list[str]) -> None:
         created = psutil.Process(pid).create_time()
     except psutil.NoSuchProcess:
         return
+    me = psutil.Process()
     with ledger.update() as state:
         rec = state.worktrees.get(slug)
         if rec is not None:
-            rec.processes.append(ProcessRecord(pid, argv, time.time(), pid, created))
+            rec.processes.append(ProcessRecord(pid, argv, time.time(), pid, created,
+                                               me.pid, me.create_time()))
 
 
 def _forget(ledger: Ledger, slug: str, pid: int) -> None:

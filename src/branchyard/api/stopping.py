@@ -6,7 +6,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from branchyard import processes
-from branchyard.ledger import WorktreeRecord
+from branchyard.api.ownership import processes_of
+from branchyard.context import Context
 
 
 @dataclass(frozen=True)
@@ -16,32 +17,26 @@ class StopResult:
     killed: tuple[processes.ProcInfo, ...]  # the subset that needed SIGKILL
 
 
-def stop_worktree_processes(path: str | Path, record: WorktreeRecord | None,
+def stop_worktree_processes(ctx: Context, path: str | Path,
                             grace: float = processes.DEFAULT_GRACE) -> StopResult:
-    found = {p.pid: p for p in processes.processes_in(Path(path))}
-    for recorded in _recorded_alive(record):
-        found.setdefault(recorded.pid, recorded)
-    report = processes.stop(list(found.values()), grace)
+    """Stop what belongs to the worktree at ``path`` (see :mod:`api.ownership`):
+    the processes `branchyard run` started for it wherever they are, and those
+    whose cwd is inside it — except another worktree's runs and nested worktrees."""
+    report = processes.stop(processes_of(ctx, path), grace)
+    _forget_ended(ctx)
     return StopResult(str(path), report.terminated + report.killed, report.killed)
 
 
-def _recorded_alive(record: WorktreeRecord | None) -> list[processes.ProcInfo]:
-    """Processes `branchyard run` started for the worktree that still run, even
-    if they changed directory; a reused pid (other start time) is not ours."""
-    if record is None or not record.processes:
-        return []
-    import psutil
-
-    alive: list[processes.ProcInfo] = []
-    for rec in record.processes:
-        try:
-            proc = psutil.Process(rec.pid)
-            if rec.create_time and abs(proc.create_time() - rec.create_time) > 0.01:
-                continue
-            alive.append(processes.ProcInfo(rec.pid, proc.name(), " ".join(rec.argv), ""))
-        except (psutil.NoSuchProcess, psutil.AccessDenied):
-            continue
-    return alive
+def _forget_ended(ctx: Context) -> None:
+    """Drop run records whose process group has ended (a wrapper killed with
+    SIGKILL never forgets its child): a recorded pid must not claim whatever
+    group reuses that number one day."""
+    if not any(w.processes for w in ctx.ledger.read().worktrees.values()):
+        return
+    with ctx.ledger.update() as state:
+        for record in state.worktrees.values():
+            record.processes = [p for p in record.processes
+                                if processes.group_alive(p.pid, p.create_time)]
 
 
 def stop_worktree(start: Path | str | None = None, *, name: str | None = None,
@@ -52,4 +47,4 @@ def stop_worktree(start: Path | str | None = None, *, name: str | None = None,
 
     ctx = open_context(start)
     target = resolve(ctx, name)
-    return stop_worktree_processes(target.path, target.record, grace)
+    return stop_worktree_processes(ctx, target.path, grace)

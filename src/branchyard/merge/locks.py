@@ -51,7 +51,11 @@ def _locks(state: LedgerState) -> tuple[Lock, ...]:
 
 
 def _store(state: LedgerState, locks: Iterable[Lock]) -> None:
-    state.sections[SECTION] = {"locks": [asdict(lock) for lock in locks]}
+    kept = [asdict(lock) for lock in locks]
+    if kept:
+        state.sections[SECTION] = {"locks": kept}
+    else:  # the last lock released: nothing stays behind
+        state.sections.pop(SECTION, None)
 
 
 def add_locks(common_dir: Path, slug: str, holder: str, patterns: Sequence[str],

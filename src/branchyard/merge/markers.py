@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from branchyard import git
-from branchyard.ledger import Ledger
+from branchyard.ledger import Ledger, LedgerState
 from branchyard.merge.scratch import is_scratch
 
 if TYPE_CHECKING:  # `ls` reads markers; only `conflicts` needs the radar itself
@@ -65,6 +65,15 @@ def remember(common_dir: Path, report: RadarReport) -> None:
     markers = {path: asdict(m) for path, m in markers_of(report).items()}
     with Ledger(common_dir).update() as state:
         state.sections[SECTION] = {"key": key, "markers": markers}
+
+
+def forget_worktree(state: LedgerState, path: str) -> None:
+    """A worktree is gone: the last radar result no longer describes the
+    repository (it would not be trusted again), so it goes with it."""
+    stored: Mapping[str, Any] = state.sections.get(SECTION, {})
+    paths = {*stored.get("key", {}).get("heads", {}), *stored.get("markers", {})}
+    if os.path.normpath(path) in {os.path.normpath(p) for p in paths}:
+        del state.sections[SECTION]
 
 
 def conflict_markers(common_dir: Path,

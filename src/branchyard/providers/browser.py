@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 from pathlib import Path
 from typing import Any
 
-from branchyard.browser import close_browsers, profile_dir, session_name
+from branchyard.browser import close_browsers, profile_dir, remove_profile, session_name
 from branchyard.errors import ProviderError
 from branchyard.plan import Allocation, PlanContext
 
@@ -51,7 +50,7 @@ class BrowserProvider:
         profile = Path(alloc.spec["profile"])
         if profile.is_dir():
             close_browsers(profile)  # a browser still writing would recreate files
-        shutil.rmtree(profile, ignore_errors=True)
+        remove_profile(profile)
         path = alloc.spec["session_file"]
         if path:
             _remove_session(Path(path), alloc.spec["session_name"])

@@ -34,12 +34,25 @@ def register_repo(common_dir: Path) -> bool:
             repos = _read(path)
             if wanted in repos:
                 return False
-            _write(path, sorted({*repos, wanted}))
+            # a repository deleted since it registered leaves with this write
+            _write(path, sorted({*(r for r in repos if os.path.isdir(r)), wanted}))
             return True
     except Timeout as exc:
         raise ProxyError(f"the repository registry {path} is locked for more than "
                          f"{LOCK_TIMEOUT:g} s",
                          hint=f"if no branchyard command runs, remove {path}.lock") from exc
+
+
+def unregister_repo(common_dir: Path) -> None:
+    """Remove a repository that is being thrown away (the demo's)."""
+    gone = str(Path(common_dir).resolve())
+    path = registry_path()
+    if not path.is_file():
+        return
+    with FileLock(str(path.with_suffix(".lock")), timeout=LOCK_TIMEOUT):
+        repos = _read(path)
+        if gone in repos:
+            _write(path, [r for r in repos if r != gone])
 
 
 def known_repos() -> list[Path]:

@@ -1,0 +1,43 @@
+"""Which worktree each running process belongs to, for `ls`, `status`, `stop`
+and `down`: the `branchyard run` records of the ledger first, then the cwd,
+matched against every worktree of the repository at once."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+from branchyard import git, processes
+from branchyard.context import Context
+from branchyard.ledger import LedgerState
+
+
+def claims_of(state: LedgerState) -> list[processes.Claim]:
+    """Every live-looking run record (the process table decides which hold)."""
+    return [processes.Claim(w.path, p.pid, p.create_time, p.runner, p.runner_create_time)
+            for w in state.worktrees.values() for p in w.processes]
+
+
+def worktree_roots(state: LedgerState, entries: Sequence[git.WorktreeEntry]) -> list[str]:
+    """Every worktree git knows (gone ones too) and every ledger entry: a
+    process in a nested or a missing worktree is that worktree's."""
+    paths = [str(e.path) for e in entries if not e.bare]
+    paths += [w.path for w in state.worktrees.values()]
+    return list(dict.fromkeys(os.path.realpath(p) for p in paths))
+
+
+def processes_by_worktree(state: LedgerState, entries: Sequence[git.WorktreeEntry]
+                          ) -> dict[str, list[processes.ProcInfo]]:
+    """Real path of each worktree → its processes (one scan of the process table)."""
+    return processes.processes_by_root(worktree_roots(state, entries), claims_of(state))
+
+
+def processes_of(ctx: Context, path: Path | str) -> list[processes.ProcInfo]:
+    """The processes of the worktree at ``path``."""
+    state = ctx.ledger.read()
+    entries = git.worktrees(ctx.repo.common_dir)
+    real = os.path.realpath(path)
+    roots = [*worktree_roots(state, entries), real]
+    found = processes.processes_by_root(roots, claims_of(state))
+    return found[real]
