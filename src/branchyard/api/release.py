@@ -17,7 +17,21 @@ from branchyard.faults import fault
 from branchyard.ledger import WorktreeRecord
 from branchyard.processes import ProcInfo
 from branchyard.providers import get_provider
-from branchyard.providers.base import Allocation
+from branchyard.providers.base import Allocation, is_adopted
+
+
+@dataclass(frozen=True)
+class Kept:
+    """A resource teardown left in place, and why."""
+
+    resource: str  # "postgres app"
+    database: str  # its name (a path for SQLite)
+    reason: str  # "adopted": never branchyard's to drop; "failed": kept for `doctor --fix`
+    message: str
+
+    def to_json(self) -> dict[str, str]:
+        return {"resource": self.resource, "database": self.database, "reason": self.reason,
+                "message": self.message}
 
 
 @dataclass(frozen=True)
@@ -29,6 +43,7 @@ class TeardownResult:
     ports: tuple[int, ...] = ()
     stopped: tuple[ProcInfo, ...] = ()
     errors: tuple[BranchyardError, ...] = field(default_factory=tuple)
+    kept: tuple[Kept, ...] = ()
 
 
 def teardown(start: Path | str | None = None, *, name: str | None = None,
@@ -65,13 +80,22 @@ def _release(ctx: Context, record: WorktreeRecord, reporter: Reporter) -> Teardo
             stopped = stop_worktree_processes(record.path, record).stopped
     released: list[str] = []
     errors: list[BranchyardError] = []
+    kept: list[Kept] = []
     with reporter.phase("resources"):
         for res in reversed(record.resources):
+            alloc = Allocation(res.kind, res.key, res.spec)
+            if is_adopted(res.spec):
+                kept.append(_adopted(alloc))
+                _forget(ctx, record.slug, res.key)
+                continue
             try:
-                _destroy(ctx, record.slug, res.kind, res.key, res.spec)
-                released.append(f"{res.kind} {res.key.partition(':')[2] or res.key}")
+                _destroy(ctx, record.slug, alloc)
+                released.append(_what(alloc))
             except BranchyardError as err:
                 errors.append(err)
+                kept.append(Kept(_what(alloc), _name(alloc), "failed",
+                                 f"not released ({err.message}); still in the ledger for "
+                                 "`branchyard doctor --fix`"))
     override = Path(record.path) / ctx.config.env.override_file
     if override.is_file() and not override.is_symlink():
         override.unlink()
@@ -82,18 +106,40 @@ def _release(ctx: Context, record: WorktreeRecord, reporter: Reporter) -> Teardo
         with ctx.ledger.update() as state:
             state.worktrees.pop(record.slug, None)
     return TeardownResult(record.slug, record.branch, record.path, tuple(released),
-                          tuple(freed), stopped, tuple(errors))
+                          tuple(freed), stopped, tuple(errors), tuple(kept))
 
 
-def _destroy(ctx: Context, slug: str, kind: str, key: str, spec: dict[str, object]) -> None:
+def _what(alloc: Allocation) -> str:
+    return f"{alloc.kind} {alloc.key.partition(':')[2] or alloc.key}"
+
+
+def _name(alloc: Allocation) -> str:
+    shown = get_provider(alloc.kind).describe(alloc)
+    return str(shown.get("path") or shown.get("database") or alloc.key)
+
+
+def _adopted(alloc: Allocation) -> Kept:
+    name = _name(alloc)
+    message = "branchyard did not create it, so it is kept"
+    if "path" in alloc.spec and not os.path.lexists(name):
+        message = ("branchyard did not create it; it was inside the removed worktree "
+                   "and went with it")
+    return Kept(_what(alloc), name, "adopted", message)
+
+
+def _destroy(ctx: Context, slug: str, alloc: Allocation) -> None:
     with ctx.ledger.update() as state:
         rec = state.worktrees.get(slug)
-        res = rec.resource(key) if rec else None
+        res = rec.resource(alloc.key) if rec else None
         if res is not None:
             res.state = "destroying"
-    fault("teardown.destroying", key)
-    get_provider(kind).destroy(Allocation(kind, key, spec))
-    fault("teardown.destroyed", key)
+    fault("teardown.destroying", alloc.key)
+    get_provider(alloc.kind).destroy(alloc)
+    fault("teardown.destroyed", alloc.key)
+    _forget(ctx, slug, alloc.key)
+
+
+def _forget(ctx: Context, slug: str, key: str) -> None:
     with ctx.ledger.update() as state:
         rec = state.worktrees.get(slug)
         if rec is not None:

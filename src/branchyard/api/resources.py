@@ -9,7 +9,7 @@ from branchyard.context import Context
 from branchyard.faults import fault
 from branchyard.ledger import ResourceRecord, WorktreeRecord
 from branchyard.providers import SETUP_ORDER, get_provider
-from branchyard.providers.base import Allocation, PlanContext, Provider
+from branchyard.providers.base import ADOPTED, Allocation, PlanContext, Provider, is_adopted
 
 
 def planned_kinds(cfg: Config) -> list[str]:
@@ -36,7 +36,11 @@ def ensure_resource(ctx: Context, slug: str, provider: Provider, alloc: Allocati
         # `setup --reseed` hands ready databases back to their provider to re-seed.
         if existing.state == "ready" and not plan.reseed and provider.exists(alloc):
             return False
+        if is_adopted(alloc.spec) and not provider.exists(alloc):
+            alloc = _disown(ctx, slug, alloc)
     else:
+        if provider.found(alloc):  # made by hand or by another tool: used, never dropped
+            alloc = Allocation(alloc.kind, alloc.key, {**alloc.spec, ADOPTED: True})
         with ctx.ledger.update() as state:
             state.worktrees[slug].resources.append(
                 ResourceRecord(alloc.kind, alloc.key, dict(alloc.spec)))
@@ -49,6 +53,17 @@ def ensure_resource(ctx: Context, slug: str, provider: Provider, alloc: Allocati
         if res is not None:
             res.state = "ready"
     return changed
+
+
+def _disown(ctx: Context, slug: str, alloc: Allocation) -> Allocation:
+    """An adopted resource that is gone (removed by hand): what the provider makes
+    in its place is branchyard's own."""
+    spec = {k: v for k, v in alloc.spec.items() if k != ADOPTED}
+    with ctx.ledger.update() as state:
+        res = state.worktrees[slug].resource(alloc.key)
+        if res is not None:
+            res.spec = dict(spec)
+    return Allocation(alloc.kind, alloc.key, spec)
 
 
 def _undo(ctx: Context, slug: str, provider: Provider, alloc: Allocation) -> None:

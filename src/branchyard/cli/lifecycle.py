@@ -103,7 +103,7 @@ def teardown(name: str | None, as_json: bool) -> None:
     def body() -> Reply:
         res = api.teardown(name=name, reporter=reporter_for(as_json))
         if not res.slug:
-            return Reply({"released": [], "ports": []},
+            return Reply({"released": [], "ports": [], "kept": []},
                          f"{res.path} was not set up by branchyard; nothing to release")
         return Reply(_teardown_json(res),
                      "\n".join([f"released {res.branch}", *_teardown_lines(res, ())]),
@@ -138,8 +138,9 @@ def _procs(procs: tuple[ProcInfo, ...]) -> list[dict[str, Any]]:
 
 def _teardown_json(res: TeardownResult | None) -> dict[str, Any]:
     if res is None:
-        return {"released": [], "ports": []}
-    return {"slug": res.slug, "released": list(res.released), "ports": list(res.ports)}
+        return {"released": [], "ports": [], "kept": []}
+    return {"slug": res.slug, "released": list(res.released), "ports": list(res.ports),
+            "kept": [k.to_json() for k in res.kept]}
 
 
 def _teardown_lines(res: TeardownResult | None, stopped: tuple[ProcInfo, ...]) -> list[str]:
@@ -148,6 +149,8 @@ def _teardown_lines(res: TeardownResult | None, stopped: tuple[ProcInfo, ...]) -
         lines.append(f"  stopped    {', '.join(str(p.pid) for p in stopped)}")
     if res is not None:
         lines.append(f"  released   {'; '.join(res.released) or 'nothing'}")
+        lines += [f"  kept       {k.resource} ({k.database}): {k.reason}: {k.message}"
+                  for k in res.kept]
         if res.ports:
             lines.append(f"  ports      {', '.join(map(str, res.ports))} freed")
     return lines

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from branchyard.config import Config
+from branchyard.errors import UnsafeError
 from branchyard.events import NullReporter, Reporter
 from branchyard.identity import Identity
 
@@ -49,6 +50,31 @@ class Allocation:
     spec: Mapping[str, Any]
 
 
+# A spec key: the resource was already there when branchyard first recorded it
+# (made by hand or by another tool). It is used as it is and never dropped,
+# re-seeded or replaced; teardown only forgets it.
+ADOPTED = "adopted"
+
+
+def is_adopted(spec: Mapping[str, Any]) -> bool:
+    return bool(spec.get(ADOPTED))
+
+
+def adopted_note(what: str) -> str:
+    """What `setup` says when it uses an adopted database as it is."""
+    return (f"{what}: there before branchyard (adopted: used as it is, kept by "
+            "down/teardown); not seeding")
+
+
+def adopted_refusal(what: str, remove: str) -> UnsafeError:
+    """The error for re-seeding an adopted database (``remove``: how a person drops it)."""
+    return UnsafeError(
+        f"{what} was there before branchyard set this worktree up (adopted), so "
+        "branchyard never drops or replaces it",
+        hint=f"to start over from main, remove it yourself ({remove}), then run "
+             "`branchyard setup` in the worktree: the copy it makes is branchyard's")
+
+
 class Provider(Protocol):
     kind: str
 
@@ -58,6 +84,12 @@ class Provider(Protocol):
 
     def exists(self, alloc: Allocation) -> bool: ...
 
+    def found(self, alloc: Allocation) -> bool:
+        """Whether a worktree resource of this name is already there although
+        branchyard has not recorded it; asked just before it is recorded. What is
+        found is recorded as adopted (:data:`ADOPTED`)."""
+        ...
+
     def create(self, alloc: Allocation, ctx: PlanContext) -> bool:
         """Make it; idempotent. Return whether anything changed (False: it was
         already there as planned). Report progress through ``ctx.reporter``.
@@ -65,7 +97,7 @@ class Provider(Protocol):
         ...
 
     def destroy(self, alloc: Allocation) -> None:
-        """Remove it; idempotent: already gone is fine."""
+        """Remove it; idempotent: already gone is fine. An adopted one is left alone."""
         ...
 
     def env(self, alloc: Allocation) -> dict[str, str]:

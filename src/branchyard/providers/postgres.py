@@ -13,7 +13,7 @@ from branchyard.config import DatabaseConfig
 from branchyard.db import sources
 from branchyard.db.urls import mask_url, parse_url
 from branchyard.errors import DatabaseError
-from branchyard.providers.base import Allocation, PlanContext
+from branchyard.providers.base import Allocation, PlanContext, is_adopted
 
 KIND = "postgres"
 ADMIN_DB = "postgres"
@@ -33,6 +33,9 @@ class PostgresProvider:
         with pg.connect(server_url(alloc.spec)) as conn:  # starts the managed server
             return pg.exists(conn, alloc.spec["database"])
 
+    def found(self, alloc: Allocation) -> bool:
+        return alloc.spec["role"] == "worktree" and self.exists(alloc)
+
     def create(self, alloc: Allocation, ctx: PlanContext) -> bool:
         from branchyard.db.provision import provision
 
@@ -50,7 +53,7 @@ class PostgresProvider:
         spec = alloc.spec
         return {"name": spec["name"], "engine": KIND, "database": spec["database"],
                 "url": mask_url(spec["url"]), "role": spec["role"],
-                "managed": spec["managed"]}
+                "managed": spec["managed"], "adopted": is_adopted(spec)}
 
 
 def plan_entry(entry: DatabaseConfig, ctx: PlanContext) -> Allocation:
