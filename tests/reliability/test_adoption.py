@@ -20,6 +20,7 @@ from tests.conftest import git
 from .conftest import (
     PG_ADMIN,
     Project,
+    branches,
     cli,
     cli_json,
     finding_kinds,
@@ -224,3 +225,47 @@ def test_a_mysql_database_made_by_hand_is_adopted_and_kept(project: Project,
             conn.cursor() as cur:
         cur.execute(f"SELECT body FROM {quote_ident(mine)}.notes")
         assert cur.fetchall() == (("mine",),)
+
+
+def nothing_made(project: Project, branch: str) -> None:
+    assert worktree_paths(project.path) == [str(project.path)]
+    assert branch not in branches(project.path)
+    state = project.ledger.read()
+    assert not state.worktrees and not state.sections.get("intents")
+    assert pg_names(project.uid) == {project.main_db}
+
+
+@pytest.mark.parametrize("template", ["{main}", "{uid}_main"])
+def test_a_worktree_database_named_like_main_is_refused_before_anything_is_made(
+        project: Project, template: str) -> None:
+    toml = project.path / "branchyard.toml"
+    toml.write_text(toml.read_text().replace(
+        "pool = 0\n", f'pool = 0\ndatabase = "{template.replace("{uid}", project.uid)}"\n'))
+    git("commit", "-qam", "database = main", cwd=project.path)
+    done = cli_json(project.path, "up", "feat/same", code=1)
+    [error] = done["errors"]  # type: ignore[misc]
+    assert error == {  # type: ignore[comparison-overlap]
+        "code": "config",
+        "message": f"[[database]] 'app': the worktree's database would be "
+                   f"{project.main_db!r}, the main database itself",
+        "hint": 'put {slug} in `database` (the default is "{main}_{slug}"), so that each '
+                "worktree gets its own"}
+    nothing_made(project, "feat/same")
+
+
+def test_a_sqlite_target_equal_to_the_source_is_refused(project: Project,
+                                                        tmp_path: Path) -> None:
+    main_file = tmp_path / "data" / "agent.db"
+    sqlite_file(main_file, "main")
+    sqlite_project(project, f"file:{main_file}")
+    toml = project.path / "branchyard.toml"
+    toml.write_text(toml.read_text() + 'database = "{main}"\n')
+    git("commit", "-qam", "same file", cwd=project.path)
+    done = cli_json(project.path, "up", "feat/same-file", code=1)
+    [error] = done["errors"]  # type: ignore[misc]
+    assert error["message"] == (  # type: ignore[index]
+        f"[[database]] 'agent': the worktree's database would be {str(main_file)!r}, "
+        "the main database itself")
+    nothing_made(project, "feat/same-file")
+    assert sqlite3.connect(main_file).execute("SELECT body FROM notes").fetchall() == [
+        ("main",)]

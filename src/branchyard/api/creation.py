@@ -11,6 +11,7 @@ from branchyard import git
 from branchyard.api import intents
 from branchyard.api.githooks import SKIP_ENV as SKIP_HOOK_ENV
 from branchyard.api.provisioning import SetupRequest, SetupResult, setup
+from branchyard.api.resources import preview_databases
 from branchyard.context import Context, open_context
 from branchyard.envfile import render
 from branchyard.errors import BranchyardError, GitError, WorktreeError
@@ -91,6 +92,7 @@ def _preflight(ctx: Context, branch: str, request: UpRequest) -> tuple[str, Path
     if path.exists():
         raise WorktreeError(f"the target directory {path} already exists",
                             hint="remove it, or choose another place with --path")
+    preview_databases(ctx, branch, path)
     return base, path, exists
 
 

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from contextlib import ExitStack
+from pathlib import Path
 
 from branchyard.config import Config
 from branchyard.context import Context
 from branchyard.faults import fault
 from branchyard.ledger import ResourceRecord, WorktreeRecord
-from branchyard.providers import SETUP_ORDER, get_provider
+from branchyard.providers import PREVIEWED, SETUP_ORDER, get_provider
 from branchyard.providers.base import ADOPTED, Allocation, PlanContext, Provider, is_adopted
 
 
@@ -19,6 +20,22 @@ def planned_kinds(cfg: Config) -> list[str]:
     if cfg.deps:
         wanted.add("deps")
     return [k for k in SETUP_ORDER if k in wanted]
+
+
+def preview_databases(ctx: Context, branch: str, worktree: Path) -> None:
+    """Plan the databases a new worktree at ``worktree`` would get, before `up`
+    makes anything: a name that cannot work (main's own, too long) fails here."""
+    from branchyard.envfile import main_env_files, read_env_files
+    from branchyard.identity import derive_identity
+
+    cfg = ctx.config
+    plan = PlanContext(repo=ctx.repo, config=cfg, identity=derive_identity(branch),
+                       worktree=worktree, ports={}, url="",
+                       main_env=read_env_files(main_env_files(ctx.repo.main_path,
+                                                              cfg.env.shared)))
+    for kind in planned_kinds(cfg):
+        if kind in PREVIEWED:
+            get_provider(kind).plan(plan)
 
 
 def ensure_resource(ctx: Context, slug: str, provider: Provider, alloc: Allocation,

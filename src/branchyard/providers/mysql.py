@@ -106,9 +106,13 @@ def plan_entry(entry: DatabaseConfig, ctx: PlanContext) -> Allocation:
         check_name(target)
     except DatabaseError as exc:
         raise DatabaseError(f"[[database]] {entry.name!r}: {exc.message}", exc.hint) from None
+    server = entry.server or parse_url(main_url).with_database("").render()
+    if not is_main and target == main and \
+            parse_url(server).address == parse_url(main_url).address:
+        raise sources.refuse_main(entry, target)
     spec: dict[str, Any] = {
         "engine": KIND, "name": entry.name, "role": "main" if is_main else "worktree",
-        "server": entry.server or parse_url(main_url).with_database("").render(),
+        "server": server,
         "database": target, "main": main, "main_url": main_url,
         "url": parse_url(main_url).with_database(target).render(), "env": entry.env,
         "seed": entry.seed, "setup": list(entry.setup)}

@@ -69,6 +69,8 @@ def plan_entry(entry: DatabaseConfig, ctx: PlanContext) -> Allocation:
     except DatabaseError as exc:
         raise DatabaseError(f"[[database]] {entry.name!r}: {exc.message}", exc.hint) from None
     server = entry.server or parse_url(main_url).with_database(ADMIN_DB).render()
+    if not is_main and target == main and _same_server(server, main_url):
+        raise sources.refuse_main(entry, target)
     seed_source = ""
     if entry.seed.startswith("dump:"):
         seed_source = sources.resolve(entry.seed[len("dump:"):], ctx.main_env, entry, "seed")
@@ -81,6 +83,10 @@ def plan_entry(entry: DatabaseConfig, ctx: PlanContext) -> Allocation:
         "migrations_query": entry.migrations_query,
     }
     return Allocation(KIND, f"db:{entry.name}", spec)
+
+
+def _same_server(a: str, b: str) -> bool:
+    return parse_url(a).address == parse_url(b).address
 
 
 def main_database_url(entry: DatabaseConfig, ctx: PlanContext) -> tuple[str, bool]:

@@ -98,6 +98,8 @@ def plan_entry(entry: DatabaseConfig, ctx: PlanContext) -> Allocation:
         mine = renamed(ref, stem)
         # a relative location is read from the worktree; an absolute one sits beside main's
         path = mine.resolve(ctx.worktree if not os.path.isabs(ref.path) else Path("/"))
+        if _same(str(path), str(main_file)):
+            raise sources.refuse_main(entry, str(main_file))
     spec: dict[str, Any] = {
         "engine": KIND, "name": entry.name, "role": "main" if is_main else "worktree",
         "path": str(path), "main_path": str(main_file), "value": mine.render(),
