@@ -269,3 +269,31 @@ def test_a_sqlite_target_equal_to_the_source_is_refused(project: Project,
     nothing_made(project, "feat/same-file")
     assert sqlite3.connect(main_file).execute("SELECT body FROM notes").fetchall() == [
         ("main",)]
+
+
+def test_doctor_reports_a_worktree_database_dropped_by_hand_and_fix_recreates_it(
+        project: Project) -> None:
+    branch = "feat/dropped"
+    cli(project.path, "up", branch, check=True)
+    name = str(spec_of(project, branch)["database"])
+    with pg.connect(PG_ADMIN) as conn:
+        pg.drop(conn, name)
+    report = cli_json(project.path, "doctor", code=1)
+    [finding] = report["findings"]  # type: ignore[misc]
+    record = project.ledger.read().by_branch(branch)
+    assert record is not None
+    assert finding == {  # type: ignore[comparison-overlap]
+        "kind": "missing_database", "subject": f"postgres app of worktree {branch!r}",
+        "owner": f"ledger entry {record.slug}",
+        "why": f"database {name!r} is gone from the server at 127.0.0.1:5432 "
+               "(dropped outside branchyard)",
+        "fix": f"run `branchyard setup` in {record.path}: it makes the database again, "
+               "seeded as configured", "hint": "", "gone": False,
+        "ref": [record.slug, "db:app"]}
+    cli(project.path, "doctor", "--fix", check=True)
+    with pg.connect(pg_url(name)) as conn:
+        assert conn.execute("SELECT count(*) FROM items").fetchone() == (10,)
+    assert cli_json(project.path, "doctor")["findings"] == []
+    cli(project.path, "down", branch, check=True)
+    assert pg_names(project.uid) == {project.main_db} | {
+        n for n in pg_names(project.uid) if "__snap_" in n}

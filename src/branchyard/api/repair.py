@@ -93,6 +93,19 @@ def _resource(ctx: Context, finding: Finding) -> str:
     return f"destroyed {res.kind} {key} and removed it from the ledger"
 
 
+def _missing_database(ctx: Context, finding: Finding) -> str:
+    from branchyard.api.provisioning import SetupRequest, setup
+
+    slug, key = finding.ref
+    record = ctx.ledger.read().worktrees.get(slug)
+    if record is None or record.resource(key) is None:
+        return "already resolved"
+    result = setup(SetupRequest(worktree=Path(record.path)))
+    made = [a for a in result.actions if a.partition(" ")[2] == key.partition(":")[2]]
+    return (f"ran setup in {record.path}: made {', '.join(made)} again" if made
+            else f"ran setup in {record.path}: the database was back already")
+
+
 def _find_intent(ctx: Context, key: str) -> Intent | None:
     return next((i for i in intents.intents(ctx.ledger.read()) if i.key == key), None)
 
@@ -193,6 +206,7 @@ REPAIRS: dict[str, Callable[[Context, Finding], str]] = {
     "missing_worktree": _missing,
     "stuck_worktree": _stuck,
     "stuck_resource": _resource,
+    "missing_database": _missing_database,
     "prunable_worktree": _prune,
     "stale_intent": _stale_intent,
 }
