@@ -4,8 +4,12 @@ database names that would be main's are refused before anything is made."""
 
 from __future__ import annotations
 
+import contextlib
+import json
 import shutil
+import socket
 import sqlite3
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -297,3 +301,83 @@ def test_doctor_reports_a_worktree_database_dropped_by_hand_and_fix_recreates_it
     cli(project.path, "down", branch, check=True)
     assert pg_names(project.uid) == {project.main_db} | {
         n for n in pg_names(project.uid) if "__snap_" in n}
+
+
+class Relay:
+    """A TCP relay to the real Postgres, so a test can take "the server" away and
+    bring it back on the same port."""
+
+    def __init__(self, port: int = 0) -> None:
+        self.listener = socket.create_server(("127.0.0.1", port), reuse_port=False)
+        self.port = self.listener.getsockname()[1]
+        self.open: list[socket.socket] = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            server = socket.create_connection(("127.0.0.1", 5432))
+            self.open += [client, server]
+            for a, b in ((client, server), (server, client)):
+                threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def _pipe(src: socket.socket, dst: socket.socket) -> None:
+        try:
+            while data := src.recv(65536):
+                dst.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for s in (src, dst):
+                with contextlib.suppress(OSError):
+                    s.shutdown(socket.SHUT_RDWR)
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):  # wakes the accept() of the thread on Linux
+            self.listener.shutdown(socket.SHUT_RDWR)
+        self.listener.close()
+        for s in self.open:
+            with contextlib.suppress(OSError):
+                s.close()
+
+
+def test_a_down_whose_server_is_unreachable_is_partly_done(project: Project) -> None:
+    relay = Relay()
+    try:
+        toml = project.path / "branchyard.toml"
+        toml.write_text(toml.read_text().replace(":5432/", f":{relay.port}/"))
+        git("commit", "-qam", "through a relay", cwd=project.path)
+        branch = "feat/far"
+        cli(project.path, "up", branch, check=True)
+        name = str(spec_of(project, branch)["database"])
+        relay.close()
+        done = cli(project.path, "down", branch, "--json")
+        assert done.returncode == 4, done.stdout + done.stderr
+        report = json.loads(done.stdout)
+        address = f"127.0.0.1:{relay.port}"
+        assert (report["ok"], report["partial"], report["removed_worktree"]) == (
+            False, True, True)
+        [kept] = report["kept"]
+        assert (kept["resource"], kept["database"], kept["reason"]) == (
+            "postgres app", name, "failed")
+        assert kept["message"].startswith(
+            f"not released (cannot reach the Postgres server at {address}: ")
+        assert kept["message"].endswith("still in the ledger for `branchyard doctor --fix`")
+        first = report["errors"][0]
+        assert first == {
+            "code": "partial",
+            "message": f"{branch} is down, but 1 resource could not be released: "
+                       f"postgres app ({name}); the ledger keeps it",
+            "hint": "once the server is reachable again, run `branchyard doctor --fix` to "
+                    "release it"}
+        assert name in pg_names(project.uid)
+        relay = Relay(relay.port)
+        cli(project.path, "doctor", "--fix", check=True)
+        assert name not in pg_names(project.uid)
+        assert not project.ledger.read().worktrees
+    finally:
+        relay.close()

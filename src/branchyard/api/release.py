@@ -11,7 +11,7 @@ from branchyard import ports as portlib
 from branchyard.api import intents
 from branchyard.api.stopping import stop_worktree_processes
 from branchyard.context import Context, open_context
-from branchyard.errors import BranchyardError
+from branchyard.errors import BranchyardError, PartialError
 from branchyard.events import NullReporter, Reporter
 from branchyard.faults import fault
 from branchyard.ledger import WorktreeRecord
@@ -107,6 +107,20 @@ def _release(ctx: Context, record: WorktreeRecord, reporter: Reporter) -> Teardo
             state.worktrees.pop(record.slug, None)
     return TeardownResult(record.slug, record.branch, record.path, tuple(released),
                           tuple(freed), stopped, tuple(errors), tuple(kept))
+
+
+def partly_done(headline: str, res: TeardownResult | None) -> PartialError | None:
+    """The error saying a teardown left resources for `doctor --fix` (None: it did not)."""
+    failed = [k for k in res.kept if k.reason == "failed"] if res else []
+    if not failed:
+        return None
+    one = len(failed) == 1
+    shown = "; ".join(f"{k.resource} ({k.database})" for k in failed)
+    return PartialError(
+        f"{headline}, but {len(failed)} resource{'' if one else 's'} could not be "
+        f"released: {shown}; the ledger keeps {'it' if one else 'them'}",
+        hint="once the server is reachable again, run `branchyard doctor --fix` to "
+             f"release {'it' if one else 'them'}")
 
 
 def _what(alloc: Allocation) -> str:
