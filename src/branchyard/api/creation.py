@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
@@ -62,11 +63,22 @@ def up(request: UpRequest, reporter: Reporter | None = None) -> UpResult:
                            timer)
         except BranchyardError as err:
             err.message = f"setup of the new worktree failed, so `up` was undone: {err.message}"
+            err.hint = again_hint(err.hint, request.name)
             raise
         undo.pop_all()
     phases = tuple(timer.times)
     return UpResult(branch, str(path), base, not exists,
                     SetupResult(**{**result.__dict__, "phases": phases}))
+
+
+# Setup's hints say "run `branchyard setup` again" (or "… in the worktree"); after
+# an `up` that was undone there is no worktree to run it in: `up` is what to run.
+_SETUP_AGAIN = re.compile(r"run (?:`branchyard setup`|setup)(?: in the worktree)?(?: again)?")
+
+
+def again_hint(hint: str, name: str) -> str:
+    """A setup hint, made true after `up NAME` was undone."""
+    return _SETUP_AGAIN.sub(f"run `branchyard up {name}` again", hint)
 
 
 def _preflight(ctx: Context, branch: str, request: UpRequest) -> tuple[str, Path, bool]:

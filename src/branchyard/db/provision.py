@@ -74,8 +74,8 @@ def _main_missing(spec: Mapping[str, Any]) -> DatabaseError:
     return DatabaseError(
         f"[[database]] {spec['name']!r}: the main database {spec['main']!r} does not exist "
         f"on the Postgres server at {parse_url(spec['server']).address}",
-        hint="create it (or run the main worktree's setup/migrations), fix `source`, "
-             "or set seed = \"empty\"")
+        hint="create it (e.g. run your project's migrations in the main worktree), fix "
+             "`source`, or set seed = \"empty\"")
 
 
 def _seed(spec: Mapping[str, Any], server: str, ctx: PlanContext) -> None:
