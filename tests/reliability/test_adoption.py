@@ -372,8 +372,8 @@ def test_a_down_whose_server_is_unreachable_is_partly_done(project: Project) -> 
             "code": "partial",
             "message": f"{branch} is down, but 1 resource could not be released: "
                        f"postgres app ({name}); the ledger keeps it",
-            "hint": "once the server is reachable again, run `branchyard doctor --fix` to "
-                    "release it"}
+            "hint": "once the cause is fixed (an unreachable server: once it is back), run "
+                    "`branchyard doctor --fix` to release it"}
         assert name in pg_names(project.uid)
         relay = Relay(relay.port)
         cli(project.path, "doctor", "--fix", check=True)

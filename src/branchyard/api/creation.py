@@ -73,7 +73,8 @@ def up(request: UpRequest, reporter: Reporter | None = None) -> UpResult:
 
 # Setup's hints say "run `branchyard setup` again" (or "… in the worktree"); after
 # an `up` that was undone there is no worktree to run it in: `up` is what to run.
-_SETUP_AGAIN = re.compile(r"run (?:`branchyard setup`|setup)(?: in the worktree)?(?: again)?")
+_SETUP_AGAIN = re.compile(r"run (?:`branchyard setup`|setup)(?: in the worktree| again)+"
+                          r"|run `branchyard setup`(?=$|[:;,.)])")
 
 
 def again_hint(hint: str, name: str) -> str:

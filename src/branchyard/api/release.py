@@ -119,8 +119,8 @@ def partly_done(headline: str, res: TeardownResult | None) -> PartialError | Non
     return PartialError(
         f"{headline}, but {len(failed)} resource{'' if one else 's'} could not be "
         f"released: {shown}; the ledger keeps {'it' if one else 'them'}",
-        hint="once the server is reachable again, run `branchyard doctor --fix` to "
-             f"release {'it' if one else 'them'}")
+        hint="once the cause is fixed (an unreachable server: once it is back), run "
+             f"`branchyard doctor --fix` to release {'it' if one else 'them'}")
 
 
 def _what(alloc: Allocation) -> str:
