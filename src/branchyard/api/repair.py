@@ -74,7 +74,7 @@ def _stuck(ctx: Context, finding: Finding) -> str:
 
 def _resource(ctx: Context, finding: Finding) -> str:
     from branchyard.providers import get_provider
-    from branchyard.providers.base import Allocation
+    from branchyard.providers.base import Allocation, is_adopted
 
     slug, key = finding.ref
     record = ctx.ledger.read().worktrees.get(slug)
@@ -85,11 +85,14 @@ def _resource(ctx: Context, finding: Finding) -> str:
         live = state.worktrees[slug].resource(key)
         if live is not None:
             live.state = "destroying"
-    get_provider(res.kind).destroy(Allocation(res.kind, res.key, res.spec))
+    get_provider(res.kind).destroy(Allocation(res.kind, res.key, res.spec))  # adopted: kept
     with ctx.ledger.update() as state:
         rec = state.worktrees.get(slug)
         if rec is not None:
             rec.resources = [r for r in rec.resources if r.key != key]
+    if is_adopted(res.spec):
+        return (f"kept {res.kind} {key} (adopted: branchyard did not create it) and "
+                "removed it from the ledger")
     return f"destroyed {res.kind} {key} and removed it from the ledger"
 
 
