@@ -104,7 +104,7 @@ def teardown(name: str | None, as_json: bool) -> None:
     def body() -> Reply:
         res = api.teardown(name=name, reporter=reporter_for(as_json))
         if not res.slug:
-            return Reply({"released": [], "ports": [], "kept": []},
+            return Reply({"released": [], "ports": [], "kept": [], "partial": False},
                          f"{res.path} was not set up by branchyard; nothing to release")
         return _partial_reply(_teardown_json(res),
                               [f"released {res.branch}", *_teardown_lines(res, ())],
