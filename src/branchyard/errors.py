@@ -2,6 +2,11 @@
 
 ``str(err)`` is what the user sees; ``err.hint`` says what to do about it and
 ``err.code`` is the stable machine-readable name used in ``--json`` output.
+
+Exit codes (``err.exit_code``; the CLI's constants are in ``cli/output.py``):
+0 ok, 1 expected failure, 2 usage error, 3 a conflict or lock was found,
+4 partly done (:class:`PartialError`: what is left is kept in the ledger for
+``doctor --fix``), 70 internal error, 130 interrupted.
 """
 
 from __future__ import annotations
@@ -27,6 +32,13 @@ class UsageError(BranchyardError):
 
     code = "usage"
     exit_code = 2
+
+
+class PartialError(BranchyardError):
+    """The command did what it could and kept the rest for `doctor --fix` (exit 4)."""
+
+    code = "partial"
+    exit_code = 4
 
 
 class GitError(BranchyardError):

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from branchyard.config import Config
+from branchyard.errors import UnsafeError
 from branchyard.events import NullReporter, Reporter
 from branchyard.identity import Identity
 from branchyard.repo import RepoInfo
@@ -38,3 +39,28 @@ class Allocation:
     kind: str
     key: str  # unique within a worktree, e.g. "postgres:app"
     spec: Mapping[str, Any]
+
+
+# A spec key: the resource was already there when branchyard first recorded it
+# (made by hand or by another tool). It is used as it is and never dropped,
+# re-seeded or replaced; teardown only forgets it.
+ADOPTED = "adopted"
+
+
+def is_adopted(spec: Mapping[str, Any]) -> bool:
+    return bool(spec.get(ADOPTED))
+
+
+def adopted_note(what: str) -> str:
+    """What `setup` says when it uses an adopted database as it is."""
+    return (f"{what}: there before branchyard (adopted: used as it is, kept by "
+            "down/teardown); not seeding")
+
+
+def adopted_refusal(what: str, remove: str) -> UnsafeError:
+    """The error for re-seeding an adopted database (``remove``: how a person drops it)."""
+    return UnsafeError(
+        f"{what} was there before branchyard set this worktree up (adopted), so "
+        "branchyard never drops or replaces it",
+        hint=f"to start over from main, remove it yourself ({remove}), then run "
+             "`branchyard setup` in the worktree: the copy it makes is branchyard's")

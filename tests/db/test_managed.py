@@ -78,6 +78,25 @@ def test_wrong_password_is_an_auth_failure(cluster: managed.ServerState) -> None
         pass
 
 
+def test_auth_failures_name_their_cause_not_the_server(cluster: managed.ServerState) -> None:
+    from branchyard.db.urls import parse_url
+
+    address = parse_url(cluster.url).address
+    user = parse_url(cluster.url).user
+    with pytest.raises(DatabaseError) as wrong, pg.connect(
+            cluster.url.replace(cluster.password, "wrong")):
+        pass
+    assert (wrong.value.message, wrong.value.hint) == (
+        f"Postgres at {address} refused user {user!r}: authentication failed",
+        "fix the user/password in the database URL")
+    ghost = cluster.url.replace(f"//{user}:", "//nosuchrole:")
+    with pytest.raises(DatabaseError) as missing, pg.connect(ghost):
+        pass
+    # with password auth the server does not say whether the role exists
+    assert missing.value.message == (f"Postgres at {address} refused user 'nosuchrole': "
+                                     "authentication failed")
+
+
 def test_managed_entry_end_to_end(cluster: managed.ServerState, project: RepoInfo) -> None:
     """No source, no server: the main database lives on the managed cluster, the
     main worktree learns its URL from a generated env file, worktrees get clones."""

@@ -287,3 +287,24 @@ def test_command_seed_runs_with_the_new_url(project: RepoInfo, main_db: str) -> 
                                             "WHERE schemaname = 'public'")}
     assert names == {"fixture"}  # a command seed starts empty, not from main
     PROVIDER.destroy(alloc)
+
+
+def test_an_adopted_database_is_found_and_never_destroyed(project: RepoInfo,
+                                                          main_db: str) -> None:
+    from branchyard.errors import UnsafeError
+    from branchyard.plan import ADOPTED, Allocation
+
+    ctx = plan_ctx(project, entry(main_db), main_env={"DATABASE_URL": pg_url(main_db)})
+    [alloc] = PROVIDER.plan(ctx)
+    assert PROVIDER.found(alloc) is False
+    with pg.connect(PG_ADMIN) as conn:
+        pg.create(conn, alloc.spec["database"])
+    assert PROVIDER.found(alloc) is True
+    adopted = Allocation(alloc.kind, alloc.key, {**alloc.spec, ADOPTED: True})
+    assert PROVIDER.create(adopted, ctx) is False  # used as it is, even empty
+    with pytest.raises(UnsafeError):
+        PROVIDER.create(adopted, plan_ctx(project, entry(main_db), reseed=True,
+                                          main_env={"DATABASE_URL": pg_url(main_db)}))
+    PROVIDER.destroy(adopted)
+    with pg.connect(PG_ADMIN) as conn:
+        assert pg.exists(conn, alloc.spec["database"])

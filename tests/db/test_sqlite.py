@@ -92,3 +92,18 @@ def test_main_worktree_keeps_main_file(project: RepoInfo) -> None:
     assert alloc.spec["role"] == "main"
     PROVIDER.destroy(alloc)
     assert rows(main_file) == 3
+
+
+def test_an_adopted_file_is_found_and_never_removed(project: RepoInfo) -> None:
+    from branchyard.plan import ADOPTED, Allocation
+
+    make_main(project.main_path / "data" / "agent.db", 3).close()
+    ctx = plan_ctx(project, ENTRY, main_env={"DATABASE_URL": "file:./data/agent.db"})
+    [alloc] = PROVIDER.plan(ctx)
+    assert PROVIDER.found(alloc) is False
+    make_main(Path(alloc.spec["path"]), 1).close()
+    assert PROVIDER.found(alloc) is True
+    adopted = Allocation(alloc.kind, alloc.key, {**alloc.spec, ADOPTED: True})
+    assert PROVIDER.create(adopted, ctx) is False
+    PROVIDER.destroy(adopted)
+    assert rows(Path(alloc.spec["path"])) == 1

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from contextlib import ExitStack
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -11,6 +12,7 @@ from branchyard import git
 from branchyard.api import intents
 from branchyard.api.githooks import SKIP_ENV as SKIP_HOOK_ENV
 from branchyard.api.provisioning import SetupRequest, SetupResult, setup
+from branchyard.api.resources import preview_databases
 from branchyard.config import CONFIG_FILE, LOCAL_CONFIG_FILE
 from branchyard.context import Context, open_context
 from branchyard.envfile import render
@@ -64,6 +66,7 @@ def up(request: UpRequest, reporter: Reporter | None = None) -> UpResult:
                            timer)
         except BranchyardError as err:
             err.message = f"setup of the new worktree failed, so `up` was undone: {err.message}"
+            err.hint = again_hint(err.hint, request.name)
             raise
         undo.pop_all()
     phases = tuple(timer.times)
@@ -90,6 +93,17 @@ def _config_drift(main: Path, commit: str) -> tuple[str, ...]:
             f"personal settings in {LOCAL_CONFIG_FILE}, which every worktree reads)",)
 
 
+# Setup's hints say "run `branchyard setup` again" (or "… in the worktree"); after
+# an `up` that was undone there is no worktree to run it in: `up` is what to run.
+_SETUP_AGAIN = re.compile(r"run (?:`branchyard setup`|setup)(?: in the worktree| again)+"
+                          r"|run `branchyard setup`(?=$|[:;,.)])")
+
+
+def again_hint(hint: str, name: str) -> str:
+    """A setup hint, made true after `up NAME` was undone."""
+    return _SETUP_AGAIN.sub(f"run `branchyard up {name}` again", hint)
+
+
 def _preflight(ctx: Context, branch: str, request: UpRequest) -> tuple[str, Path, bool]:
     main = ctx.repo.main_path
     if not git.has_commits(main):
@@ -113,6 +127,7 @@ def _preflight(ctx: Context, branch: str, request: UpRequest) -> tuple[str, Path
     if path.exists():
         raise WorktreeError(f"the target directory {path} already exists",
                             hint="remove it, or choose another place with --path")
+    preview_databases(ctx, branch, path)
     return base, path, exists
 
 

@@ -71,10 +71,15 @@ def repo_findings(survey: Survey) -> list[Finding]:
     covered = {os.path.realpath(i.path) for i in interrupted}
     findings = [_rehomed(m) for m in survey.state.moved]
     findings += [_interrupted_up(survey, i) for i in interrupted]
+    settled = []
     for record in survey.state.worktrees.values():
         real = os.path.realpath(record.path)
         if real not in covered and not survey.is_busy(record.path):
-            findings += _entry_findings(survey, record)
+            found = _entry_findings(survey, record)
+            findings += found
+            if not found and record.state == "ready":
+                settled.append(record)
+    findings += _database_findings(settled)
     findings += _git_findings(survey, covered)
     # the `setup` an interrupted `up` ran is part of it (same process, same path)
     done = {(i.pid, os.path.realpath(i.path)) for i in interrupted}
@@ -181,6 +186,43 @@ def _stuck_resource(record: WorktreeRecord, key: str, state: str) -> Finding:
             "remove it from the ledger",
         hint=f"then run `branchyard setup` in {record.path} to create it again",
         ref=(record.slug, key))
+
+
+def _database_findings(records: list[WorktreeRecord]) -> list[Finding]:
+    """Databases of live worktrees gone from their server (dropped by hand), and
+    servers that could not be asked."""
+    from branchyard.db.presence import absent
+    from branchyard.db.urls import parse_url
+    from branchyard.plan import Allocation
+
+    owners = {}
+    allocs = []
+    for record in records:
+        for res in record.resources:
+            if res.state == "ready":
+                alloc = Allocation(res.kind, res.key, res.spec)
+                owners[id(alloc)] = record
+                allocs.append(alloc)
+    if not any(a.spec.get("role") == "worktree" for a in allocs):
+        return []
+    presence = absent(allocs)
+    findings = []
+    for alloc in presence.gone:
+        record = owners[id(alloc)]
+        where = (f"from the server at {parse_url(alloc.spec['server']).address}"
+                 if "server" in alloc.spec else "from disk")
+        shown = alloc.spec.get("database") or alloc.spec.get("path")
+        findings.append(Finding(
+            "missing_database", f"{alloc.kind} {alloc.key.partition(':')[2]} of worktree "
+            f"{record.branch!r}", f"ledger entry {record.slug}",
+            f"database {shown!r} is gone {where} (dropped outside branchyard)",
+            fix=f"run `branchyard setup` in {record.path}: it makes the database again, "
+                "seeded as configured", ref=(record.slug, alloc.key)))
+    findings += [Finding(
+        "database_unreachable", f"database server at {address}", "branchyard",
+        f"cannot check the worktree databases on it: {err.message}", hint=err.hint)
+        for address, err in presence.unreachable]
+    return findings
 
 
 def _git_findings(survey: Survey, covered: set[str]) -> list[Finding]:

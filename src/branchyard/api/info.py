@@ -138,6 +138,11 @@ def record_for(ctx: Context, name: str | None, state: LedgerState | None = None
         if record is not None:
             return record
     target = resolve(ctx, name, state)
+    if target.record is None and \
+            os.path.realpath(target.path) == os.path.realpath(ctx.repo.main_path):
+        raise WorktreeError(f"{target.path} is the main worktree, which has no ledger entry "
+                            "to name it by",
+                            hint=f"run the command inside it without a name (cd {target.path})")
     if target.record is None:
         raise WorktreeError(f"{target.path} has not been set up by branchyard",
                             hint=f"run `branchyard setup` in {target.path}")

@@ -11,13 +11,27 @@ from branchyard import ports as portlib
 from branchyard.api import intents
 from branchyard.api.stopping import stop_worktree_processes
 from branchyard.context import Context, open_context
-from branchyard.errors import BranchyardError
+from branchyard.errors import BranchyardError, PartialError
 from branchyard.events import NullReporter, Reporter
 from branchyard.faults import fault
 from branchyard.ledger import WorktreeRecord
-from branchyard.plan import Allocation
+from branchyard.plan import Allocation, is_adopted
 from branchyard.processes import ProcInfo
 from branchyard.providers import get_provider
+
+
+@dataclass(frozen=True)
+class Kept:
+    """A resource teardown left in place, and why."""
+
+    resource: str  # "postgres app"
+    database: str  # its name (a path for SQLite)
+    reason: str  # "adopted": never branchyard's to drop; "failed": kept for `doctor --fix`
+    message: str
+
+    def to_json(self) -> dict[str, str]:
+        return {"resource": self.resource, "database": self.database, "reason": self.reason,
+                "message": self.message}
 
 
 @dataclass(frozen=True)
@@ -29,6 +43,7 @@ class TeardownResult:
     ports: tuple[int, ...] = ()
     stopped: tuple[ProcInfo, ...] = ()
     errors: tuple[BranchyardError, ...] = field(default_factory=tuple)
+    kept: tuple[Kept, ...] = ()
 
 
 def teardown(start: Path | str | None = None, *, name: str | None = None,
@@ -65,13 +80,22 @@ def _release(ctx: Context, record: WorktreeRecord, reporter: Reporter) -> Teardo
         stopped = stop_worktree_processes(ctx, record.path).stopped
     released: list[str] = []
     errors: list[BranchyardError] = []
+    kept: list[Kept] = []
     with reporter.phase("resources"):
         for res in reversed(record.resources):
+            alloc = Allocation(res.kind, res.key, res.spec)
+            if is_adopted(res.spec):
+                kept.append(_adopted(alloc))
+                _forget(ctx, record.slug, res.key)
+                continue
             try:
-                _destroy(ctx, record.slug, res.kind, res.key, res.spec)
-                released.append(f"{res.kind} {res.key.partition(':')[2] or res.key}")
+                _destroy(ctx, record.slug, alloc)
+                released.append(_what(alloc))
             except BranchyardError as err:
                 errors.append(err)
+                kept.append(Kept(_what(alloc), _name(alloc), "failed",
+                                 f"not released ({err.message}); still in the ledger for "
+                                 "`branchyard doctor --fix`"))
     override = Path(record.path) / ctx.config.env.override_file
     if override.is_file() and not override.is_symlink():
         override.unlink()
@@ -85,18 +109,54 @@ def _release(ctx: Context, record: WorktreeRecord, reporter: Reporter) -> Teardo
             state.worktrees.pop(record.slug, None)
             forget_worktree(state, record.path)
     return TeardownResult(record.slug, record.branch, record.path, tuple(released),
-                          tuple(freed), stopped, tuple(errors))
+                          tuple(freed), stopped, tuple(errors), tuple(kept))
 
 
-def _destroy(ctx: Context, slug: str, kind: str, key: str, spec: dict[str, object]) -> None:
+def partly_done(headline: str, res: TeardownResult | None) -> PartialError | None:
+    """The error saying a teardown left resources for `doctor --fix` (None: it did not)."""
+    failed = [k for k in res.kept if k.reason == "failed"] if res else []
+    if not failed:
+        return None
+    one = len(failed) == 1
+    shown = "; ".join(f"{k.resource} ({k.database})" for k in failed)
+    return PartialError(
+        f"{headline}, but {len(failed)} resource{'' if one else 's'} could not be "
+        f"released: {shown}; the ledger keeps {'it' if one else 'them'}",
+        hint="once the cause is fixed (an unreachable server: once it is back), run "
+             f"`branchyard doctor --fix` to release {'it' if one else 'them'}")
+
+
+def _what(alloc: Allocation) -> str:
+    return f"{alloc.kind} {alloc.key.partition(':')[2] or alloc.key}"
+
+
+def _name(alloc: Allocation) -> str:
+    shown = get_provider(alloc.kind).describe(alloc)
+    return str(shown.get("path") or shown.get("database") or alloc.key)
+
+
+def _adopted(alloc: Allocation) -> Kept:
+    name = _name(alloc)
+    message = "branchyard did not create it, so it is kept"
+    if "path" in alloc.spec and not os.path.lexists(name):
+        message = ("branchyard did not create it; it was inside the removed worktree "
+                   "and went with it")
+    return Kept(_what(alloc), name, "adopted", message)
+
+
+def _destroy(ctx: Context, slug: str, alloc: Allocation) -> None:
     with ctx.ledger.update() as state:
         rec = state.worktrees.get(slug)
-        res = rec.resource(key) if rec else None
+        res = rec.resource(alloc.key) if rec else None
         if res is not None:
             res.state = "destroying"
-    fault("teardown.destroying", key)
-    get_provider(kind).destroy(Allocation(kind, key, spec))
-    fault("teardown.destroyed", key)
+    fault("teardown.destroying", alloc.key)
+    get_provider(alloc.kind).destroy(alloc)
+    fault("teardown.destroyed", alloc.key)
+    _forget(ctx, slug, alloc.key)
+
+
+def _forget(ctx: Context, slug: str, key: str) -> None:
     with ctx.ledger.update() as state:
         rec = state.worktrees.get(slug)
         if rec is not None:

@@ -16,6 +16,7 @@ from branchyard.context import Context, open_context
 from branchyard.errors import UnsafeError, WorktreeError
 from branchyard.events import NullReporter, Reporter
 from branchyard.faults import fault
+from branchyard.plan import is_adopted
 from branchyard.processes import ProcInfo
 
 
@@ -85,12 +86,26 @@ def _refuse_unsafe(ctx: Context, target: Target, request: DownRequest) -> None:
                                f"{ctx.repo.main_path}`), then run `branchyard down` again")
     if target.missing or request.force:
         return
+    held = _adopted_files_inside(target)
+    if held:
+        raise UnsafeError(f"{target.path} holds {', '.join(held)}, a database branchyard "
+                          "did not create (adopted); removing the worktree would delete it",
+                          hint="move it out of the worktree first, or pass --force to delete "
+                               "it with the worktree")
     changed = git.status_porcelain(target.path)
     if changed:
         shown = ", ".join(changed[:5]) + (f" and {len(changed) - 5} more"
                                           if len(changed) > 5 else "")
         raise UnsafeError(f"{target.path} has uncommitted or untracked changes: {shown}",
                           hint="commit or stash them, or pass --force to discard them")
+
+
+def _adopted_files_inside(target: Target) -> list[str]:
+    """Adopted database files (SQLite) that live inside the worktree's directory."""
+    root = os.path.realpath(target.path) + os.sep
+    resources = target.record.resources if target.record else []
+    paths = [str(r.spec["path"]) for r in resources if is_adopted(r.spec) and "path" in r.spec]
+    return [p for p in paths if os.path.realpath(p).startswith(root) and os.path.lexists(p)]
 
 
 def _delete_branch(ctx: Context, branch: str | None, target: Target,

@@ -73,7 +73,7 @@ def _stuck(ctx: Context, finding: Finding) -> str:
 
 
 def _resource(ctx: Context, finding: Finding) -> str:
-    from branchyard.plan import Allocation
+    from branchyard.plan import Allocation, is_adopted
     from branchyard.providers import get_provider
 
     slug, key = finding.ref
@@ -85,12 +85,28 @@ def _resource(ctx: Context, finding: Finding) -> str:
         live = state.worktrees[slug].resource(key)
         if live is not None:
             live.state = "destroying"
-    get_provider(res.kind).destroy(Allocation(res.kind, res.key, res.spec))
+    get_provider(res.kind).destroy(Allocation(res.kind, res.key, res.spec))  # adopted: kept
     with ctx.ledger.update() as state:
         rec = state.worktrees.get(slug)
         if rec is not None:
             rec.resources = [r for r in rec.resources if r.key != key]
+    if is_adopted(res.spec):
+        return (f"kept {res.kind} {key} (adopted: branchyard did not create it) and "
+                "removed it from the ledger")
     return f"destroyed {res.kind} {key} and removed it from the ledger"
+
+
+def _missing_database(ctx: Context, finding: Finding) -> str:
+    from branchyard.api.provisioning import SetupRequest, setup
+
+    slug, key = finding.ref
+    record = ctx.ledger.read().worktrees.get(slug)
+    if record is None or record.resource(key) is None:
+        return "already resolved"
+    result = setup(SetupRequest(worktree=Path(record.path)))
+    made = [a for a in result.actions if a.partition(" ")[2] == key.partition(":")[2]]
+    return (f"ran setup in {record.path}: made {', '.join(made)} again" if made
+            else f"ran setup in {record.path}: the database was back already")
 
 
 def _find_intent(ctx: Context, key: str) -> Intent | None:
@@ -193,6 +209,7 @@ REPAIRS: dict[str, Callable[[Context, Finding], str]] = {
     "missing_worktree": _missing,
     "stuck_worktree": _stuck,
     "stuck_resource": _resource,
+    "missing_database": _missing_database,
     "prunable_worktree": _prune,
     "stale_intent": _stale_intent,
 }

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from contextlib import ExitStack
+from pathlib import Path
 
 from branchyard.config import Config
 from branchyard.context import Context
 from branchyard.faults import fault
 from branchyard.ledger import ResourceRecord, WorktreeRecord
-from branchyard.plan import Allocation, PlanContext
-from branchyard.providers import SETUP_ORDER, get_provider
+from branchyard.plan import ADOPTED, Allocation, PlanContext, is_adopted
+from branchyard.providers import PREVIEWED, SETUP_ORDER, get_provider
 from branchyard.providers.base import Provider
 
 
@@ -20,6 +21,22 @@ def planned_kinds(cfg: Config) -> list[str]:
     if cfg.deps:
         wanted.add("deps")
     return [k for k in SETUP_ORDER if k in wanted]
+
+
+def preview_databases(ctx: Context, branch: str, worktree: Path) -> None:
+    """Plan the databases a new worktree at ``worktree`` would get, before `up`
+    makes anything: a name that cannot work (main's own, too long) fails here."""
+    from branchyard.envfile import main_env_files, read_env_files
+    from branchyard.identity import derive_identity
+
+    cfg = ctx.config
+    plan = PlanContext(repo=ctx.repo, config=cfg, identity=derive_identity(branch),
+                       worktree=worktree, ports={}, url="",
+                       main_env=read_env_files(main_env_files(ctx.repo.main_path,
+                                                              cfg.env.shared)))
+    for kind in planned_kinds(cfg):
+        if kind in PREVIEWED:
+            get_provider(kind).plan(plan)
 
 
 def ensure_resource(ctx: Context, slug: str, provider: Provider, alloc: Allocation,
@@ -37,7 +54,11 @@ def ensure_resource(ctx: Context, slug: str, provider: Provider, alloc: Allocati
         # `setup --reseed` hands ready databases back to their provider to re-seed.
         if existing.state == "ready" and not plan.reseed and provider.exists(alloc):
             return False
+        if is_adopted(alloc.spec) and not provider.exists(alloc):
+            alloc = _disown(ctx, slug, alloc)
     else:
+        if provider.found(alloc):  # made by hand or by another tool: used, never dropped
+            alloc = Allocation(alloc.kind, alloc.key, {**alloc.spec, ADOPTED: True})
         with ctx.ledger.update() as state:
             state.worktrees[slug].resources.append(
                 ResourceRecord(alloc.kind, alloc.key, dict(alloc.spec)))
@@ -50,6 +71,17 @@ def ensure_resource(ctx: Context, slug: str, provider: Provider, alloc: Allocati
         if res is not None:
             res.state = "ready"
     return changed
+
+
+def _disown(ctx: Context, slug: str, alloc: Allocation) -> Allocation:
+    """An adopted resource that is gone (removed by hand): what the provider makes
+    in its place is branchyard's own."""
+    spec = {k: v for k, v in alloc.spec.items() if k != ADOPTED}
+    with ctx.ledger.update() as state:
+        res = state.worktrees[slug].resource(alloc.key)
+        if res is not None:
+            res.spec = dict(spec)
+    return Allocation(alloc.kind, alloc.key, spec)
 
 
 def _undo(ctx: Context, slug: str, provider: Provider, alloc: Allocation) -> None:

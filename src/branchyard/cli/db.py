@@ -55,7 +55,9 @@ def _status_text(st: DbStatus) -> str:
         lines.append(f"  {row['name']} [{row['engine']}] {row['database']}")
         lines.append(f"    url          {row['url']}")
         if not row.get("exists", True):
-            lines.append("    (does not exist: run `branchyard setup`)")
+            lines.append("    (does not exist: " + ("create it, e.g. with your migrations; "
+                         "`branchyard server start` makes a managed one)" if st.main
+                         else "run `branchyard setup` in the worktree)"))
             continue
         if "keys" in row:
             lines.append(f"    keys         {row['keys']}")

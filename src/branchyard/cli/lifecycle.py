@@ -8,14 +8,15 @@ from typing import Any
 import click
 
 from branchyard import api
-from branchyard.api.release import TeardownResult
-from branchyard.cli.output import Reply, json_option, respond
+from branchyard.api.release import TeardownResult, partly_done
+from branchyard.cli.output import EXIT_FAILED, EXIT_OK, EXIT_PARTIAL, Reply, json_option, respond
 from branchyard.cli.render import (
     reporter_for,
     setup_json,
     setup_text,
     write_cd_target,
 )
+from branchyard.errors import PartialError
 from branchyard.processes import ProcInfo
 
 
@@ -90,8 +91,8 @@ def down(name: str, force: bool, keep_branch: bool, as_json: bool) -> None:
         lines += _teardown_lines(res.teardown, res.stopped)
         lines.append(f"  branch     {'deleted' if res.branch_deleted else 'not deleted'}: "
                      f"{res.branch_kept_reason}")
-        errors = res.teardown.errors if res.teardown else ()
-        return Reply(data, "\n".join(lines), exit_code=1 if errors else 0, errors=errors)
+        return _partial_reply(data, lines, partly_done(
+            f"{res.branch or res.path} is down", res.teardown), res.teardown)
 
     respond("down", as_json, body)
 
@@ -105,11 +106,11 @@ def teardown(name: str | None, as_json: bool) -> None:
     def body() -> Reply:
         res = api.teardown(name=name, reporter=reporter_for(as_json))
         if not res.slug:
-            return Reply({"released": [], "ports": []},
+            return Reply({"released": [], "ports": [], "kept": [], "partial": False},
                          f"{res.path} was not set up by branchyard; nothing to release")
-        return Reply(_teardown_json(res),
-                     "\n".join([f"released {res.branch}", *_teardown_lines(res, ())]),
-                     exit_code=1 if res.errors else 0, errors=res.errors)
+        return _partial_reply(_teardown_json(res),
+                              [f"released {res.branch}", *_teardown_lines(res, ())],
+                              partly_done(f"{res.branch} is torn down", res), res)
 
     respond("teardown", as_json, body)
 
@@ -134,14 +135,26 @@ def stop(name: str | None, grace: float, as_json: bool) -> None:
     respond("stop", as_json, body)
 
 
+def _partial_reply(data: dict[str, Any], lines: list[str], partial: PartialError | None,
+                   res: TeardownResult | None) -> Reply:
+    """Exit 4 (partly done) when the teardown kept resources for `doctor --fix`."""
+    errors = res.errors if res else ()
+    data = {**data, "partial": partial is not None}
+    if partial is None:
+        return Reply(data, "\n".join(lines), exit_code=EXIT_FAILED if errors else EXIT_OK,
+                     errors=errors)
+    return Reply(data, "\n".join(lines), exit_code=EXIT_PARTIAL, errors=(partial, *errors))
+
+
 def _procs(procs: tuple[ProcInfo, ...]) -> list[dict[str, Any]]:
     return [{"pid": p.pid, "name": p.name, "cmdline": p.cmdline} for p in procs]
 
 
 def _teardown_json(res: TeardownResult | None) -> dict[str, Any]:
     if res is None:
-        return {"released": [], "ports": []}
-    return {"slug": res.slug, "released": list(res.released), "ports": list(res.ports)}
+        return {"released": [], "ports": [], "kept": []}
+    return {"slug": res.slug, "released": list(res.released), "ports": list(res.ports),
+            "kept": [k.to_json() for k in res.kept]}
 
 
 def _teardown_lines(res: TeardownResult | None, stopped: tuple[ProcInfo, ...]) -> list[str]:
@@ -150,6 +163,8 @@ def _teardown_lines(res: TeardownResult | None, stopped: tuple[ProcInfo, ...]) -
         lines.append(f"  stopped    {', '.join(str(p.pid) for p in stopped)}")
     if res is not None:
         lines.append(f"  released   {'; '.join(res.released) or 'nothing'}")
+        lines += [f"  kept       {k.resource} ({k.database}): {k.reason}: {k.message}"
+                  for k in res.kept]
         if res.ports:
             lines.append(f"  ports      {', '.join(map(str, res.ports))} freed")
     return lines

@@ -22,6 +22,7 @@ EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2
 EXIT_CONFLICT = 3  # `conflicts` / `check-edit`: a conflict or lock was found
+EXIT_PARTIAL = 4  # partly done: what is left is kept in the ledger for `doctor --fix`
 EXIT_INTERNAL = 70
 EXIT_INTERRUPTED = 130
 

@@ -74,19 +74,37 @@ def connect(url: str, *, dbname: str | None = None) -> Iterator[psycopg.Connecti
 
 
 def connect_error(exc: Exception, address: str, dbname: str, user: str) -> DatabaseError:
+    """Name the cause: a missing role, a refused password or pg_hba rule, a missing
+    database — the server answered; only when it did not is it "cannot reach"."""
     text = str(exc)
-    state = getattr(exc, "sqlstate", None)
-    if state == "3D000" or ("does not exist" in text and "database" in text):
-        return DatabaseError(f"database {dbname!r} does not exist on the Postgres server "
-                             f"at {address}",
-                             hint="create it, fix the URL, or set seed = \"empty\"")
-    if state in ("28P01", "28000") or "authentication failed" in text:
+    # libpq's connection errors carry no SQLSTATE: read the server's FATAL line
+    fatal = text.partition("FATAL:")[2].strip().splitlines()[0] if "FATAL:" in text else ""
+    if fatal.startswith("role ") and fatal.endswith("does not exist"):
+        return DatabaseError(f"Postgres at {address} has no role {user!r}",
+                             hint=f"create it (CREATE ROLE {user} LOGIN CREATEDB) or fix the "
+                                  "user in the database URL")
+    if "authentication failed" in fatal or "authentication failed" in text:
         return DatabaseError(f"Postgres at {address} refused user {user!r}: "
                              "authentication failed",
                              hint="fix the user/password in the database URL")
-    first = text.strip().splitlines()[-1] if text.strip() else type(exc).__name__
-    return DatabaseError(f"cannot reach the Postgres server at {address}: {first}",
+    if fatal.startswith("database ") and fatal.endswith("does not exist"):
+        return DatabaseError(f"database {dbname!r} does not exist on the Postgres server "
+                             f"at {address}",
+                             hint="create it, fix the URL, or set seed = \"empty\"")
+    if fatal:
+        return DatabaseError(f"Postgres at {address} refused the connection: {fatal}",
+                             hint="fix the database URL, or the server's pg_hba.conf / role")
+    return DatabaseError(f"cannot reach the Postgres server at {address}: {_reason(text, exc)}",
                          hint=START_HINT)
+
+
+def _reason(text: str, exc: Exception) -> str:
+    """``connection failed: connection to server at "h", port p failed: Connection
+    refused⏎\tIs the server running…`` → ``Connection refused``."""
+    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
+    if not lines:
+        return type(exc).__name__
+    return lines[0].rpartition(" failed: ")[2] or lines[0]
 
 
 class TemplateBusyError(DatabaseError):
@@ -140,7 +158,7 @@ def create(conn: psycopg.Connection[Any], name: str, *, template: str | None = N
         parts.append(sql.SQL("ALLOW_CONNECTIONS false"))
     if exists(conn, name):
         raise DatabaseError(f"database {name!r} already exists",
-                            hint="run `branchyard db reset` to recreate it")
+                            hint="something else made it meanwhile; run the command again")
     try:
         conn.execute(sql.SQL(" ").join(parts))
     except Error as exc:

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 from branchyard.db import postgres as pg
 from branchyard.db.hooks import run_database_hook
 from branchyard.errors import DatabaseError
-from branchyard.plan import PlanContext
+from branchyard.plan import PlanContext, adopted_note, adopted_refusal, is_adopted
 
 if TYPE_CHECKING:
     import psycopg
@@ -36,6 +36,11 @@ def provision(spec: Mapping[str, Any], ctx: PlanContext) -> bool:
     target = spec["database"]
     with pg.connect(server) as conn:
         existed = pg.exists(conn, target)
+    if existed and is_adopted(spec):
+        if ctx.reseed:
+            raise adopted_refusal(target, f"`DROP DATABASE {target}`")
+        ctx.reporter.message(adopted_note(target))
+        return False
     if existed:
         tables = pg.table_count(spec["url"])
         if tables and not ctx.reseed:
@@ -69,8 +74,8 @@ def _main_missing(spec: Mapping[str, Any]) -> DatabaseError:
     return DatabaseError(
         f"[[database]] {spec['name']!r}: the main database {spec['main']!r} does not exist "
         f"on the Postgres server at {parse_url(spec['server']).address}",
-        hint="create it (or run the main worktree's setup/migrations), fix `source`, "
-             "or set seed = \"empty\"")
+        hint="create it (e.g. run your project's migrations in the main worktree), fix "
+             "`source`, or set seed = \"empty\"")
 
 
 def _seed(spec: Mapping[str, Any], server: str, ctx: PlanContext) -> None:
@@ -133,8 +138,8 @@ def _run_setup(spec: Mapping[str, Any], ctx: PlanContext) -> None:
 
 
 def drop_worktree_database(spec: Mapping[str, Any]) -> None:
-    """Drop the database of a ledger record; never a main database."""
-    if spec["role"] == "main" or spec["database"] == spec["main"]:
+    """Drop the database of a ledger record; never a main or an adopted one."""
+    if spec["role"] == "main" or spec["database"] == spec["main"] or is_adopted(spec):
         return
     if spec.get("managed"):
         from branchyard.db import managed

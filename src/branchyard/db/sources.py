@@ -43,6 +43,15 @@ def name_from_template(entry: DatabaseConfig, main: str, slug: str) -> str:
             hint="use the placeholders {main}, {slug} and {name}") from None
 
 
+def refuse_main(entry: DatabaseConfig, target: str) -> ConfigError:
+    """The error for a worktree database that would be the main database itself."""
+    return ConfigError(
+        f"[[database]] {entry.name!r}: the worktree's database would be {target!r}, "
+        "the main database itself",
+        hint='put {slug} in `database` (the default is "{main}_{slug}"), so that each '
+             "worktree gets its own")
+
+
 def default_main_name(project: str, entry: DatabaseConfig) -> str:
     """The main database's name when only a server is known: ``<project>_<name>``."""
     return re.sub(r"[^a-z0-9_]+", "_", f"{project}_{entry.name}".lower()).strip("_")

@@ -10,7 +10,7 @@ from branchyard.errors import ProviderError
 from branchyard.plan import Allocation, PlanContext
 from branchyard.providers.base import Provider
 
-__all__ = ["SETUP_ORDER", "Allocation", "PlanContext", "Provider", "get_provider"]
+__all__ = ["PREVIEWED", "SETUP_ORDER", "Allocation", "PlanContext", "Provider", "get_provider"]
 
 # kind → "module:Class". Order of SETUP_ORDER is the order `setup` creates them in
 # (teardown goes in reverse).
@@ -24,6 +24,9 @@ _REGISTRY: dict[str, str] = {
     "deps": "branchyard.providers.deps:DepsProvider",
 }
 SETUP_ORDER: tuple[str, ...] = tuple(_REGISTRY)
+# Kinds whose plan only derives names (no lease is taken): `up` plans them in its
+# pre-flight checks, so a bad database name fails before anything is made.
+PREVIEWED: tuple[str, ...] = ("postgres", "mysql", "sqlite")
 
 
 @cache

@@ -16,6 +16,12 @@ class Provider(Protocol):
 
     def exists(self, alloc: Allocation) -> bool: ...
 
+    def found(self, alloc: Allocation) -> bool:
+        """Whether a worktree resource of this name is already there although
+        branchyard has not recorded it; asked just before it is recorded. What is
+        found is recorded as adopted (:data:`ADOPTED`)."""
+        ...
+
     def create(self, alloc: Allocation, ctx: PlanContext) -> bool:
         """Make it; idempotent. Return whether anything changed (False: it was
         already there as planned). Report progress through ``ctx.reporter``.
@@ -23,7 +29,7 @@ class Provider(Protocol):
         ...
 
     def destroy(self, alloc: Allocation) -> None:
-        """Remove it; idempotent: already gone is fine."""
+        """Remove it; idempotent: already gone is fine. An adopted one is left alone."""
         ...
 
     def env(self, alloc: Allocation) -> dict[str, str]:

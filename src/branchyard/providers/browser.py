@@ -28,6 +28,10 @@ class BrowserProvider:
             "session_name": session_name(ctx.repo.project, slug),
         })]
 
+    def found(self, alloc: Allocation) -> bool:
+        # The profile lives in branchyard's state dir, under a name only it derives.
+        return False
+
     def exists(self, alloc: Allocation) -> bool:
         if not Path(alloc.spec["profile"]).is_dir():
             return False

@@ -31,6 +31,10 @@ class DepsProvider:
             return []
         return [_allocation(i, entry, ctx) for i, entry in enumerate(ctx.config.deps)]
 
+    def found(self, alloc: Allocation) -> bool:
+        # The tree lives in the worktree and is never removed on its own.
+        return False
+
     def exists(self, alloc: Allocation) -> bool:
         """True when create would have nothing to do."""
         target = _target(alloc.spec)

@@ -42,6 +42,10 @@ class FilesProvider:
             "op": op, "rel": rel, "src": str(main / rel), "dst": str(wt / rel),
             "required": required})
 
+    def found(self, alloc: Allocation) -> bool:
+        # Copies and links are the worktree's own files; nothing to adopt.
+        return False
+
     def exists(self, alloc: Allocation) -> bool:
         dst = Path(alloc.spec["dst"])
         if alloc.spec["op"] == "symlink":

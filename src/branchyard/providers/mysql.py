@@ -10,7 +10,7 @@ from branchyard.db import sources
 from branchyard.db.hooks import run_database_hook
 from branchyard.db.urls import mask_url, parse_url
 from branchyard.errors import ConfigError, DatabaseError
-from branchyard.plan import Allocation, PlanContext
+from branchyard.plan import Allocation, PlanContext, adopted_note, adopted_refusal, is_adopted
 
 KIND = "mysql"
 
@@ -28,6 +28,9 @@ class MysqlProvider:
         with mysql.connect(alloc.spec["server"]) as conn:
             return mysql.exists(conn, alloc.spec["database"])
 
+    def found(self, alloc: Allocation) -> bool:
+        return alloc.spec["role"] == "worktree" and self.exists(alloc)
+
     def create(self, alloc: Allocation, ctx: PlanContext) -> bool:
         from branchyard.db import mysql
 
@@ -37,6 +40,11 @@ class MysqlProvider:
             if spec["role"] == "main":
                 if not mysql.exists(conn, main):
                     raise _main_missing(spec)
+                return False
+            if is_adopted(spec) and mysql.exists(conn, target):
+                if ctx.reseed:
+                    raise adopted_refusal(target, f"`DROP DATABASE {target}`")
+                ctx.reporter.message(adopted_note(target))
                 return False
             tables = mysql.table_count(conn, target)
             if tables and not ctx.reseed:
@@ -63,7 +71,7 @@ class MysqlProvider:
         from branchyard.db import mysql
 
         spec = alloc.spec
-        if spec["role"] == "main" or spec["database"] == spec["main"]:
+        if spec["role"] == "main" or spec["database"] == spec["main"] or is_adopted(spec):
             return
         with mysql.connect(spec["server"]) as conn:
             mysql.drop(conn, spec["database"])
@@ -74,7 +82,8 @@ class MysqlProvider:
     def describe(self, alloc: Allocation) -> dict[str, Any]:
         spec = alloc.spec
         return {"name": spec["name"], "engine": KIND, "database": spec["database"],
-                "url": mask_url(spec["url"]), "role": spec["role"]}
+                "url": mask_url(spec["url"]), "role": spec["role"],
+                "adopted": is_adopted(spec)}
 
 
 def plan_entry(entry: DatabaseConfig, ctx: PlanContext) -> Allocation:
@@ -91,9 +100,13 @@ def plan_entry(entry: DatabaseConfig, ctx: PlanContext) -> Allocation:
         check_name(target)
     except DatabaseError as exc:
         raise DatabaseError(f"[[database]] {entry.name!r}: {exc.message}", exc.hint) from None
+    server = entry.server or parse_url(main_url).with_database("").render()
+    if not is_main and target == main and \
+            parse_url(server).address == parse_url(main_url).address:
+        raise sources.refuse_main(entry, target)
     spec: dict[str, Any] = {
         "engine": KIND, "name": entry.name, "role": "main" if is_main else "worktree",
-        "server": entry.server or parse_url(main_url).with_database("").render(),
+        "server": server,
         "database": target, "main": main, "main_url": main_url,
         "url": parse_url(main_url).with_database(target).render(), "env": entry.env,
         "seed": entry.seed, "setup": list(entry.setup)}

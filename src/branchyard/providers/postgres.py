@@ -13,7 +13,7 @@ from branchyard.config import DatabaseConfig
 from branchyard.db import sources
 from branchyard.db.urls import mask_url, parse_url
 from branchyard.errors import DatabaseError
-from branchyard.plan import Allocation, PlanContext
+from branchyard.plan import Allocation, PlanContext, is_adopted
 
 KIND = "postgres"
 ADMIN_DB = "postgres"
@@ -33,6 +33,9 @@ class PostgresProvider:
         with pg.connect(server_url(alloc.spec)) as conn:  # starts the managed server
             return pg.exists(conn, alloc.spec["database"])
 
+    def found(self, alloc: Allocation) -> bool:
+        return alloc.spec["role"] == "worktree" and self.exists(alloc)
+
     def create(self, alloc: Allocation, ctx: PlanContext) -> bool:
         from branchyard.db.provision import provision
 
@@ -50,7 +53,7 @@ class PostgresProvider:
         spec = alloc.spec
         return {"name": spec["name"], "engine": KIND, "database": spec["database"],
                 "url": mask_url(spec["url"]), "role": spec["role"],
-                "managed": spec["managed"]}
+                "managed": spec["managed"], "adopted": is_adopted(spec)}
 
 
 def plan_entry(entry: DatabaseConfig, ctx: PlanContext) -> Allocation:
@@ -66,6 +69,8 @@ def plan_entry(entry: DatabaseConfig, ctx: PlanContext) -> Allocation:
     except DatabaseError as exc:
         raise DatabaseError(f"[[database]] {entry.name!r}: {exc.message}", exc.hint) from None
     server = entry.server or parse_url(main_url).with_database(ADMIN_DB).render()
+    if not is_main and target == main and _same_server(server, main_url):
+        raise sources.refuse_main(entry, target)
     seed_source = ""
     if entry.seed.startswith("dump:"):
         seed_source = sources.resolve(entry.seed[len("dump:"):], ctx.main_env, entry, "seed")
@@ -78,6 +83,10 @@ def plan_entry(entry: DatabaseConfig, ctx: PlanContext) -> Allocation:
         "migrations_query": entry.migrations_query,
     }
     return Allocation(KIND, f"db:{entry.name}", spec)
+
+
+def _same_server(a: str, b: str) -> bool:
+    return parse_url(a).address == parse_url(b).address
 
 
 def main_database_url(entry: DatabaseConfig, ctx: PlanContext) -> tuple[str, bool]:

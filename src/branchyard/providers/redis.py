@@ -23,6 +23,11 @@ class RedisProvider:
         return [plan_entry(entry, ctx) for entry in ctx.config.database
                 if entry.engine == KIND]
 
+    def found(self, alloc: Allocation) -> bool:
+        # An index is never adopted: one holding keys without branchyard's marker is
+        # refused (and skipped from then on), so flushdb only ever hits our own keys.
+        return False
+
     def exists(self, alloc: Allocation) -> bool:
         from branchyard.db import redisdb
 

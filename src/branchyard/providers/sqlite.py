@@ -13,7 +13,7 @@ from branchyard.config import DatabaseConfig
 from branchyard.db import sources
 from branchyard.db.hooks import run_database_hook
 from branchyard.errors import ConfigError, DatabaseError
-from branchyard.plan import Allocation, PlanContext
+from branchyard.plan import Allocation, PlanContext, adopted_note, adopted_refusal, is_adopted
 
 KIND = "sqlite"
 DEFAULT_TEMPLATE = DatabaseConfig(name="").database
@@ -30,12 +30,20 @@ class SqliteProvider:
     def exists(self, alloc: Allocation) -> bool:
         return Path(alloc.spec["path"]).is_file()
 
+    def found(self, alloc: Allocation) -> bool:
+        return alloc.spec["role"] == "worktree" and self.exists(alloc)
+
     def create(self, alloc: Allocation, ctx: PlanContext) -> bool:
         from branchyard.db import sqlite
 
         spec = alloc.spec
         path = Path(spec["path"])
         if spec["role"] == "main":
+            return False
+        if is_adopted(spec) and path.is_file():
+            if ctx.reseed:
+                raise adopted_refusal(str(path), f"`rm {path}`")
+            ctx.reporter.message(adopted_note(path.name))
             return False
         tables = sqlite.table_count(path)
         if tables and not ctx.reseed:
@@ -51,7 +59,7 @@ class SqliteProvider:
         from branchyard.db import sqlite
 
         spec = alloc.spec
-        if spec["role"] == "main" or _same(spec["path"], spec["main_path"]):
+        if spec["role"] == "main" or _same(spec["path"], spec["main_path"]) or is_adopted(spec):
             return
         sqlite.remove_database(Path(spec["path"]))
 
@@ -61,7 +69,8 @@ class SqliteProvider:
     def describe(self, alloc: Allocation) -> dict[str, Any]:
         spec = alloc.spec
         return {"name": spec["name"], "engine": KIND, "database": Path(spec["path"]).name,
-                "url": spec["value"], "path": spec["path"], "role": spec["role"]}
+                "url": spec["value"], "path": spec["path"], "role": spec["role"],
+                "adopted": is_adopted(spec)}
 
 
 def plan_entry(entry: DatabaseConfig, ctx: PlanContext) -> Allocation:
@@ -83,6 +92,8 @@ def plan_entry(entry: DatabaseConfig, ctx: PlanContext) -> Allocation:
         mine = renamed(ref, stem)
         # a relative location is read from the worktree; an absolute one sits beside main's
         path = mine.resolve(ctx.worktree if not os.path.isabs(ref.path) else Path("/"))
+        if _same(str(path), str(main_file)):
+            raise sources.refuse_main(entry, str(main_file))
     spec: dict[str, Any] = {
         "engine": KIND, "name": entry.name, "role": "main" if is_main else "worktree",
         "path": str(path), "main_path": str(main_file), "value": mine.render(),

@@ -65,6 +65,12 @@ def url_env(subdomain: str | None, project: str, ports: Mapping[str, int],
     return env
 
 
+def _main_branch(main_path: Path) -> str | None:
+    from branchyard import git
+
+    return git.current_branch(main_path)
+
+
 def find_site(common_dir: Path, main_path: Path, project: str, config: Config,
               branch: str | None, here: Path | None) -> Site:
     """The site of ``branch``, or of the worktree at ``here`` (main if neither)."""
@@ -74,6 +80,8 @@ def find_site(common_dir: Path, main_path: Path, project: str, config: Config,
     rec = None
     if branch is not None:
         rec = state.by_branch(branch)
+        if rec is None and _main_branch(main_path) == branch:
+            return _main_site(main_path, project, config)
         if rec is None:
             raise WorktreeError(f"no branchyard worktree for branch {branch!r}",
                                 hint="`branchyard ls` lists them; `branchyard up "
