@@ -104,6 +104,8 @@ def _clone(spec: Mapping[str, Any], server: str, ctx: PlanContext) -> None:
     src = snapshot_source(spec, server)
     if not spec["seed_source"]:
         _require_main(spec, server)
+    if spec.get("managed"):
+        _note_upgrade(ctx)
     snap = snapshot.ensure(src, ctx.reporter)
     target = spec["database"]
     if src.pool and pool.claim(src.common_dir, snap, target):
@@ -114,6 +116,15 @@ def _clone(spec: Mapping[str, Any], server: str, ctx: PlanContext) -> None:
             pg.create(conn, target, template=snap.name)
     if src.pool:
         pool.spawn_refill(src.common_dir, snap.name)
+
+
+def _note_upgrade(ctx: PlanContext) -> None:
+    from branchyard.db import managed
+
+    state = managed.load_state()
+    note = managed.upgrade_note(state) if state is not None else ""
+    if note:
+        ctx.reporter.message(f"note: {note}")
 
 
 def _require_main(spec: Mapping[str, Any], server: str) -> None:
