@@ -11,9 +11,10 @@ import pytest
 
 from branchyard import api
 from branchyard.cli.main import main
+from branchyard.db import cloning
 from branchyard.db import postgres as pg
 
-from .conftest import pg_names, pg_url
+from .conftest import PG_ADMIN, pg_names, pg_url
 
 
 @pytest.fixture
@@ -51,6 +52,7 @@ def test_db_status_url_and_psql(worktree: Path, repo: Path, main_db: str, uid: s
     assert row["database"].startswith(clone) and row["exists"] is True
     assert row["tables"] == 1 and row["migration_tool"] == ""
     assert row["url"] == pg_url(row["database"])
+    assert row["clone"] == cloning.of_server_url(PG_ADMIN).as_json()
     assert doc["worktree"]["branch"] == "feat/cli"
     url = run_json(capsys, "db", "url", "app")
     assert url["url"] == pg_url(row["database"])

@@ -9,6 +9,7 @@ import shutil
 import subprocess
 import tempfile
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import psutil
@@ -17,6 +18,7 @@ import pytest
 from branchyard.config import Config, DatabaseConfig, ServerConfig
 from branchyard.db import cloning, managed, pgbin
 from branchyard.db import postgres as pg
+from branchyard.events import NullReporter
 from branchyard.providers.base import RepoInfo
 from branchyard.providers.postgres import PostgresProvider
 
@@ -119,8 +121,7 @@ def test_the_spec_starts_the_cluster_as_configured(
         port = probe.getsockname()[1]
     server = ServerConfig(port=port, max_connections=37, bin_dir=str(wheel_bins.bin_dir))
     entry = DatabaseConfig(name="app")
-    ctx = plan_ctx(project, entry)
-    ctx = type(ctx)(**{**ctx.__dict__, "config": Config(database=(entry,), server=server)})
+    ctx = replace(plan_ctx(project, entry), config=Config(database=(entry,), server=server))
     [alloc] = PostgresProvider().plan(ctx)
     (tmp_path / "state" / "server" / "server.json").unlink()  # lost before first use
     try:
@@ -228,8 +229,16 @@ def _old_system_bins() -> pgbin.PgBinaries | None:
     return old[0] if old else None
 
 
+class _Messages(NullReporter):
+    def __init__(self) -> None:
+        self.texts: list[str] = []
+
+    def message(self, text: str) -> None:
+        self.texts.append(text)
+
+
 def test_upgrade_moves_every_database_to_18_and_keeps_the_old_cluster(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        tmp_path: Path, project: RepoInfo, monkeypatch: pytest.MonkeyPatch,
         capsys: pytest.CaptureFixture[str]) -> None:
     from branchyard.cli.main import main
 
@@ -248,10 +257,21 @@ def test_upgrade_moves_every_database_to_18_and_keeps_the_old_cluster(
                        "CREATE TABLE notes AS SELECT g AS id FROM generate_series(1, 50) g",
                        "ALTER TABLE notes OWNER TO app_reader")
             pg.create(conn, "kept_snap", template="kept_main", allow_connections=False)
+        said = _Messages()
+        ctx = replace(plan_ctx(project, DatabaseConfig(name="app")), reporter=said)
+        [alloc] = PostgresProvider().plan(ctx)
+        PostgresProvider().create(alloc, ctx)  # a worktree's clone, as `up` makes it
+        assert any(t.startswith(f"note: the managed server runs PostgreSQL {old_bins.version}")
+                   for t in said.texts)
+        assert main(["server", "status"]) == 0
+        assert f"note: the managed server runs PostgreSQL {old_bins.version}: clones would " \
+               "be faster with PostgreSQL 18 (`branchyard server upgrade`" in (
+                   capsys.readouterr().out)
         assert main(["server", "upgrade", "--json"]) == 0
         doc = json.loads(capsys.readouterr().out)
         assert doc["ok"] and doc["old_version"] == old_bins.version
-        assert doc["new_version"] == 18 and doc["databases"] == ["kept_main", "kept_snap"]
+        assert doc["new_version"] == 18
+        assert {"kept_main", "kept_snap", alloc.spec["database"]} <= set(doc["databases"])
         new = managed.load_state()
         assert new is not None and managed.cluster_version(new) == 18
         assert (new.port, new.password) == (old.port, old.password)  # worktree URLs still work
@@ -261,6 +281,7 @@ def test_upgrade_moves_every_database_to_18_and_keeps_the_old_cluster(
                                 "GROUP BY relowner").fetchone() == (50, "app_reader")
         with pg.connect(old.url) as conn:
             assert pg.database_info(conn, "kept_snap").allow_connections is False  # type: ignore[union-attr]
+        assert PostgresProvider().exists(alloc)  # the worktree's URL, unchanged, works
         assert (Path(old.cluster_dir) / "data" / "PG_VERSION").read_text().strip() == str(
             old_bins.version)  # the old cluster is kept
         assert main(["server", "status"]) == 0
