@@ -207,6 +207,7 @@ def test_a_cluster_on_xfs_clones_by_reflink(
         with pg.connect(state.url) as conn:
             method = cloning.of_server(conn, state.data_dir)
             assert method.setting == "clone" and method.label == "reflink (O(1))"
+            assert cloning.of_server(conn) == method  # as for a server the user points at
             pg.create(conn, "src")
             pg.run_sql(parse_admin(state.url, "src"),
                        "CREATE TABLE t AS SELECT g FROM generate_series(1, 1000) g")
