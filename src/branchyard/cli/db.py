@@ -301,7 +301,7 @@ def _server_json(st: ServerStatus) -> dict[str, Any]:
     if st.state is not None:
         data.update(port=st.state.port, url=mask_url(st.state.url),
                     data_dir=str(st.state.data_dir), log=str(st.state.log_file),
-                    run_as=st.state.user or None)
+                    run_as=st.state.user or None, bin_dir=st.state.bin_dir)
     if st.running and st.state is not None:
         from branchyard.db import cloning
         from branchyard.db import postgres as pg
@@ -326,7 +326,8 @@ def _server_text(info: dict[str, Any]) -> str:
         return "the managed server is not set up (`branchyard server start`)"
     state = "running" if info["running"] else "stopped"
     lines = [f"managed Postgres: {state} on 127.0.0.1:{info['port']}",
-             f"  url   {info['url']}", f"  data  {info['data_dir']}"]
+             f"  url   {info['url']}", f"  data  {info['data_dir']}",
+             f"  bin   {info['bin_dir']}"]
     if info["running"]:
         lines.append(f"  connections {info['connections']}/{info['max_connections']}, "
                      f"version {info['version']}")
