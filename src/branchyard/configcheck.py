@@ -6,7 +6,7 @@ import re
 from collections.abc import Iterable
 from pathlib import Path
 
-from branchyard.config import Config
+from branchyard.config import SERVER_FILES, Config
 from branchyard.errors import ConfigError
 
 ENGINES = ("postgres", "mysql", "sqlite", "redis")
@@ -28,6 +28,31 @@ def check_config(config: Config, source: Path) -> None:
         _env_name(name, f"env.vars.{name}", source)
     if not 0 < config.proxy.port < 65536:
         raise _err(source, "proxy.port", f"{config.proxy.port} is not a port number")
+    _check_server(config, source)
+
+
+def _check_server(config: Config, source: Path) -> None:
+    server = config.server
+    if server.port and not 0 < server.port < 65536:
+        raise _err(source, "server.port", f"{server.port} is not a port number")
+    if not 0 < server.max_connections <= 10000:
+        raise _err(source, "server.max_connections",
+                   f"{server.max_connections} must be between 1 and 10000")
+    if server.bin_dir:
+        problem = _bin_dir_problem(server.bin_dir)
+        if problem:
+            raise _err(source, "server.bin_dir", problem)
+
+
+def _bin_dir_problem(value: str) -> str:
+    """Why ``[server] bin_dir`` cannot be used ("" when it can)."""
+    path = Path(value).expanduser()
+    if not path.is_absolute():
+        return f"{value!r} must be an absolute path (or start with ~)"
+    missing = [name for name in SERVER_FILES if not (path / name).is_file()]
+    if missing:
+        return f"{value!r} has no {', '.join(missing)} (it should be PostgreSQL's bin directory)"
+    return ""
 
 
 def _check_ports(config: Config, source: Path) -> None:

@@ -48,6 +48,11 @@ def test_local_file_overrides_committed_one(tmp_path: Path) -> None:
     ("[env.vars]\n'BAD-NAME' = 'x'\n",
      "branchyard.toml: `env.vars.BAD-NAME`: 'BAD-NAME' is not a valid environment variable "
      "name"),
+    ("[server]\nbin_dir = '/nonexistent/pg/bin'\n",
+     "branchyard.toml: `server.bin_dir`: '/nonexistent/pg/bin' has no initdb, pg_ctl, "
+     "postgres (it should be PostgreSQL's bin directory)"),
+    ("[server]\nbin_dir = 'pg/bin'\n",
+     "branchyard.toml: `server.bin_dir`: 'pg/bin' must be an absolute path (or start with ~)"),
     ("[project\n", "branchyard.toml: invalid TOML: Expected ']' at the end of a table "
      "declaration (at line 1, column 9)"),
 ])

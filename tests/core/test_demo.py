@@ -42,6 +42,6 @@ def test_demo_clones_the_main_database_into_each_worktree() -> None:
     with pg.connect(admin.url) as conn:
         left = {row[0] for row in conn.execute(
             "SELECT datname FROM pg_database WHERE datname LIKE 'shop%'")}
-    managed.stop()
+    managed.remove_cluster()  # as root the cluster lives outside the test's state dir
     assert left == set()
     assert not Path(result.root).exists()

@@ -11,9 +11,10 @@ import pytest
 
 from branchyard import api
 from branchyard.cli.main import main
+from branchyard.db import cloning
 from branchyard.db import postgres as pg
 
-from .conftest import RedisLeases, pg_names, pg_url, redis_owner
+from .conftest import PG_ADMIN, RedisLeases, pg_names, pg_url, redis_owner
 
 
 @pytest.fixture
@@ -51,6 +52,7 @@ def test_db_status_url_and_psql(worktree: Path, repo: Path, main_db: str, uid: s
     assert row["database"].startswith(clone) and row["exists"] is True
     assert row["tables"] == 1 and row["migration_tool"] == ""
     assert row["url"] == pg_url(row["database"])
+    assert row["clone"] == _clone_method(PG_ADMIN).as_json()
     assert doc["worktree"]["branch"] == "feat/cli"
     url = run_json(capsys, "db", "url", "--db", "app")
     assert url["url"] == pg_url(row["database"])
@@ -149,3 +151,8 @@ def test_db_status_of_sqlite_and_redis(repo: Path, capsys: pytest.CaptureFixture
     os.chdir(repo)
     api.down(api.DownRequest("feat/kinds", force=True))
     assert not path.exists()
+
+
+def _clone_method(url: str, data_dir: Path | None = None) -> cloning.CloneMethod:
+    with pg.connect(url) as conn:
+        return cloning.of_server(conn, data_dir)

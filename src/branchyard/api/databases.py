@@ -7,10 +7,10 @@ worktree, plans them), and returns frozen results; the CLI renders them.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from branchyard.context import Context, open_context
 from branchyard.errors import DatabaseError, UsageError, WorktreeError
@@ -19,6 +19,9 @@ from branchyard.identity import Identity
 from branchyard.ledger import WorktreeRecord
 from branchyard.plan import Allocation, PlanContext
 from branchyard.providers import get_provider
+
+if TYPE_CHECKING:
+    from branchyard.db.cloning import CloneMethod
 
 DB_KINDS = ("postgres", "mysql", "sqlite", "redis")
 WARN_RATIO = 0.8
@@ -127,7 +130,8 @@ def _inspect_postgres(alloc: Allocation) -> dict[str, Any]:
     with pg.connect(spec["server"]) as conn:
         info = pg.database_info(conn, spec["database"])
         ceiling, used = pg.max_connections(conn), pg.total_connections(conn)
-    out.update(server_connections=used, max_connections=ceiling)
+        clone = _clone_method(conn, spec)
+    out.update(server_connections=used, max_connections=ceiling, clone=clone.as_json())
     if used >= ceiling * WARN_RATIO:
         out["warnings"].append(f"the server at {parse_url(spec['server']).address} "
                                f"uses {used} of its {ceiling} connections")
@@ -137,6 +141,13 @@ def _inspect_postgres(alloc: Allocation) -> dict[str, Any]:
     out.update(exists=True, size=info.size, connections=info.connections,
                tables=pg.table_count(spec["url"]), migration_tool=tool, last_migration=last)
     return out
+
+
+def _clone_method(conn: Any, spec: Mapping[str, Any]) -> CloneMethod:
+    from branchyard.db import cloning, managed
+
+    state = managed.load_state() if spec.get("managed") else None
+    return cloning.of_server(conn, state.data_dir if state else None)
 
 
 def _inspect_mysql(alloc: Allocation) -> dict[str, Any]:

@@ -13,6 +13,7 @@ from branchyard.events import Reporter
 
 if TYPE_CHECKING:
     from branchyard.api.databases import DbStatus
+    from branchyard.config import ServerConfig
     from branchyard.db.managed import ServerStatus
 
 
@@ -69,6 +70,8 @@ def _status_text(st: DbStatus) -> str:
             lines.append(f"    migration    {migration}")
             lines.append(f"    connections  {row['connections']} here; server "
                          f"{row['server_connections']}/{row['max_connections']}")
+        if "clone" in row:
+            lines.append(f"    clone        {row['clone']['label']}")
     lines.extend(f"warning: {w}" for w in st.warnings)
     return "\n".join(lines)
 
@@ -256,6 +259,43 @@ def server_stop(as_json: bool) -> None:
     respond("server stop", as_json, body)
 
 
+@server.command("upgrade")
+@click.option("--remove-old", is_flag=True,
+              help="Delete the cluster an earlier upgrade moved from (check your data first).")
+@json_option
+def server_upgrade(remove_old: bool, as_json: bool) -> None:
+    """Move the managed server's databases to PostgreSQL 18 (dump/restore into a new
+    cluster on the same port and password); the old cluster is kept until
+    --remove-old."""
+    def body() -> Reply:
+        from branchyard.db import upgrade
+
+        if remove_old:
+            gone = upgrade.remove_old()
+            return Reply({"removed": gone or None},
+                         f"removed {gone}" if gone else "no old cluster is kept")
+        done = upgrade.upgrade(_server_config(), reporter=_reporter(as_json))
+        info = upgrade.describe(done)
+        text = (f"upgraded the managed server from PostgreSQL {done.old_version} to "
+                f"{done.new_version}: {len(done.databases)} databases copied\n"
+                f"  the old cluster is kept at {done.old_cluster_dir} until "
+                "`branchyard server upgrade --remove-old`")
+        return Reply(info, text)
+
+    respond("server upgrade", as_json, body)
+
+
+def _server_config() -> ServerConfig:
+    from branchyard.config import Config
+    from branchyard.context import open_context
+    from branchyard.errors import NotARepoError
+
+    try:
+        return open_context().config.server
+    except NotARepoError:
+        return Config().server
+
+
 @server.command("status")
 @json_option
 def server_status(as_json: bool) -> None:
@@ -276,15 +316,23 @@ def _server_json(st: ServerStatus) -> dict[str, Any]:
     if st.state is not None:
         data.update(port=st.state.port, url=mask_url(st.state.url),
                     data_dir=str(st.state.data_dir), log=str(st.state.log_file),
-                    run_as=st.state.user or None)
+                    run_as=st.state.user or None, bin_dir=st.state.bin_dir)
     if st.running and st.state is not None:
+        from branchyard.db import cloning
         from branchyard.db import postgres as pg
 
         with pg.connect(st.state.url) as conn:
             row = conn.execute("SHOW server_version").fetchone()
             data.update(version=row[0] if row else "",
                         connections=pg.total_connections(conn),
-                        max_connections=pg.max_connections(conn))
+                        max_connections=pg.max_connections(conn),
+                        clone=cloning.of_server(conn, st.state.data_dir).as_json())
+    if st.state is not None:
+        from branchyard.db import managed
+
+        found = managed.notes(st.state)
+        if found:
+            data["notes"] = found
     return data
 
 
@@ -293,8 +341,11 @@ def _server_text(info: dict[str, Any]) -> str:
         return "the managed server is not set up (`branchyard server start`)"
     state = "running" if info["running"] else "stopped"
     lines = [f"managed Postgres: {state} on 127.0.0.1:{info['port']}",
-             f"  url   {info['url']}", f"  data  {info['data_dir']}"]
+             f"  url   {info['url']}", f"  data  {info['data_dir']}",
+             f"  bin   {info['bin_dir']}"]
     if info["running"]:
         lines.append(f"  connections {info['connections']}/{info['max_connections']}, "
                      f"version {info['version']}")
+        lines.append(f"  clone {info['clone']['label']}")
+    lines.extend(f"note: {n}" for n in info.get("notes", []))
     return "\n".join(lines)

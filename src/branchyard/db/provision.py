@@ -21,10 +21,9 @@ if TYPE_CHECKING:
 def server_url(spec: Mapping[str, Any]) -> str:
     """The admin URL, starting the managed cluster first when it is the server."""
     if spec.get("managed"):
-        from branchyard.config import ServerConfig
         from branchyard.db import managed
 
-        managed.start(ServerConfig())  # already reserved: only its state is used
+        managed.start_recorded(str(spec["server"]), dict(spec.get("server_config") or {}))
     return str(spec["server"])
 
 
@@ -110,6 +109,8 @@ def _clone(spec: Mapping[str, Any], server: str, ctx: PlanContext) -> None:
     src = snapshot_source(spec, server)
     if not spec["seed_source"]:
         _require_main(spec, server)
+    if spec.get("managed"):
+        _note_upgrade(ctx)
     snap = snapshot.ensure(src, ctx.reporter)
     target = spec["database"]
     if src.pool and pool.claim(src.common_dir, snap, target):
@@ -120,6 +121,15 @@ def _clone(spec: Mapping[str, Any], server: str, ctx: PlanContext) -> None:
             pg.create(conn, target, template=snap.name)
     if src.pool:
         pool.spawn_refill(src.common_dir, snap.name)
+
+
+def _note_upgrade(ctx: PlanContext) -> None:
+    from branchyard.db import managed
+
+    state = managed.load_state()
+    note = managed.upgrade_note(state) if state is not None else ""
+    if note:
+        ctx.reporter.message(f"note: {note}")
 
 
 def _require_main(spec: Mapping[str, Any], server: str) -> None:

@@ -9,7 +9,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from branchyard.deps.fsprobe import FsProbe
 from branchyard.deps.install import (
     Runner,
     is_virtualenv,
@@ -22,6 +21,7 @@ from branchyard.deps.lockstamp import lockfile_hash, read_stamp, write_stamp
 from branchyard.deps.treecopy import CopyRequest, CopyStats, Method, TreeCopyError, copy_tree
 from branchyard.errors import BranchyardError, ProviderError
 from branchyard.events import NullReporter, Reporter
+from branchyard.fsprobe import FsProbe
 
 MODES = ("auto", "reflink", "hardlink", "copy", "install")
 INCOMPLETE = "incomplete"  # the lock hash stamped on a tree whose install failed

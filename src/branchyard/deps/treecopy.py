@@ -19,8 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from branchyard.deps.fsprobe import reflink_fd
 from branchyard.errors import ProviderError
+from branchyard.fsprobe import reflink_fd
 
 # reflink: copy-on-write clone of every file; hardlink: link every file;
 # shared: link only files already hardlinked elsewhere (a content-addressed

@@ -10,11 +10,11 @@ from pathlib import Path
 from typing import Any
 
 from branchyard.config import DepsConfig
-from branchyard.deps.fsprobe import FsProbe
 from branchyard.deps.install import Runner
 from branchyard.deps.lockstamp import lockfile_hash, read_stamp
 from branchyard.deps.reuse import MODES, DepsTarget, Outcome, Session, decide, ensure_deps
 from branchyard.errors import ConfigError
+from branchyard.fsprobe import FsProbe
 from branchyard.plan import Allocation, PlanContext
 
 

@@ -82,6 +82,10 @@ def plan_entry(entry: DatabaseConfig, ctx: PlanContext) -> Allocation:
         "pool": entry.pool, "managed": managed, "common_dir": str(ctx.repo.common_dir),
         "migrations_query": entry.migrations_query,
     }
+    if managed:
+        from branchyard.db.managed import settings_of
+
+        spec["server_config"] = settings_of(ctx.config.server)
     return Allocation(KIND, f"db:{entry.name}", spec)
 
 
