@@ -23,6 +23,7 @@ import stat
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from branchyard import statefile
 from branchyard.config import ServerConfig
 from branchyard.errors import CommandError, DatabaseError
 from branchyard.paths import state_dir
@@ -94,10 +95,10 @@ def _version_key(path: Path) -> tuple[int, ...]:
 def load_state() -> ServerState | None:
     path = server_home() / "server.json"
     try:
-        return ServerState(**json.loads(path.read_text(encoding="utf-8")))
+        return ServerState(**statefile.payload(json.loads(path.read_text(encoding="utf-8"))))
     except FileNotFoundError:
         return None
-    except (ValueError, TypeError) as exc:
+    except (ValueError, TypeError, AttributeError) as exc:
         raise DatabaseError(f"{path} is unreadable ({exc})",
                             hint=f"stop the managed server and remove {path}") from exc
 
@@ -120,12 +121,8 @@ def reserve(cfg: ServerConfig) -> ServerState:
     state = ServerState(port=cfg.port or _free_port(), password=secrets.token_urlsafe(18),
                         cluster_dir=str(_cluster_dir(user)), bin_dir=str(bin_dir), user=user,
                         max_connections=cfg.max_connections)
-    home = server_home()
-    home.mkdir(parents=True, exist_ok=True)
-    tmp = home / f".server.{os.getpid()}.json"
-    tmp.write_text(json.dumps(asdict(state), indent=1), encoding="utf-8")
-    tmp.chmod(0o600)
-    os.replace(tmp, home / "server.json")
+    home = statefile.private_dir(server_home(), tighten=False)
+    statefile.write_json(home / "server.json", asdict(state), version=1)
     return state
 
 
