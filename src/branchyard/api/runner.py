@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
 
+from branchyard.api.envcopies import refresh_env_files
 from branchyard.api.info import full_env, live_record_for
 from branchyard.context import open_context
 from branchyard.errors import BranchyardError
@@ -29,6 +30,7 @@ def run_command(request: RunRequest) -> int:
     """Run ``argv`` in the worktree; returns its exit code (128+N for a signal)."""
     ctx = open_context(request.cwd)
     record = live_record_for(ctx, request.name)
+    refresh_env_files(ctx, record)  # the command may read them on its own
     env = {**os.environ, **full_env(ctx, record)}
     argv = list(request.argv)
     flag = ctx.config.ports.inject_flag if request.port_flag is None else request.port_flag
