@@ -129,6 +129,8 @@ class Ledger:
 
     def _write(self, state: LedgerState) -> None:
         statefile.write_json(self.path, {
+            # what branchyard read before "version": an older one still reads the file
+            statefile.LEGACY_VERSION_KEY: SCHEMA,
             "worktrees": {k: asdict(v) for k, v in sorted(state.worktrees.items())},
             "sections": state.sections}, version=SCHEMA)
 

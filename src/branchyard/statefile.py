@@ -64,8 +64,7 @@ def write_text(path: Path, text: str, *, mode: int = FILE_MODE) -> None:
 def write_json(path: Path, data: Mapping[str, Any], *, version: int,
                sort_keys: bool = False) -> None:
     """Write ``{"version": version, **data}`` to ``path`` (atomic, mode 0600)."""
-    doc = {VERSION_KEY: version, **{k: v for k, v in data.items()
-                                    if k not in (VERSION_KEY, LEGACY_VERSION_KEY)}}
+    doc = {VERSION_KEY: version, **{k: v for k, v in data.items() if k != VERSION_KEY}}
     write_text(path, json.dumps(doc, indent=1, sort_keys=sort_keys) + "\n")
 
 

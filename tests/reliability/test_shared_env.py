@@ -211,3 +211,33 @@ def test_a_file_that_stops_setting_worktree_variables_is_a_link_again(
     # teardown removes the generated copy with the link it replaced
     cli(wt, "teardown", check=True)
     assert not (wt / ".env").exists() and not (wt / ".env.shared").exists()
+
+
+def mode(path: Path) -> int:
+    return path.stat().st_mode & 0o777
+
+
+def test_files_holding_secrets_are_readable_by_their_owner_only(shop: Project) -> None:
+    from branchyard.paths import state_dir
+    from branchyard.proxy.tls import ensure_ca
+
+    wt, env = up(shop, "feat/p")
+    assert mode(wt / ".env.development.local") == 0o600  # it carries the database URL
+    assert env["DATABASE_URL"] in (wt / ".env.development.local").read_text()
+    assert mode(wt / ".env") == 0o600  # main's secrets, with the worktree's database
+    state = state_dir()
+    private = {"ledger.json": shop.ledger.path, "ports.json": state / "ports.json",
+               "repos.json": state / "proxy" / "repos.json"}
+    assert {name: mode(p) for name, p in private.items()} == dict.fromkeys(private, 0o600)
+    dirs = {"ledger dir": shop.ledger.dir, "state dir": state, "proxy dir": state / "proxy"}
+    assert {name: mode(p) for name, p in dirs.items()} == dict.fromkeys(dirs, 0o700)
+    cert, key = ensure_ca(state / "proxy" / "tls")
+    assert (mode(cert.parent), mode(key)) == (0o700, 0o600)
+    # no temp file of the atomic writes is left behind
+    assert not [p for p in (*shop.ledger.dir.iterdir(), *state.iterdir())
+                if p.name.endswith(".tmp")]
+    # never more readable than the strictest shared file of main
+    (shop.path / ".env.shared").chmod(0o400)
+    cli(wt, "setup", check=True)
+    assert mode(wt / ".env.development.local") == 0o400
+    cli(shop.path, "down", "feat/p", check=True)

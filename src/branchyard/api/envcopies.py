@@ -7,12 +7,15 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from branchyard import sharedenv
-from branchyard.api.drift import Finding, Survey
 from branchyard.context import Context
 from branchyard.ledger import WorktreeRecord
 from branchyard.sharedenv import SharedFile
+
+if TYPE_CHECKING:  # `env`, called by prompts, must not pay for doctor's modules
+    from branchyard.api.drift import Finding, Survey
 
 
 def _is_main(ctx: Context, record: WorktreeRecord) -> bool:
@@ -39,6 +42,8 @@ def env_files_of(ctx: Context, record: WorktreeRecord) -> list[SharedFile]:
 
 def findings(survey: Survey) -> list[Finding]:
     """Copies out of date with main's file, and generated copies edited by hand."""
+    from branchyard.api.drift import Finding
+
     out = []
     for record in survey.state.worktrees.values():
         if survey.is_busy(record.path):
