@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from branchyard import api, ports
+from branchyard.envfile import EnvValueError
 from branchyard.errors import GitError, HookError, UnsafeError, WorktreeError
 from branchyard.ledger import Ledger
 from tests.conftest import git
@@ -177,6 +178,20 @@ def test_failing_hook_undoes_everything(app: Path) -> None:
     assert "boom" in str(err.value)
     assert git("branch", "--list", "feat/hook", cwd=app) == ""
     assert not list(app.parent.glob("app.feat_hook_*"))
+    assert ledger(app).read().worktrees == {}
+    assert ports.all_leases() == []
+
+
+def test_an_env_var_no_reader_would_read_back_is_refused_and_up_undone(app: Path) -> None:
+    (app / "branchyard.local.toml").write_text('[env.vars]\nGREETING = "it\'s $5"\n')
+    with pytest.raises(EnvValueError) as err:
+        up(app, "feat/greet")
+    assert str(err.value) == (
+        "setup of the new worktree failed, so `up` was undone: GREETING=\"it's $5\" cannot "
+        "be written to an env file: it holds both ' and a $ that sh expands, so "
+        "python-dotenv, node --env-file and sh would read it differently")
+    assert git("branch", "--list", "feat/greet", cwd=app) == ""
+    assert not list(app.parent.glob("app.feat_greet_*"))
     assert ledger(app).read().worktrees == {}
     assert ports.all_leases() == []
 
