@@ -245,8 +245,7 @@ def _initdb(state: ServerState) -> None:
     cluster.mkdir(parents=True, exist_ok=True)
     cluster.chmod(0o700)
     pwfile = cluster / "pwfile"
-    pwfile.write_text(state.password + "\n", encoding="utf-8")
-    pwfile.chmod(0o600)
+    statefile.write_text(pwfile, state.password + "\n")  # 0600 from its first byte
     if state.user:
         _chown_tree(cluster, state.user)
     try:
