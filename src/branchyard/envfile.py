@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-import os
+import contextlib
 import re
 import shlex
 from collections.abc import Iterable, Mapping
+from itertools import pairwise
 from pathlib import Path
 
+from branchyard import statefile
 from branchyard.errors import ConfigError
 from branchyard.identity import Identity, compose_project_name
 
@@ -80,22 +82,91 @@ def check_name(name: str, where: str) -> None:
                           hint="use letters, digits and _ only, not starting with a digit")
 
 
-def quote_dotenv(value: str) -> str:
-    """A dotenv value that dotenv readers (python-dotenv, node's dotenv) read back
-    as ``value`` and that a shell sourcing the file (``set -a; . file``) never
-    expands: single quotes when possible (literal everywhere); otherwise double
-    quotes with every character the shell would expand (``$``, backtick) escaped."""
-    if value and re.fullmatch(r"[A-Za-z0-9_./:@%+,=-]+", value):
+class EnvValueError(ConfigError):
+    code = "env_value"
+
+
+# What python-dotenv expands even in single quotes (``load_dotenv`` interpolates by
+# default), with no escape that node or sh would undo: such a value is refused.
+_INTERPOLATED = re.compile(r"\$\{[^}:]*(?::-[^}]*)?\}")
+_BARE = re.compile(r"[A-Za-z0-9_./:@%+,=-]+")
+# In double quotes, after a backslash: what python-dotenv, node or sh decode.
+_DECODED_AFTER_BACKSLASH = set("\\'\"abfnrtv$`\n")
+# In double quotes, after ``$``: what sh leaves alone (a name, a digit, ``{``, ``(``
+# and the special parameters expand).
+_LITERAL_AFTER_DOLLAR = set(" .,/%+=:;'^~<>|&)}]")
+
+
+def quote_dotenv(value: str, name: str = "") -> str:
+    """``value`` as a dotenv value that python-dotenv (``load_dotenv``, which
+    interpolates), ``node --env-file`` and a shell sourcing the file (``set -a;
+    . file``) all read back as ``value``; :class:`EnvValueError` when no such
+    form exists (the three have no common escape)."""
+    problem = dotenv_problem(value)
+    if problem:
+        raise EnvValueError(
+            f"{name or 'a value'}={value!r} cannot be written to an env file: {problem}, "
+            "so python-dotenv, node --env-file and sh would read it differently",
+            hint="change the value (for [env.vars], the template in branchyard.toml); "
+                 "`branchyard env --format shell` or `--json` give any value exactly")
+    if not value or _BARE.fullmatch(value):
         return value
-    if not re.search(r"['\\\n]", value):
-        return f"'{value}'"
-    escaped = value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
-    escaped = escaped.replace("$", "\\$").replace("`", "\\`")
-    return f'"{escaped}"'
+    return f"'{value}'" if _single_quotable(value) else f'"{value}"'
+
+
+def dotenv_problem(value: str) -> str:
+    """Why no dotenv form gives ``value`` back to every reader ("" when one does)."""
+    problem = _unwritable(value)
+    if problem or not value or _BARE.fullmatch(value) or _single_quotable(value) \
+            or _double_quotable(value):
+        return problem
+    return _why_not_quotable(value)
+
+
+def _unwritable(value: str) -> str:
+    if "\0" in value:
+        return "it holds a NUL byte, which no environment variable can"
+    if "\r" in value:
+        return "it holds a carriage return (\\r), which python-dotenv turns into \\n"
+    if _INTERPOLATED.search(value):
+        return "python-dotenv expands the ${…} in it"
+    return ""
+
+
+def _single_quotable(value: str) -> bool:
+    # python-dotenv decodes \\ and \' even in single quotes; sh has no escape there
+    return "'" not in value and "\\\\" not in value and not value.endswith("\\")
+
+
+def _double_quotable(value: str) -> bool:
+    return not ('"' in value or "`" in value or value.endswith("\\") or _decoded_escape(value)
+                or _expanded_dollar(value))
+
+
+def _decoded_escape(value: str) -> bool:
+    return any(a == "\\" and b in _DECODED_AFTER_BACKSLASH for a, b in pairwise(value))
+
+
+def _expanded_dollar(value: str) -> bool:
+    return any(a == "$" and b not in _LITERAL_AFTER_DOLLAR for a, b in pairwise(value))
+
+
+def _why_not_quotable(value: str) -> str:
+    if value.endswith("\\"):
+        return "it ends with a backslash"
+    if "'" not in value:
+        return "it holds two backslashes in a row (python-dotenv reads one, node two)"
+    if '"' in value:
+        return "it holds both kinds of quotes"
+    if "`" in value:
+        return "it holds both ' and a backtick"
+    if _expanded_dollar(value):
+        return "it holds both ' and a $ that sh expands"
+    return "it holds both ' and a backslash escape"
 
 
 def format_dotenv(env: Mapping[str, str]) -> str:
-    return "".join(f"{k}={quote_dotenv(v)}\n" for k, v in env.items())
+    return "".join(f"{k}={quote_dotenv(v, k)}\n" for k, v in env.items())
 
 
 def format_shell(env: Mapping[str, str]) -> str:
@@ -106,18 +177,28 @@ def override_text(identity: Identity, env: Mapping[str, str]) -> str:
     return HEADER.format(branch=identity.branch, slug=identity.slug) + format_dotenv(env)
 
 
-def write_if_changed(path: Path, text: str) -> bool:
-    """Write atomically unless the content is already ``text``; True if written."""
+def write_if_changed(path: Path, text: str, *, mode: int = statefile.FILE_MODE) -> bool:
+    """Write atomically unless the content is already ``text``; True if written.
+    The file ends with ``mode`` either way (env files carry passwords)."""
     try:
         if path.read_text(encoding="utf-8") == text:
+            if not path.is_symlink() and path.stat().st_mode & 0o777 != mode:
+                path.chmod(mode)
             return False
     except (FileNotFoundError, UnicodeDecodeError, IsADirectoryError):
         pass
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
+    statefile.write_text(path, text, mode=mode)
     return True
+
+
+def secret_mode(sources: Iterable[Path]) -> int:
+    """The mode of a file made from ``sources``: 0600, or stricter when one of them
+    is (still readable by its owner)."""
+    mode = statefile.FILE_MODE
+    for source in sources:
+        with contextlib.suppress(OSError):
+            mode &= source.stat().st_mode
+    return (mode & 0o777) | 0o400
 
 
 def read_env_files(paths: Iterable[Path]) -> dict[str, str]:

@@ -1,8 +1,9 @@
 """The per-repo ledger: what branchyard made, recorded before it is made.
 
 It lives in ``<git-common-dir>/branchyard/ledger.json``, shared by all worktrees of
-the repository: versioned JSON, written to a temp file and ``os.replace``-d under
-a file lock, so parallel agents never see a half-written file.
+the repository: versioned JSON written by :mod:`branchyard.statefile` (atomic,
+mode 0600, in a 0700 directory) under a file lock, so parallel agents never see a
+half-written file.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from branchyard import git
+from branchyard import git, statefile
 from branchyard.errors import LedgerError
 from branchyard.identity import Identity
 
@@ -174,7 +175,7 @@ class Ledger:
         """
         from filelock import FileLock, Timeout  # only writers pay for the import
 
-        self.dir.mkdir(parents=True, exist_ok=True)
+        statefile.private_dir(self.dir)
         try:
             with FileLock(str(self.lock_path), timeout=LOCK_TIMEOUT):
                 state = self._load()
@@ -190,22 +191,19 @@ class Ledger:
             ) from exc
 
     def _write(self, state: LedgerState) -> None:
-        data = {"schema": SCHEMA,
-                "worktrees": {k: asdict(v) for k, v in sorted(state.worktrees.items())},
-                "sections": state.sections}
-        tmp = self.path.with_name(f".ledger.{os.getpid()}.tmp")
-        with tmp.open("w", encoding="utf-8") as fh:
-            json.dump(data, fh, indent=1)
-        # Atomic for every reader and against a killed process. No fsync: on ext4
-        # (data=ordered) it would also flush the thousands of files a checkout just
-        # wrote, which made `up` half again as slow as `git worktree add`.
-        os.replace(tmp, self.path)
+        statefile.write_json(self.path, {
+            # what branchyard read before "version": an older one still reads the file
+            statefile.LEGACY_VERSION_KEY: SCHEMA,
+            "worktrees": {k: asdict(v) for k, v in sorted(state.worktrees.items())},
+            "sections": state.sections}, version=SCHEMA)
 
     def _parse(self, text: str) -> LedgerState:
         try:
             data = json.loads(text)
-            schema = data["schema"]
-        except (ValueError, KeyError, TypeError) as exc:
+            schema = statefile.version_of(data)
+            if schema is None:
+                raise KeyError("version")
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
             backup = self._backup("corrupt")
             raise LedgerError(
                 f"the ledger {self.path} is corrupt ({exc}); a copy is kept at {backup}",

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from branchyard import statefile
 from branchyard.config import PortsConfig
 from branchyard.errors import PortError
 from branchyard.paths import state_dir
@@ -46,15 +47,17 @@ def _registry() -> Iterator[dict[str, dict[str, Any]]]:
     from filelock import FileLock  # only writers pay for its import
 
     path = registry_path()
-    path.parent.mkdir(parents=True, exist_ok=True)
+    statefile.private_dir(path.parent, tighten=False)
     with FileLock(str(path) + ".lock", timeout=30):
         data = _load(path)
         before = json.dumps(data, sort_keys=True)
         yield data
         if json.dumps(data, sort_keys=True) != before:
-            tmp = path.with_name(f".ports.{os.getpid()}.tmp")
-            tmp.write_text(json.dumps({"schema": 1, "leases": data}, indent=1, sort_keys=True))
-            os.replace(tmp, path)
+            _save(path, data)
+
+
+def _save(path: Path, leases: Mapping[str, Any]) -> None:
+    statefile.write_json(path, {"leases": leases}, version=1, sort_keys=True)
 
 
 def _load(path: Path) -> dict[str, dict[str, Any]]:
@@ -161,9 +164,7 @@ def rebuild_registry(leases: Iterable[Lease]) -> Path:
             os.replace(path, backup)
         data = {str(lease.port): {"owner": lease.owner, "name": lease.name,
                                   "leased_at": lease.leased_at} for lease in leases}
-        tmp = path.with_name(f".ports.{os.getpid()}.tmp")
-        tmp.write_text(json.dumps({"schema": 1, "leases": data}, indent=1, sort_keys=True))
-        os.replace(tmp, path)
+        _save(path, data)
     return backup
 
 

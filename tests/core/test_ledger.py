@@ -26,7 +26,18 @@ def test_round_trip_keeps_records_and_order(tmp_path: Path) -> None:
     again = ledger.read().worktrees["s_1"]
     assert again == rec
     assert list(again.ports) == ["PORT", "API_PORT"]
-    assert json.loads(ledger.path.read_text())["schema"] == 1
+    assert json.loads(ledger.path.read_text())["version"] == 1
+
+
+def test_a_ledger_of_the_first_format_is_read(tmp_path: Path) -> None:
+    ledger = Ledger(tmp_path)
+    ledger.dir.mkdir()
+    rec = {"slug": "s_1", "subdomain": "s", "branch": "feat/s", "index": 1, "path": "/w"}
+    ledger.path.write_text(json.dumps({"schema": 1, "worktrees": {"s_1": rec}}))
+    assert ledger.read().worktrees["s_1"].branch == "feat/s"
+    with ledger.update():
+        pass
+    assert json.loads(ledger.path.read_text())["version"] == 1
 
 
 def test_parallel_processes_never_lose_an_update(tmp_path: Path) -> None:

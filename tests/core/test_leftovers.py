@@ -27,6 +27,7 @@ session_file = "agent-browser.json"
 # Lock files stay (filelock keeps them so a waiting process never locks an
 # unlinked file); they are empty.
 LOCKS = {"state/ports.json.lock", "state/proxy/repos.lock", "state/server/server.lock",
+         "state/server/reserve.lock",
          "git/ledger.lock", "git/worktree-add.lock"}
 
 
@@ -99,7 +100,7 @@ def test_demo_leaves_only_empty_records(with_database: bool) -> None:
 
     if with_database and not database_available():
         pytest.skip("PostgreSQL binaries are not installed: the demo runs without a database")
-    cluster = managed._cluster_dir(managed._run_as_user())  # where the demo's server lives
+    cluster = managed._cluster_dir(managed.run_as_user())  # where the demo's server lives
 
     result = run_demo(with_database=with_database)
 

@@ -69,9 +69,7 @@ def test_leased_index_gets_a_copy_and_only_it_is_flushed(
         main.close()
     finally:
         leased.close()
-    leases = json.loads((Path(os.environ["BRANCHYARD_STATE_DIR"]) /
-                         "redis-leases.json").read_text())
-    assert leases[REDIS_ADDRESS]["leases"] == {}
+    assert redisdb.leased_indexes()[REDIS_ADDRESS] == {}
 
 
 def test_an_index_with_foreign_keys_is_refused_and_skipped(
@@ -112,3 +110,15 @@ def test_single_database_server_gets_a_key_prefix(
         assert main.exists(*main_keys) == len(main_keys)
     finally:
         main.close()
+
+
+def test_a_lease_file_without_a_version_is_read_and_rewritten_versioned() -> None:
+    path = Path(os.environ["BRANCHYARD_STATE_DIR"]) / "redis-leases.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"10.0.0.9:6379": {"databases": 16, "leases": {"3": "o#a"}}}))
+    assert redisdb.leased_indexes() == {"10.0.0.9:6379": {"3": "o#a"}}
+    assert redisdb.lease_index("10.0.0.9:6379", "o#a", 0) == 3
+    redisdb.release_index("10.0.0.9:6379", "o#a")
+    doc = json.loads(path.read_text())
+    assert doc == {"version": 1, "servers": {"10.0.0.9:6379": {"databases": 16, "leases": {}}}}
+    assert path.stat().st_mode & 0o777 == 0o600

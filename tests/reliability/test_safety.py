@@ -28,9 +28,13 @@ from .conftest import (
     pg_names,
 )
 
-HOSTILE = ["x;DROP${IFS}DATABASE${IFS}{canary}", "x';DROP-DATABASE-{canary};--",
-           "$(touch${IFS}pwned1)", "`touch${IFS}pwned2`", ";touch${IFS}pwned3;",
-           "feat/\"quoted\"&&touch${IFS}pwned4"]
+HOSTILE = ["x;DROP$IFS\"DATABASE\"$IFS{canary}", "x';DROP-DATABASE-{canary};--",
+           "$(touch$IFS\"pwned1\")", "`touch$IFS\"pwned2\"`", ";touch$IFS\"pwned3\";",
+           "feat/\"quoted\"&&touch$IFS\"pwned4\""]
+# python-dotenv expands ${…} wherever it is, and node and sh have no escape it
+# undoes: no env file can give these back, so `up` refuses them before anything.
+UNWRITABLE = ["x;DROP${IFS}DATABASE${IFS}{canary}", "$(touch${IFS}pwned5)",
+              "feat/it's\"both\""]
 HOOK = 'printf "%s\\n" "$BRANCHYARD_BRANCH" >> "$HOOK_OUT"'
 
 
@@ -66,6 +70,13 @@ def test_hostile_branch_names_are_just_names(project: Project, tmp_path: Path) -
             cwd=wt, capture_output=True, text=True, timeout=10, check=True).stdout
         assert dotenv == name
     assert out.read_text().splitlines() == names
+    for name in [n.replace("{canary}", canary) for n in UNWRITABLE]:
+        refused = cli(project.path, "up", name)
+        assert refused.returncode == 1
+        assert f"error: the branch name {name!r} cannot be used: " in refused.stderr
+        assert "tools reading the worktree's env file would not get it back" in refused.stderr
+        assert project.ledger.read().by_branch(name) is None
+        assert git("branch", "--list", name, cwd=project.path) == ""
     assert pwned(tmp_path, project.path.parent, Path.home()) == []
     assert canary in pg_names(project.uid)
     assert_world_consistent(project, live=names, foreign=[canary])

@@ -15,7 +15,7 @@ from branchyard.api.provisioning import SetupRequest, SetupResult, setup
 from branchyard.api.resources import preview_databases
 from branchyard.config import CONFIG_FILE, LOCAL_CONFIG_FILE
 from branchyard.context import Context, open_context
-from branchyard.envfile import render
+from branchyard.envfile import dotenv_problem, render
 from branchyard.errors import BranchyardError, GitError, WorktreeError
 from branchyard.events import NullReporter, PhaseTimer, Reporter
 from branchyard.faults import fault
@@ -112,6 +112,11 @@ def _preflight(ctx: Context, branch: str, request: UpRequest) -> tuple[str, Path
     if not git.is_valid_branch_name(branch, main):
         raise GitError(f"{branch!r} is not a valid branch name",
                        hint="see `git help check-ref-format` for what git accepts")
+    problem = dotenv_problem(branch)  # the env file gives it to tools (BRANCHYARD_BRANCH)
+    if problem:
+        raise GitError(f"the branch name {branch!r} cannot be used: {problem}, so tools "
+                       "reading the worktree's env file would not get it back as it is",
+                       hint="choose another name for the branch")
     for entry in git.worktrees(main):
         if entry.branch == branch:
             raise WorktreeError(f"branch {branch!r} is already checked out at {entry.path}",

@@ -7,12 +7,14 @@ import os
 from pathlib import Path
 
 from branchyard import git
-from branchyard.api.targets import resolve
+from branchyard.api.envcopies import env_files_of, refresh_env_files
+from branchyard.api.targets import Target, resolve
 from branchyard.api.views import WorktreeView, databases_of, url_of
 from branchyard.context import Context, open_context
 from branchyard.envfile import main_env_files, read_env_files
 from branchyard.errors import BranchyardError, WorktreeError
 from branchyard.ledger import LedgerState, WorktreeRecord
+from branchyard.sharedenv import SharedFile
 
 
 def list_worktrees(start: Path | str | None = None, *, check_dirty: bool = True,
@@ -120,8 +122,19 @@ def status_of(start: Path | str | None = None, *, name: str | None = None) -> Wo
     for view in list_worktrees(ctx=ctx, check_dirty=False):
         if os.path.realpath(view.path) == real:
             dirty = None if target.missing else git.is_dirty(target.path)
-            return dataclasses.replace(view, dirty=dirty)
+            extra = {**view.extra, "env_files": _env_files(ctx, target)}
+            return dataclasses.replace(view, dirty=dirty, extra=extra)
     raise WorktreeError(f"no worktree at {target.path}")
+
+
+def _env_files(ctx: Context, target: Target) -> list[SharedFile]:
+    """The target's shared env files: brought up to date when `status` runs in
+    that worktree (a command in it), only looked at otherwise."""
+    if target.record is None or target.missing:
+        return []
+    here = ctx.loc.worktree is not None and \
+        os.path.realpath(ctx.loc.worktree) == os.path.realpath(target.path)
+    return (refresh_env_files if here else env_files_of)(ctx, target.record)
 
 
 def record_for(ctx: Context, name: str | None, state: LedgerState | None = None
@@ -169,8 +182,11 @@ def live_record_for(ctx: Context, name: str | None) -> WorktreeRecord:
 
 
 def env_of(start: Path | str | None = None, *, name: str | None = None) -> dict[str, str]:
+    """The worktree's env (its shared env files brought up to date first)."""
     ctx = open_context(start)
-    return full_env(ctx, live_record_for(ctx, name))
+    record = live_record_for(ctx, name)
+    refresh_env_files(ctx, record)
+    return full_env(ctx, record)
 
 
 def worktree_env(path: Path) -> dict[str, str]:

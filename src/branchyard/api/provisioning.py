@@ -12,6 +12,7 @@ from pathlib import Path
 from branchyard import git
 from branchyard import ports as portlib
 from branchyard.api import intents
+from branchyard.api.envcopies import refresh_env_files
 from branchyard.api.identity import claim_identity, forget, worktree_name
 from branchyard.api.resources import ensure_resource, planned_kinds, resource_env
 from branchyard.context import Context, open_context
@@ -22,6 +23,7 @@ from branchyard.envfile import (
     override_text,
     read_env_files,
     render,
+    secret_mode,
     template_values,
     write_if_changed,
 )
@@ -32,6 +34,7 @@ from branchyard.ledger import WorktreeRecord
 from branchyard.plan import PlanContext
 from branchyard.providers import get_provider
 from branchyard.proxy.sites import url_env
+from branchyard.sharedenv import EDITED, SharedFile, describe
 
 PHASES = {"files": "files", "postgres": "databases", "mysql": "databases",
           "sqlite": "databases", "redis": "databases", "browser": "browser", "deps": "deps"}
@@ -46,6 +49,7 @@ class SetupRequest:
     base: str = ""  # recorded by `up`: the branch this one was made from
     created_branch: bool = False
     created_worktree: bool = False
+    force: bool = False  # replace generated env copies edited in the worktree
 
 
 @dataclass(frozen=True)
@@ -61,6 +65,7 @@ class SetupResult:
     actions: tuple[str, ...]
     phases: tuple[PhaseTime, ...]
     url_note: str = ""  # why the dev URL will not answer now (the proxy is down)
+    env_files: tuple[SharedFile, ...] = ()
 
 
 def setup(request: SetupRequest, reporter: Reporter | None = None) -> SetupResult:
@@ -77,14 +82,15 @@ def setup(request: SetupRequest, reporter: Reporter | None = None) -> SetupResul
     timer = PhaseTimer(reporter or NullReporter())
     actions: list[str] = []
     intent = intents.new_intent("setup", worktree)
+    env_files: list[SharedFile] = []
     with intents.recorded(ctx.ledger, intent), ExitStack() as undo:
-        record = _provision(ctx, worktree, request, timer, undo, actions)
+        record = _provision(ctx, worktree, request, timer, undo, actions, env_files)
         undo.pop_all()
         fault("setup.ready")
     return SetupResult(record.slug, record.subdomain, record.branch, str(worktree),
                        dict(record.ports), record.env.get("BRANCHYARD_URL", ""),
                        str(worktree / ctx.config.env.override_file), bool(actions),
-                       tuple(actions), tuple(timer.times), _url_note(ctx))
+                       tuple(actions), tuple(timer.times), _url_note(ctx), tuple(env_files))
 
 
 def _url_note(ctx: Context) -> str:
@@ -94,7 +100,8 @@ def _url_note(ctx: Context) -> str:
 
 
 def _provision(ctx: Context, worktree: Path, request: SetupRequest, timer: PhaseTimer,
-               undo: ExitStack, actions: list[str]) -> WorktreeRecord:
+               undo: ExitStack, actions: list[str],
+               env_files: list[SharedFile]) -> WorktreeRecord:
     cfg = ctx.config
     with timer.phase("identity"):
         name = worktree_name(ctx, worktree, git.current_branch(worktree))
@@ -133,6 +140,7 @@ def _provision(ctx: Context, worktree: Path, request: SetupRequest, timer: Phase
         env = _write_env(ctx, record.slug, worktree, plan_ctx)
         if env is not None:
             actions.append(f"wrote {cfg.env.override_file}")
+        env_files += _refresh_shared(ctx, record.slug, request.force, timer, actions)
         fault("setup.env")
     if ctx.config.proxy.auto_start:
         with timer.phase("proxy"):
@@ -158,9 +166,24 @@ def _write_env(ctx: Context, slug: str, worktree: Path, plan: PlanContext) -> di
             check_name(name, f"env.vars.{name}")
             env[name] = render(template, values, f"env.vars.{name}")
         record.env = env
+    # it carries database passwords: never more readable than main's shared files
+    mode = secret_mode(ctx.repo.main_path / rel for rel in cfg.env.shared)
     written = write_if_changed(worktree / cfg.env.override_file,
-                               override_text(record.identity, env))
+                               override_text(record.identity, env), mode=mode)
     return env if written else None
+
+
+def _refresh_shared(ctx: Context, slug: str, force: bool, reporter: Reporter,
+                    actions: list[str]) -> list[SharedFile]:
+    """Shared env files that set one of the worktree's variables become copies
+    with the worktree's values (before the hooks: a migration reads them)."""
+    found = refresh_env_files(ctx, ctx.ledger.read().worktrees[slug], force=force)
+    for item in found:
+        if item.refreshed:
+            actions.append(describe(item))
+        elif item.state == EDITED:
+            reporter.message(f"kept {describe(item)}")
+    return found
 
 
 def _run_setup_hooks(ctx: Context, slug: str, worktree: Path, rerun: bool,

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
 
+from branchyard.api.envcopies import refresh_env_files
 from branchyard.api.info import full_env, live_record_for
 from branchyard.context import open_context
 from branchyard.errors import BranchyardError, UsageError
@@ -33,6 +34,7 @@ def run_command(request: RunRequest, notify: Callable[[str], None] | None = None
 
     ctx = open_context(request.cwd)
     record = live_record_for(ctx, request.name)
+    refresh_env_files(ctx, record)  # the command may read them on its own
     problem = url_note(ctx.config.proxy) if notify is not None and record.ports else ""
     if problem and notify is not None:
         notify(f"note: {problem}")

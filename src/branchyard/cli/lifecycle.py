@@ -55,13 +55,17 @@ def up(name: str, base: str | None, path: Path | None, reseed: bool, cd_: bool,
 @click.option("--reseed", is_flag=True, help="Seed databases even if they have tables.")
 @click.option("--rerun-hooks", is_flag=True, help="Run the setup hooks even if they ran.")
 @click.option("--no-hooks", is_flag=True, help="Do not run the setup hooks.")
+@click.option("--force", is_flag=True,
+              help="Replace generated env file copies edited in the worktree.")
 @json_option
-def setup(reseed: bool, rerun_hooks: bool, no_hooks: bool, as_json: bool) -> None:
+def setup(reseed: bool, rerun_hooks: bool, no_hooks: bool, force: bool,
+          as_json: bool) -> None:
     """Provision the worktree you are in (made by branchyard, Conductor, Claude
     Code, Codex or git). Idempotent: a second run changes nothing."""
     def body() -> Reply:
         result = api.setup(api.SetupRequest(reseed=reseed, rerun_hooks=rerun_hooks,
-                                            run_hooks=not no_hooks), reporter_for(as_json))
+                                            run_hooks=not no_hooks, force=force),
+                           reporter_for(as_json))
         head = (f"{result.branch} is set up" if result.changed
                 else f"{result.branch} was already set up; nothing changed")
         return Reply(setup_json(result), setup_text(result, head))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Iterable, Sequence
+from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # `ls`/`status` must not pay for importing setup's modules
@@ -30,6 +31,7 @@ def setup_json(result: SetupResult) -> dict[str, Any]:
                      "env_file": result.env_file},
         "url_note": result.url_note,
         "changed": result.changed, "actions": list(result.actions),
+        "env_files": [asdict(f) for f in result.env_files],
         "phases": phases_json(result.phases),
     }
 
@@ -73,6 +75,10 @@ def view_text(view: WorktreeView) -> str:
         rows.append(("locks", ", ".join(view.extra["locks"]) or "-"))
     if "conflicts" in view.extra:
         rows.append(("conflicts", _marker_text(view.extra["conflicts"])))
+    if view.extra.get("env_files"):
+        from branchyard.sharedenv import describe
+
+        rows.append(("env files", "; ".join(map(describe, view.extra["env_files"]))))
     return "\n".join(f"{k:<11} {v}" for k, v in rows)
 
 

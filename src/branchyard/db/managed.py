@@ -23,6 +23,7 @@ from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from branchyard import statefile
 from branchyard.config import ServerConfig
 from branchyard.db import pgbin
 from branchyard.errors import CommandError, DatabaseError
@@ -86,24 +87,20 @@ def find_bin_dir() -> Path | None:
 def load_state() -> ServerState | None:
     path = server_home() / "server.json"
     try:
-        raw = json.loads(path.read_text(encoding="utf-8"))
+        raw = statefile.payload(json.loads(path.read_text(encoding="utf-8")))
         known = {f.name for f in fields(ServerState)}
         return ServerState(**{k: v for k, v in raw.items() if k in known})
     except FileNotFoundError:
         return None
-    except (ValueError, TypeError) as exc:
+    except (ValueError, TypeError, AttributeError) as exc:
         raise DatabaseError(f"{path} is unreadable ({exc})",
                             hint=f"stop the managed server and remove {path}") from exc
 
 
 def save_state(state: ServerState) -> None:
     """Write ``server.json`` atomically, readable by its owner only (it holds the password)."""
-    home = server_home()
-    home.mkdir(parents=True, exist_ok=True)
-    tmp = home / f".server.{os.getpid()}.json"
-    tmp.write_text(json.dumps(asdict(state), indent=1), encoding="utf-8")
-    tmp.chmod(0o600)
-    os.replace(tmp, home / "server.json")
+    home = statefile.private_dir(server_home(), tighten=False)
+    statefile.write_json(home / "server.json", asdict(state), version=1)
 
 
 def reserve(cfg: ServerConfig, *, port: int = 0, password: str = "") -> ServerState:
@@ -119,8 +116,8 @@ def reserve(cfg: ServerConfig, *, port: int = 0, password: str = "") -> ServerSt
         return existing
     from filelock import FileLock
 
-    server_home().mkdir(parents=True, exist_ok=True)
-    with FileLock(str(server_home() / "reserve.lock"), timeout=START_TIMEOUT):
+    home = statefile.private_dir(server_home(), tighten=False)
+    with FileLock(str(home / "reserve.lock"), timeout=START_TIMEOUT):
         existing = load_state()
         if existing is not None:
             return existing
@@ -334,8 +331,7 @@ def _initdb(state: ServerState) -> None:
     cluster.mkdir(parents=True, exist_ok=True)
     cluster.chmod(0o700)
     pwfile = cluster / "pwfile"
-    pwfile.write_text(state.password + "\n", encoding="utf-8")
-    pwfile.chmod(0o600)
+    statefile.write_text(pwfile, state.password + "\n")  # 0600 from its first byte
     if state.user:
         _chown_tree(cluster, state.user)
     try:

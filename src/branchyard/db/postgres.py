@@ -15,6 +15,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from branchyard import statefile
 from branchyard.db.pipeline import run_pipe
 from branchyard.db.urls import parse_url
 from branchyard.errors import CommandError, DatabaseError
@@ -356,6 +357,5 @@ def _write_passfile(directory: Path, *urls: str) -> str:
             continue
         fields = (p.host, str(p.port), "*", p.user or "*", p.password)
         lines.append(":".join(f.replace("\\", "\\\\").replace(":", "\\:") for f in fields))
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    path.chmod(0o600)
+    statefile.write_text(path, "\n".join(lines) + "\n")  # 0600 from its first byte
     return str(path)

@@ -9,12 +9,12 @@ key prefix instead; teardown then deletes only keys under that prefix.
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from branchyard import statefile
 from branchyard.db.drivers import require
 from branchyard.db.urls import parse_url
 from branchyard.errors import DatabaseError
@@ -34,19 +34,27 @@ def _lease_file() -> Path:
 
 @contextmanager
 def _leases() -> Iterator[dict[str, Any]]:
+    """The leases by server address, locked for an update."""
     from filelock import FileLock
 
     path = _lease_file()
-    path.parent.mkdir(parents=True, exist_ok=True)
+    statefile.private_dir(path.parent, tighten=False)
     with FileLock(str(path) + ".lock", timeout=30):
         try:
-            data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+            data = _servers(json.loads(path.read_text(encoding="utf-8")))
         except FileNotFoundError:
             data = {}
         yield data
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(data, indent=1, sort_keys=True), encoding="utf-8")
-        os.replace(tmp, path)
+        statefile.write_json(path, {"servers": data}, version=1, sort_keys=True)
+
+
+def _servers(doc: dict[str, Any]) -> dict[str, Any]:
+    """Server address → its leases; files written before the version field held
+    the addresses at the top level."""
+    if statefile.version_of(doc) is None:
+        return doc
+    servers: dict[str, Any] = doc.get("servers", {})
+    return servers
 
 
 def lease_index(address: str, owner: str, main_index: int) -> int:
@@ -76,8 +84,8 @@ def leased_indexes() -> dict[str, dict[str, str]]:
     """Every lease on the machine: server address → {index: owner} (for ``doctor``;
     read without the lock, since writes replace the file atomically)."""
     try:
-        data: dict[str, Any] = json.loads(_lease_file().read_text(encoding="utf-8"))
-    except (FileNotFoundError, ValueError):
+        data = _servers(json.loads(_lease_file().read_text(encoding="utf-8")))
+    except (FileNotFoundError, ValueError, AttributeError):
         return {}
     return {address: dict(server.get("leases", {})) for address, server in data.items()}
 

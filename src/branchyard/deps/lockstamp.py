@@ -7,14 +7,14 @@ left alone; a tree whose stamp differs from the lockfiles is out of date.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
-import os
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
+
+from branchyard import statefile
 
 STAMP_NAME = ".branchyard-deps.json"
 
@@ -57,11 +57,5 @@ def write_stamp(tree: Path, lock_hash: str, action: str, method: str) -> Stamp:
     """Write the stamp as a new file (never in place: in a hardlinked tree the old
     stamp may be shared with the main worktree's)."""
     stamp = Stamp(lock_hash, action, method, time.time())
-    tmp = tree / f"{STAMP_NAME}.{os.getpid()}.tmp"
-    try:
-        tmp.write_text(json.dumps(asdict(stamp), sort_keys=True) + "\n", encoding="utf-8")
-        os.replace(tmp, tree / STAMP_NAME)
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
+    statefile.write_text(tree / STAMP_NAME, json.dumps(asdict(stamp), sort_keys=True) + "\n")
     return stamp

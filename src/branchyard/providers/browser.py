@@ -4,10 +4,10 @@ session file (``agent-browser.json`` → ``{"sessionName": "<project>-<slug>"}``
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
+from branchyard import statefile
 from branchyard.browser import close_browsers, profile_dir, remove_profile, session_name
 from branchyard.errors import ProviderError
 from branchyard.plan import Allocation, PlanContext
@@ -89,9 +89,8 @@ def _remove_session(path: Path, name: str) -> None:
 
 
 def _write_json(path: Path, data: dict[str, Any]) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
+    # the tool's own format (no version field): only the atomic write is shared
+    statefile.write_text(path, json.dumps(data, indent=2) + "\n")
 
 
 def _write_session(path: Path, name: str) -> bool:

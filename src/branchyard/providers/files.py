@@ -1,7 +1,9 @@
 """Shared env files and configured paths, linked or copied from the main worktree.
 
 - ``[env] shared`` and ``[files] symlink``: symlinks to the main worktree's file,
-  so a secret rotated in main reaches every worktree.
+  so a secret rotated in main reaches every worktree. A shared env file that sets
+  one of the worktree's variables becomes a generated copy once the worktree's
+  env is known (:mod:`branchyard.sharedenv`); the link's resource covers it.
 - ``[files] copy`` and the gitignored files listed in ``.worktreeinclude``: copies,
   so each worktree may change its own (``.vercel`` project links, local certs).
 """
@@ -13,7 +15,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from branchyard import git
+from branchyard import git, sharedenv
 from branchyard.errors import ProviderError
 from branchyard.plan import Allocation, PlanContext
 
@@ -49,7 +51,8 @@ class FilesProvider:
     def exists(self, alloc: Allocation) -> bool:
         dst = Path(alloc.spec["dst"])
         if alloc.spec["op"] == "symlink":
-            return dst.is_symlink() and os.readlink(dst) == alloc.spec["src"]
+            return (dst.is_symlink() and os.readlink(dst) == alloc.spec["src"]) or \
+                sharedenv.is_generated(dst)
         return dst.exists() or dst.is_symlink()
 
     def create(self, alloc: Allocation, ctx: PlanContext) -> bool:
@@ -78,9 +81,12 @@ class FilesProvider:
         return True
 
     def destroy(self, alloc: Allocation) -> None:
-        # Copies belong to the worktree once made; only our own links are removed.
+        # Copies belong to the worktree once made; only our own links are removed,
+        # and generated env copies nobody edited.
         dst = Path(alloc.spec["dst"])
-        if alloc.spec["op"] == "symlink" and self.exists(alloc):
+        if alloc.spec["op"] == "symlink" and (
+                (dst.is_symlink() and os.readlink(dst) == alloc.spec["src"])
+                or sharedenv.is_pristine(dst)):
             dst.unlink()
 
     def env(self, alloc: Allocation) -> dict[str, str]:

@@ -16,6 +16,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from branchyard import statefile
 from branchyard.config import ProxyConfig
 from branchyard.errors import ProxyError
 from branchyard.paths import state_dir
@@ -122,7 +123,7 @@ def start_proxy(settings: ProxySettings) -> ProxyStatus:
         pid_file().unlink(missing_ok=True)
         _wait_port_released(settings)
     check_port_free(settings)
-    proxy_dir().mkdir(parents=True, exist_ok=True)
+    statefile.private_dir(proxy_dir())
     argv = [sys.executable, "-m", "branchyard", "proxy", "run", "--port", str(settings.port)]
     argv += ["--https"] if settings.https else ["--no-https"]
     with log_file().open("ab") as log:
@@ -269,12 +270,10 @@ async def _serve(settings: ProxySettings) -> None:
 def _write_pid_file(port: int, https: bool) -> None:
     import psutil
 
-    proxy_dir().mkdir(parents=True, exist_ok=True)
+    statefile.private_dir(proxy_dir())
     info = {"pid": os.getpid(), "port": port, "https": https, "started": time.time(),
             "create_time": psutil.Process().create_time()}
-    tmp = pid_file().with_name(f".proxy.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(info), encoding="utf-8")
-    os.replace(tmp, pid_file())
+    statefile.write_json(pid_file(), info, version=1)
 
 
 def _remove_own_pid_file() -> None:

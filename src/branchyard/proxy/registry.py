@@ -13,6 +13,7 @@ from pathlib import Path
 
 from filelock import FileLock, Timeout
 
+from branchyard import statefile
 from branchyard.errors import ProxyError
 from branchyard.paths import state_dir
 
@@ -28,7 +29,7 @@ def register_repo(common_dir: Path) -> bool:
     """Add a repository (its git common dir) to the registry; True if it was new."""
     wanted = str(Path(common_dir).resolve())
     path = registry_path()
-    path.parent.mkdir(parents=True, exist_ok=True)
+    statefile.private_dir(path.parent)
     try:
         with FileLock(str(path.with_suffix(".lock")), timeout=LOCK_TIMEOUT):
             repos = _read(path)
@@ -74,7 +75,4 @@ def _read(path: Path) -> list[str]:
 
 
 def _write(path: Path, repos: list[str]) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with tmp.open("w", encoding="utf-8") as fh:
-        json.dump({"schema": SCHEMA, "repos": repos}, fh, indent=1)
-    os.replace(tmp, path)
+    statefile.write_json(path, {"repos": repos}, version=SCHEMA)

@@ -15,6 +15,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from branchyard import statefile
 from branchyard.errors import ProxyError
 
 CA_NAME = "branchyard local development CA"
@@ -27,7 +28,7 @@ def ca_paths(tls_dir: Path) -> tuple[Path, Path]:
 
 def ensure_ca(tls_dir: Path) -> tuple[Path, Path]:
     """The CA certificate and key, made once (key readable by this user only)."""
-    cert_path, key_path = ca_paths(tls_dir)
+    cert_path, key_path = ca_paths(statefile.private_dir(tls_dir))
     if cert_path.is_file() and key_path.is_file():
         return cert_path, key_path
     from cryptography import x509
@@ -47,7 +48,6 @@ def ensure_ca(tls_dir: Path) -> tuple[Path, Path]:
             .add_extension(x509.KeyUsage(False, False, False, False, False, True, True,
                                          False, False), critical=True)
             .sign(key, hashes.SHA256()))
-    tls_dir.mkdir(parents=True, exist_ok=True)
     _write_private(key_path, _key_pem(key))
     _write_private(cert_path, _cert_pem(cert))
     return cert_path, key_path
