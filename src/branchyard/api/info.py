@@ -95,7 +95,7 @@ def _view(ctx: Context, entry: git.WorktreeEntry, record: WorktreeRecord | None,
                             url, processes=pids, dirty=dirty)
     return WorktreeView(
         entry.branch, str(entry.path), record.slug, record.subdomain, record.index, is_main,
-        "missing" if gone else record.state,
+        "missing" if gone and record.state != "removing" else record.state,
         url_of(record, ctx.repo, cfg.proxy),
         ports=dict(record.ports), databases=databases_of(record), processes=pids,
         dirty=dirty, frozen_branch=record.branch)
@@ -105,7 +105,8 @@ def _missing_view(ctx: Context, record: WorktreeRecord) -> WorktreeView:
     cfg = ctx.config
     return WorktreeView(
         record.branch, record.path, record.slug, record.subdomain, record.index, False,
-        "missing", url_of(record, ctx.repo, cfg.proxy),
+        "removing" if record.state == "removing" else "missing",
+        url_of(record, ctx.repo, cfg.proxy),
         ports=dict(record.ports), databases=databases_of(record), frozen_branch=record.branch)
 
 
