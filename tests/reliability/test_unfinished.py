@@ -195,3 +195,18 @@ def test_an_interrupted_down_keeps_what_changed_since(repo_files: Project) -> No
     cli(repo_files.path, "down", "--force", "feat/y", check=True)
     assert not path.exists()
     assert_world_consistent(repo_files)
+
+
+def test_an_entry_left_removing_without_its_intent_is_finished(repo_files: Project) -> None:
+    path = killed_down(repo_files, "--force")
+    with repo_files.ledger.update() as state:
+        state.sections.pop("intents")
+    report = cli_json(repo_files.path, "doctor", code=1)
+    [finding] = report["findings"]  # type: ignore[misc]
+    assert finding["kind"] == "interrupted_down" and finding["owner"].startswith("ledger entry")
+    (path / "src" / "b.txt").write_bytes(b"changed\n")  # no intent: no --force to honour
+    assert cli_json(repo_files.path, "doctor", "--fix", code=1)["healthy"] is False
+    (path / "src" / "b.txt").unlink()
+    assert cli_json(repo_files.path, "doctor", "--fix")["healthy"] is True
+    assert not path.exists()
+    assert_world_consistent(repo_files)

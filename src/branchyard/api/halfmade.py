@@ -45,7 +45,10 @@ def checkout_leftovers(path: Path, commit: str, main: Path) -> list[str]:
     head = head_of(path)
     if head is not None and head != commit:
         return [f"HEAD is at {head[:12]}, not {commit[:12]}"]
-    on_disk = _files(path)
+    try:
+        on_disk = _files(path)
+    except OSError as err:  # unreadable: nobody can say it is not somebody's
+        return [f"{err.filename or path}: {err.strerror}"]
     committed = _tree(commit, main)
     strange = sorted(rel for rel in on_disk if rel not in committed)
     regular = [rel for rel in on_disk if rel in committed and not os.path.islink(path / rel)]

@@ -195,10 +195,12 @@ def _interrupted_down(ctx: Context, finding: Finding) -> str:
     if intent is not None and intents.is_alive(intent):
         return "already resolved"
     record = ctx.ledger.read().worktrees.get(slug) if slug else None
-    if intent is None and (record is None or record.state != "removing"):
+    if intent is not None:
+        path, branch = Path(intent.path), intent.branch or (record.branch if record else "")
+    elif record is not None and record.state == "removing":
+        path, branch = Path(record.path), record.branch
+    else:
         return "already resolved"
-    path = Path(intent.path if intent else record.path)  # type: ignore[union-attr]
-    branch = intent.branch if intent and intent.branch else record.branch if record else ""
     halfmade.finish_removal(ctx.repo.main_path, path, record, branch=branch,
                             force=bool(intent and intent.force))
     done = [f"removed what was left of {path}"]
