@@ -263,11 +263,13 @@ def trial(project: Project, tally: Tally, baseline: set[str], work: dict[str, st
     fixed = cli_json(project.path, "doctor", "--fix", code=None)
     problems = [] if fixed["healthy"] else [f"doctor --fix: {fixed}"]
     branch = args[-1]
-    if project.ledger.read().by_branch(branch) is not None and args[0] == "up":
-        try:  # `up` had finished its work (setup done): a whole live worktree
+    record = project.ledger.read().by_branch(branch)
+    if record is not None:  # `up` had finished, or `down` had not begun: all of it is there
+        try:
             assert_world_consistent(project, live=[KEEP, branch])
-        except AssertionError as err:
-            problems.append(f"the finished `up` is not whole: {err}")
+            assert git("status", "--porcelain", cwd=Path(record.path)) == ""
+        except (AssertionError, subprocess.CalledProcessError) as err:
+            problems.append(f"the live worktree is not whole: {err}")
         cli(project.path, "down", "--force", branch, check=True)
     left = sorted(world(project) - baseline)
     lost = {k: v for k, v in user_work(project).items() if v != work[k]}
