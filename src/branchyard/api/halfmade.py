@@ -69,7 +69,7 @@ def removal_leftovers(path: Path, commit: str | None, main: Path) -> list[str]:
         data = git.git(["status", "--porcelain=v1", "-z", "--untracked-files=all",
                         "--no-renames"], path).stdout
         return [item[3:] for item in data.split("\0")
-                if len(item) > 3 and "D" not in item[:2]]
+                if len(item) > 3 and item[:2] not in (" D", "D ")]
     if commit is None:
         return [f"{path} (git no longer reads it and its commit is unknown)"]
     left = [rel for rel in checkout_leftovers(path, commit, main) if (path / rel).exists()]
