@@ -30,6 +30,7 @@ POINTS: tuple[str, ...] = (
     "pool.pending",         # (pool refill) a spare recorded "pending", before it is made
     "pool.created",         # (pool refill) a spare made, before it is marked "ready"
     "down.stopped",         # processes stopped, before `git worktree remove`
+    "down.removing",        # entry marked "removing", before `git worktree remove`
     "down.removed",         # worktree removed, before its resources are released
     "teardown.marked",      # entry marked "tearing_down"
     "teardown.destroying",  # a resource marked "destroying", before destroy

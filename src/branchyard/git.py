@@ -208,6 +208,19 @@ def is_ancestor(ancestor: str, descendant: str, cwd: Path | str) -> bool:
     return done.returncode == 0
 
 
+def checked_out_bytes(commit: str, path: str, cwd: Path | str) -> bytes | None:
+    """The bytes checking out ``path`` of ``commit`` writes (filters applied)."""
+    import subprocess
+
+    try:
+        done = subprocess.run(["git", "cat-file", "--filters", f"{commit}:{path}"], cwd=cwd,
+                              env=dict(clean_env()), capture_output=True, check=False,
+                              timeout=proc.DEFAULT_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        return None
+    return done.stdout if done.returncode == 0 else None
+
+
 def status_porcelain(worktree: Path | str) -> list[str]:
     """Paths with uncommitted or untracked (non-ignored) changes; a rename or copy
     as ``old -> new``."""

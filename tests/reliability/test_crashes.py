@@ -59,12 +59,14 @@ UP_CRASHES = {
 # fault point → findings after the detached pool refill that `up` starts crashed there
 POOL_CRASHES = {"pool.pending": ["orphan_pool"], "pool.created": ["orphan_pool"]}
 # fault point → findings after `down feat/y` crashed there (feat/y had a process)
+# (from "removing" on, the removal the user asked for is finished, whatever is left)
 DOWN_CRASHES = {
-    "down.removed": ["missing_worktree", "stale_intent"],
-    "teardown.marked": ["missing_worktree", "stale_intent", "stale_intent"],
-    "teardown.destroying:db:app": ["missing_worktree", "stale_intent", "stale_intent"],
-    "teardown.destroyed:db:app": ["missing_worktree", "stale_intent", "stale_intent"],
-    "teardown.ports": ["missing_worktree", "stale_intent", "stale_intent"],
+    "down.removing": ["interrupted_down"],
+    "down.removed": ["interrupted_down"],
+    "teardown.marked": ["interrupted_down"],
+    "teardown.destroying:db:app": ["interrupted_down"],
+    "teardown.destroyed:db:app": ["interrupted_down"],
+    "teardown.ports": ["interrupted_down"],
 }
 
 

@@ -52,9 +52,9 @@ def up(request: UpRequest, reporter: Reporter | None = None) -> UpResult:
     notes = _config_drift(ctx.repo.main_path, branch if exists else base)
     # The intent outlives the undo stack: a crash anywhere below leaves it as
     # the owner of a half-made worktree and branch; an error clears it after undo.
+    start = git.rev_parse(branch if exists else base, ctx.repo.main_path) or ""
     intent = intents.new_intent("up", path, branch=branch, created_branch=not exists,
-                                base_sha="" if exists else git.rev_parse(base, ctx.repo.main_path)
-                                or "")
+                                base_sha="" if exists else start, checkout_sha=start)
     with intents.recorded(ctx.ledger, intent), ExitStack() as undo:
         fault("up.intent")
         with timer.phase("worktree"):

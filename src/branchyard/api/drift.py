@@ -68,9 +68,12 @@ def take_survey(ctx: Context) -> Survey:
 def repo_findings(survey: Survey) -> list[Finding]:
     """Drift inside one repository, in the order ``--fix`` resolves it."""
     interrupted = [i for i in survey.dead if _is_interrupted_up(survey, i)]
-    covered = {os.path.realpath(i.path) for i in interrupted}
+    removals = [i for i in survey.dead if _is_interrupted_removal(survey, i)]
+    covered = {os.path.realpath(i.path) for i in interrupted + removals}
     findings = [_rehomed(m) for m in survey.state.moved]
     findings += [_interrupted_up(survey, i) for i in interrupted]
+    findings += [_interrupted_down(survey, i, survey.state.by_path(i.path))
+                 for i in removals]
     settled = []
     for record in survey.state.worktrees.values():
         real = os.path.realpath(record.path)
@@ -82,7 +85,7 @@ def repo_findings(survey: Survey) -> list[Finding]:
     findings += _database_findings(settled)
     findings += _git_findings(survey, covered)
     # the `setup` an interrupted `up` ran is part of it (same process, same path)
-    done = {(i.pid, os.path.realpath(i.path)) for i in interrupted}
+    done = {(i.pid, os.path.realpath(i.path)) for i in interrupted + removals}
     findings += [_stale_intent(i) for i in survey.dead
                  if (i.pid, os.path.realpath(i.path)) not in done]
     return findings
@@ -123,6 +126,35 @@ def _rehomed(move: Move) -> Finding:
                                "databases and files", ref=(move.slug,))
 
 
+def _is_interrupted_removal(survey: Survey, intent: Intent) -> bool:
+    return intent.op == "down" and intent.removing and not survey.is_busy(intent.path)
+
+
+def _interrupted_down(survey: Survey, intent: Intent | None,
+                      record: WorktreeRecord | None) -> Finding:
+    """A `down` that stopped while removing the worktree (from its intent, or from
+    an entry still 'removing' when the intent is gone)."""
+    path = intent.path if intent else record.path if record else ""
+    branch = intent.branch if intent and intent.branch else record.branch if record else ""
+    steps = [f"remove what is left of {path}"
+             + ("" if intent and intent.force else " if nothing left there has changed")]
+    if record is not None:
+        steps.append(f"release what ledger entry {record.slug} holds ({_holdings(record)}) "
+                     "and drop it")
+    if intent is not None and intent.created_branch:
+        steps.append(f"delete branch {intent.branch!r} if it is merged")
+    steps.append("clear the intent")
+    who = f"`branchyard down` (pid {intent.pid})" if intent else "a `branchyard down`"
+    return Finding(
+        "interrupted_down", f"`down {branch}` at {path}",
+        f"intent of pid {intent.pid}" if intent else f"ledger entry {record.slug}"
+        if record else "nobody",
+        f"{who} stopped while removing the worktree; it is half removed"
+        + (f" and its ledger entry says {record.state!r}" if record else ""),
+        fix="; ".join(steps), hint=f"or `branchyard down {branch}` again", gone=True,
+        ref=(intent.key if intent else "", record.slug if record else ""))
+
+
 def _holdings(record: WorktreeRecord) -> str:
     parts = [f"{r.kind} {r.key.partition(':')[2] or r.key}" for r in record.resources]
     if record.ports:
@@ -132,6 +164,8 @@ def _holdings(record: WorktreeRecord) -> str:
 
 def _entry_findings(survey: Survey, record: WorktreeRecord) -> list[Finding]:
     entry = survey.git_entry(record.path)
+    if record.state == "removing" and Path(record.path).exists():
+        return [_interrupted_down(survey, None, record)]
     if entry is None or entry.prunable or not Path(record.path).is_dir():
         return [_missing_worktree(record)]
     if record.state in STUCK:

@@ -98,7 +98,7 @@ def _view(ctx: Context, entry: git.WorktreeEntry, record: WorktreeRecord | None,
                             url, processes=pids, dirty=dirty)
     return WorktreeView(
         entry.branch, str(entry.path), record.slug, record.subdomain, record.index, is_main,
-        "missing" if gone else record.state,
+        "missing" if gone and record.state != "removing" else record.state,
         url_of(record, ctx.repo, cfg.proxy),
         ports=dict(record.ports), databases=databases_of(record), processes=pids,
         dirty=dirty, frozen_branch=record.branch)
@@ -108,7 +108,8 @@ def _missing_view(ctx: Context, record: WorktreeRecord, pids: list[int]) -> Work
     cfg = ctx.config
     return WorktreeView(
         record.branch, record.path, record.slug, record.subdomain, record.index, False,
-        "missing", url_of(record, ctx.repo, cfg.proxy), ports=dict(record.ports),
+        "removing" if record.state == "removing" else "missing",
+        url_of(record, ctx.repo, cfg.proxy), ports=dict(record.ports),
         databases=databases_of(record), processes=pids, frozen_branch=record.branch)
 
 

@@ -35,6 +35,9 @@ class Intent:
     created_branch: bool = False
     base_sha: str = ""  # up: the commit a created branch starts at
     base: str = ""  # down: the branch it must be merged into to be deleted
+    checkout_sha: str = ""  # up: the commit the new worktree checks out
+    force: bool = False  # down: --force (what is left of the tree may go)
+    removing: bool = False  # down: `git worktree remove` has begun
     started: float = field(default_factory=time.time)
 
     @property
@@ -87,13 +90,31 @@ def record(ledger: Ledger, intent: Intent) -> None:
                     f"{intent.path} is busy: `branchyard {other.op}` (pid {other.pid}) "
                     "is working on it",
                     hint=f"wait for it to finish, then run `branchyard {intent.op}` again")
-        state.sections.setdefault(SECTION, {})[intent.key] = asdict(intent)
+        put(state, intent)
+
+
+def put(state: LedgerState, intent: Intent) -> None:
+    """Write ``intent`` (a new one, or one that has moved on) into ``state``."""
+    state.sections.setdefault(SECTION, {})[intent.key] = asdict(intent)
 
 
 def clear(ledger: Ledger, intent: Intent) -> None:
     with ledger.update() as state:
         section = state.sections.get(SECTION, {})
         section.pop(intent.key, None)
+        if not section:
+            state.sections.pop(SECTION, None)
+
+
+def clear_dead(ledger: Ledger, path: Path | str) -> None:
+    """Forget the intents of processes that are gone about ``path`` (a command
+    that finishes what they began owns it now)."""
+    real = os.path.realpath(path)
+    with ledger.update() as state:
+        section = state.sections.get(SECTION, {})
+        for key, raw in list(section.items()):
+            if os.path.realpath(raw["path"]) == real and not is_alive(Intent(**raw)):
+                del section[key]
         if not section:
             state.sections.pop(SECTION, None)
 

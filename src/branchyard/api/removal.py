@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from branchyard import git
-from branchyard.api import intents
+from branchyard.api import halfmade, intents
 from branchyard.api.creation import default_base
 from branchyard.api.release import TeardownResult, release_worktree
 from branchyard.api.stopping import stop_worktree_processes
@@ -49,24 +49,34 @@ def down(request: DownRequest, reporter: Reporter | None = None) -> DownResult:
     intent = intents.new_intent(
         "down", target.path, branch=record.branch if record else "",
         created_branch=bool(record and record.created_branch and not request.keep_branch),
-        base=record.base if record else "")
+        base=record.base if record else "", force=request.force or _forced_before(ctx, target))
     with intents.recorded(ctx.ledger, intent):
-        return _take_down(ctx, target, request, reporter)
+        result = _take_down(ctx, target, request, reporter, intent)
+    intents.clear_dead(ctx.ledger, target.path)  # an interrupted `down` of it: finished now
+    return result
 
 
 def _take_down(ctx: Context, target: Target, request: DownRequest,
-               reporter: Reporter) -> DownResult:
+               reporter: Reporter, intent: intents.Intent) -> DownResult:
     branch = target.entry.branch if target.entry else (
         target.record.branch if target.record else None)
     stopped: tuple[ProcInfo, ...] = ()
     was_missing = target.missing
-    if not was_missing:
+    resuming = _resuming(target) and target.path.exists()
+    if not was_missing or resuming:
         with reporter.phase("processes"):
             stopped = stop_worktree_processes(ctx, target.path).stopped
         fault("down.stopped")
+        _begin_removal(ctx, target, intent)
+        fault("down.removing")
         with reporter.phase("worktree"):
-            force = ["--force", "--force"] if request.force else []
-            git.git(["worktree", "remove", *force, str(target.path)], ctx.repo.main_path)
+            if resuming:  # what an interrupted `down` left: git calls it all "deleted"
+                halfmade.finish_removal(ctx, target.path,
+                                        branch=branch or "", force=intent.force)
+            else:
+                force = ["--force", "--force"] if request.force else []
+                git.git(["worktree", "remove", *force, str(target.path)],
+                        ctx.repo.main_path)
     fault("down.removed")
     git.git(["worktree", "prune"], ctx.repo.main_path, check=False)
     torn = release_worktree(ctx, target.record, reporter) if target.record else None
@@ -84,8 +94,8 @@ def _refuse_unsafe(ctx: Context, target: Target, request: DownRequest) -> None:
         raise UnsafeError(f"you are inside {target.path}",
                           hint="cd out of the worktree first (e.g. `cd "
                                f"{ctx.repo.main_path}`), then run `branchyard down` again")
-    if target.missing or request.force:
-        return
+    if target.missing or request.force or _resuming(target):
+        return  # a half-removed tree is judged by halfmade.finish_removal
     held = _adopted_files_inside(target)
     if held:
         raise UnsafeError(f"{target.path} holds {', '.join(held)}, a database branchyard "
@@ -106,6 +116,30 @@ def _adopted_files_inside(target: Target) -> list[str]:
     resources = target.record.resources if target.record else []
     paths = [str(r.spec["path"]) for r in resources if is_adopted(r.spec) and "path" in r.spec]
     return [p for p in paths if os.path.realpath(p).startswith(root) and os.path.lexists(p)]
+
+
+def _resuming(target: Target) -> bool:
+    """Whether an earlier `down` of this worktree was interrupted while removing it."""
+    return target.record is not None and target.record.state == "removing"
+
+
+def _forced_before(ctx: Context, target: Target) -> bool:
+    """Whether the interrupted `down` being finished was given --force."""
+    real = os.path.realpath(target.path)
+    return _resuming(target) and any(
+        i.op == "down" and i.force and os.path.realpath(i.path) == real
+        for i in intents.intents(ctx.ledger.read()))
+
+
+def _begin_removal(ctx: Context, target: Target, intent: intents.Intent) -> None:
+    """Say, in one write, that the removal begins: from here on the worktree is
+    being removed (an interrupt leaves it half-deleted, and the removal is
+    finished by `doctor --fix` or `down` again), never `ready`."""
+    with ctx.ledger.update() as state:
+        intents.put(state, replace(intent, removing=True))
+        record = state.worktrees.get(target.record.slug) if target.record else None
+        if record is not None:
+            record.state = "removing"
 
 
 def _delete_branch(ctx: Context, branch: str | None, target: Target,

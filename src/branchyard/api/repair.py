@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from branchyard import git
-from branchyard.api import intents
+from branchyard.api import halfmade, intents
 from branchyard.api.drift import UNFINISHED, Finding
 from branchyard.api.intents import Intent
 from branchyard.api.release import release_worktree
@@ -121,7 +121,7 @@ def _interrupted_up(ctx: Context, finding: Finding) -> str:
     record = ctx.ledger.read().by_path(intent.path)
     if record is not None:
         done.append(release_entry(ctx, record.slug))
-    done.append(_remove_half_made(ctx, Path(intent.path)))
+    done.append(_remove_half_made(ctx, intent))
     done.append(_delete_created_branch(ctx, intent))
     for same in intents.intents(ctx.ledger.read()):  # its own `setup`, `teardown`
         if same.pid == intent.pid and same.create_time == intent.create_time:
@@ -129,31 +129,37 @@ def _interrupted_up(ctx: Context, finding: Finding) -> str:
     return "; ".join(d for d in done if d)
 
 
-def _remove_half_made(ctx: Context, path: Path) -> str:
-    main = ctx.repo.main_path
+def _remove_half_made(ctx: Context, intent: Intent) -> str:
+    main, path = ctx.repo.main_path, Path(intent.path)
     real = os.path.realpath(path)
     entry = next((e for e in git.worktrees(main) if os.path.realpath(e.path) == real), None)
-    if entry is None or entry.prunable:
+    known = entry is not None and not entry.prunable
+    if not path.exists():
         git.git(["worktree", "prune"], main, check=False)
-        if path.exists():
-            return f"kept {path}: git does not know it as a worktree (remove it by hand)"
         return "no worktree was left"
-    changed = _user_changes(path)
+    commit = intent.checkout_sha or intent.base_sha
+    if known and halfmade.has_index(path):
+        changed = _user_changes(path)
+    elif commit:  # its checkout never finished: only the commit's own files may be there
+        changed = halfmade.checkout_leftovers(path, commit, main)
+    elif not known:
+        return f"kept {path}: git does not know it as a worktree (remove it by hand)"
+    else:
+        changed = _user_changes(path)
     if changed:
         return f"kept the worktree {path}: it has changes ({', '.join(changed[:3])})"
     stop_worktree_processes(ctx, path)
-    # --force: git calls a checkout that never ran "deleted files"; nothing else is there
-    done = git.git(["worktree", "remove", "--force", str(path)], main, check=False)
-    if done.returncode != 0:
-        return f"kept the worktree {path}: {done.stderr.strip()}"
+    halfmade.remove_tree(main, path)
+    if path.exists():
+        return f"kept the worktree {path}: git could not remove it"
     return f"removed the worktree {path}"
 
 
 def _user_changes(path: Path) -> list[str]:
     """Uncommitted work in a worktree `up` was making. A file merely not checked
     out yet (staged as deleted, absent on disk) is not work: HEAD has it."""
-    data = git.git(["status", "--porcelain=v1", "-z", "--untracked-files=normal"],
-                   path).stdout
+    data = git.git(["status", "--porcelain=v1", "-z", "--untracked-files=normal",
+                    "--no-renames"], path).stdout  # one path per entry: a rename is two
     return [item[3:] for item in data.split("\0")
             if len(item) > 3 and not (item[:2] == "D " and not (path / item[3:]).exists())]
 
@@ -199,6 +205,29 @@ def _delete_merged_branch(ctx: Context, intent: Intent) -> str:
     return f"deleted branch {branch!r} (merged into {base})"
 
 
+def _interrupted_down(ctx: Context, finding: Finding) -> str:
+    key, slug = finding.ref
+    intent = _find_intent(ctx, key) if key else None
+    if intent is not None and intents.is_alive(intent):
+        return "already resolved"
+    record = ctx.ledger.read().worktrees.get(slug) if slug else None
+    if intent is not None:
+        path, branch = Path(intent.path), intent.branch or (record.branch if record else "")
+    elif record is not None and record.state == "removing":
+        path, branch = Path(record.path), record.branch
+    else:
+        return "already resolved"
+    halfmade.finish_removal(ctx, path, branch=branch,
+                            force=bool(intent and intent.force))
+    done = [f"removed what was left of {path}"]
+    if record is not None:
+        done.append(release_entry(ctx, record.slug))
+    if intent is not None:
+        done.append(_delete_merged_branch(ctx, intent))
+    intents.clear_dead(ctx.ledger, path)
+    return "; ".join(d for d in done if d)
+
+
 def _prune(ctx: Context, finding: Finding) -> str:
     git.git(["worktree", "prune"], ctx.repo.main_path)
     return "pruned git's worktree metadata"
@@ -206,6 +235,7 @@ def _prune(ctx: Context, finding: Finding) -> str:
 
 REPAIRS: dict[str, Callable[[Context, Finding], str]] = {
     "interrupted_up": _interrupted_up,
+    "interrupted_down": _interrupted_down,
     "missing_worktree": _missing,
     "stuck_worktree": _stuck,
     "stuck_resource": _resource,

@@ -63,6 +63,9 @@ def view_text(view: WorktreeView) -> str:
     if state == "missing":
         state += (" (its directory is gone; `branchyard down "
                   f"{view.frozen_branch or view.branch}` or `branchyard gc` releases it)")
+    elif state == "removing":
+        state += (" (being removed; if no `branchyard down` is running, it was interrupted: "
+                  "`branchyard doctor --fix` finishes it)")
     rows = [("branch", view.branch or "(detached)"), ("path", view.path),
             ("state", state), ("slug", view.slug or "-"),
             ("subdomain", view.subdomain or "-"), ("url", view.url or "-"),
