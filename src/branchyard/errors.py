@@ -110,3 +110,7 @@ class MergeError(BranchyardError):
 
 class ConflictError(MergeError):
     code = "conflict"
+
+
+class ServiceError(BranchyardError):
+    code = "service"

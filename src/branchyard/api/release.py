@@ -63,6 +63,9 @@ def _release(ctx: Context, record: WorktreeRecord, reporter: Reporter) -> Teardo
         _run_archive_hooks(ctx, record, reporter)
         with reporter.phase("processes"):
             stopped = stop_worktree_processes(record.path, record).stopped
+    from branchyard.services.control import release as release_services
+
+    release_services(record.path)  # supervised dev servers: their logs, tmux session
     released: list[str] = []
     errors: list[BranchyardError] = []
     with reporter.phase("resources"):

@@ -18,11 +18,16 @@ class StopResult:
 
 def stop_worktree_processes(path: str | Path, record: WorktreeRecord | None,
                             grace: float = processes.DEFAULT_GRACE) -> StopResult:
+    from branchyard.services.control import shutdown
+
+    # the supervisor first, so it never restarts a service this is stopping
+    supervised = shutdown(path, grace)
     found = {p.pid: p for p in processes.processes_in(Path(path))}
     for recorded in _recorded_alive(record):
         found.setdefault(recorded.pid, recorded)
     report = processes.stop(list(found.values()), grace)
-    return StopResult(str(path), report.terminated + report.killed, report.killed)
+    return StopResult(str(path), supervised + report.terminated + report.killed,
+                      report.killed)
 
 
 def _recorded_alive(record: WorktreeRecord | None) -> list[processes.ProcInfo]:
