@@ -236,20 +236,27 @@ def logs_target(request: LogsRequest) -> LogsTarget:
     return LogsTarget(record.path, tuple(names or known), wt_ctx.config.services.log_files)
 
 
-def read_logs(request: LogsRequest) -> tuple[LogsTarget, list[LogLine]]:
-    target = logs_target(request)
+def read_logs(request: LogsRequest, target: LogsTarget | None = None
+              ) -> tuple[LogsTarget, list[LogLine]]:
+    target = target or logs_target(request)
     lines = read_lines(log_dir(service_dir(target.path)), target.services,
                        last=request.last, since=request.since, files=target.files)
     return target, lines
 
 
-def follow_logs(target: LogsTarget, poll: float = 0.2) -> Iterator[LogLine]:
-    """New lines as they are written, until the caller stops iterating (Ctrl-C)."""
+def open_followers(target: LogsTarget) -> list[Follower]:
+    """Open before reading the last lines, so no line falls between the two."""
     directory = log_dir(service_dir(target.path))
-    followers = [Follower(log_file(directory, s), s) for s in target.services]
+    return [Follower(log_file(directory, s), s) for s in target.services]
+
+
+def follow_logs(followers: list[Follower], seen: set[LogLine],
+                poll: float = 0.2) -> Iterator[LogLine]:
+    """New lines as they are written (less those in ``seen``, printed already),
+    until the caller stops iterating (Ctrl-C)."""
     try:
         while True:
-            batch = sorted((line for f in followers for line in f.poll()),
+            batch = sorted((line for f in followers for line in f.poll() if line not in seen),
                            key=lambda line: line.time)
             yield from batch
             if not batch:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -98,6 +98,20 @@ def state_text(svc: ServiceState) -> str:
     return svc.state
 
 
+def services_rows(items: list[dict[str, Any]]) -> list[tuple[str, str]]:
+    """`status` rows from the services' JSON: state, readiness, uptime, restarts."""
+    from branchyard.services.status import ServiceState
+
+    rows = []
+    for i, item in enumerate(items):
+        svc = ServiceState(item["name"], item["state"], item["pid"], item["port"],
+                           item["ready"], item["exit_code"], item["restarts"],
+                           item["started_at"], item["log_path"], item["exit_signal"] or "",
+                           item["env_changed_at"], item["env_action"] or "")
+        rows.append(("services" if i == 0 else "", service_line(svc)))
+    return rows
+
+
 def duration(seconds: float) -> str:
     if seconds < 60:
         return f"{int(seconds)}s"
@@ -121,7 +135,14 @@ def logs(words: tuple[str, ...], follow: bool, last: int, since: str | None,
     """Print the services' output kept on disk (all services merged by time, or
     SERVICE's); streams: out, err, and supervisor (starts, exits, restarts, env
     changes)."""
-    from branchyard.api.services import LogsRequest, follow_logs, parse_since, read_logs
+    from branchyard.api.services import (
+        LogsRequest,
+        follow_logs,
+        logs_target,
+        open_followers,
+        parse_since,
+        read_logs,
+    )
     from branchyard.cli.output import render
     from branchyard.errors import BranchyardError
 
@@ -129,7 +150,9 @@ def logs(words: tuple[str, ...], follow: bool, last: int, since: str | None,
         try:
             request = LogsRequest(words, last=last,
                                   since=parse_since(since) if since else 0.0)
-            target, lines = read_logs(request)
+            target = logs_target(request)
+            followers = open_followers(target) if follow else []
+            target, lines = read_logs(request, target)
         except BranchyardError as err:
             if not as_json:
                 raise
@@ -140,7 +163,7 @@ def logs(words: tuple[str, ...], follow: bool, last: int, since: str | None,
             _print_line(line, as_json, width)
         if follow:
             try:
-                for line in follow_logs(target):
+                for line in follow_logs(followers, set(lines)):
                     _print_line(line, as_json, width)
             except KeyboardInterrupt:
                 pass
