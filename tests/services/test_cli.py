@@ -168,8 +168,17 @@ def test_start_tmux_opens_a_session_that_teardown_ends(
 
 
 def test_attach_without_tmux_says_so(yard: Yard, capsys: pytest.CaptureFixture[str],
-                                     monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("PATH", "/nonexistent")
+                                     monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    bin_dir = tmp_path / "bin"  # a PATH with a shell and git, and no tmux
+    bin_dir.mkdir()
+    for tool in ("sh", "git"):
+        (bin_dir / tool).symlink_to(shutil.which(tool) or tool)
+    monkeypatch.setenv("PATH", str(bin_dir))
     code, _, err = run_cli(capsys, yard.worktree, "attach")
     assert code == 1
     assert err.splitlines()[0] == "error: tmux is not installed, so there is no session to open"
+    code, out, _ = run_cli(capsys, yard.worktree, "start", "--tmux", "--wait", "15")
+    assert code == 0  # the services run; the missing tmux is a note
+    assert "note: tmux is not installed: no session opened (`branchyard logs -f` follows " \
+           "them)" in out.splitlines()
+    assert yard.service().state == "ready"

@@ -56,8 +56,13 @@ def restart(words: tuple[str, ...], wait: float, as_json: bool) -> None:
 
 
 def tmux_session(path: str) -> str:
+    """``--tmux``: the services run either way; without tmux, a note says so."""
+    import shutil
+
     from branchyard.api.services import open_tmux
 
+    if shutil.which("tmux") is None:
+        return "tmux is not installed: no session opened (`branchyard logs -f` follows them)"
     return open_tmux(path)
 
 
