@@ -70,7 +70,8 @@ def services_reply(result: ServicesResult, verb: str, notes: list[str] | None = 
     lines = [f"{result.branch}: {verb} {', '.join(result.acted) or 'nothing'}"
              + (f" (already running: {', '.join(result.unchanged)})" if result.unchanged
                 else "")]
-    lines += [f"  {service_line(s)}" for s in result.services]
+    width = max((len(s.name) for s in result.services), default=0)
+    lines += [f"  {service_line(s, width)}" for s in result.services]
     lines += [f"note: {n}" for n in notes or [] if n]
     lines.append(f"logs: branchyard logs {result.branch} -f")
     data = {"branch": result.branch, "path": result.path, "acted": list(result.acted),
@@ -79,9 +80,9 @@ def services_reply(result: ServicesResult, verb: str, notes: list[str] | None = 
     return Reply(data, "\n".join(lines))
 
 
-def service_line(svc: ServiceState) -> str:
-    """``web  ready  port 41230  pid 123  up 5m  2 restarts``."""
-    parts = [svc.name, state_text(svc)]
+def service_line(svc: ServiceState, width: int = 0) -> str:
+    """``web  ready  port 41230  pid 123  up 5m  2 restart(s)``."""
+    parts = [svc.name.ljust(width), state_text(svc)]
     if svc.port:
         parts.append(f"port {svc.port}")
     if svc.pid:
@@ -108,12 +109,13 @@ def services_rows(items: list[dict[str, Any]]) -> list[tuple[str, str]]:
     from branchyard.services.status import ServiceState
 
     rows = []
+    width = max(len(item["name"]) for item in items)
     for i, item in enumerate(items):
         svc = ServiceState(item["name"], item["state"], item["pid"], item["port"],
                            item["ready"], item["exit_code"], item["restarts"],
                            item["started_at"], item["log_path"], item["exit_signal"] or "",
                            item["env_changed_at"], item["env_action"] or "")
-        rows.append(("services" if i == 0 else "", service_line(svc)))
+        rows.append(("services" if i == 0 else "", service_line(svc, width)))
     return rows
 
 
