@@ -162,14 +162,14 @@ def _plan(ctx: Context, record: WorktreeRecord, services: dict[str, ServiceConfi
 
 def _spec(config: Config, record: WorktreeRecord, name: str, svc: ServiceConfig,
           want: str, token: int) -> ServiceSpec:
-    from branchyard.api.runner import _run_hook
+    from branchyard.api.runner import run_hook_argv
 
     port = record.ports.get(svc.port, 0) if svc.port else 0
     default = not config.services.define  # the `[hooks] run` service: like `run`
     flag = config.ports.inject_flag
     # the default service is `run`'s hook (with its port flag); a service of its own
     # is its command as written, so compound shell commands work
-    argv = (_run_hook(svc.command, [flag, str(port)] if flag and port else []) if default
+    argv = (run_hook_argv(svc.command, [flag, str(port)] if flag and port else []) if default
             else ["sh", "-c", svc.command])
     ready = svc.ready if svc.ready not in ("", "none") else ("tcp" if port and not svc.ready
                                                              else "")
