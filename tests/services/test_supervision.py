@@ -38,7 +38,9 @@ def test_start_runs_the_service_ready_with_the_derived_env_only(yard: Yard) -> N
     assert any(s == "supervisor" and t.startswith("ready after") for s, t in texts)
     proc = psutil.Process(svc.pid)
     assert os.path.realpath(proc.cwd()) == os.path.realpath(yard.worktree)
-    assert oct(os.stat(service_dir(yard.worktree) / "state.json").st_mode & 0o777) == "0o600"
+    for name in ("state.json", "plan.json", "supervisor.log", "logs/web.log"):
+        mode = os.stat(service_dir(yard.worktree) / name).st_mode & 0o777
+        assert oct(mode) == "0o600", name  # the plan holds database URLs, logs secrets
 
 
 def test_start_twice_leaves_the_running_service_alone(yard: Yard) -> None:

@@ -53,8 +53,8 @@ def apply_plan(plan: Plan) -> SupervisorState:
 def _launch(directory: Path, worktree: str) -> None:
     """Start the supervisor detached; it forks twice, so this returns at once."""
     log = directory / "supervisor.log"
-    with log.open("ab") as out:
-        os.chmod(log, 0o600)
+    fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    with os.fdopen(fd, "ab") as out:
         # the worktree as its directory: `stop` and `down` count it as the worktree's
         done = subprocess.run([sys.executable, "-m", "branchyard.services.supervisor",
                                str(directory)], cwd=worktree, stdin=subprocess.DEVNULL,

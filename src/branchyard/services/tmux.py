@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from branchyard.errors import ServiceError
+from branchyard.paths import state_dir
 from branchyard.services.state import service_dir
 
 TIMEOUT = 10.0
@@ -42,7 +43,7 @@ def require_tmux() -> str:
 def _tmux(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
     # run from the state dir: a tmux server this starts must not have its cwd in the
     # worktree, or `branchyard stop` would end every session of the user
-    cwd = service_dir("/").parent
+    cwd = state_dir()
     cwd.mkdir(parents=True, exist_ok=True)
     done = subprocess.run([require_tmux(), *args], capture_output=True, text=True,
                           timeout=TIMEOUT, check=False, cwd=cwd, stdin=subprocess.DEVNULL)
