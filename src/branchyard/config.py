@@ -107,6 +107,39 @@ class MergeConfig:
 
 
 @dataclass(frozen=True)
+class ServiceConfig:
+    """One supervised dev server: ``[services.NAME]``."""
+
+    command: str  # run through `sh -c`, so `$PORT` in it expands
+    port: str = ""  # the named port (from [ports] names) it serves; "" = none
+    ready: str = ""  # "http:/path" | "tcp" | "none"; "" = tcp when it has a port
+    restart: str = "on-failure"  # no | on-failure (with exponential backoff, bounded)
+    on_env_change: str = ""  # restart | signal:HUP | none; "" = [services] on_env_change
+
+
+@dataclass(frozen=True)
+class ServicesConfig:
+    """``[services]``: settings, and one sub-table per service (``[services.web]``).
+    No sub-table: one service ``web`` running ``[hooks] run`` on the first port."""
+
+    env: str = "derived"  # derived (only what the app cannot read itself) | all
+    on_env_change: str = "restart"  # default for every service
+    backoff: float = 0.5  # seconds before the first restart; doubles each time
+    backoff_max: float = 30.0
+    max_restarts: int = 5  # failures in a row before the service stays crashed
+    stop_grace: float = 5.0  # seconds between SIGTERM and SIGKILL
+    log_max_bytes: int = 1024 * 1024  # per log file, before it rotates
+    log_files: int = 3  # files kept per service (the current one included)
+    define: dict[str, ServiceConfig] = field(default_factory=dict,
+                                             metadata={"rest": True})
+
+
+@dataclass(frozen=True)
+class AgentConfig:
+    command: str = ""  # the agent's command for `attach`'s tmux window, e.g. "claude"
+
+
+@dataclass(frozen=True)
 class Config:
     project: ProjectConfig = field(default_factory=ProjectConfig)
     env: EnvConfig = field(default_factory=EnvConfig)
@@ -119,3 +152,5 @@ class Config:
     server: ServerConfig = field(default_factory=ServerConfig)
     deps: tuple[DepsConfig, ...] = ()
     merge: MergeConfig = field(default_factory=MergeConfig)
+    services: ServicesConfig = field(default_factory=ServicesConfig)
+    agent: AgentConfig = field(default_factory=AgentConfig)

@@ -13,6 +13,8 @@ ENGINES = ("postgres", "mysql", "sqlite", "redis")
 SEED_MODES = ("clone", "empty", "dump:", "command:")
 STRATEGIES = ("merge", "rebase", "squash")
 DEPS_MODES = ("auto", "reflink", "hardlink", "copy", "install")
+SERVICE_ENV = ("derived", "all")
+RESTART_POLICIES = ("no", "on-failure")
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _DB_NAME = re.compile(r"^[a-z][a-z0-9_-]*$")
 
@@ -21,6 +23,7 @@ def check_config(config: Config, source: Path) -> None:
     """Raise ConfigError naming the key path and file for the first bad value."""
     _check_ports(config, source)
     _check_databases(config, source)
+    _check_services(config, source)
     _one_of(config.merge.strategy, STRATEGIES, "merge.strategy", source)
     for i, deps in enumerate(config.deps):
         _one_of(deps.mode, DEPS_MODES, f"deps[{i}].mode", source)
@@ -83,6 +86,44 @@ def _check_databases(config: Config, source: Path) -> None:
         _env_name(db.env, f"{where}.env", source)
         if db.pool < 0:
             raise _err(source, f"{where}.pool", "must be 0 or more")
+
+
+def _check_services(config: Config, source: Path) -> None:
+    services = config.services
+    _one_of(services.env, SERVICE_ENV, "services.env", source)
+    _on_env_change(services.on_env_change, "services.on_env_change", source)
+    for key in ("backoff", "backoff_max", "stop_grace", "log_max_bytes", "log_files"):
+        if getattr(services, key) <= 0:
+            raise _err(source, f"services.{key}", "must be more than 0")
+    if services.max_restarts < 0:
+        raise _err(source, "services.max_restarts", "must be 0 or more")
+    for name, svc in services.define.items():
+        where = f"services.{name}"
+        if not _DB_NAME.match(name):
+            raise _err(source, where, f"{name!r} must be lowercase letters, digits, - or _, "
+                       "starting with a letter")
+        if not svc.command.strip():
+            raise _err(source, f"{where}.command", "must not be empty")
+        if svc.port and svc.port not in config.ports.names:
+            raise _err(source, f"{where}.port", f"{svc.port!r} is not one of the [ports] "
+                       f"names ({', '.join(config.ports.names)})")
+        _one_of(svc.restart, RESTART_POLICIES, f"{where}.restart", source)
+        if svc.on_env_change:
+            _on_env_change(svc.on_env_change, f"{where}.on_env_change", source)
+        if svc.ready not in ("", "none", "tcp") and not svc.ready.startswith("http:/"):
+            raise _err(source, f"{where}.ready", f"{svc.ready!r} is not one of "
+                       "http:/PATH, tcp, none")
+
+
+def _on_env_change(value: str, where: str, source: Path) -> None:
+    import signal
+
+    if value in ("restart", "none"):
+        return
+    name = value.removeprefix("signal:")
+    if not value.startswith("signal:") or not hasattr(signal, "SIG" + name.removeprefix("SIG")):
+        raise _err(source, where, f"{value!r} is not one of restart, signal:NAME "
+                   "(e.g. signal:HUP), none")
 
 
 def _one_of(value: str, allowed: Iterable[str], where: str, source: Path) -> None:

@@ -65,22 +65,35 @@ def _build(cls: type[T], data: Any, path: str, source: Path) -> T:
         raise _type_error(source, path, "a table", data)
     hints = typing.get_type_hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    rest = next((f.name for f in fields.values() if f.metadata.get("rest")), None)
     unknown = sorted(set(data) - set(fields))
+    if rest is not None:  # sub-tables named by the user (`[services.web]`) go there
+        data = _gather(data, set(unknown), rest)
+        unknown = sorted(set(data) - set(fields))
     if unknown:
         key = _join(path, unknown[0])
         raise ConfigError(
             f"{source}: unknown key `{key}`",
-            hint=f"valid keys{' in [' + path + ']' if path else ''}: {', '.join(sorted(fields))}",
+            hint=f"valid keys{' in [' + path + ']' if path else ''}: "
+                 f"{', '.join(sorted(set(fields) - {rest}))}"
+                 + (f", or a table [{path}.NAME]" if rest else ""),
         )
     values: dict[str, Any] = {}
     for name, spec in fields.items():
         if name in data:
-            values[name] = _convert(hints[name], data[name], _join(path, name), source)
+            where = path if name == rest else _join(path, name)
+            values[name] = _convert(hints[name], data[name], where, source)
         elif (spec.default is dataclasses.MISSING
               and spec.default_factory is dataclasses.MISSING):
             raise ConfigError(f"{source}: missing key `{_join(path, name)}`",
                               hint="add it; it has no default")
     return cls(**values)
+
+
+def _gather(data: Mapping[str, Any], unknown: set[str], rest: str) -> dict[str, Any]:
+    """Move the unknown keys holding tables into ``rest`` (in file order)."""
+    named = {k: v for k, v in data.items() if k in unknown and isinstance(v, Mapping)}
+    return {**{k: v for k, v in data.items() if k not in named}, rest: named}
 
 
 def _convert(tp: Any, value: Any, path: str, source: Path) -> Any:

@@ -122,3 +122,7 @@ class MergeError(BranchyardError):
 
 class ConflictError(MergeError):
     code = "conflict"
+
+
+class ServiceError(BranchyardError):
+    code = "service"

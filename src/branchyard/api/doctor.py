@@ -88,6 +88,7 @@ def _examine(ctx: Context | None, findings: list[Finding],
 def diagnose(ctx: Context) -> list[Finding]:
     """Every finding for the repository of ``ctx`` (machine-wide ones aside)."""
     from branchyard.api import envcopies, orphans
+    from branchyard.api.supervision import service_findings
 
     try:
         survey = take_survey(ctx)
@@ -97,7 +98,8 @@ def diagnose(ctx: Context) -> list[Finding]:
     return [*repo_findings(survey), *orphans.scratch_findings(survey),
             *orphans.lock_findings(survey), *orphans.database_findings(survey),
             *orphans.deps_findings(survey), *orphans.ledger_tempfiles(survey),
-            *orphans.daemon_findings(survey), *envcopies.findings(survey)]
+            *orphans.daemon_findings(survey), *envcopies.findings(survey),
+            *service_findings(survey)]
 
 
 def machine_findings() -> list[Finding]:
@@ -108,11 +110,12 @@ def machine_findings() -> list[Finding]:
 
 def repair_actions(ctx: Context | None) -> dict[str, Callable[[Finding], str]]:
     """finding kind → its repair; a repository's own only when there is one."""
-    from branchyard.api import cleanup, envcopies
+    from branchyard.api import cleanup, envcopies, supervision
     from branchyard.api.sweep import MACHINE_REPAIRS
 
     actions = dict(MACHINE_REPAIRS)
     if ctx is not None:
         actions.update({kind: partial(fix, ctx) for kind, fix in
-                        {**REPAIRS, **cleanup.REPAIRS, **envcopies.REPAIRS}.items()})
+                        {**REPAIRS, **cleanup.REPAIRS, **envcopies.REPAIRS,
+                         **supervision.REPAIRS}.items()})
     return actions

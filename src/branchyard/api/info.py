@@ -49,7 +49,15 @@ def list_worktrees(start: Path | str | None = None, *, check_dirty: bool = True,
         if record.slug not in seen:
             pids = [p.pid for p in procs.get(os.path.realpath(record.path), [])]
             views.append(_missing_view(ctx, record, pids))
-    return _with_merge_state(ctx, views, entries)
+    return _with_services(_with_merge_state(ctx, views, entries))
+
+
+def _with_services(views: list[WorktreeView]) -> list[WorktreeView]:
+    """Each worktree's supervised services, from their state files (no process scan)."""
+    from branchyard.services.status import list_services
+
+    return [dataclasses.replace(v, extra={**v.extra, "services": [
+        s.to_json() for s in list_services(v.path)]}) for v in views]
 
 
 def _with_merge_state(ctx: Context, views: list[WorktreeView],

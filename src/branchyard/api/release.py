@@ -78,6 +78,9 @@ def _release(ctx: Context, record: WorktreeRecord, reporter: Reporter) -> Teardo
         _run_archive_hooks(ctx, record, reporter)
     with reporter.phase("processes"):  # a server may outlive its deleted directory
         stopped = stop_worktree_processes(ctx, record.path).stopped
+    from branchyard.services.control import release as release_services
+
+    release_services(record.path)  # supervised dev servers: their logs, tmux session
     released: list[str] = []
     errors: list[BranchyardError] = []
     kept: list[Kept] = []

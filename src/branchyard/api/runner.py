@@ -41,7 +41,7 @@ def run_command(request: RunRequest, notify: Callable[[str], None] | None = None
     env = {**os.environ, **full_env(ctx, record)}
     flag = ctx.config.ports.inject_flag if request.port_flag is None else request.port_flag
     extra = [flag, str(next(iter(record.ports.values())))] if flag and record.ports else []
-    argv = [*request.argv, *extra] if request.argv else _run_hook(ctx.config.hooks.run, extra)
+    argv = [*request.argv, *extra] if request.argv else run_hook_argv(ctx.config.hooks.run, extra)
     try:
         child = subprocess.Popen(argv, cwd=record.path, env=env, start_new_session=True)
     except FileNotFoundError as exc:
@@ -55,7 +55,7 @@ def run_command(request: RunRequest, notify: Callable[[str], None] | None = None
         _forget(ctx.ledger, record.slug, child.pid)
 
 
-def _run_hook(command: str, extra: list[str]) -> list[str]:
+def run_hook_argv(command: str, extra: list[str]) -> list[str]:
     """The ``[hooks] run`` command, through the shell so ``$PORT`` in it expands;
     ``extra`` (the port flag) goes after it as words of its own."""
     if not command:

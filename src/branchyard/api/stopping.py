@@ -20,11 +20,17 @@ class StopResult:
 def stop_worktree_processes(ctx: Context, path: str | Path,
                             grace: float = processes.DEFAULT_GRACE) -> StopResult:
     """Stop what belongs to the worktree at ``path`` (see :mod:`api.ownership`):
-    the processes `branchyard run` started for it wherever they are, and those
-    whose cwd is inside it — except another worktree's runs and nested worktrees."""
+    its supervised services first (so the supervisor never restarts one this is
+    stopping), then the processes `branchyard run` started for it wherever they
+    are, and those whose cwd is inside it — except another worktree's runs and
+    nested worktrees."""
+    from branchyard.services.control import shutdown
+
+    supervised = shutdown(path, grace)
     report = processes.stop(processes_of(ctx, path), grace)
     _forget_ended(ctx)
-    return StopResult(str(path), report.terminated + report.killed, report.killed)
+    return StopResult(str(path), supervised + report.terminated + report.killed,
+                      report.killed)
 
 
 def _forget_ended(ctx: Context) -> None:

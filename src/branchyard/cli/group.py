@@ -36,6 +36,12 @@ GROUPS: dict[str, dict[str, str]] = {
         "conductor": "branchyard.cli.scaffold:conductor",
         "hooks": "branchyard.cli.repair:hooks",
     },
+    "Dev servers": {
+        "start": "branchyard.cli.services:start",
+        "restart": "branchyard.cli.services:restart",
+        "logs": "branchyard.cli.services:logs",
+        "attach": "branchyard.cli.services:attach",
+    },
     "Databases": {
         "db": "branchyard.cli.db:db",
         "psql": "branchyard.cli.db:psql",

@@ -21,12 +21,21 @@ def ls(no_dirty: bool, as_json: bool) -> None:
                  " ".join(f"{k}={p}" for k, p in v.ports.items()) or "-",
                  str(len(v.databases)), str(len(v.processes)),
                  "-" if v.dirty is None else ("*" if v.dirty else ""),
-                 _radar(v.extra.get("conflicts")), v.path] for v in views]
+                 _radar(v.extra.get("conflicts")), _services(v.extra.get("services")),
+                 v.path] for v in views]
         text = table(rows, ["BRANCH", "STATE", "URL", "PORTS", "DBS", "PROCS", "DIRTY",
-                            "RADAR", "PATH"])
+                            "RADAR", "SERVICES", "PATH"])
         return Reply({"worktrees": [v.to_json() for v in views]}, text)
 
     respond("ls", as_json, body)
+
+
+def _services(items: object) -> str:
+    """``web:ready`` per service (``web:crashed(3)`` with its exit code)."""
+    if not isinstance(items, list) or not items:
+        return "-"
+    return " ".join(f"{s['name']}:{s['state']}" + (f"({s['exit_code']})" if s["state"] in (
+        "crashed", "exited") and s.get("exit_code") is not None else "") for s in items)
 
 
 def _radar(marker: object) -> str:

@@ -19,6 +19,8 @@ from branchyard.cli.render import (
 from branchyard.errors import PartialError
 from branchyard.processes import ProcInfo
 
+START_HELP = "Then start its services in the background (see `branchyard start`)."
+
 
 @click.command()
 @click.argument("name")
@@ -28,9 +30,10 @@ from branchyard.processes import ProcInfo
 @click.option("--reseed", is_flag=True, help="Seed databases even if they have tables.")
 @click.option("--cd", "cd_", is_flag=True,
               help="cd into the worktree afterwards (needs `branchyard shell init`).")
+@click.option("--start", "start_", is_flag=True, help=START_HELP)
 @json_option
 def up(name: str, base: str | None, path: Path | None, reseed: bool, cd_: bool,
-       as_json: bool) -> None:
+       start_: bool, as_json: bool) -> None:
     """Create branch NAME (or reuse it) in a new worktree and set it up.
 
     Pre-flight checks run before any work; if any step fails, everything this
@@ -46,7 +49,8 @@ def up(name: str, base: str | None, path: Path | None, reseed: bool, cd_: bool,
                     notes=list(result.notes))
         verb = "created from " + result.base if result.created_branch else "existing branch"
         text = setup_text(result.setup, f"{result.branch} is up ({verb})")
-        return Reply(data, text + "".join(f"\nnote: {n}" for n in result.notes))
+        text += "".join(f"\nnote: {n}" for n in result.notes)
+        return _started(Reply(data, text), result.path, start_)
 
     respond("up", as_json, body)
 
@@ -57,8 +61,9 @@ def up(name: str, base: str | None, path: Path | None, reseed: bool, cd_: bool,
 @click.option("--no-hooks", is_flag=True, help="Do not run the setup hooks.")
 @click.option("--force", is_flag=True,
               help="Replace generated env file copies edited in the worktree.")
+@click.option("--start", "start_", is_flag=True, help=START_HELP)
 @json_option
-def setup(reseed: bool, rerun_hooks: bool, no_hooks: bool, force: bool,
+def setup(reseed: bool, rerun_hooks: bool, no_hooks: bool, force: bool, start_: bool,
           as_json: bool) -> None:
     """Provision the worktree you are in (made by branchyard, Conductor, Claude
     Code, Codex or git). Idempotent: a second run changes nothing."""
@@ -68,7 +73,8 @@ def setup(reseed: bool, rerun_hooks: bool, no_hooks: bool, force: bool,
                            reporter_for(as_json))
         head = (f"{result.branch} is set up" if result.changed
                 else f"{result.branch} was already set up; nothing changed")
-        return Reply(setup_json(result), setup_text(result, head))
+        return _started(Reply(setup_json(result), setup_text(result, head)), result.path,
+                        start_)
 
     respond("setup", as_json, body)
 
@@ -148,6 +154,17 @@ def _partial_reply(data: dict[str, Any], lines: list[str], partial: PartialError
         return Reply(data, "\n".join(lines), exit_code=EXIT_FAILED if errors else EXIT_OK,
                      errors=errors)
     return Reply(data, "\n".join(lines), exit_code=EXIT_PARTIAL, errors=(partial, *errors))
+
+
+def _started(reply: Reply, path: str, start_: bool) -> Reply:
+    """``--start``: the services, started after the worktree is set up."""
+    if not start_:
+        return reply
+    from branchyard.api.services import ServicesRequest, start_services
+    from branchyard.cli.services import services_reply
+
+    started = services_reply(start_services(ServicesRequest((path,))), "started")
+    return Reply({**reply.data, "services": started.data}, f"{reply.text}\n{started.text}")
 
 
 def _procs(procs: tuple[ProcInfo, ...]) -> list[dict[str, Any]]:

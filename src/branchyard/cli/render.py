@@ -74,6 +74,10 @@ def view_text(view: WorktreeView) -> str:
             ("dirty", "-" if view.dirty is None else ("yes" if view.dirty else "no"))]
     if view.frozen_branch and view.frozen_branch != view.branch:
         rows.insert(1, ("identity of", view.frozen_branch))
+    if view.extra.get("services"):
+        from branchyard.cli.services import services_rows
+
+        rows += services_rows(view.extra["services"])
     if "locks" in view.extra:
         rows.append(("locks", ", ".join(view.extra["locks"]) or "-"))
     if "conflicts" in view.extra:

@@ -48,8 +48,25 @@ def bad_gateway(backend: Backend, detail: str) -> bytes:
     return response(502, f"Nothing is listening on port {backend.port}", (
         f"<p>Worktree <b>{escape(backend.worktree)}</b>, branch <b>{escape(backend.branch)}"
         f"</b>{service}: port <b>{backend.port}</b> did not answer ({escape(detail)}).</p>"
-        f"<p>Start it with:</p><pre><code>{escape(backend.run_hint)}</code></pre>"
-        f"<p>Worktree path: <code>{escape(backend.path)}</code></p>"))
+        + (_service_failure(backend) or
+           f"<p>Start it with:</p><pre><code>{escape(backend.run_hint)}</code></pre>")
+        + f"<p>Worktree path: <code>{escape(backend.path)}</code></p>"))
+
+
+def _service_failure(backend: Backend) -> str:
+    """How the supervised service on the port is doing, and its last log lines."""
+    from branchyard.services.status import failure_of
+
+    found = failure_of(backend.path, backend.port)
+    if found is None:
+        return ""
+    how = f", {found.exit_text}" if found.exit_text else ""
+    lines = "\n".join(f"{line.stream:>3} {line.text}" for line in found.lines)
+    return (f"<p>Service <b>{escape(found.service)}</b> is <b>{escape(found.state)}</b>"
+            f"{escape(how)}. Its last log lines:</p><pre><code>{escape(lines)}</code></pre>"
+            f"<p>More: <code>branchyard logs {escape(backend.branch)} "
+            f"{escape(found.service)}</code>; again: <code>branchyard restart "
+            f"{escape(backend.branch)} {escape(found.service)}</code></p>")
 
 
 def loop_detected(host: str) -> bytes:
