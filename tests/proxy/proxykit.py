@@ -209,8 +209,9 @@ class App(ThreadingHTTPServer):
         return int(self.server_address[1])
 
     def record(self, handler: AppHandler) -> None:
-        self.requests.append({"path": handler.path, "cookie": handler.headers.get("Cookie",
-                                                                                   "")})
+        self.requests.append({"path": handler.path,
+                              "cookie": handler.headers.get("Cookie", ""),
+                              "loop_marks": handler.headers.get_all("X-Branchyard-Proxy", [])})
         self.peers.add(handler.client_address[1])
 
     def handle_error(self, request: Any, client_address: Any) -> None:

@@ -21,6 +21,7 @@ from branchyard.proxy.http import (
     BodyFramer,
     LengthFramer,
     Request,
+    check_partial_head,
     forwarded_head,
     parse_request,
 )
@@ -30,7 +31,7 @@ from branchyard.proxy.upstream import Upstream, UpstreamPool
 
 MAX_BUFFER = 1 << 20  # bytes of a pipelined next request held before reading pauses
 SWEEP_INTERVAL = 10.0
-HEAD_TIMEOUT_TICKS = 3  # a partial request head older than ~30 s gets a 408
+HEAD_DEADLINE = 10.0  # seconds a request head may take in all, however it trickles in
 IDLE_TIMEOUT_TICKS = 30  # an idle keep-alive connection is closed after ~5 min
 
 HEAD, BODY, WAIT, CONNECTING, TUNNEL, CLOSED = range(6)
@@ -46,8 +47,10 @@ class ProxyServer:
         self.port = port
         self.tls = tls
         self.proto = b"https" if tls else b"http"
-        self.instance = secrets.token_hex(8).encode()
-        self.mark_line = b"X-Branchyard-Proxy: " + self.instance + b"\r\n"
+        self.head_deadline = HEAD_DEADLINE
+        # loop marks of the requests now at an app: one coming back in is a loop; any
+        # other value a client sends is forged or stale, and is dropped
+        self.in_flight: set[bytes] = set()
         self.connections: set[ClientConnection] = set()
         self.tasks: set[asyncio.Task[None]] = set()
         self.loop = cast(asyncio.AbstractEventLoop, None)
@@ -113,9 +116,9 @@ class ProxyServer:
 class ClientConnection(asyncio.Protocol):
     """One browser/client connection: parse heads, pick a backend, forward."""
 
-    __slots__ = ("active", "backend", "buf", "eof", "idle_ticks", "ip", "paused_buffer",
-                 "paused_upstream", "req", "req_done", "server", "splice", "state",
-                 "transport", "upstream", "write_paused")
+    __slots__ = ("active", "backend", "buf", "eof", "head_timer", "idle_ticks", "ip", "mark",
+                 "paused_buffer", "paused_upstream", "req", "req_done", "server", "splice",
+                 "state", "transport", "upstream", "write_paused")
 
     def __init__(self, server: ProxyServer) -> None:
         self.server = server
@@ -132,6 +135,8 @@ class ClientConnection(asyncio.Protocol):
         self.eof = False
         self.idle_ticks = 0
         self.splice: Splice | None = None
+        self.head_timer: asyncio.TimerHandle | None = None
+        self.mark = b""  # the loop mark of the request at the app
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.Transport, transport)
@@ -161,13 +166,12 @@ class ClientConnection(asyncio.Protocol):
             data = data.lstrip(b"\r\n")
         end = data.find(b"\r\n\r\n")
         if end < 0:
-            if len(data) > MAX_HEAD:
-                self._reply(pages.response(431, "Request head too large",
-                                           "<p>The request head exceeds 64 KiB.</p>"))
-            else:
-                self.buf = data
+            self._partial_head(data)
             return
         self.buf = b""
+        if self.head_timer is not None:
+            self.head_timer.cancel()
+            self.head_timer = None
         try:
             req = parse_request(data[:end + 4])
         except BadMessageError as err:
@@ -175,10 +179,32 @@ class ClientConnection(asyncio.Protocol):
             return
         self._route(req, data[end + 4:])
 
+    def _partial_head(self, data: bytes) -> None:
+        try:
+            check_partial_head(data)
+        except BadMessageError as err:
+            self._reply(pages.bad_request(str(err)))
+            return
+        if len(data) > MAX_HEAD:
+            self._reply(pages.response(431, "Request head too large",
+                                       "<p>The request head exceeds 64 KiB.</p>"))
+            return
+        self.buf = data
+        if data and self.head_timer is None:  # one deadline for the whole head, not per read
+            self.head_timer = self.server.loop.call_later(self.server.head_deadline,
+                                                          self._head_expired)
+
+    def _head_expired(self) -> None:
+        self.head_timer = None
+        if self.state == HEAD and self.buf:
+            self._reply(pages.response(408, "Request timeout", (
+                f"<p>The request head took longer than {self.server.head_deadline:g} s "
+                "to arrive.</p>")))
+
     def _route(self, req: Request, rest: bytes) -> None:
         server = self.server
         backend = server.routes.resolve(req.host)
-        if server.instance in req.loop_marks or (
+        if (req.loop_marks and not server.in_flight.isdisjoint(req.loop_marks)) or (
                 backend is not None and backend.port == server.port):
             self._reply(pages.loop_detected(req.host))
             return
@@ -212,8 +238,11 @@ class ClientConnection(asyncio.Protocol):
         req = cast(Request, self.req)
         self.upstream = up
         up.begin(self, req.method, req.upgrade, req.close)
+        self._forget_mark()
+        self.mark = secrets.token_hex(12).encode()
+        self.server.in_flight.add(self.mark)
         up.transport.write(forwarded_head(req, self.ip, self.server.proto,
-                                          self.server.mark_line))
+                                          b"X-Branchyard-Proxy: " + self.mark + b"\r\n"))
         if self.req_done:
             self.state = WAIT
             self.buf = rest
@@ -266,6 +295,7 @@ class ClientConnection(asyncio.Protocol):
     def response_done(self, keep: bool) -> None:
         """The app finished its response; the upstream went back to the pool."""
         self.upstream = None
+        self._forget_mark()
         req = self.req
         if not keep or not self.req_done or req is None or not req.keep_alive or self.eof:
             self._close()
@@ -280,6 +310,7 @@ class ClientConnection(asyncio.Protocol):
 
     def upstream_failed(self, up: Upstream, reason: str, head_sent: bool) -> None:
         self.upstream = None
+        self._forget_mark()
         req = self.req
         if self.state == CLOSED or req is None:
             return
@@ -322,8 +353,17 @@ class ClientConnection(asyncio.Protocol):
         self.transport.write(page)
         self._close()
 
+    def _forget_mark(self) -> None:
+        if self.mark:
+            self.server.in_flight.discard(self.mark)
+            self.mark = b""
+
     def _close(self) -> None:
         self._cancel_splice()
+        self._forget_mark()
+        if self.head_timer is not None:
+            self.head_timer.cancel()
+            self.head_timer = None
         self.state = CLOSED
         self.buf = b""
         self.transport.close()
@@ -344,6 +384,10 @@ class ClientConnection(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._cancel_splice()
+        self._forget_mark()
+        if self.head_timer is not None:
+            self.head_timer.cancel()
+            self.head_timer = None
         self.state = CLOSED
         self.server.connections.discard(self)
         up, self.upstream = self.upstream, None
@@ -381,15 +425,10 @@ class ClientConnection(asyncio.Protocol):
             self.transport.resume_reading()
 
     def tick(self) -> None:
-        """Called every ``SWEEP_INTERVAL``: time out stalled heads and idle connections."""
+        """Called every ``SWEEP_INTERVAL``: close idle keep-alive connections."""
         if self.active:
             self.active, self.idle_ticks = False, 0
             return
         self.idle_ticks += 1
-        if self.state != HEAD:
-            return
-        if self.buf and self.idle_ticks >= HEAD_TIMEOUT_TICKS:
-            self._reply(pages.response(408, "Request timeout",
-                                       "<p>The request head took too long.</p>"))
-        elif self.idle_ticks >= IDLE_TIMEOUT_TICKS:
+        if self.state == HEAD and not self.buf and self.idle_ticks >= IDLE_TIMEOUT_TICKS:
             self._close()
