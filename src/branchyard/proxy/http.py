@@ -131,9 +131,13 @@ class ChunkedFramer:
 BodyFramer = LengthFramer | ChunkedFramer | UntilCloseFramer
 
 
-# A line start not followed by a field name and a colon (obs-fold, a space before
-# the colon, a line without one): searched for between the first and last CRLF.
-_BAD_LINE = re.compile(rb"\r\n(?![!#$%&'*+\-.^_`|~0-9A-Za-z]+:)")
+# A CR not starting a line with a field name and a colon (a bare CR, obs-fold, a
+# space before the colon, a line without one): searched for between the first and
+# last CRLF.
+_BAD_BREAK = re.compile(rb"\r(?!\n[!#$%&'*+\-.^_`|~0-9A-Za-z]+:)")
+_XFF = re.compile(rb"\r\nx-forwarded-for:([^\r\n]*)", re.IGNORECASE)
+_NOT_CTL = bytes(b for b in range(256) if b == 9 or 32 <= b != 127)
+_NOT_CRLF = bytes(b for b in range(256) if b not in (10, 13))
 LOOP_HEADER = b"x-branchyard-proxy"  # marks requests that went through a branchyard proxy
 _WANTED = re.compile(rb"\r\n(host|content-length|transfer-encoding|connection|upgrade|"
                      rb"x-forwarded-for|x-forwarded-proto|x-forwarded-host|"
@@ -149,17 +153,24 @@ class _Fields:
 
     __slots__ = ("found",)
 
-    def __init__(self, head: bytes, start: int) -> None:
-        crlf = head.count(b"\r\n")
-        if head.count(b"\r") != crlf or head.count(b"\n") != crlf:
-            raise BadMessageError("bare CR or LF in the message head")
-        bad = _BAD_LINE.search(head, start - 2, len(head) - 4)
+    def __init__(self, head: bytes, start: int, *, strict: bool = False) -> None:
+        # the control characters of a good head are its CRLFs and nothing else (strict:
+        # requests; a response is only held to its line breaks)
+        controls = head.translate(None, _NOT_CTL if strict else _NOT_CRLF)
+        if controls != b"\r\n" * (len(controls) >> 1):
+            raise BadMessageError(_control_error(head, strict))
+        bad = _BAD_BREAK.search(head, start - 2, len(head) - 4)
         if bad is not None:
-            line = head[bad.end():head.find(b"\r\n", bad.end())]
+            at = bad.start() + 2
+            if head[at - 1:at] != b"\n":
+                raise BadMessageError("bare CR or LF in the message head")
+            line = head[at:head.find(b"\r", at)]
             raise BadMessageError(f"malformed header line {line[:40]!r}")
         found: dict[bytes, list[bytes]] = {}
         for name, value in _WANTED.findall(head.lower(), start - 2):
             found.setdefault(name, []).append(value.strip(b" \t"))
+        if b"x-forwarded-for" in found:  # an address list passed on as the client wrote it
+            found[b"x-forwarded-for"] = [v.strip(b" \t") for v in _XFF.findall(head, start - 2)]
         self.found = found
 
     def has(self, name: bytes) -> bool:
@@ -214,16 +225,13 @@ def parse_request(head: bytes) -> Request:
     line = _REQUEST_LINE.fullmatch(head, 0, eol)
     if line is None:
         raise BadMessageError(_line_error(head[:eol]))
-    bad = _CTL.search(head, eol)
-    if bad is not None:
-        raise BadMessageError(f"control character {head[bad.start():bad.end()]!r} in a header")
     method, target, version = line.groups()
-    fields = _Fields(head, eol + 2)
+    fields = _Fields(head, eol + 2, strict=True)
     hosts = fields.values(b"host")
     if len(hosts) > 1 or (not hosts and version == b"HTTP/1.1"):
         raise BadMessageError("missing or repeated Host header")
     host = hosts[0] if hosts else b""
-    absolute = target[:8].lower().startswith((b"http://", b"https://"))
+    absolute = target[0] != 47 and target[:8].lower().startswith((b"http://", b"https://"))
     if absolute:
         host = split_absolute(target)[0]
     length, chunked = _framing(fields, strict=True)
@@ -264,6 +272,13 @@ def check_partial_head(data: bytes) -> None:
     bad = _CTL.search(data, eol + 1)
     if bad is not None:
         raise BadMessageError(f"control character {data[bad.start():bad.end()]!r} in a header")
+
+
+def _control_error(head: bytes, strict: bool) -> str:
+    bad = _CTL.search(head) if strict else None
+    if bad is None:
+        return "bare CR or LF in the message head"
+    return f"control character {head[bad.start():bad.end()]!r} in the message head"
 
 
 def _line_error(line: bytes) -> str:
