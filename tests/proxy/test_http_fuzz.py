@@ -112,7 +112,7 @@ def _expected_forwarded(req: Request, ref: h11.Request) -> list[tuple[bytes, byt
     kept = [(n, v) for n, v in ref.headers if n not in drops]
     if req.absolute:
         kept.insert(0, (b"host", req.host.encode("latin-1")))
-    chain = [v for n, v in ref.headers if n == b"x-forwarded-for"]
+    chain = [v for n, v in ref.headers if n == b"x-forwarded-for" and v]
     return [*kept, (b"x-forwarded-for", b", ".join([*chain, b"127.0.0.1"])),
             (b"x-forwarded-proto", b"http"), (b"x-forwarded-host", req.host.encode()),
             (b"x-branchyard-proxy", b"0123abcd")]

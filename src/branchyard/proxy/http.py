@@ -246,7 +246,7 @@ def parse_request(head: bytes) -> Request:
         close=not keep_alive and version == b"HTTP/1.1" and not upgrade,
         upgrade=upgrade, absolute=absolute,
         loop_marks=tuple(fields.values(LOOP_HEADER)),
-        forwarded_for=b", ".join(fields.values(b"x-forwarded-for")),
+        forwarded_for=b", ".join(v for v in fields.values(b"x-forwarded-for") if v),
         has_forwarded=forwarded,
     )
 

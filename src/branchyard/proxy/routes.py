@@ -196,6 +196,12 @@ class RouteTable:
             backend = self._hosts.get(name)
         return backend
 
+    def serves_name(self, name: str) -> bool:
+        """Whether ``name`` is a project's host or under one (``*.<project>.<tld>``)."""
+        name = normalize_host(name)
+        return any(name == base or name.endswith("." + base)
+                   for base in (f"{s.project}.{s.tld}" for s in self.sites()))
+
     def sites(self) -> list[RepoSite]:
         self.refresh()
         return [c.site for c in self._caches.values() if c.site is not None]
