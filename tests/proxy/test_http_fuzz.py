@@ -131,8 +131,10 @@ def _agree(head: bytes, req: Request, ref: h11.Request) -> None:
     out = _h11(forwarded_head(req, b"127.0.0.1", b"http", MARK))
     assert out is not None
     assert list(out.headers) == _expected_forwarded(req, ref)
+    seen = 0
     for stop in range(1, len(head) - 1, 7):  # arriving in pieces, it is never refused early
-        check_partial_head(head[:stop])
+        check_partial_head(head[:stop], seen)
+        seen = stop
 
 
 def test_the_head_parser_agrees_with_h11() -> None:
@@ -162,3 +164,26 @@ def test_the_head_parser_agrees_with_h11() -> None:
     assert seen["cases"] >= EXAMPLES * 0.9
     assert seen["accepted"] >= seen["cases"] // 20  # both verdicts are well exercised
     assert seen["cases"] - seen["accepted"] >= seen["cases"] // 10
+
+
+def _partial_verdict(data: bytes, seen: int = 0) -> str:
+    try:
+        check_partial_head(data, seen)
+    except BadMessageError as err:
+        return str(err)
+    return ""
+
+
+@settings(max_examples=EXAMPLES // 4, deadline=None, derandomize=True)
+@given(_HEADS, st.lists(st.integers(min_value=1, max_value=40), max_size=12))
+def test_a_head_checked_piece_by_piece_gets_the_verdict_of_one_check(
+        raw: bytes, steps: list[int]) -> None:
+    data = raw[:raw.index(b"\r\n\r\n") + 2]  # a head still waiting for its end
+    seen = 0
+    for step in steps:
+        stop = min(seen + step, len(data))
+        verdict = bool(_partial_verdict(data[:stop], seen))
+        assert verdict == bool(_partial_verdict(data[:stop])), data[:stop]
+        if verdict:
+            break
+        seen = stop

@@ -77,19 +77,20 @@ class ClientConnection(asyncio.Protocol):
         elif state == TUNNEL:
             cast(Upstream, self.upstream).transport.write(data)
         elif state == HEAD:
-            self._heads(self.buf + data if self.buf else data)
+            self._heads(self.buf + data if self.buf else data, len(self.buf))
         elif state != CLOSED:
             self.buf += data
             if len(self.buf) > MAX_BUFFER:
                 self.paused_buffer = True
                 self._update_reading()
 
-    def _heads(self, data: bytes) -> None:
+    def _heads(self, data: bytes, seen: int = 0) -> None:
+        """``seen``: bytes of ``data`` that arrived before (and were checked then)."""
         if data[:1] in (b"\r", b"\n"):  # stray CRLFs between requests are allowed
-            data = data.lstrip(b"\r\n")
-        end = data.find(b"\r\n\r\n")
+            data, seen = data.lstrip(b"\r\n"), 0
+        end = data.find(b"\r\n\r\n", max(seen - 3, 0))
         if end < 0:
-            self._partial_head(data)
+            self._partial_head(data, seen)
             return
         self.buf = b""
         if self.head_timer is not None:
@@ -102,9 +103,9 @@ class ClientConnection(asyncio.Protocol):
             return
         self._route(req, data[end + 4:])
 
-    def _partial_head(self, data: bytes) -> None:
+    def _partial_head(self, data: bytes, seen: int) -> None:
         try:
-            check_partial_head(data)
+            check_partial_head(data, seen)
         except BadMessageError as err:
             self._reply(pages.bad_request(str(err)))
             return

@@ -251,25 +251,28 @@ def parse_request(head: bytes) -> Request:
     )
 
 
-def check_partial_head(data: bytes) -> None:
+def check_partial_head(data: bytes, seen: int = 0) -> None:
     """Refuse at once a head that cannot become a request, before its end arrives.
 
     Random bytes, a TLS hello on the plain port or HTTP/0.9 (``GET /`` and a line
-    end) would otherwise wait for the head deadline and get a 408.
+    end) would otherwise wait for the head deadline and get a 408. ``seen``: how
+    many bytes of ``data`` an earlier call checked (a trickled head is scanned once).
     """
     eol = data.find(b"\n")
+    since = max(seen - 1, 0)
     if eol < 0:
-        bad = _LINE_BAD.search(data, 0, MAX_LINE)
+        bad = _LINE_BAD.search(data, since, MAX_LINE)
         if bad is not None and not (bad.start() == len(data) - 1 and data[-1:] == b"\r"):
             raise BadMessageError(_line_error(data[:60]))
         if len(data) > MAX_LINE:
             raise BadMessageError("request line too long")
         return
-    if data[eol - 1:eol] != b"\r" or eol == 0:
-        raise BadMessageError("the request line ends in a bare LF (CRLF is needed)")
-    if not _REQUEST_LINE.fullmatch(data, 0, eol - 1):
-        raise BadMessageError(_line_error(data[:eol - 1]))
-    bad = _CTL.search(data, eol + 1)
+    if eol >= since:  # the request line is complete only now
+        if data[eol - 1:eol] != b"\r" or eol == 0:
+            raise BadMessageError("the request line ends in a bare LF (CRLF is needed)")
+        if not _REQUEST_LINE.fullmatch(data, 0, eol - 1):
+            raise BadMessageError(_line_error(data[:eol - 1]))
+    bad = _CTL.search(data, max(eol + 1, since))
     if bad is not None:
         raise BadMessageError(f"control character {data[bad.start():bad.end()]!r} in a header")
 
