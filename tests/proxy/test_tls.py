@@ -4,11 +4,13 @@ limited to the proxy's TLD, ALPN http/1.1, rotation and trust steps."""
 from __future__ import annotations
 
 import contextlib
+import datetime
 import json
 import socket
 import ssl
 import subprocess
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -174,3 +176,21 @@ def test_trust_rotate_makes_a_new_ca_and_says_what_to_trust_again(
         assert _get(proxy.port, tls_dir / "ca.pem", "feat-a.app.localhost")[1] == 200
     finally:
         proxy.stop()
+
+
+def test_an_expired_ca_is_an_error_that_says_to_rotate(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from branchyard.errors import ProxyError
+    from branchyard.proxy import ca
+
+    ensure_ca(tmp_path / "tls")
+
+    class _Later(datetime.datetime):  # the clock, CA_DAYS and a day later
+        @classmethod
+        def now(cls, tz: datetime.tzinfo | None = None) -> _Later:  # type: ignore[override]
+            return cls.fromtimestamp(time.time() + (ca.CA_DAYS + 1) * 86400, tz)
+
+    monkeypatch.setattr(ca.datetime, "datetime", _Later)
+    with pytest.raises(ProxyError, match="expired") as err:
+        ensure_ca(tmp_path / "tls")
+    assert "proxy trust --rotate" in (err.value.hint or "")
