@@ -186,6 +186,9 @@ def _framing(fields: _Fields, *, strict: bool = False) -> tuple[int, bool]:
     ``strict`` (requests): ``Transfer-Encoding`` must be exactly ``chunked``, as
     h11 and the app's own parser require; a response may say ``gzip, chunked``.
     """
+    found = fields.found
+    if b"content-length" not in found and b"transfer-encoding" not in found:
+        return -1, False
     lengths = {v.strip(b" \t") for value in fields.values(b"content-length")
                for v in value.split(b",")}
     if fields.has(b"transfer-encoding"):
@@ -246,7 +249,8 @@ def parse_request(head: bytes) -> Request:
         close=not keep_alive and version == b"HTTP/1.1" and not upgrade,
         upgrade=upgrade, absolute=absolute,
         loop_marks=tuple(fields.values(LOOP_HEADER)),
-        forwarded_for=b", ".join(v for v in fields.values(b"x-forwarded-for") if v),
+        forwarded_for=b", ".join(v for v in fields.values(b"x-forwarded-for") if v)
+        if forwarded else b"",
         has_forwarded=forwarded,
     )
 
