@@ -8,7 +8,6 @@ a ``101 Switching Protocols`` bytes are spliced untouched (WebSockets).
 from __future__ import annotations
 
 import asyncio
-import secrets
 from typing import TYPE_CHECKING, cast
 
 from branchyard.proxy import pages
@@ -163,10 +162,9 @@ class ClientConnection(asyncio.Protocol):
         self.upstream = up
         up.begin(self, req.method, req.upgrade, req.close)
         self._forget_mark()
-        self.mark = secrets.token_hex(12).encode()
+        self.mark, line = next(self.server.marks)
         self.server.in_flight.add(self.mark)
-        up.transport.write(forwarded_head(req, self.ip, self.server.proto,
-                                          b"X-Branchyard-Proxy: " + self.mark + b"\r\n"))
+        up.transport.write(forwarded_head(req, self.ip, self.server.proto, line))
         if self.req_done:
             self.state = WAIT
             self.buf = rest

@@ -189,8 +189,9 @@ def _framing(fields: _Fields, *, strict: bool = False) -> tuple[int, bool]:
     found = fields.found
     if b"content-length" not in found and b"transfer-encoding" not in found:
         return -1, False
-    lengths = {v.strip(b" \t") for value in fields.values(b"content-length")
-               for v in value.split(b",")}
+    given = found.get(b"content-length", ())
+    lengths = {given[0]} if len(given) == 1 and b"," not in given[0] else {
+        v.strip(b" \t") for value in given for v in value.split(b",")}
     if fields.has(b"transfer-encoding"):
         if lengths:
             raise BadMessageError("both Content-Length and Transfer-Encoding")

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import ssl
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Iterator
 from typing import Any, cast
 
 from branchyard.proxy.client import HEAD_DEADLINE, ClientConnection
@@ -33,6 +34,7 @@ class ProxyServer:
         # loop marks of the requests now at an app: one coming back in is a loop; any
         # other value a client sends is forged or stale, and is dropped
         self.in_flight: set[bytes] = set()
+        self.marks = loop_marks()
         self.connections: set[ClientConnection] = set()
         self.tasks: set[asyncio.Task[None]] = set()
         self.loop = cast(asyncio.AbstractEventLoop, None)
@@ -93,3 +95,13 @@ class ProxyServer:
             conn.tick()
         self.pool.sweep()
         self._sweeper = self.loop.call_later(SWEEP_INTERVAL, self._sweep)
+
+
+def loop_marks() -> Iterator[tuple[bytes, bytes]]:
+    """(token, header line) for each request sent to an app: 96 random bits each,
+    drawn from the system in blocks so a request costs no system call."""
+    while True:
+        block = os.urandom(12 * 256).hex().encode()
+        for i in range(0, len(block), 24):
+            token = block[i:i + 24]
+            yield token, b"X-Branchyard-Proxy: " + token + b"\r\n"
