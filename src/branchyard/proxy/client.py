@@ -76,7 +76,10 @@ class ClientConnection(asyncio.Protocol):
         elif state == TUNNEL:
             cast(Upstream, self.upstream).transport.write(data)
         elif state == HEAD:
-            self._heads(self.buf + data if self.buf else data, len(self.buf))
+            if self.buf:
+                self._heads(self.buf + data, len(self.buf))
+            else:
+                self._heads(data)
         elif state != CLOSED:
             self.buf += data
             if len(self.buf) > MAX_BUFFER:
@@ -87,7 +90,7 @@ class ClientConnection(asyncio.Protocol):
         """``seen``: bytes of ``data`` that arrived before (and were checked then)."""
         if data[:1] in (b"\r", b"\n"):  # stray CRLFs between requests are allowed
             data, seen = data.lstrip(b"\r\n"), 0
-        end = data.find(b"\r\n\r\n", max(seen - 3, 0))
+        end = data.find(b"\r\n\r\n", seen - 3 if seen > 3 else 0)
         if end < 0:
             self._partial_head(data, seen)
             return
@@ -161,10 +164,12 @@ class ClientConnection(asyncio.Protocol):
         req = cast(Request, self.req)
         self.upstream = up
         up.begin(self, req.method, req.upgrade, req.close)
-        self._forget_mark()
-        self.mark, line = next(self.server.marks)
-        self.server.in_flight.add(self.mark)
-        up.transport.write(forwarded_head(req, self.ip, self.server.proto, line))
+        server = self.server
+        if self.mark:
+            server.in_flight.discard(self.mark)
+        self.mark, line = server.marks.pop() if server.marks else server.more_marks()
+        server.in_flight.add(self.mark)
+        up.transport.write(forwarded_head(req, self.ip, server.proto, line))
         if self.req_done:
             self.state = WAIT
             self.buf = rest

@@ -10,7 +10,7 @@ import asyncio
 import contextlib
 import os
 import ssl
-from collections.abc import Coroutine, Iterator
+from collections.abc import Coroutine
 from typing import Any, cast
 
 from branchyard.proxy.client import HEAD_DEADLINE, ClientConnection
@@ -34,7 +34,7 @@ class ProxyServer:
         # loop marks of the requests now at an app: one coming back in is a loop; any
         # other value a client sends is forged or stale, and is dropped
         self.in_flight: set[bytes] = set()
-        self.marks = loop_marks()
+        self.marks: list[tuple[bytes, bytes]] = []  # (token, header line), unused yet
         self.connections: set[ClientConnection] = set()
         self.tasks: set[asyncio.Task[None]] = set()
         self.loop = cast(asyncio.AbstractEventLoop, None)
@@ -76,6 +76,14 @@ class ProxyServer:
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
 
+    def more_marks(self) -> tuple[bytes, bytes]:
+        """A loop mark for a request sent to an app: 96 random bits, drawn from the
+        system in blocks so that a request costs no system call."""
+        block = os.urandom(12 * 256).hex().encode()
+        self.marks = [(t, b"X-Branchyard-Proxy: " + t + b"\r\n")
+                      for t in (block[i:i + 24] for i in range(0, len(block), 24))]
+        return self.marks.pop()
+
     def site_list(self) -> list[tuple[str, str]]:
         """(url, branch) of every live worktree, for the 404 page."""
         from branchyard.identity import worktree_url
@@ -95,13 +103,3 @@ class ProxyServer:
             conn.tick()
         self.pool.sweep()
         self._sweeper = self.loop.call_later(SWEEP_INTERVAL, self._sweep)
-
-
-def loop_marks() -> Iterator[tuple[bytes, bytes]]:
-    """(token, header line) for each request sent to an app: 96 random bits each,
-    drawn from the system in blocks so a request costs no system call."""
-    while True:
-        block = os.urandom(12 * 256).hex().encode()
-        for i in range(0, len(block), 24):
-            token = block[i:i + 24]
-            yield token, b"X-Branchyard-Proxy: " + token + b"\r\n"
