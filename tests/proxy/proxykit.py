@@ -24,6 +24,7 @@ from branchyard.ledger import Ledger, WorktreeRecord
 from branchyard.proxy.registry import known_repos, register_repo, registry_path
 from branchyard.proxy.routes import RouteTable
 from branchyard.proxy.server import ProxyServer
+from branchyard.proxy.tls import server_context
 
 WS_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC11B31"
 
@@ -209,8 +210,9 @@ class App(ThreadingHTTPServer):
         return int(self.server_address[1])
 
     def record(self, handler: AppHandler) -> None:
-        self.requests.append({"path": handler.path, "cookie": handler.headers.get("Cookie",
-                                                                                   "")})
+        self.requests.append({"path": handler.path,
+                              "cookie": handler.headers.get("Cookie", ""),
+                              "loop_marks": handler.headers.get_all("X-Branchyard-Proxy", [])})
         self.peers.add(handler.client_address[1])
 
     def handle_error(self, request: Any, client_address: Any) -> None:
@@ -233,9 +235,12 @@ class App(ThreadingHTTPServer):
 class ProxyThread:
     """A real ProxyServer on an ephemeral loopback port, in its own thread."""
 
-    def __init__(self, https: Any = None) -> None:
+    def __init__(self, tls_dir: Path | None = None) -> None:
+        """``tls_dir``: serve HTTPS with the local CA kept there."""
         self.loop = asyncio.new_event_loop()
-        self.server = ProxyServer(RouteTable(known_repos, registry_path()), 0, tls=https)
+        routes = RouteTable(known_repos, registry_path())
+        tls = server_context(tls_dir, routes.serves_name) if tls_dir else None
+        self.server = ProxyServer(routes, 0, tls=tls)
         started = threading.Event()
         env = dict(os.environ)
 

@@ -153,7 +153,6 @@ def test_https_dev_url_is_trusted_after_proxy_trust_install(
         capsys: pytest.CaptureFixture[str]) -> None:
     from branchyard.cli.main import main
     from branchyard.proxy.daemon import proxy_dir
-    from branchyard.proxy.tls import server_context
 
     app = App("a")
     apps.append(app)
@@ -161,7 +160,7 @@ def test_https_dev_url_is_trusted_after_proxy_trust_install(
     assert main(["proxy", "trust", "--install", "--json"]) == 0
     doc = json.loads(capsys.readouterr().out)
     assert doc["installed"] == str(Path.home() / ".pki" / "nssdb")
-    proxy = ProxyThread(https=server_context(proxy_dir() / "tls"))
+    proxy = ProxyThread(proxy_dir() / "tls")
     tools = DevTools(tmp_path / "chromium-https")
     try:
         url = f"https://feat-a.app.localhost:{proxy.port}/echo"

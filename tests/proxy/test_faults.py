@@ -53,18 +53,9 @@ def test_unknown_host_gives_404_listing_live_worktrees(
 
 
 def test_request_looping_into_the_proxy_gives_508(
-        common_dir: Path, proxy: ProxyThread, apps: list[App]) -> None:
+        common_dir: Path, proxy: ProxyThread) -> None:
     add_worktree(common_dir, "feat/loop", {"PORT": proxy.port})
     assert request(proxy.port, "feat-loop.app.localhost")[0] == 508
-    # a marked request (it went through this proxy before) is refused too
-    a = App("a")
-    apps.append(a)
-    add_worktree(common_dir, "feat/a", {"PORT": a.port})
-    echo = json.loads(request(proxy.port, "feat-a.app.localhost")[2])
-    mark = echo["headers"]["x-branchyard-proxy"]
-    status, _, _ = request(proxy.port, "feat-a.app.localhost",
-                           headers={"X-Branchyard-Proxy": mark})
-    assert status == 508
 
 
 def test_malformed_requests_get_400_and_the_proxy_stays_up(
@@ -203,20 +194,11 @@ def test_app_dying_mid_body_cuts_the_client_off_and_proxy_stays_up(
     assert _ok(proxy, "feat-a.app.localhost")
 
 
-def test_stalled_request_head_gets_408_after_the_timeout(
+def test_stalled_request_head_gets_408_after_the_deadline(
         common_dir: Path, proxy: ProxyThread) -> None:
-    from branchyard.proxy.server import HEAD_TIMEOUT_TICKS
-
+    proxy.server.head_deadline = 0.3
     with socket.create_connection(("127.0.0.1", proxy.port), timeout=10) as sock:
         sock.sendall(b"GET / HTTP/1.1\r\nHost: feat")
-        wait_for(lambda: any(c.buf for c in list(proxy.server.connections)),
-                 what="the partial head to arrive")
-
-        def sweep() -> None:  # the sweeper's clock, advanced by hand
-            for _ in range(HEAD_TIMEOUT_TICKS + 1):
-                for conn in list(proxy.server.connections):
-                    conn.tick()
-
-        proxy.loop.call_soon_threadsafe(sweep)
-        status, headers, _ = read_response(sock)
+        status, headers, body = read_response(sock)
     assert (status, headers["connection"]) == (408, "close")
+    assert b"longer than 0.3 s" in body

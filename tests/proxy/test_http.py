@@ -13,6 +13,7 @@ from branchyard.proxy.http import (
     ChunkedFramer,
     LengthFramer,
     UntilCloseFramer,
+    check_partial_head,
     closing_head,
     forwarded_head,
     parse_request,
@@ -83,6 +84,14 @@ def test_request_fields() -> None:
     b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n",
     b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip\r\n\r\n",
     b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 1e3\r\n\r\n",
+    b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: xchunked\r\n\r\n",
+    b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip, chunked\r\n\r\n",
+    b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n"
+    b"Transfer-Encoding: chunked\r\n\r\n",
+    b"GET / HTTP/1.1\r\nHost: a\r\nX: a\x00b\r\n\r\n",
+    b"GET / HTTP/1.1\r\nHost: a\r\nX: a\x7fb\r\n\r\n",
+    b"GET /a\tb HTTP/1.1\r\nHost: a\r\n\r\n",
+    b"GET http:///x HTTP/1.1\r\nHost: a\r\n\r\n",
 ])
 def test_ambiguous_or_malformed_requests_are_refused(head: bytes) -> None:
     with pytest.raises(BadMessageError):
@@ -128,3 +137,40 @@ def test_a_clients_connection_close_stays_on_its_hop() -> None:
     assert closing_head(b"HTTP/1.1 200 OK\r\nConnection: keep-alive\r\nKeep-Alive: timeout=5"
                         b"\r\nContent-Length: 2\r\n\r\n") == (
         b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\n")
+
+
+def test_an_absolute_target_goes_on_in_origin_form_with_its_own_host() -> None:
+    req = parse_request(b"GET http://B.localhost:1355?q=1 HTTP/1.1\r\nHost: a.localhost\r\n"
+                        b"X-Branchyard-Proxy: forged\r\n\r\n")
+    assert (req.host, req.target) == ("b.localhost:1355", b"http://B.localhost:1355?q=1")
+    out = forwarded_head(req, b"127.0.0.1", b"http", b"X-Branchyard-Proxy: id\r\n")
+    assert out == (b"GET /?q=1 HTTP/1.1\r\nHost: b.localhost:1355\r\n"
+                   b"X-Forwarded-For: 127.0.0.1\r\nX-Forwarded-Proto: http\r\n"
+                   b"X-Forwarded-Host: b.localhost:1355\r\nX-Branchyard-Proxy: id\r\n\r\n")
+
+
+def test_a_loop_mark_from_the_client_is_dropped() -> None:
+    req = parse_request(b"GET / HTTP/1.1\r\nHost: a\r\nx-branchyard-proxy: forged\r\n\r\n")
+    assert req.loop_marks == (b"forged",)
+    out = forwarded_head(req, b"127.0.0.1", b"http", b"X-Branchyard-Proxy: id\r\n")
+    assert b"forged" not in out
+    assert out.lower().count(b"x-branchyard-proxy") == 1
+
+
+@pytest.mark.parametrize(("data", "error"), [
+    (b"GET /\r\n", "HTTP/0.9"),
+    (b"\x16\x03\x01\x02", "malformed request line"),
+    (b"GET / HTTP/2.0\r\nHost", "unsupported HTTP version"),
+    (b"GET / HTTP/1.1\nHost", "bare LF"),
+    (b"GET / HTTP/1.1\r\nHost: a\x00", "control character"),
+    (b"G" * 9000, "request line too long"),
+])
+def test_a_partial_head_that_cannot_become_a_request_is_refused(
+        data: bytes, error: str) -> None:
+    with pytest.raises(BadMessageError, match=error):
+        check_partial_head(data)
+
+
+@pytest.mark.parametrize("data", [b"GET", b"GET / HTTP/1.1\r", b"GET / HTTP/1.1\r\nHost: a"])
+def test_a_partial_head_that_may_become_a_request_waits(data: bytes) -> None:
+    check_partial_head(data)

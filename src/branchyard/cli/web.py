@@ -11,6 +11,7 @@ from branchyard.errors import NotARepoError
 
 if TYPE_CHECKING:
     from branchyard.context import Context
+    from branchyard.proxy.ca import CaInfo
     from branchyard.proxy.daemon import ProxySettings, ProxyStatus
     from branchyard.proxy.sites import Site
 
@@ -145,22 +146,60 @@ def run(port: int | None, https: bool | None) -> None:
 @proxy.command("trust")
 @click.option("--install", is_flag=True,
               help="Also trust it in your browsers' store (Linux NSS; no sudo).")
+@click.option("--rotate", is_flag=True,
+              help="Make a new CA; the old one stops being used (re-trust the new one).")
 @json_option
-def trust(install: bool, as_json: bool) -> None:
+def trust(install: bool, rotate: bool, as_json: bool) -> None:
     """Make the local HTTPS CA and print the steps that make browsers trust it."""
     def body() -> Reply:
-        from branchyard.proxy.daemon import proxy_dir
-        from branchyard.proxy.tls import ensure_ca, install_user_trust, trust_steps
+        from branchyard.proxy.ca import (
+            ca_info,
+            ensure_ca,
+            install_user_trust,
+            make_ca,
+            untrust_steps,
+        )
+        from branchyard.proxy.daemon import proxy_dir, proxy_status
 
-        ca_cert, _ = ensure_ca(proxy_dir() / "tls")
-        steps = trust_steps(ca_cert)
+        tls_dir = proxy_dir() / "tls"
+        ctx = _context()
+        tlds = tuple(dict.fromkeys(("localhost", ctx.config.proxy.tld if ctx else "localhost")))
+        ca_cert, _ = make_ca(tls_dir, tlds) if rotate else ensure_ca(tls_dir, tlds)
+        info = ca_info(tls_dir)
+        status = proxy_status()
+        restart = rotate and status.state == "running" and status.https
         installed = str(install_user_trust(ca_cert)) if install else ""
-        text = f"local CA: {ca_cert}\n\n" + "\n\n".join(steps)
-        if installed:
-            text += f"\n\ninstalled in {installed} (Chromium/Chrome, Firefox: restart them)"
+        text, steps = _trust_text(info, rotate, installed, restart)
         return Reply(data={"ca_certificate": str(ca_cert), "steps": steps,
-                           "installed": installed}, text=text)
+                           "installed": installed, "rotated": rotate,
+                           "untrust_steps": untrust_steps() if rotate else [],
+                           "not_after": info.not_after.isoformat(),
+                           "permitted": list(info.permitted), "restart_proxy": restart},
+                     text=text)
     respond("proxy trust", as_json, body)
+
+
+def _trust_text(info: CaInfo, rotated: bool = False, installed: str = "",
+                restart: bool = False) -> tuple[str, list[str]]:
+    """(text for people, trust steps) about the CA ``info`` describes."""
+    from branchyard.proxy.ca import trust_steps, untrust_steps
+
+    steps = trust_steps(info.cert)
+    scope = ", ".join(info.permitted) or "any name (an old CA without name constraints: " \
+        "`branchyard proxy trust --rotate` makes one limited to the proxy's names)"
+    lines = [f"local CA: {info.cert}", f"valid until {info.not_after:%Y-%m-%d}; it vouches "
+             f"only for: {scope}"]
+    if rotated:
+        lines += ["", "made a new CA: browsers and tools that trusted the old one must "
+                  "trust this one instead. Remove the old one where you added it:", "",
+                  *untrust_steps(), "", "then trust the new one:"]
+    text = "\n".join(lines) + "\n\n" + "\n\n".join(steps)
+    if installed:
+        text += f"\n\ninstalled in {installed} (Chromium/Chrome, Firefox: restart them)"
+    if restart:
+        text += ("\n\nthe running proxy still serves the old CA's certificates: "
+                 "`branchyard proxy stop && branchyard proxy start`")
+    return text, steps
 
 
 def _site(branch: str | None) -> tuple[Context, Site]:

@@ -244,13 +244,13 @@ async def _serve(settings: ProxySettings) -> None:
     from branchyard.proxy.routes import RouteTable
     from branchyard.proxy.server import ProxyServer
 
+    routes = RouteTable(known_repos, registry_path())
     tls = None
     if settings.https:
         from branchyard.proxy.tls import server_context
 
-        tls = server_context(proxy_dir() / "tls")
-    server = ProxyServer(RouteTable(known_repos, registry_path()), settings.port,
-                         host=settings.host, tls=tls)
+        tls = server_context(proxy_dir() / "tls", routes.serves_name)
+    server = ProxyServer(routes, settings.port, host=settings.host, tls=tls)
     try:
         await server.start()
     except OSError as exc:

@@ -22,6 +22,7 @@ from branchyard.ledger import Ledger, LedgerState, WorktreeRecord
 
 MAIN_DEFAULT_PORT = 3000
 CONFIG_RECHECK = 1.0  # seconds between checks of config and env file changes
+MAX_HOST_FORMS = 1024  # Host header values whose normalized form is remembered
 LEDGER_RECHECK = 0.05  # seconds a known host is served before its ledger is checked again
 Signature = tuple[tuple[int, int, int], ...]
 
@@ -183,19 +184,30 @@ class RouteTable:
         self._common_dirs: list[Path] = []
         self._caches: dict[Path, _RepoCache] = {}
         self._hosts: dict[str, Backend] = {}
+        self._names: dict[str, str] = {}  # Host header value → normalized name
         self._next_config_check = 0.0
         self._next_ledger_check = 0.0
         self.errors: list[str] = []
 
     def resolve(self, host: str) -> Backend | None:
         """The backend for a Host header value (port and case ignored)."""
-        name = normalize_host(host)
+        name = self._names.get(host)
+        if name is None:  # a browser sends the same few Host values again and again
+            if len(self._names) >= MAX_HOST_FORMS:
+                self._names.clear()
+            name = self._names[host] = normalize_host(host)
         backend = self._hosts.get(name)
         if backend is None or self._clock() >= self._next_ledger_check:
             # an unknown host may be a worktree, or a repository, made a moment ago
             self.refresh(everything=backend is None)
             backend = self._hosts.get(name)
         return backend
+
+    def serves_name(self, name: str) -> bool:
+        """Whether ``name`` is a project's host or under one (``*.<project>.<tld>``)."""
+        name = normalize_host(name)
+        return any(name == base or name.endswith("." + base)
+                   for base in (f"{s.project}.{s.tld}" for s in self.sites()))
 
     def sites(self) -> list[RepoSite]:
         self.refresh()

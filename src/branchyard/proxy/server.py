@@ -1,39 +1,23 @@
-"""The reverse proxy itself: one asyncio protocol per client connection.
+"""The reverse proxy itself: a listener on loopback and its route table.
 
-Requests are parsed only as far as routing and framing need; bodies and
-responses are forwarded as they arrive, with flow control both ways, and after
-a ``101 Switching Protocols`` bytes are spliced untouched (WebSockets).
+Each client connection is one :class:`~branchyard.proxy.client.ClientConnection`;
+each app connection one :class:`~branchyard.proxy.upstream.Upstream`, pooled.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import secrets
+import os
 import ssl
 from collections.abc import Coroutine
 from typing import Any, cast
 
-from branchyard.proxy import pages
-from branchyard.proxy.http import (
-    MAX_HEAD,
-    BadMessageError,
-    BodyFramer,
-    LengthFramer,
-    Request,
-    forwarded_head,
-    parse_request,
-)
-from branchyard.proxy.routes import Backend, RouteTable
-from branchyard.proxy.splice import SPLICE_MIN, Splice, can_splice
-from branchyard.proxy.upstream import Upstream, UpstreamPool
+from branchyard.proxy.client import HEAD_DEADLINE, ClientConnection
+from branchyard.proxy.routes import RouteTable
+from branchyard.proxy.upstream import UpstreamPool
 
-MAX_BUFFER = 1 << 20  # bytes of a pipelined next request held before reading pauses
 SWEEP_INTERVAL = 10.0
-HEAD_TIMEOUT_TICKS = 3  # a partial request head older than ~30 s gets a 408
-IDLE_TIMEOUT_TICKS = 30  # an idle keep-alive connection is closed after ~5 min
-
-HEAD, BODY, WAIT, CONNECTING, TUNNEL, CLOSED = range(6)
 
 
 class ProxyServer:
@@ -46,8 +30,11 @@ class ProxyServer:
         self.port = port
         self.tls = tls
         self.proto = b"https" if tls else b"http"
-        self.instance = secrets.token_hex(8).encode()
-        self.mark_line = b"X-Branchyard-Proxy: " + self.instance + b"\r\n"
+        self.head_deadline = HEAD_DEADLINE
+        # loop marks of the requests now at an app: one coming back in is a loop; any
+        # other value a client sends is forged or stale, and is dropped
+        self.in_flight: set[bytes] = set()
+        self.marks: list[tuple[bytes, bytes]] = []  # (token, header line), unused yet
         self.connections: set[ClientConnection] = set()
         self.tasks: set[asyncio.Task[None]] = set()
         self.loop = cast(asyncio.AbstractEventLoop, None)
@@ -89,6 +76,14 @@ class ProxyServer:
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
 
+    def more_marks(self) -> tuple[bytes, bytes]:
+        """A loop mark for a request sent to an app: 96 random bits, drawn from the
+        system in blocks so that a request costs no system call."""
+        block = os.urandom(12 * 256).hex().encode()
+        self.marks = [(t, b"X-Branchyard-Proxy: " + t + b"\r\n")
+                      for t in (block[i:i + 24] for i in range(0, len(block), 24))]
+        return self.marks.pop()
+
     def site_list(self) -> list[tuple[str, str]]:
         """(url, branch) of every live worktree, for the 404 page."""
         from branchyard.identity import worktree_url
@@ -108,288 +103,3 @@ class ProxyServer:
             conn.tick()
         self.pool.sweep()
         self._sweeper = self.loop.call_later(SWEEP_INTERVAL, self._sweep)
-
-
-class ClientConnection(asyncio.Protocol):
-    """One browser/client connection: parse heads, pick a backend, forward."""
-
-    __slots__ = ("active", "backend", "buf", "eof", "idle_ticks", "ip", "paused_buffer",
-                 "paused_upstream", "req", "req_done", "server", "splice", "state",
-                 "transport", "upstream", "write_paused")
-
-    def __init__(self, server: ProxyServer) -> None:
-        self.server = server
-        self.transport: asyncio.Transport = cast(asyncio.Transport, None)
-        self.state = HEAD
-        self.buf = b""
-        self.ip = b"127.0.0.1"
-        self.upstream: Upstream | None = None
-        self.req: Request | None = None
-        self.backend: Backend | None = None
-        self.req_done = True
-        self.write_paused = self.paused_buffer = self.paused_upstream = False
-        self.active = True
-        self.eof = False
-        self.idle_ticks = 0
-        self.splice: Splice | None = None
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = cast(asyncio.Transport, transport)
-        self.transport.set_write_buffer_limits(high=1 << 20)
-        peer = transport.get_extra_info("peername")
-        if peer:
-            self.ip = str(peer[0]).encode()
-        self.server.connections.add(self)
-
-    def data_received(self, data: bytes) -> None:
-        self.active = True
-        state = self.state
-        if state == BODY:
-            self._body(data)
-        elif state == TUNNEL:
-            cast(Upstream, self.upstream).transport.write(data)
-        elif state == HEAD:
-            self._heads(self.buf + data if self.buf else data)
-        elif state != CLOSED:
-            self.buf += data
-            if len(self.buf) > MAX_BUFFER:
-                self.paused_buffer = True
-                self._update_reading()
-
-    def _heads(self, data: bytes) -> None:
-        if data[:1] in (b"\r", b"\n"):  # stray CRLFs between requests are allowed
-            data = data.lstrip(b"\r\n")
-        end = data.find(b"\r\n\r\n")
-        if end < 0:
-            if len(data) > MAX_HEAD:
-                self._reply(pages.response(431, "Request head too large",
-                                           "<p>The request head exceeds 64 KiB.</p>"))
-            else:
-                self.buf = data
-            return
-        self.buf = b""
-        try:
-            req = parse_request(data[:end + 4])
-        except BadMessageError as err:
-            self._reply(pages.bad_request(str(err)))
-            return
-        self._route(req, data[end + 4:])
-
-    def _route(self, req: Request, rest: bytes) -> None:
-        server = self.server
-        backend = server.routes.resolve(req.host)
-        if server.instance in req.loop_marks or (
-                backend is not None and backend.port == server.port):
-            self._reply(pages.loop_detected(req.host))
-            return
-        if backend is None:
-            self._reply(pages.not_found(req.host, server.site_list()))
-            return
-        self.req, self.backend = req, backend
-        self.req_done = req.body is None
-        up = server.pool.acquire(backend.port)
-        if up is None:
-            self.state = CONNECTING
-            self.buf = rest
-            server.spawn(self._connect(backend.port))
-        else:
-            self._send(up, rest)
-
-    async def _connect(self, port: int) -> None:
-        try:
-            up = await self.server.pool.connect(port)
-        except OSError as exc:
-            if self.state == CONNECTING and self.backend is not None:
-                self._reply(pages.bad_gateway(self.backend, exc.strerror or str(exc)))
-            return
-        if self.state != CONNECTING:  # the client went away meanwhile
-            self.server.pool.release(up, keep=True)
-            return
-        rest, self.buf = self.buf, b""
-        self._send(up, rest)
-
-    def _send(self, up: Upstream, rest: bytes) -> None:
-        req = cast(Request, self.req)
-        self.upstream = up
-        up.begin(self, req.method, req.upgrade, req.close)
-        up.transport.write(forwarded_head(req, self.ip, self.server.proto,
-                                          self.server.mark_line))
-        if self.req_done:
-            self.state = WAIT
-            self.buf = rest
-        else:
-            self.state = BODY
-            if rest:
-                self._body(rest)
-            self._start_upload_splice(up)
-        if self.paused_buffer and len(self.buf) <= MAX_BUFFER:  # held while connecting
-            self.paused_buffer = False
-            self._update_reading()
-
-    def _start_upload_splice(self, up: Upstream) -> None:
-        body = cast(Request, self.req).body
-        if (self.state == BODY and isinstance(body, LengthFramer)
-                and body.remaining >= SPLICE_MIN and can_splice(self.transport,
-                                                               up.transport)):
-            self.splice = Splice(self.server.loop, self.transport, up.transport,
-                                 body.remaining, self._spliced)
-
-    def _spliced(self, ok: bool) -> None:
-        """A large upload went to the app without passing through Python."""
-        self.splice = None
-        if not ok:
-            self._abandon_upstream()
-            self.transport.abort()
-            return
-        cast(LengthFramer, cast(Request, self.req).body).remaining = 0
-        self.req_done = True
-        self.state = WAIT
-        self._update_reading()
-
-    def _body(self, data: bytes) -> None:
-        req = cast(Request, self.req)
-        up = cast(Upstream, self.upstream)
-        try:
-            end = cast(BodyFramer, req.body).consume(data, 0)
-        except BadMessageError as err:
-            self._abandon_upstream()
-            self._reply(pages.bad_request(str(err)))
-            return
-        if end < 0:
-            up.transport.write(data)
-            return
-        up.transport.write(data[:end] if end < len(data) else data)
-        self.req_done = True
-        self.state = WAIT
-        self.buf = data[end:]
-
-    def response_done(self, keep: bool) -> None:
-        """The app finished its response; the upstream went back to the pool."""
-        self.upstream = None
-        req = self.req
-        if not keep or not self.req_done or req is None or not req.keep_alive or self.eof:
-            self._close()
-            return
-        self.state = HEAD
-        if self.paused_buffer or self.paused_upstream:
-            self.paused_buffer = self.paused_upstream = False
-            self._update_reading()
-        if self.buf:
-            data, self.buf = self.buf, b""
-            self._heads(data)
-
-    def upstream_failed(self, up: Upstream, reason: str, head_sent: bool) -> None:
-        self.upstream = None
-        req = self.req
-        if self.state == CLOSED or req is None:
-            return
-        if head_sent:
-            self.transport.abort()
-        elif up.reused and not up.got_bytes and req.body is None and not req.upgrade:
-            # a pooled connection the app had just closed: retry once, fresh
-            self.state = CONNECTING
-            self.server.spawn(self._connect(up.port))
-        elif self.backend is not None:
-            self._reply(pages.bad_gateway(self.backend, reason))
-
-    def upstream_closed(self, clean: bool) -> None:
-        self.upstream = None
-        if clean:
-            self._close()
-        else:
-            self.transport.abort()
-
-    def start_tunnel(self) -> None:
-        self.state = TUNNEL
-        if self.buf and self.upstream is not None:
-            self.upstream.transport.write(self.buf)
-        self.buf = b""
-        if self.paused_buffer:
-            self.paused_buffer = False
-            self._update_reading()
-
-    def _abandon_upstream(self) -> None:
-        up, self.upstream = self.upstream, None
-        if up is not None:
-            up.client = None
-            up.transport.abort()
-            if up.head_sent:  # part of the app's answer went out: a 400 would corrupt it
-                self.transport.abort()
-
-    def _reply(self, page: bytes) -> None:
-        if self.state == CLOSED or self.transport.is_closing():
-            return
-        self.transport.write(page)
-        self._close()
-
-    def _close(self) -> None:
-        self._cancel_splice()
-        self.state = CLOSED
-        self.buf = b""
-        self.transport.close()
-
-    def _cancel_splice(self) -> None:
-        if self.splice is not None:
-            self.splice.cancel()
-            self.splice = None
-
-    def eof_received(self) -> bool:
-        """The client half-closed: finish the exchange in flight, then close."""
-        self.eof = True
-        if self.state == TUNNEL and self.upstream is not None:
-            if self.upstream.transport.can_write_eof():
-                self.upstream.transport.write_eof()
-            return True
-        return self.state in (WAIT, CONNECTING) and self.req_done
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self._cancel_splice()
-        self.state = CLOSED
-        self.server.connections.discard(self)
-        up, self.upstream = self.upstream, None
-        if up is not None:  # the exchange is abandoned: the app connection cannot be reused
-            up.abandon()
-
-    def pause_writing(self) -> None:
-        self.write_paused = True
-        up = self.upstream
-        if up is not None and not up.paused:
-            up.paused = True
-            up.transport.pause_reading()
-
-    def resume_writing(self) -> None:
-        self.write_paused = False
-        up = self.upstream
-        if up is not None and up.paused:
-            up.paused = False
-            up.transport.resume_reading()
-
-    def pause_for_upstream(self) -> None:
-        self.paused_upstream = True
-        self._update_reading()
-
-    def resume_for_upstream(self) -> None:
-        self.paused_upstream = False
-        self._update_reading()
-
-    def _update_reading(self) -> None:
-        if self.state == CLOSED or self.transport.is_closing() or self.splice is not None:
-            return
-        if self.paused_buffer or self.paused_upstream:
-            self.transport.pause_reading()
-        else:
-            self.transport.resume_reading()
-
-    def tick(self) -> None:
-        """Called every ``SWEEP_INTERVAL``: time out stalled heads and idle connections."""
-        if self.active:
-            self.active, self.idle_ticks = False, 0
-            return
-        self.idle_ticks += 1
-        if self.state != HEAD:
-            return
-        if self.buf and self.idle_ticks >= HEAD_TIMEOUT_TICKS:
-            self._reply(pages.response(408, "Request timeout",
-                                       "<p>The request head took too long.</p>"))
-        elif self.idle_ticks >= IDLE_TIMEOUT_TICKS:
-            self._close()

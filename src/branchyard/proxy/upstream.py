@@ -19,7 +19,7 @@ from branchyard.proxy.http import (
 from branchyard.proxy.splice import SPLICE_MIN, Splice, can_splice
 
 if TYPE_CHECKING:
-    from branchyard.proxy.server import ClientConnection
+    from branchyard.proxy.client import ClientConnection
 
 MAX_IDLE_PER_PORT = 64
 IDLE_TIMEOUT = 30.0
