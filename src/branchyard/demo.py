@@ -173,6 +173,10 @@ def _clean(repo: Path, root: Path, reporter: Reporter, *, stop_server: bool) -> 
     if (repo / "branchyard.toml").read_text(encoding="utf-8").count("[[database]]"):
         with reporter.phase("databases"):
             _drop_demo_databases(repo, stop_server=stop_server)
+    from branchyard.mainports import main_owner
+    from branchyard.ports import release_ports
+
+    release_ports(main_owner((repo / ".git").resolve()))  # `ls` leased main's port
     shutil.rmtree(root, ignore_errors=True)
 
 

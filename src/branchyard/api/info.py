@@ -11,8 +11,9 @@ from branchyard.api.targets import resolve
 from branchyard.api.views import WorktreeView, databases_of, url_of
 from branchyard.context import Context, open_context
 from branchyard.envfile import main_env_files, read_env_files
-from branchyard.errors import WorktreeError
+from branchyard.errors import BranchyardError, WorktreeError
 from branchyard.ledger import LedgerState, WorktreeRecord
+from branchyard.providers import get_provider
 
 
 def list_worktrees(start: Path | str | None = None, *, check_dirty: bool = True,
@@ -87,18 +88,46 @@ def _view(ctx: Context, entry: git.WorktreeEntry, record: WorktreeRecord | None,
     cfg = ctx.config
     is_main = os.path.realpath(entry.path) == os.path.realpath(ctx.repo.main_path)
     gone = entry.prunable or not entry.path.is_dir()
+    if record is None and is_main:
+        return _main_view(ctx, entry, pids, dirty)
     if record is None:
-        url = url_of(None, ctx.repo, cfg.proxy) if is_main else None
-        return WorktreeView(entry.branch, str(entry.path), None, None, 0 if is_main else None,
-                            is_main, "main" if is_main else ("missing" if gone else
-                                                             "unmanaged"),
-                            url, processes=pids, dirty=dirty)
+        return WorktreeView(entry.branch, str(entry.path), None, None, None, False,
+                            "missing" if gone else "unmanaged", None, processes=pids,
+                            dirty=dirty)
     return WorktreeView(
         entry.branch, str(entry.path), record.slug, record.subdomain, record.index, is_main,
         "missing" if gone else record.state,
         url_of(record, ctx.repo, cfg.proxy),
         ports=dict(record.ports), databases=databases_of(record), processes=pids,
         dirty=dirty, frozen_branch=record.branch)
+
+
+def _main_view(ctx: Context, entry: git.WorktreeEntry, pids: list[int],
+               dirty: bool | None) -> WorktreeView:
+    """Main like any worktree: its ports (env files, else its lease) and databases
+    (its ``[[database]]`` sources, masked)."""
+    from branchyard.api.mainworktree import main_files_env
+    from branchyard.mainports import main_ports
+
+    try:
+        ports = main_ports(ctx.repo.common_dir, main_files_env(ctx), ctx.config)
+    except BranchyardError:  # a busy or broken lease registry must not break `ls`
+        ports = {}
+    return WorktreeView(entry.branch, str(entry.path), None, None, 0, True, "main",
+                        url_of(None, ctx.repo, ctx.config.proxy), ports=ports,
+                        databases=_main_databases(ctx), processes=pids, dirty=dirty)
+
+
+def _main_databases(ctx: Context) -> list[dict[str, object]]:
+    if not ctx.config.database:
+        return []
+    from branchyard.db.tools import main_allocations
+
+    try:
+        allocs = main_allocations(ctx)
+    except BranchyardError as err:  # e.g. main's env file lacks DATABASE_URL
+        return [{"error": err.message}]
+    return [get_provider(a.kind).describe(a) for a in allocs]
 
 
 def _missing_view(ctx: Context, record: WorktreeRecord) -> WorktreeView:
@@ -146,15 +175,30 @@ def record_for(ctx: Context, name: str | None, state: LedgerState | None = None
 def full_env(ctx: Context, record: WorktreeRecord) -> dict[str, str]:
     """What the app gets: the worktree's env files (shared ones included), then
     the derived variables on top."""
+    from branchyard.api.mainworktree import MAIN_SLUG, main_files_env
+
     cfg = ctx.config
+    if record.slug == MAIN_SLUG:  # main's override file is its own, not generated
+        return {**main_files_env(ctx), **record.env}
     files = [p for p in main_env_files(Path(record.path), cfg.env.shared)
              if p.name != cfg.env.override_file]
     return {**read_env_files(files), **record.env}
 
 
 def live_record_for(ctx: Context, name: str | None) -> WorktreeRecord:
-    """:func:`record_for`, refusing a worktree whose directory is gone (one stat)."""
-    record = record_for(ctx, name)
+    """:func:`record_for`, refusing a worktree whose directory is gone (one stat);
+    the main worktree's record (:func:`~branchyard.api.mainworktree.main_record`)
+    when ``name`` is main or the command runs in main."""
+    from branchyard.api.mainworktree import is_main, main_record
+
+    if name is None and ctx.loc.worktree is not None and not ctx.loc.in_linked_worktree:
+        return main_record(ctx)
+    try:
+        record = record_for(ctx, name)
+    except WorktreeError:
+        if name is not None and is_main(ctx, resolve(ctx, name).path):
+            return main_record(ctx)
+        raise
     if not os.path.isdir(record.path):  # removed behind branchyard's back
         raise WorktreeError(f"the worktree of {name or record.branch!r} is gone ({record.path})",
                             hint=f"`branchyard down {record.branch}` (or `branchyard gc`) "

@@ -47,9 +47,15 @@ def _recorded_alive(record: WorktreeRecord | None) -> list[processes.ProcInfo]:
 def stop_worktree(start: Path | str | None = None, *, name: str | None = None,
                   grace: float = processes.DEFAULT_GRACE) -> StopResult:
     """`branchyard stop [BRANCH]`."""
+    from branchyard.api.mainworktree import is_main, main_record
     from branchyard.api.targets import resolve
     from branchyard.context import open_context
 
     ctx = open_context(start)
+    if name is None and ctx.loc.worktree is not None and not ctx.loc.in_linked_worktree:
+        name = str(ctx.repo.main_path)  # in main: main's processes
     target = resolve(ctx, name)
-    return stop_worktree_processes(target.path, target.record, grace)
+    record = target.record
+    if record is None and is_main(ctx, target.path):  # what `branchyard run` started there
+        record = main_record(ctx)
+    return stop_worktree_processes(target.path, record, grace)

@@ -173,7 +173,7 @@ def db_refill(common_dir: Path, snapshot: str) -> None:
 @click.argument("args", nargs=-1, type=click.UNPROCESSED)
 @json_option
 def psql(args: tuple[str, ...], as_json: bool) -> None:
-    """psql on the worktree's database, never main's: `branchyard psql [BRANCH] [-- ARGS]`.
+    """psql on the worktree's database (in main: main's): `branchyard psql [BRANCH] [-- ARGS]`.
 
     With --json, psql runs non-interactively and its output is returned.
     """

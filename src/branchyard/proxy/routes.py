@@ -3,8 +3,9 @@
 There is no second registry of routes: a worktree's route exists while its
 ledger record does. Each ledger is re-read only when its file changes, or git's
 record of where one of its worktrees is (a move; checked on every lookup, so a
-removed worktree's route disappears at once); config and
-the main worktree's env files are re-checked at most once a second.
+removed worktree's route disappears at once); config, the main worktree's env
+files and the port lease registry (main's port, when its env files set none)
+are re-checked at most once a second.
 """
 
 from __future__ import annotations
@@ -16,11 +17,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from branchyard.config import Config
+from branchyard.envfile import main_env_files, read_env_files
 from branchyard.errors import BranchyardError
 from branchyard.identity import dns_label, project_label, worktree_host
 from branchyard.ledger import Ledger, LedgerState, WorktreeRecord
+from branchyard.mainports import main_ports, port_names
+from branchyard.ports import registry_path
 
-MAIN_DEFAULT_PORT = 3000
 CONFIG_RECHECK = 1.0  # seconds between checks of config and env file changes
 LEDGER_RECHECK = 0.05  # seconds a known host is served before its ledger is checked again
 Signature = tuple[tuple[int, int, int], ...]
@@ -84,26 +87,43 @@ def _signature(paths: Iterable[Path | str]) -> Signature:
 
 
 def _config_files(main: Path) -> list[Path]:
-    return [main / "branchyard.toml", main / "branchyard.local.toml"]
+    # main's port may come from its lease: a change of the lease registry counts too
+    return [main / "branchyard.toml", main / "branchyard.local.toml", registry_path()]
 
 
 def env_files(main: Path, config: Config) -> list[Path]:
-    names = dict.fromkeys([".env", ".env.development", *config.env.shared, ".env.local",
-                           ".env.development.local"])
-    return [main / n for n in names]
+    return main_env_files(main, config.env.shared)
+
+
+def run_hint(config: Config) -> str:
+    """How to start a worktree's app so it gets its port (bare `branchyard run`
+    runs `[hooks] run` through the shell)."""
+    return "branchyard run" if config.hooks.run else \
+        "branchyard run -- <your dev server command>"
+
+
+def main_site_ports(common_dir: Path, config: Config) -> dict[str, int]:
+    """Main's ports as the proxy sees them: its env files' PORT, else its lease
+    (leased here the first time, so the route exists before anything ran in main)."""
+    try:
+        env = read_env_files(env_files(main_path_of(common_dir), config))
+    except (OSError, UnicodeDecodeError, ValueError):
+        env = {}  # an unreadable env file must not take the proxy down
+    try:
+        return main_ports(common_dir, env, config)
+    except BranchyardError:  # the registry is busy or broken: what is leased already
+        return main_ports(common_dir, env, config, lease=False)
 
 
 def load_site(common_dir: Path, config: Config, state: LedgerState) -> RepoSite:
-    """All hosts of one repository (pure apart from reading the main env files)."""
+    """All hosts of one repository (pure apart from main's env files and lease)."""
     main = main_path_of(common_dir)
     project = project_label(config.project.name or repo_name(common_dir))
     tld = config.proxy.tld
-    names = config.ports.names or ("PORT",)
-    run = f"branchyard run -- {config.hooks.run}" if config.hooks.run else \
-        "branchyard run -- <your dev server command>"
+    names = port_names(config)
+    run = run_hint(config)
     hosts: dict[str, Backend] = {}
-    ports = main_ports(read_env(env_files(main, config)), names)
-    _add_ports(hosts, None, project, tld, ports, names[0],
+    _add_ports(hosts, None, project, tld, main_site_ports(common_dir, config), names[0],
                ("main", "(main worktree)", str(main), run))
     for rec in sorted(state.worktrees.values(), key=lambda r: r.index):
         _add_ports(hosts, rec.subdomain, project, tld, rec.ports, _app_name(rec, names),
@@ -127,30 +147,6 @@ def _add_ports(hosts: dict[str, Backend], subdomain: str | None, project: str, t
         host = worktree_host(label, project, tld)
         hosts[host] = Backend(host, port, slug, branch, path, service,
                               f"cd {path} && {run}", subdomain or "")
-
-
-def main_ports(env: dict[str, str], names: tuple[str, ...]) -> dict[str, int]:
-    ports: dict[str, int] = {}
-    for i, name in enumerate(names):
-        value = env.get(name, "").strip()
-        if value.isdigit() and 0 < int(value) < 65536:
-            ports[name] = int(value)
-        elif i == 0:
-            ports[name] = MAIN_DEFAULT_PORT
-    return ports
-
-
-def read_env(files: list[Path]) -> dict[str, str]:
-    from dotenv import dotenv_values
-
-    env: dict[str, str] = {}
-    for path in files:
-        try:
-            values = dotenv_values(path) if path.is_file() else {}
-        except (OSError, UnicodeDecodeError):
-            continue  # an unreadable env file must not take the proxy down
-        env.update({k: v for k, v in values.items() if v is not None})
-    return env
 
 
 @dataclass
@@ -186,6 +182,7 @@ class RouteTable:
         self._next_config_check = 0.0
         self._next_ledger_check = 0.0
         self.errors: list[str] = []
+        self._registry_errors: list[str] = []  # kept across rebuilds of the hosts
 
     def resolve(self, host: str) -> Backend | None:
         """The backend for a Host header value (port and case ignored)."""
@@ -222,8 +219,10 @@ class RouteTable:
         try:
             self._common_dirs = self._repos()
         except BranchyardError as err:  # keep serving the repositories known so far
-            self.errors = [str(err)]
+            self._registry_errors = [str(err)]
+            self.errors = [*self._registry_errors, *self.errors]
             return False
+        self._registry_errors = []
         self._caches = {c: self._caches.get(c) or
                         _RepoCache(str(c / "branchyard" / "ledger.json"))
                         for c in self._common_dirs}
@@ -275,7 +274,7 @@ class RouteTable:
             for host, backend in site.hosts.items():
                 hosts.setdefault(host, backend)  # first registered repo wins a clash
         self._hosts = hosts
-        self.errors = errors
+        self.errors = [*self._registry_errors, *errors]
 
 
 def _gitdir_files(common: Path, state: LedgerState | None) -> list[str]:
