@@ -150,3 +150,49 @@ def test_setup_in_main_names_commands_that_work_there(
     assert code == 1
     assert "needs no setup" in err
     assert "`branchyard run`" in err and "`branchyard up BRANCH`" in err
+
+
+def _serve(cwd: Path, port: int) -> subprocess.Popen[bytes]:
+    """A dev server started by hand (not by `branchyard run`), listening on ``port``."""
+    proc = subprocess.Popen([sys.executable, "-m", "http.server", "--bind", "127.0.0.1",
+                             str(port)], cwd=cwd, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 10
+    while portlib.is_free(port):
+        assert time.monotonic() < deadline, "the test server never listened"
+        time.sleep(0.02)
+    return proc
+
+
+def test_a_server_on_mains_port_is_named_in_ls_status_and_doctor(
+        app: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert run_cli(capsys, app, "up", "feat/x")[0] == 0
+    record = next(iter(Ledger(app / ".git").read().worktrees.values()))
+    main_port = int(json.loads(run_cli(capsys, app, "env", "--json")[1])["env"]["PORT"])
+    proc = _serve(Path(record.path), main_port)  # a plain `npm run dev` takes main's port
+    try:
+        _, out, _ = run_cli(capsys, app, "ls", "--json")
+        doc = json.loads(out)
+        feat = next(w for w in doc["worktrees"] if w["branch"] == "feat/x")
+        [row] = feat["strays"]
+        assert (row["pid"], row["port"], row["expected"], row["owner"]) == (
+            proc.pid, main_port, record.ports["PORT"], "the main worktree")
+        message = (f"feat/x: `{sys.executable} -m http.server --bind 127.0.0.1 {main_port}` "
+                   f"(pid {proc.pid}) listens on port {main_port}, the main worktree's "
+                   f"port, instead of its own port {record.ports['PORT']}; start it with "
+                   "`branchyard run` (it sets PORT), or pass the port to the server "
+                   f"(`cd {record.path} && branchyard run`)")
+        assert row["message"] == message
+        assert doc["warnings"] == [message]
+        assert doc["worktrees"][0]["strays"] == []  # main's own list: nothing of its
+        _, text, _ = run_cli(capsys, app, "ls")
+        assert text.rstrip("\n").endswith(f"warning: {message}")
+        _, out, _ = run_cli(capsys, app, "status", "feat/x", "--json")
+        assert json.loads(out)["worktree"]["strays"] == [row]
+        _, out, _ = run_cli(capsys, app, "doctor", "--json")
+        [finding] = [f for f in json.loads(out)["findings"] if f["kind"] == "stray_listener"]
+        assert (finding["owner"], finding["why"]) == ("feat/x", message)
+    finally:
+        proc.kill()
+        proc.wait()
+    run_cli(capsys, app, "down", "feat/x", "--force")

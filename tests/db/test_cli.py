@@ -59,9 +59,9 @@ def test_db_status_url_and_psql(worktree: Path, repo: Path, main_db: str, uid: s
     assert "--db app" in entry["errors"][0]["hint"]
     out = run_json(capsys, "psql", "--", "-Atc", "SELECT count(*) FROM items")
     assert out["stdout"] == "100\n"
-    os.chdir(repo)  # the main worktree
-    refused = run_json(capsys, "psql", "--", "-c", "select 1")
-    assert refused["errors"][0]["message"].startswith("`branchyard psql` opens a worktree")
+    os.chdir(repo)  # the main worktree: psql opens main's own database
+    mine = run_json(capsys, "psql", "--", "-Atc", "SELECT current_database()")
+    assert mine["stdout"] == main_db + "\n"
     by_branch = run_json(capsys, "psql", "feat/cli", "--", "-Atc", "SELECT current_database()")
     assert by_branch["stdout"] == row["database"] + "\n"
     down(repo)
@@ -140,3 +140,26 @@ def test_db_status_of_sqlite_and_redis(repo: Path, capsys: pytest.CaptureFixture
     os.chdir(repo)
     api.down(api.DownRequest("feat/kinds", force=True))
     assert not path.exists()
+
+
+def test_main_worktree_databases_in_db_status_ls_and_psql(
+        repo: Path, main_db: str, capsys: pytest.CaptureFixture[str]) -> None:
+    url = f"postgresql://postgres:pw-of-main@127.0.0.1:5432/{main_db}"
+    (repo / ".env").write_text(f"DATABASE_URL={url}\n")
+    (repo / "branchyard.toml").write_text(
+        '[[database]]\nname = "app"\nsource = "env:DATABASE_URL"\n')
+    os.chdir(repo)
+    doc = run_json(capsys, "db", "status")
+    [row] = doc["databases"]
+    assert (doc["worktree"]["main"], row["database"], row["exists"]) == (True, main_db, True)
+    assert row["tables"] == 1
+    by_name = run_json(capsys, "db", "status", "main")  # NAME may be main's branch too
+    assert [r["database"] for r in by_name["databases"]] == [main_db]
+    [main_view] = [w for w in run_json(capsys, "ls")["worktrees"] if w["main"]]
+    [shown] = main_view["databases"]
+    assert (shown["name"], shown["engine"], shown["database"]) == ("app", "postgres", main_db)
+    assert "pw-of-main" not in json.dumps(main_view)  # masked
+    status = run_json(capsys, "status")["worktree"]
+    assert [d["database"] for d in status["databases"]] == [main_db]
+    out = run_json(capsys, "psql", "--", "-Atc", "SELECT count(*) FROM items")
+    assert out["stdout"] == "100\n"

@@ -88,6 +88,7 @@ def _examine(ctx: Context | None, findings: list[Finding],
 def diagnose(ctx: Context) -> list[Finding]:
     """Every finding for the repository of ``ctx`` (machine-wide ones aside)."""
     from branchyard.api import orphans
+    from branchyard.api.strays import stray_findings
 
     try:
         survey = take_survey(ctx)
@@ -97,7 +98,7 @@ def diagnose(ctx: Context) -> list[Finding]:
     return [*repo_findings(survey), *orphans.scratch_findings(survey),
             *orphans.lock_findings(survey), *orphans.database_findings(survey),
             *orphans.deps_findings(survey), *orphans.ledger_tempfiles(survey),
-            *orphans.daemon_findings(survey)]
+            *orphans.daemon_findings(survey), *stray_findings(ctx)]
 
 
 def machine_findings() -> list[Finding]:

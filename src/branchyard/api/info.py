@@ -6,7 +6,7 @@ import dataclasses
 import os
 from pathlib import Path
 
-from branchyard import git
+from branchyard import git, processes
 from branchyard.api.targets import resolve
 from branchyard.api.views import WorktreeView, databases_of, url_of
 from branchyard.context import Context, open_context
@@ -17,17 +17,16 @@ from branchyard.providers import get_provider
 
 
 def list_worktrees(start: Path | str | None = None, *, check_dirty: bool = True,
-                   ctx: Context | None = None) -> list[WorktreeView]:
+                   ctx: Context | None = None, lease_main: bool = True) -> list[WorktreeView]:
     """Every worktree of the repository (main first), plus ledger entries whose
-    directory is gone (state ``missing``)."""
+    directory is gone (state ``missing``). ``lease_main=False`` (doctor) shows
+    main's lease only if it has one already."""
     ctx = ctx or open_context(start)
     state = ctx.ledger.read()
     entries = [e for e in git.worktrees(ctx.repo.common_dir) if not e.bare]
     live = [e for e in entries if not e.prunable and e.path.is_dir()]
     roots = [e.path for e in live]
     from concurrent.futures import ThreadPoolExecutor  # `env` never pays for these
-
-    from branchyard import processes
 
     # the dirty checks (one `git status` each) run while the process table is read
     with ThreadPoolExecutor(max_workers=8) as pool:
@@ -42,12 +41,26 @@ def list_worktrees(start: Path | str | None = None, *, check_dirty: bool = True,
         record = by_real.get(real)
         if record is not None:
             seen.add(record.slug)
-        views.append(_view(ctx, entry, record, [p.pid for p in procs.get(real, [])],
-                           dirty.get(real)))
+        pids = [p.pid for p in procs.get(real, [])]
+        views.append(_main_view(ctx, entry, pids, dirty.get(real), lease_main)
+                     if record is None and _same_path(real, ctx.repo.main_path)
+                     else _view(ctx, entry, record, pids, dirty.get(real)))
     for record in state.worktrees.values():
         if record.slug not in seen:
             views.append(_missing_view(ctx, record))
-    return _with_merge_state(ctx, views, entries)
+    return _with_merge_state(ctx, _with_strays(ctx, views, procs), entries)
+
+
+def _with_strays(ctx: Context, views: list[WorktreeView],
+                 procs: dict[str, list[processes.ProcInfo]]) -> list[WorktreeView]:
+    """Add each worktree's dev servers that listen on another port than its own."""
+    from branchyard.api.strays import Owner, stray_rows
+
+    owners = [Owner(v.path, "the main worktree" if v.main else (v.branch or v.path), v.ports)
+              for v in views if v.state != "missing"]
+    rows = stray_rows(owners, procs, ctx.config)
+    return [dataclasses.replace(v, extra={**v.extra, "strays": rows.get(
+        os.path.realpath(v.path), [])}) for v in views]
 
 
 def _with_merge_state(ctx: Context, views: list[WorktreeView],
@@ -88,8 +101,6 @@ def _view(ctx: Context, entry: git.WorktreeEntry, record: WorktreeRecord | None,
     cfg = ctx.config
     is_main = os.path.realpath(entry.path) == os.path.realpath(ctx.repo.main_path)
     gone = entry.prunable or not entry.path.is_dir()
-    if record is None and is_main:
-        return _main_view(ctx, entry, pids, dirty)
     if record is None:
         return WorktreeView(entry.branch, str(entry.path), None, None, None, False,
                             "missing" if gone else "unmanaged", None, processes=pids,
@@ -102,15 +113,20 @@ def _view(ctx: Context, entry: git.WorktreeEntry, record: WorktreeRecord | None,
         dirty=dirty, frozen_branch=record.branch)
 
 
+def _same_path(real: str, path: Path) -> bool:
+    return real == os.path.realpath(path)
+
+
 def _main_view(ctx: Context, entry: git.WorktreeEntry, pids: list[int],
-               dirty: bool | None) -> WorktreeView:
+               dirty: bool | None, lease: bool = True) -> WorktreeView:
     """Main like any worktree: its ports (env files, else its lease) and databases
     (its ``[[database]]`` sources, masked)."""
     from branchyard.api.mainworktree import main_files_env
     from branchyard.mainports import main_ports
 
     try:
-        ports = main_ports(ctx.repo.common_dir, main_files_env(ctx), ctx.config)
+        ports = main_ports(ctx.repo.common_dir, main_files_env(ctx), ctx.config,
+                           lease=lease)
     except BranchyardError:  # a busy or broken lease registry must not break `ls`
         ports = {}
     return WorktreeView(entry.branch, str(entry.path), None, None, 0, True, "main",

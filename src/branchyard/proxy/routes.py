@@ -41,6 +41,9 @@ class Backend:
     service: str = ""  # "" = the app port
     run_hint: str = ""
     subdomain: str = ""  # "" = the main worktree
+    # every worktree of its repository: (path, how to call it, its ports, its app
+    # port), so the 502 page can tell which server listens on the wrong port
+    site: tuple[tuple[str, str, tuple[int, ...], int], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -123,11 +126,17 @@ def load_site(common_dir: Path, config: Config, state: LedgerState) -> RepoSite:
     names = port_names(config)
     run = run_hint(config)
     hosts: dict[str, Backend] = {}
-    _add_ports(hosts, None, project, tld, main_site_ports(common_dir, config), names[0],
-               ("main", "(main worktree)", str(main), run))
-    for rec in sorted(state.worktrees.values(), key=lambda r: r.index):
+    main_ports_ = main_site_ports(common_dir, config)
+    records = sorted(state.worktrees.values(), key=lambda r: r.index)
+    site = ((str(main), "the main worktree", tuple(main_ports_.values()),
+             main_ports_.get(names[0], 0)),
+            *((r.path, r.branch, tuple(r.ports.values()), r.ports.get(_app_name(r, names), 0))
+              for r in records))
+    _add_ports(hosts, None, project, tld, main_ports_, names[0],
+               ("main", "(main worktree)", str(main), run), site)
+    for rec in records:
         _add_ports(hosts, rec.subdomain, project, tld, rec.ports, _app_name(rec, names),
-                   (rec.slug, rec.branch, rec.path, run))
+                   (rec.slug, rec.branch, rec.path, run), site)
     return RepoSite(common_dir, project, tld, hosts)
 
 
@@ -139,14 +148,15 @@ def _app_name(rec: WorktreeRecord, names: tuple[str, ...]) -> str:
 
 
 def _add_ports(hosts: dict[str, Backend], subdomain: str | None, project: str, tld: str,
-               ports: dict[str, int], app: str, who: tuple[str, str, str, str]) -> None:
+               ports: dict[str, int], app: str, who: tuple[str, str, str, str],
+               site: tuple[tuple[str, str, tuple[int, ...], int], ...]) -> None:
     slug, branch, path, run = who
     for name, port in ports.items():
         service = "" if name == app else service_label(name)
         label = service_host_label(service, subdomain) if service else subdomain
         host = worktree_host(label, project, tld)
         hosts[host] = Backend(host, port, slug, branch, path, service,
-                              f"cd {path} && {run}", subdomain or "")
+                              f"cd {path} && {run}", subdomain or "", site)
 
 
 @dataclass
