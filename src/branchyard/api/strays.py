@@ -7,13 +7,15 @@ import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from branchyard.api.drift import Finding
 from branchyard.config import Config
-from branchyard.context import Context
 from branchyard.errors import BranchyardError
 from branchyard.processes import ProcInfo
+
+if TYPE_CHECKING:  # `ls` never pays for doctor's modules
+    from branchyard.api.drift import Finding
+    from branchyard.context import Context
 
 
 @dataclass(frozen=True)
@@ -52,6 +54,7 @@ def stray_findings(ctx: Context) -> list[Finding]:
     """`doctor`: one report-only finding per dev server on another port than its
     own (main's port counts only once it has one: doctor leases nothing)."""
     from branchyard import git
+    from branchyard.api.drift import Finding
     from branchyard.api.mainworktree import main_files_env
     from branchyard.mainports import main_ports
     from branchyard.processes import processes_by_root
