@@ -48,6 +48,16 @@ def db_status(branch: str | None, as_json: bool) -> None:
     respond("db status", as_json, body)
 
 
+def _create_hint(main: bool, row: dict[str, Any]) -> str:
+    """What makes a missing database: setup in a worktree; in main (which has no
+    setup), the managed server's start, or the user's own tools."""
+    if not main:
+        return "run `branchyard setup`"
+    if row.get("managed"):
+        return "`branchyard server start` creates main's databases"
+    return "create it (or run your migrations), or fix the `[[database]]` source"
+
+
 def _status_text(st: DbStatus) -> str:
     head = "main worktree" if st.main else f"{st.branch}  (slug {st.slug}, {st.subdomain})"
     lines = [f"{head}\n  {st.worktree}"]
@@ -55,7 +65,7 @@ def _status_text(st: DbStatus) -> str:
         lines.append(f"  {row['name']} [{row['engine']}] {row['database']}")
         lines.append(f"    url          {row['url']}")
         if not row.get("exists", True):
-            lines.append("    (does not exist: run `branchyard setup`)")
+            lines.append(f"    (does not exist: {_create_hint(st.main, row)})")
             continue
         if "keys" in row:
             lines.append(f"    keys         {row['keys']}")
