@@ -196,3 +196,17 @@ def test_a_server_on_mains_port_is_named_in_ls_status_and_doctor(
         proc.kill()
         proc.wait()
     run_cli(capsys, app, "down", "feat/x", "--force")
+
+
+def test_main_is_a_name_like_any_worktrees(app: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert run_cli(capsys, app, "up", "feat/n")[0] == 0
+    wt = Path(next(iter(Ledger(app / ".git").read().worktrees.values())).path)
+    code, out, err = run_cli(capsys, wt, "env", "main", "--json")  # from another worktree
+    assert code == 0, err
+    port = json.loads(out)["env"]["PORT"]
+    assert json.loads(out)["env"]["BRANCHYARD_URL"] == "http://shop.localhost:1355"
+    code, out, _ = run_cli(capsys, wt, "url", "main", "--json")
+    assert (code, json.loads(out)["port"]) == (0, int(port))
+    code, out, _ = run_cli(capsys, wt, "status", "main", "--json")
+    assert (code, json.loads(out)["worktree"]["ports"]) == (0, {"PORT": int(port)})
+    run_cli(capsys, app, "down", "feat/n")
