@@ -210,3 +210,21 @@ def test_main_is_a_name_like_any_worktrees(app: Path, capsys: pytest.CaptureFixt
     code, out, _ = run_cli(capsys, wt, "status", "main", "--json")
     assert (code, json.loads(out)["worktree"]["ports"]) == (0, {"PORT": int(port)})
     run_cli(capsys, app, "down", "feat/n")
+
+
+def test_stop_main_leaves_a_nested_worktrees_processes(
+        app: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    nested = app / ".worktrees" / "x"
+    assert run_cli(capsys, app, "up", "feat/nested", "--path", str(nested))[0] == 0
+    theirs = subprocess.Popen(["sleep", "60"], cwd=nested)
+    mine = subprocess.Popen(["sleep", "60"], cwd=app)
+    try:
+        code, out, err = run_cli(capsys, app, "stop", "main", "--json")
+        assert code == 0, err
+        assert [p["pid"] for p in json.loads(out)["stopped"]] == [mine.pid]
+        assert theirs.poll() is None  # the nested worktree owns its processes
+    finally:
+        for proc in (theirs, mine):
+            proc.kill()
+            proc.wait()
+    run_cli(capsys, app, "down", "feat/nested", "--force")

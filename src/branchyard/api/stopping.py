@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from branchyard import processes
+from branchyard import git, processes
 from branchyard.ledger import WorktreeRecord
 
 
@@ -17,8 +19,12 @@ class StopResult:
 
 
 def stop_worktree_processes(path: str | Path, record: WorktreeRecord | None,
-                            grace: float = processes.DEFAULT_GRACE) -> StopResult:
-    found = {p.pid: p for p in processes.processes_in(Path(path))}
+                            grace: float = processes.DEFAULT_GRACE,
+                            others: Sequence[Path] = ()) -> StopResult:
+    """``others``: the repository's other worktrees; one nested inside ``path``
+    (``main/.worktrees/x``) owns the processes inside it."""
+    roots = processes.processes_by_root([Path(path), *others])
+    found = {p.pid: p for p in roots[os.path.realpath(path)]}
     for recorded in _recorded_alive(record):
         found.setdefault(recorded.pid, recorded)
     report = processes.stop(list(found.values()), grace)
@@ -58,4 +64,6 @@ def stop_worktree(start: Path | str | None = None, *, name: str | None = None,
     record = target.record
     if record is None and is_main(ctx, target.path):  # what `branchyard run` started there
         record = main_record(ctx)
-    return stop_worktree_processes(target.path, record, grace)
+    others = [e.path for e in git.worktrees(ctx.repo.common_dir)
+              if not e.bare and os.path.realpath(e.path) != os.path.realpath(target.path)]
+    return stop_worktree_processes(target.path, record, grace, others)
