@@ -5,8 +5,9 @@ from __future__ import annotations
 import dataclasses
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from branchyard import git, processes
+from branchyard import git
 from branchyard.api.targets import resolve
 from branchyard.api.views import WorktreeView, databases_of, url_of
 from branchyard.context import Context, open_context
@@ -14,6 +15,9 @@ from branchyard.envfile import main_env_files, read_env_files
 from branchyard.errors import BranchyardError, WorktreeError
 from branchyard.ledger import LedgerState, WorktreeRecord
 from branchyard.providers import get_provider
+
+if TYPE_CHECKING:
+    from branchyard.processes import ProcInfo
 
 
 def list_worktrees(start: Path | str | None = None, *, check_dirty: bool = True,
@@ -27,6 +31,8 @@ def list_worktrees(start: Path | str | None = None, *, check_dirty: bool = True,
     live = [e for e in entries if not e.prunable and e.path.is_dir()]
     roots = [e.path for e in live]
     from concurrent.futures import ThreadPoolExecutor  # `env` never pays for these
+
+    from branchyard import processes
 
     # the dirty checks (one `git status` each) run while the process table is read
     with ThreadPoolExecutor(max_workers=8) as pool:
@@ -52,7 +58,7 @@ def list_worktrees(start: Path | str | None = None, *, check_dirty: bool = True,
 
 
 def _with_strays(ctx: Context, views: list[WorktreeView],
-                 procs: dict[str, list[processes.ProcInfo]]) -> list[WorktreeView]:
+                 procs: dict[str, list[ProcInfo]]) -> list[WorktreeView]:
     """Add each worktree's dev servers that listen on another port than its own."""
     from branchyard.api.strays import Owner, stray_rows
 

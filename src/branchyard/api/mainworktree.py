@@ -25,7 +25,6 @@ from branchyard.envfile import (
 )
 from branchyard.identity import Identity
 from branchyard.ledger import LedgerState, ProcessRecord, WorktreeRecord
-from branchyard.mainports import main_ports
 
 MAIN_SLUG = "main"  # its identity's slug; never a worktree's (those end in a hash)
 SECTION = "main"
@@ -52,6 +51,7 @@ def main_files_env(ctx: Context) -> dict[str, str]:
 def main_record(ctx: Context, state: LedgerState | None = None) -> WorktreeRecord:
     """Main as a record: its ports (leased when its env files set none), derived
     env and recorded runs. Not stored: main has no ledger entry."""
+    from branchyard.mainports import main_ports  # `env` in a worktree never pays for it
     from branchyard.proxy.sites import url_env
 
     cfg = ctx.config
