@@ -163,3 +163,16 @@ def test_main_worktree_databases_in_db_status_ls_and_psql(
     assert [d["database"] for d in status["databases"]] == [main_db]
     out = run_json(capsys, "psql", "--", "-Atc", "SELECT count(*) FROM items")
     assert out["stdout"] == "100\n"
+
+
+def test_env_in_main_gives_a_database_named_only_in_the_config(
+        repo: Path, main_db: str, capsys: pytest.CaptureFixture[str]) -> None:
+    (repo / "branchyard.toml").write_text(
+        f'[[database]]\nname = "app"\nsource = "{pg_url(main_db)}"\nenv = "APP_DB_URL"\n')
+    (repo / ".env").write_text("OTHER=1\n")
+    os.chdir(repo)
+    env = run_json(capsys, "env")["env"]
+    assert (env["APP_DB_URL"], env["OTHER"]) == (pg_url(main_db), "1")
+    (repo / ".env").write_text("APP_DB_URL=postgresql://mine@127.0.0.1:5432/own\n")
+    env = run_json(capsys, "env")["env"]
+    assert env["APP_DB_URL"] == "postgresql://mine@127.0.0.1:5432/own"  # main's file wins

@@ -3,8 +3,9 @@
 
 Main has no ledger entry (it is never set up nor removed), so its record is built
 on each call: its ports (``mainports``), the derived variables on top of its own
-env files, and the processes ``branchyard run`` started in it, which live in the
-ledger section ``main``.
+env files (its databases' variables where those files do not set them), and the
+processes ``branchyard run`` started in it, which live in the ledger section
+``main``.
 """
 
 from __future__ import annotations
@@ -62,6 +63,7 @@ def main_record(ctx: Context, state: LedgerState | None = None) -> WorktreeRecor
     env = base_vars(ident, repo=ctx.repo.name, project=ctx.repo.project, ports=ports,
                     urls=urls)
     env.pop("COMPOSE_PROJECT_NAME")  # main keeps the compose project it always had
+    env.update({k: v for k, v in _database_env(ctx).items() if k not in files})
     values = template_values(ident, repo=ctx.repo.name, project=ctx.repo.project,
                              ports=ports, env={**files, **env})
     for name, template in cfg.env.vars.items():
@@ -71,6 +73,25 @@ def main_record(ctx: Context, state: LedgerState | None = None) -> WorktreeRecor
     return WorktreeRecord(MAIN_SLUG, "", ident.branch, 0, str(ctx.repo.main_path),
                           state="main", ports=ports, env=env,
                           processes=main_runs(state))
+
+
+def _database_env(ctx: Context) -> dict[str, str]:
+    """Each ``[[database]]`` entry's variable with main's own database (its source),
+    for the entries main's env files do not set themselves (a literal source URL)."""
+    if not ctx.config.database:
+        return {}
+    from branchyard.db.tools import main_allocations
+    from branchyard.errors import BranchyardError
+    from branchyard.providers import get_provider
+
+    try:
+        allocs = main_allocations(ctx)
+    except BranchyardError:  # e.g. the source names a variable main's files lack
+        return {}
+    env: dict[str, str] = {}
+    for alloc in allocs:
+        env.update(get_provider(alloc.kind).env(alloc))
+    return env
 
 
 def main_runs(state: LedgerState) -> list[ProcessRecord]:
