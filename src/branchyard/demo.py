@@ -184,6 +184,10 @@ def _clean(repo: Path, root: Path, reporter: Reporter, *, stop_server: bool,
     from branchyard.proxy.registry import unregister_repo
 
     unregister_repo(repo / ".git")  # the proxy never serves the thrown-away repository
+    from branchyard.mainports import main_owner
+    from branchyard.ports import release_ports
+
+    release_ports(main_owner((repo / ".git").resolve()))  # `ls` leased main's port
     shutil.rmtree(root, ignore_errors=True)
 
 

@@ -12,6 +12,7 @@ from branchyard import api, ports
 from branchyard.envfile import EnvValueError
 from branchyard.errors import GitError, HookError, UnsafeError, WorktreeError
 from branchyard.ledger import Ledger
+from branchyard.mainports import is_main_owner
 from tests.conftest import git, quiet_port_range
 
 CONFIG = """\
@@ -136,7 +137,7 @@ def test_conductor_port_is_honoured(app: Path, monkeypatch: pytest.MonkeyPatch) 
 @pytest.mark.parametrize(("name", "error", "message"), [
     ("bad..name", GitError, "'bad..name' is not a valid branch name"),
     ("-x", GitError, "'-x' is not a valid branch name"),
-    ("main", WorktreeError, "branch 'main' is already checked out at "),
+    ("main", WorktreeError, r"main is checked out in the main worktree \("),
 ])
 def test_up_preflight_errors(app: Path, name: str, error: type[Exception],
                              message: str) -> None:
@@ -255,7 +256,9 @@ def test_worktree_deleted_behind_our_back(app: Path) -> None:
     assert views["feat/gone"].state == "missing"
     result = api.down(api.DownRequest("feat/gone", cwd=app))
     assert result.was_missing and result.teardown is not None
-    assert ledger(app).read().worktrees == {} and ports.all_leases() == []
+    assert ledger(app).read().worktrees == {}
+    # `ls` gave main its port; down releases the worktree's leases, never main's
+    assert [lease for lease in ports.all_leases() if not is_main_owner(lease.owner)] == []
 
 
 def test_teardown_releases_resources_but_keeps_the_worktree(app: Path) -> None:

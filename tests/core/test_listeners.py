@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
 import sys
@@ -73,3 +74,16 @@ def test_a_server_on_its_own_port_or_beside_it_is_fine(tmp_path: Path, serve: ob
     assert stray_listeners(worktrees, {str(feat): own}) == []  # a second server beside it
     serve(tmp_path, elsewhere)  # type: ignore[operator]  # outside every worktree
     assert stray_listeners(worktrees, {str(feat): own}) == []
+
+
+def test_the_kernels_listening_sockets_agree_with_proc() -> None:
+    from branchyard.listeners import _proc_listening, _sock_diag_listening
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen()
+        port = sock.getsockname()[1]
+        inode = os.fstat(sock.fileno()).st_ino
+        fast = _sock_diag_listening()
+        assert fast[inode] == port
+        assert fast == _proc_listening()

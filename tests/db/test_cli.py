@@ -61,9 +61,9 @@ def test_db_status_url_and_psql(worktree: Path, repo: Path, main_db: str, uid: s
     assert "--db app" in entry["errors"][0]["hint"]
     out = run_json(capsys, "psql", "--", "-Atc", "SELECT count(*) FROM items")
     assert out["stdout"] == "100\n"
-    os.chdir(repo)  # the main worktree
-    refused = run_json(capsys, "psql", "--", "-c", "select 1")
-    assert refused["errors"][0]["message"].startswith("`branchyard psql` opens a worktree")
+    os.chdir(repo)  # the main worktree: psql opens main's own database
+    mine = run_json(capsys, "psql", "--", "-Atc", "SELECT current_database()")
+    assert mine["stdout"] == main_db + "\n"
     by_branch = run_json(capsys, "psql", "feat/cli", "--", "-Atc", "SELECT current_database()")
     assert by_branch["stdout"] == row["database"] + "\n"
     down(repo)
@@ -156,3 +156,39 @@ def test_db_status_of_sqlite_and_redis(repo: Path, capsys: pytest.CaptureFixture
 def _clone_method(url: str, data_dir: Path | None = None) -> cloning.CloneMethod:
     with pg.connect(url) as conn:
         return cloning.of_server(conn, data_dir)
+
+
+def test_main_worktree_databases_in_db_status_ls_and_psql(
+        repo: Path, main_db: str, capsys: pytest.CaptureFixture[str]) -> None:
+    url = f"postgresql://postgres:pw-of-main@127.0.0.1:5432/{main_db}"
+    (repo / ".env").write_text(f"DATABASE_URL={url}\n")
+    (repo / "branchyard.toml").write_text(
+        '[[database]]\nname = "app"\nsource = "env:DATABASE_URL"\n')
+    os.chdir(repo)
+    doc = run_json(capsys, "db", "status")
+    [row] = doc["databases"]
+    assert (doc["worktree"]["main"], row["database"], row["exists"]) == (True, main_db, True)
+    assert row["tables"] == 1
+    by_name = run_json(capsys, "db", "status", "main")  # NAME may be main's branch too
+    assert [r["database"] for r in by_name["databases"]] == [main_db]
+    [main_view] = [w for w in run_json(capsys, "ls")["worktrees"] if w["main"]]
+    [shown] = main_view["databases"]
+    assert (shown["name"], shown["engine"], shown["database"]) == ("app", "postgres", main_db)
+    assert "pw-of-main" not in json.dumps(main_view)  # masked
+    status = run_json(capsys, "status")["worktree"]
+    assert [d["database"] for d in status["databases"]] == [main_db]
+    out = run_json(capsys, "psql", "--", "-Atc", "SELECT count(*) FROM items")
+    assert out["stdout"] == "100\n"
+
+
+def test_env_in_main_gives_a_database_named_only_in_the_config(
+        repo: Path, main_db: str, capsys: pytest.CaptureFixture[str]) -> None:
+    (repo / "branchyard.toml").write_text(
+        f'[[database]]\nname = "app"\nsource = "{pg_url(main_db)}"\nenv = "APP_DB_URL"\n')
+    (repo / ".env").write_text("OTHER=1\n")
+    os.chdir(repo)
+    env = run_json(capsys, "env")["env"]
+    assert (env["APP_DB_URL"], env["OTHER"]) == (pg_url(main_db), "1")
+    (repo / ".env").write_text("APP_DB_URL=postgresql://mine@127.0.0.1:5432/own\n")
+    env = run_json(capsys, "env")["env"]
+    assert env["APP_DB_URL"] == "postgresql://mine@127.0.0.1:5432/own"  # main's file wins

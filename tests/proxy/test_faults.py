@@ -38,7 +38,8 @@ def test_nothing_listening_gives_502_naming_worktree_and_command(
     assert rec.slug in page
     assert "feat/down" in page
     assert str(port) in page
-    assert "branchyard run -- bun run dev" in page
+    # bare `branchyard run` runs `[hooks] run`, `bun run dev`, with the port set
+    assert f"cd {repo} &amp;&amp; branchyard run</code>" in page
 
 
 def test_unknown_host_gives_404_listing_live_worktrees(

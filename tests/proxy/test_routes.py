@@ -9,8 +9,11 @@ from pathlib import Path
 import pytest
 from proxykit import add_worktree, remove_worktree
 
+from branchyard.config import Config
 from branchyard.errors import ProxyError
 from branchyard.ledger import Ledger
+from branchyard.mainports import main_ports
+from branchyard.ports import all_leases, owner_key
 from branchyard.proxy.registry import known_repos, register_repo, registry_path
 from branchyard.proxy.routes import LEDGER_RECHECK, RouteTable, normalize_host, service_label
 
@@ -95,7 +98,8 @@ def test_project_name_and_main_ports_come_from_config_and_env(
     main = table.resolve("my-shop.localhost")
     assert main is not None
     assert (main.port, main.worktree) == (4100, "main")
-    assert "branchyard run -- npm run dev" in main.run_hint
+    # bare `branchyard run` runs `[hooks] run` through the shell, so the hint is that
+    assert main.run_hint == f"cd {repo} && branchyard run"
     api = table.resolve("api.my-shop.localhost")
     assert api is not None
     assert api.port == 4200
@@ -105,11 +109,30 @@ def test_project_name_and_main_ports_come_from_config_and_env(
     assert web.port == 41010  # the first named port is the app port
 
 
-def test_main_worktree_defaults_to_port_3000(common_dir: Path) -> None:
+def test_main_is_routed_to_its_lease_when_its_env_files_set_no_port(
+        repo: Path, common_dir: Path) -> None:
     register_repo(common_dir)
     main = _table().resolve("APP.localhost.:1355")
     assert main is not None
-    assert (main.port, main.branch) == (3000, "(main worktree)")
+    owner = owner_key(common_dir, "@main")
+    [lease] = [x for x in all_leases() if x.owner == owner]
+    assert (main.port, main.branch, lease.name) == (lease.port, "(main worktree)", "PORT")
+    assert main.port != 3000
+    assert main.run_hint == f"cd {repo} && branchyard run -- <your dev server command>"
+    # the same port `branchyard env` gives main's app
+    assert main_ports(common_dir, {}, Config()) == {"PORT": main.port}
+
+
+def test_mains_route_follows_its_env_file(repo: Path, common_dir: Path) -> None:
+    register_repo(common_dir)
+    now = [0.0]
+    table = RouteTable(known_repos, registry_path(), clock=lambda: now[0])
+    first = table.resolve("app.localhost")
+    assert first is not None
+    (repo / ".env.local").write_text("PORT=4567\n")
+    now[0] += 1.0  # env files are re-checked once a second
+    backend = table.resolve("app.localhost")
+    assert backend is not None and backend.port == 4567
 
 
 def test_broken_ledger_does_not_break_other_repos(tmp_path: Path, common_dir: Path) -> None:

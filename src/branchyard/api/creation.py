@@ -118,6 +118,12 @@ def _preflight(ctx: Context, branch: str, request: UpRequest) -> tuple[str, Path
                        "reading the worktree's env file would not get it back as it is",
                        hint="choose another name for the branch")
     for entry in git.worktrees(main):
+        if entry.branch == branch and os.path.realpath(entry.path) == os.path.realpath(main):
+            raise WorktreeError(f"{branch} is checked out in the main worktree ({main}): "
+                                "it needs no worktree of its own",
+                                hint=f"start its dev server with `cd {main} && branchyard "
+                                     "run` (its env: `branchyard env`), or make a new branch "
+                                     "with `branchyard up BRANCH`")
         if entry.branch == branch:
             raise WorktreeError(f"branch {branch!r} is already checked out at {entry.path}",
                                 hint=f"use that worktree (`branchyard path {branch}`), or "

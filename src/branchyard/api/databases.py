@@ -54,15 +54,11 @@ class DbStatus:
 def find_target(name: str | None, start: Path | str | None = None) -> DbTarget:
     """The worktree ``name`` (default: the current one; the main worktree when run
     there) and its database allocations."""
-    from branchyard.api.info import record_for
+    from branchyard.api.targets import record_for
 
     ctx = open_context(start)
     if name is None and not ctx.loc.in_linked_worktree:
-        ident = Identity(branch="", slug="main", subdomain="", index=0)
-        plan = plan_context(ctx, ctx.repo.main_path, ident)
-        kinds = [k for k in DB_KINDS if any(d.engine == k for d in ctx.config.database)]
-        planned = tuple(a for kind in kinds for a in get_provider(kind).plan(plan))
-        return DbTarget(ctx, ctx.repo.main_path, ident, None, planned)
+        return _main_target(ctx)
     try:
         record = record_for(ctx, name)
     except WorktreeError as err:
@@ -70,10 +66,34 @@ def find_target(name: str | None, start: Path | str | None = None) -> DbTarget:
             raise UsageError(f"{name!r} is a database entry, not a worktree",
                              hint=f"name the database with `--db {name}` (NAME is the "
                                   "worktree, as in every command)") from err
+        if name is not None and _names_main(ctx, name):
+            return _main_target(ctx)
         raise
     allocs = tuple(Allocation(r.kind, r.key, r.spec) for r in record.resources
                    if r.kind in DB_KINDS)
     return DbTarget(ctx, Path(record.path), record.identity, record, allocs)
+
+
+def _names_main(ctx: Context, name: str) -> bool:
+    from branchyard.api.targets import resolve
+
+    try:
+        return os.path.realpath(resolve(ctx, name).path) == os.path.realpath(ctx.repo.main_path)
+    except WorktreeError:
+        return False
+
+
+def _main_target(ctx: Context) -> DbTarget:
+    ident = Identity(branch="", slug="main", subdomain="", index=0)
+    return DbTarget(ctx, ctx.repo.main_path, ident, None, main_allocations(ctx, ident))
+
+
+def main_allocations(ctx: Context, ident: Identity | None = None) -> tuple[Allocation, ...]:
+    """The main worktree's databases: its ``[[database]]`` sources themselves."""
+    ident = ident or Identity(branch="", slug="main", subdomain="", index=0)
+    plan = plan_context(ctx, ctx.repo.main_path, ident)
+    kinds = [k for k in DB_KINDS if any(d.engine == k for d in ctx.config.database)]
+    return tuple(a for kind in kinds for a in get_provider(kind).plan(plan))
 
 
 def plan_context(ctx: Context, worktree: Path, identity: Identity, *, reseed: bool = False,
@@ -264,16 +284,12 @@ def refresh_snapshots(name: str | None = None, *, exclusive: bool = False,
 
 
 def psql_argv(branch: str | None, args: tuple[str, ...]) -> tuple[list[str], dict[str, str]]:
-    """psql against the worktree's database (never main's), password in the env."""
+    """psql against the worktree's database (main's own in main), password in the env."""
     from branchyard.db.postgres import tool
     from branchyard.db.provision import server_url
     from branchyard.db.urls import parse_url
 
-    target = find_target(branch)
-    if target.main:
-        raise UsageError("`branchyard psql` opens a worktree's database, never main's",
-                         hint="run it inside a worktree, or name its branch: "
-                              "`branchyard psql BRANCH`")
+    target = find_target(branch)  # in main (or naming it): main's own database
     alloc = pick(target, None, "postgres")
     server_url(alloc.spec)  # the managed server may need starting
     url = parse_url(alloc.spec["url"])

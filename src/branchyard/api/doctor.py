@@ -88,6 +88,7 @@ def _examine(ctx: Context | None, findings: list[Finding],
 def diagnose(ctx: Context) -> list[Finding]:
     """Every finding for the repository of ``ctx`` (machine-wide ones aside)."""
     from branchyard.api import envcopies, orphans
+    from branchyard.api.strays import stray_findings
     from branchyard.api.supervision import service_findings
 
     try:
@@ -99,7 +100,7 @@ def diagnose(ctx: Context) -> list[Finding]:
             *orphans.lock_findings(survey), *orphans.database_findings(survey),
             *orphans.deps_findings(survey), *orphans.ledger_tempfiles(survey),
             *orphans.daemon_findings(survey), *envcopies.findings(survey),
-            *service_findings(survey)]
+            *service_findings(survey), *stray_findings(ctx)]
 
 
 def machine_findings() -> list[Finding]:

@@ -5,22 +5,28 @@ from __future__ import annotations
 import dataclasses
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from branchyard import git
 from branchyard.api.envcopies import env_files_of, refresh_env_files
-from branchyard.api.targets import Target, resolve
+from branchyard.api.targets import Target, record_for, resolve
 from branchyard.api.views import WorktreeView, databases_of, url_of
 from branchyard.context import Context, open_context
 from branchyard.envfile import main_env_files, read_env_files
 from branchyard.errors import BranchyardError, WorktreeError
-from branchyard.ledger import LedgerState, WorktreeRecord
+from branchyard.ledger import WorktreeRecord
+from branchyard.providers import get_provider
 from branchyard.sharedenv import SharedFile
+
+if TYPE_CHECKING:
+    from branchyard.processes import ProcInfo
 
 
 def list_worktrees(start: Path | str | None = None, *, check_dirty: bool = True,
-                   ctx: Context | None = None) -> list[WorktreeView]:
+                   ctx: Context | None = None, lease_main: bool = True) -> list[WorktreeView]:
     """Every worktree of the repository (main first), plus ledger entries whose
-    directory is gone (state ``missing``)."""
+    directory is gone (state ``missing``). ``lease_main=False`` (doctor) shows
+    main's lease only if it has one already."""
     ctx = ctx or open_context(start)
     state = ctx.ledger.read()
     entries = [e for e in git.worktrees(ctx.repo.common_dir) if not e.bare]
@@ -43,13 +49,16 @@ def list_worktrees(start: Path | str | None = None, *, check_dirty: bool = True,
         record = by_real.get(real)
         if record is not None:
             seen.add(record.slug)
-        views.append(_view(ctx, entry, record, [p.pid for p in procs.get(real, [])],
-                           dirty.get(real)))
+        pids = [p.pid for p in procs.get(real, [])]
+        views.append(_main_view(ctx, entry, pids, dirty.get(real), lease_main)
+                     if record is None and _same_path(real, ctx.repo.main_path)
+                     else _view(ctx, entry, record, pids, dirty.get(real)))
     for record in state.worktrees.values():
         if record.slug not in seen:
             pids = [p.pid for p in procs.get(os.path.realpath(record.path), [])]
             views.append(_missing_view(ctx, record, pids))
-    return _with_services(_with_merge_state(ctx, views, entries))
+    views = _with_merge_state(ctx, _with_strays(ctx, views, procs), entries)
+    return _with_services(views)
 
 
 def _with_services(views: list[WorktreeView]) -> list[WorktreeView]:
@@ -58,6 +67,18 @@ def _with_services(views: list[WorktreeView]) -> list[WorktreeView]:
 
     return [dataclasses.replace(v, extra={**v.extra, "services": [
         s.to_json() for s in list_services(v.path)]}) for v in views]
+
+
+def _with_strays(ctx: Context, views: list[WorktreeView],
+                 procs: dict[str, list[ProcInfo]]) -> list[WorktreeView]:
+    """Add each worktree's dev servers that listen on another port than its own."""
+    from branchyard.api.strays import Owner, stray_rows
+
+    owners = [Owner(v.path, "the main worktree" if v.main else (v.branch or v.path), v.ports)
+              for v in views if v.state != "missing"]
+    rows = stray_rows(owners, procs, ctx.config)
+    return [dataclasses.replace(v, extra={**v.extra, "strays": rows.get(
+        os.path.realpath(v.path), [])}) for v in views]
 
 
 def _with_merge_state(ctx: Context, views: list[WorktreeView],
@@ -99,17 +120,48 @@ def _view(ctx: Context, entry: git.WorktreeEntry, record: WorktreeRecord | None,
     is_main = os.path.realpath(entry.path) == os.path.realpath(ctx.repo.main_path)
     gone = entry.prunable or not entry.path.is_dir()
     if record is None:
-        url = url_of(None, ctx.repo, cfg.proxy) if is_main else None
-        return WorktreeView(entry.branch, str(entry.path), None, None, 0 if is_main else None,
-                            is_main, "main" if is_main else ("missing" if gone else
-                                                             "unmanaged"),
-                            url, processes=pids, dirty=dirty)
+        return WorktreeView(entry.branch, str(entry.path), None, None, None, False,
+                            "missing" if gone else "unmanaged", None, processes=pids,
+                            dirty=dirty)
     return WorktreeView(
         entry.branch, str(entry.path), record.slug, record.subdomain, record.index, is_main,
         "missing" if gone and record.state != "removing" else record.state,
         url_of(record, ctx.repo, cfg.proxy),
         ports=dict(record.ports), databases=databases_of(record), processes=pids,
         dirty=dirty, frozen_branch=record.branch)
+
+
+def _same_path(real: str, path: Path) -> bool:
+    return real == os.path.realpath(path)
+
+
+def _main_view(ctx: Context, entry: git.WorktreeEntry, pids: list[int],
+               dirty: bool | None, lease: bool = True) -> WorktreeView:
+    """Main like any worktree: its ports (env files, else its lease) and databases
+    (its ``[[database]]`` sources, masked)."""
+    from branchyard.api.mainworktree import main_files_env
+    from branchyard.mainports import main_ports
+
+    try:
+        ports = main_ports(ctx.repo.common_dir, main_files_env(ctx), ctx.config,
+                           lease=lease)
+    except BranchyardError:  # a busy or broken lease registry must not break `ls`
+        ports = {}
+    return WorktreeView(entry.branch, str(entry.path), None, None, 0, True, "main",
+                        url_of(None, ctx.repo, ctx.config.proxy), ports=ports,
+                        databases=_main_databases(ctx), processes=pids, dirty=dirty)
+
+
+def _main_databases(ctx: Context) -> list[dict[str, object]]:
+    if not ctx.config.database:
+        return []
+    from branchyard.api.databases import main_allocations
+
+    try:
+        allocs = main_allocations(ctx)
+    except BranchyardError as err:  # e.g. main's env file lacks DATABASE_URL
+        return [{"error": err.message}]
+    return [get_provider(a.kind).describe(a) for a in allocs]
 
 
 def _missing_view(ctx: Context, record: WorktreeRecord, pids: list[int]) -> WorktreeView:
@@ -146,43 +198,33 @@ def _env_files(ctx: Context, target: Target) -> list[SharedFile]:
     return (refresh_env_files if here else env_files_of)(ctx, target.record)
 
 
-def record_for(ctx: Context, name: str | None, state: LedgerState | None = None
-               ) -> WorktreeRecord:
-    """The ledger entry of a worktree, resolved without calling git when possible."""
-    state = state if state is not None else ctx.ledger.read()
-    if name is None and ctx.loc.worktree is not None:
-        record = state.by_path(ctx.loc.worktree)
-        if record is not None:
-            return record
-    if name is not None:
-        record = next((w for w in state.worktrees.values()
-                       if name in (w.branch, w.slug, w.subdomain)), None)
-        if record is not None:
-            return record
-    target = resolve(ctx, name, state)
-    if target.record is None and \
-            os.path.realpath(target.path) == os.path.realpath(ctx.repo.main_path):
-        raise WorktreeError(f"{target.path} is the main worktree, which has no ledger entry "
-                            "to name it by",
-                            hint=f"run the command inside it without a name (cd {target.path})")
-    if target.record is None:
-        raise WorktreeError(f"{target.path} has not been set up by branchyard",
-                            hint=f"run `branchyard setup` in {target.path}")
-    return target.record
-
-
 def full_env(ctx: Context, record: WorktreeRecord) -> dict[str, str]:
     """What the app gets: the worktree's env files (shared ones included), then
     the derived variables on top."""
+    from branchyard.api.mainworktree import MAIN_SLUG, main_files_env
+
     cfg = ctx.config
+    if record.slug == MAIN_SLUG:  # main's override file is its own, not generated
+        return {**main_files_env(ctx), **record.env}
     files = [p for p in main_env_files(Path(record.path), cfg.env.shared)
              if p.name != cfg.env.override_file]
     return {**read_env_files(files), **record.env}
 
 
 def live_record_for(ctx: Context, name: str | None) -> WorktreeRecord:
-    """:func:`record_for`, refusing a worktree whose directory is gone (one stat)."""
-    record = record_for(ctx, name)
+    """:func:`record_for`, refusing a worktree whose directory is gone (one stat);
+    the main worktree's record (:func:`~branchyard.api.mainworktree.main_record`)
+    when ``name`` is main or the command runs in main."""
+    from branchyard.api.mainworktree import is_main, main_record
+
+    if name is None and ctx.loc.worktree is not None and not ctx.loc.in_linked_worktree:
+        return main_record(ctx)
+    try:
+        record = record_for(ctx, name)
+    except WorktreeError:
+        if name is not None and is_main(ctx, resolve(ctx, name).path):
+            return main_record(ctx)
+        raise
     if not os.path.isdir(record.path):  # removed behind branchyard's back
         raise WorktreeError(f"the worktree of {name or record.branch!r} is gone ({record.path})",
                             hint=f"`branchyard down {record.branch}` (or `branchyard gc`) "

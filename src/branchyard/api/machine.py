@@ -50,6 +50,10 @@ def owner_gone(owner: str, ledgers: dict[str, LedgerState | None] | None = None)
     common, _, slug = owner.rpartition("#")
     if not os.path.isdir(common):
         return f"the repository {common} is gone"
+    from branchyard.mainports import is_main_owner
+
+    if is_main_owner(owner):
+        return ""  # main's lease lives as long as its repository
     cache = {} if ledgers is None else ledgers
     if common not in cache:
         try:

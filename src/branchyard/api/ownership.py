@@ -13,10 +13,15 @@ from branchyard.context import Context
 from branchyard.ledger import LedgerState
 
 
-def claims_of(state: LedgerState) -> list[processes.Claim]:
-    """Every live-looking run record (the process table decides which hold)."""
-    return [processes.Claim(w.path, p.pid, p.create_time, p.runner, p.runner_create_time)
-            for w in state.worktrees.values() for p in w.processes]
+def claims_of(state: LedgerState, main_path: Path | str) -> list[processes.Claim]:
+    """Every live-looking run record, the main worktree's too (the process table
+    decides which hold)."""
+    from branchyard.api.mainworktree import main_runs
+
+    runs = [(w.path, p) for w in state.worktrees.values() for p in w.processes]
+    runs += [(str(main_path), p) for p in main_runs(state)]
+    return [processes.Claim(path, p.pid, p.create_time, p.runner, p.runner_create_time)
+            for path, p in runs]
 
 
 def worktree_roots(state: LedgerState, entries: Sequence[git.WorktreeEntry]) -> list[str]:
@@ -30,7 +35,8 @@ def worktree_roots(state: LedgerState, entries: Sequence[git.WorktreeEntry]) -> 
 def processes_by_worktree(state: LedgerState, entries: Sequence[git.WorktreeEntry]
                           ) -> dict[str, list[processes.ProcInfo]]:
     """Real path of each worktree → its processes (one scan of the process table)."""
-    return processes.processes_by_root(worktree_roots(state, entries), claims_of(state))
+    return processes.processes_by_root(worktree_roots(state, entries),
+                                       claims_of(state, entries[0].path if entries else ''))
 
 
 def processes_of(ctx: Context, path: Path | str) -> list[processes.ProcInfo]:
@@ -39,5 +45,5 @@ def processes_of(ctx: Context, path: Path | str) -> list[processes.ProcInfo]:
     entries = git.worktrees(ctx.repo.common_dir)
     real = os.path.realpath(path)
     roots = [*worktree_roots(state, entries), real]
-    found = processes.processes_by_root(roots, claims_of(state))
+    found = processes.processes_by_root(roots, claims_of(state, ctx.repo.main_path))
     return found[real]

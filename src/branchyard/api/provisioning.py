@@ -73,9 +73,14 @@ def setup(request: SetupRequest, reporter: Reporter | None = None) -> SetupResul
     start = request.worktree or Path.cwd()
     ctx = open_context(start)
     worktree = ctx.loc.worktree
-    if worktree is None or not ctx.loc.in_linked_worktree:
+    if worktree is not None and not ctx.loc.in_linked_worktree:
         raise WorktreeError(
-            f"{start} is not a linked worktree (it is the main worktree or the git dir)",
+            f"{worktree} is the main worktree: it needs no setup",
+            hint="`branchyard run` starts its dev server with its env (`branchyard env` "
+                 "shows it); `branchyard up BRANCH` makes a worktree to set up")
+    if worktree is None:
+        raise WorktreeError(
+            f"{start} is not in a worktree (it is the git dir)",
             hint="run `branchyard setup` inside a worktree made by `git worktree add`, "
                  "Conductor or another tool, or use `branchyard up BRANCH`",
         )

@@ -14,6 +14,7 @@ from types import FrameType
 
 from branchyard.api.envcopies import refresh_env_files
 from branchyard.api.info import full_env, live_record_for
+from branchyard.api.mainworktree import MAIN_SLUG, forget_run, remember_run
 from branchyard.context import open_context
 from branchyard.errors import BranchyardError, UsageError
 from branchyard.ledger import Ledger, ProcessRecord
@@ -89,11 +90,13 @@ def _remember(ledger: Ledger, slug: str, pid: int, argv: list[str]) -> None:
     except psutil.NoSuchProcess:
         return
     me = psutil.Process()
+    run = ProcessRecord(pid, argv, time.time(), pid, created, me.pid, me.create_time())
     with ledger.update() as state:
         rec = state.worktrees.get(slug)
         if rec is not None:
-            rec.processes.append(ProcessRecord(pid, argv, time.time(), pid, created,
-                                               me.pid, me.create_time()))
+            rec.processes.append(run)
+        elif slug == MAIN_SLUG:
+            remember_run(state, run)
 
 
 def _forget(ledger: Ledger, slug: str, pid: int) -> None:
@@ -101,3 +104,5 @@ def _forget(ledger: Ledger, slug: str, pid: int) -> None:
         rec = state.worktrees.get(slug)
         if rec is not None:
             rec.processes = [p for p in rec.processes if p.pid != pid]
+        elif slug == MAIN_SLUG:
+            forget_run(state, pid)

@@ -16,7 +16,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from branchyard.api.info import live_record_for, record_for
+from branchyard.api.info import live_record_for
+from branchyard.api.targets import record_for
 from branchyard.config import Config, ServiceConfig
 from branchyard.context import Context, open_context
 from branchyard.envfile import main_env_files

@@ -52,5 +52,7 @@ def stop_worktree(start: Path | str | None = None, *, name: str | None = None,
     from branchyard.context import open_context
 
     ctx = open_context(start)
+    if name is None and ctx.loc.worktree is not None and not ctx.loc.in_linked_worktree:
+        name = str(ctx.repo.main_path)  # in main: main's processes
     target = resolve(ctx, name)
     return stop_worktree_processes(ctx, target.path, grace)

@@ -54,3 +54,28 @@ def _at_path(path: Path, state: LedgerState, entries: list[git.WorktreeEntry]) -
 
 def _same(a: Path, b: Path) -> bool:
     return os.path.realpath(a) == os.path.realpath(b)
+
+
+def record_for(ctx: Context, name: str | None, state: LedgerState | None = None
+               ) -> WorktreeRecord:
+    """The ledger entry of a worktree, resolved without calling git when possible."""
+    state = state if state is not None else ctx.ledger.read()
+    if name is None and ctx.loc.worktree is not None:
+        record = state.by_path(ctx.loc.worktree)
+        if record is not None:
+            return record
+    if name is not None:
+        record = next((w for w in state.worktrees.values()
+                       if name in (w.branch, w.slug, w.subdomain)), None)
+        if record is not None:
+            return record
+    target = resolve(ctx, name, state)
+    if target.record is None and \
+            os.path.realpath(target.path) == os.path.realpath(ctx.repo.main_path):
+        raise WorktreeError(f"{target.path} is the main worktree, which has no ledger entry "
+                            "to name it by",
+                            hint=f"run the command inside it without a name (cd {target.path})")
+    if target.record is None:
+        raise WorktreeError(f"{target.path} has not been set up by branchyard",
+                            hint=f"run `branchyard setup` in {target.path}")
+    return target.record

@@ -49,6 +49,16 @@ def db_status(branch: str | None, as_json: bool) -> None:
     respond("db status", as_json, body)
 
 
+def _create_hint(main: bool, row: dict[str, Any]) -> str:
+    """What makes a missing database: setup in a worktree; in main (which has no
+    setup), the managed server's start, or the user's own tools."""
+    if not main:
+        return "run `branchyard setup`"
+    if row.get("managed"):
+        return "`branchyard server start` creates main's databases"
+    return "create it (or run your migrations), or fix the `[[database]]` source"
+
+
 def _status_text(st: DbStatus) -> str:
     head = "main worktree" if st.main else f"{st.branch}  (slug {st.slug}, {st.subdomain})"
     lines = [f"{head}\n  {st.worktree}"]
@@ -56,9 +66,7 @@ def _status_text(st: DbStatus) -> str:
         lines.append(f"  {row['name']} [{row['engine']}] {row['database']}")
         lines.append(f"    url          {row['url']}")
         if not row.get("exists", True):
-            lines.append("    (does not exist: " + ("create it, e.g. with your migrations; "
-                         "`branchyard server start` makes a managed one)" if st.main
-                         else "run `branchyard setup` in the worktree)"))
+            lines.append(f"    (does not exist: {_create_hint(st.main, row)})")
             continue
         if "keys" in row:
             lines.append(f"    keys         {row['keys']}")
@@ -178,7 +186,7 @@ def db_refill(common_dir: Path, snapshot: str) -> None:
 @click.argument("args", nargs=-1, type=click.UNPROCESSED)
 @json_option
 def psql(args: tuple[str, ...], as_json: bool) -> None:
-    """psql on the worktree's database, never main's: `branchyard psql [BRANCH] [-- ARGS]`.
+    """psql on the worktree's database (in main: main's): `branchyard psql [BRANCH] [-- ARGS]`.
 
     With --json, psql runs non-interactively and its output is returned.
     """

@@ -13,7 +13,7 @@ from branchyard.cli.output import Reply, json_option, respond
 def ls(no_dirty: bool, as_json: bool) -> None:
     """List the worktrees with their identity, ports, URL and state."""
     from branchyard.api.info import list_worktrees
-    from branchyard.cli.render import table
+    from branchyard.cli.render import stray_lines, table
 
     def body() -> Reply:
         views = list_worktrees(check_dirty=not no_dirty)
@@ -25,7 +25,9 @@ def ls(no_dirty: bool, as_json: bool) -> None:
                  v.path] for v in views]
         text = table(rows, ["BRANCH", "STATE", "URL", "PORTS", "DBS", "PROCS", "DIRTY",
                             "RADAR", "SERVICES", "PATH"])
-        return Reply({"worktrees": [v.to_json() for v in views]}, text)
+        text = "\n".join([text, *stray_lines(views)])
+        warnings = [s["message"] for v in views for s in v.extra.get("strays", [])]
+        return Reply({"worktrees": [v.to_json() for v in views], "warnings": warnings}, text)
 
     respond("ls", as_json, body)
 

@@ -86,7 +86,13 @@ def view_text(view: WorktreeView) -> str:
         from branchyard.sharedenv import describe
 
         rows.append(("env files", "; ".join(map(describe, view.extra["env_files"]))))
-    return "\n".join(f"{k:<11} {v}" for k, v in rows)
+    text = "\n".join(f"{k:<11} {v}" for k, v in rows)
+    return "\n".join([text, *stray_lines([view])])
+
+
+def stray_lines(views: list[WorktreeView]) -> list[str]:
+    """`warning:` lines for dev servers listening on another port than their own."""
+    return [f"warning: {s['message']}" for v in views for s in v.extra.get("strays", [])]
 
 
 def _marker_text(marker: object) -> str:

@@ -49,7 +49,7 @@ def conductor() -> None:
 @json_option
 def conductor_init(force: bool, as_json: bool) -> None:
     """Same as `branchyard agents init --only conductor`: setup → `branchyard
-    setup`, run → `branchyard run -- <run hook>`, archive → `branchyard teardown`."""
+    setup`, run → `branchyard run` (the run hook), archive → `branchyard teardown`."""
     from branchyard.cli.agents import init_reply
 
     respond("conductor init", as_json, lambda: init_reply("conductor", force))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from html import escape
 
@@ -45,10 +46,11 @@ def not_found(host: str, sites: Sequence[tuple[str, str]]) -> bytes:
 
 def bad_gateway(backend: Backend, detail: str) -> bytes:
     service = f" (service {escape(backend.service)})" if backend.service else ""
+    strays = "".join(f"<p><b>Found:</b> {escape(line)}</p>" for line in strays_of(backend))
     return response(502, f"Nothing is listening on port {backend.port}", (
         f"<p>Worktree <b>{escape(backend.worktree)}</b>, branch <b>{escape(backend.branch)}"
         f"</b>{service}: port <b>{backend.port}</b> did not answer ({escape(detail)}).</p>"
-        + (_service_failure(backend) or
+        + strays + (_service_failure(backend) or
            f"<p>Start it with:</p><pre><code>{escape(backend.run_hint)}</code></pre>")
         + f"<p>Worktree path: <code>{escape(backend.path)}</code></p>"))
 
@@ -67,6 +69,19 @@ def _service_failure(backend: Backend) -> str:
             f"<p>More: <code>branchyard logs {escape(backend.branch)} "
             f"{escape(found.service)}</code>; again: <code>branchyard restart "
             f"{escape(backend.branch)} {escape(found.service)}</code></p>")
+
+
+def strays_of(backend: Backend) -> list[str]:
+    """The servers of the backend's worktree that listen on another port than its
+    own (a plain `npm run dev`): one scan, only when a 502 is being answered."""
+    from branchyard.listeners import stray_listeners
+
+    ports = {path: {str(i): p for i, p in enumerate(owned)} for path, _, owned, _ in
+             backend.site}
+    apps = {path: app for path, _, _, app in backend.site if app}
+    names = {os.path.realpath(path): name for path, name, _, _ in backend.site}
+    here = os.path.realpath(backend.path)
+    return [s.message(names) for s in stray_listeners(ports, apps) if s.root == here]
 
 
 def loop_detected(host: str) -> bytes:

@@ -3,8 +3,9 @@
 There is no second registry of routes: a worktree's route exists while its
 ledger record does. Each ledger is re-read only when its file changes, or git's
 record of where one of its worktrees is (a move; checked on every lookup, so a
-removed worktree's route disappears at once); config and
-the main worktree's env files are re-checked at most once a second.
+removed worktree's route disappears at once); config, the main worktree's env
+files and the port lease registry (main's port, when its env files set none)
+are re-checked at most once a second.
 """
 
 from __future__ import annotations
@@ -16,11 +17,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from branchyard.config import Config
+from branchyard.envfile import main_env_files, read_env_files
 from branchyard.errors import BranchyardError
 from branchyard.identity import dns_label, project_label, worktree_host
 from branchyard.ledger import Ledger, LedgerState, WorktreeRecord
+from branchyard.mainports import main_ports, port_names
+from branchyard.ports import registry_path
 
-MAIN_DEFAULT_PORT = 3000
 CONFIG_RECHECK = 1.0  # seconds between checks of config and env file changes
 MAX_HOST_FORMS = 1024  # Host header values whose normalized form is remembered
 LEDGER_RECHECK = 0.05  # seconds a known host is served before its ledger is checked again
@@ -39,6 +42,9 @@ class Backend:
     service: str = ""  # "" = the app port
     run_hint: str = ""
     subdomain: str = ""  # "" = the main worktree
+    # every worktree of its repository: (path, how to call it, its ports, its app
+    # port), so the 502 page can tell which server listens on the wrong port
+    site: tuple[tuple[str, str, tuple[int, ...], int], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -85,30 +91,53 @@ def _signature(paths: Iterable[Path | str]) -> Signature:
 
 
 def _config_files(main: Path) -> list[Path]:
-    return [main / "branchyard.toml", main / "branchyard.local.toml"]
+    # main's port may come from its lease: a change of the lease registry counts too
+    return [main / "branchyard.toml", main / "branchyard.local.toml", registry_path()]
 
 
 def env_files(main: Path, config: Config) -> list[Path]:
-    names = dict.fromkeys([".env", ".env.development", *config.env.shared, ".env.local",
-                           ".env.development.local"])
-    return [main / n for n in names]
+    return main_env_files(main, config.env.shared)
+
+
+def run_hint(config: Config) -> str:
+    """How to start a worktree's app so it gets its port (bare `branchyard run`
+    runs `[hooks] run` through the shell)."""
+    return "branchyard run" if config.hooks.run else \
+        "branchyard run -- <your dev server command>"
+
+
+def main_site_ports(common_dir: Path, config: Config) -> dict[str, int]:
+    """Main's ports as the proxy sees them: its env files' PORT, else its lease
+    (leased here the first time, so the route exists before anything ran in main)."""
+    try:
+        env = read_env_files(env_files(main_path_of(common_dir), config))
+    except (OSError, UnicodeDecodeError, ValueError):
+        env = {}  # an unreadable env file must not take the proxy down
+    try:
+        return main_ports(common_dir, env, config)
+    except BranchyardError:  # the registry is busy or broken: what is leased already
+        return main_ports(common_dir, env, config, lease=False)
 
 
 def load_site(common_dir: Path, config: Config, state: LedgerState) -> RepoSite:
-    """All hosts of one repository (pure apart from reading the main env files)."""
+    """All hosts of one repository (pure apart from main's env files and lease)."""
     main = main_path_of(common_dir)
     project = project_label(config.project.name or repo_name(common_dir))
     tld = config.proxy.tld
-    names = config.ports.names or ("PORT",)
-    run = f"branchyard run -- {config.hooks.run}" if config.hooks.run else \
-        "branchyard run -- <your dev server command>"
+    names = port_names(config)
+    run = run_hint(config)
     hosts: dict[str, Backend] = {}
-    ports = main_ports(read_env(env_files(main, config)), names)
-    _add_ports(hosts, None, project, tld, ports, names[0],
-               ("main", "(main worktree)", str(main), run))
-    for rec in sorted(state.worktrees.values(), key=lambda r: r.index):
+    main_ports_ = main_site_ports(common_dir, config)
+    records = sorted(state.worktrees.values(), key=lambda r: r.index)
+    site = ((str(main), "the main worktree", tuple(main_ports_.values()),
+             main_ports_.get(names[0], 0)),
+            *((r.path, r.branch, tuple(r.ports.values()), r.ports.get(_app_name(r, names), 0))
+              for r in records))
+    _add_ports(hosts, None, project, tld, main_ports_, names[0],
+               ("main", "(main worktree)", str(main), run), site)
+    for rec in records:
         _add_ports(hosts, rec.subdomain, project, tld, rec.ports, _app_name(rec, names),
-                   (rec.slug, rec.branch, rec.path, run))
+                   (rec.slug, rec.branch, rec.path, run), site)
     return RepoSite(common_dir, project, tld, hosts)
 
 
@@ -120,38 +149,15 @@ def _app_name(rec: WorktreeRecord, names: tuple[str, ...]) -> str:
 
 
 def _add_ports(hosts: dict[str, Backend], subdomain: str | None, project: str, tld: str,
-               ports: dict[str, int], app: str, who: tuple[str, str, str, str]) -> None:
+               ports: dict[str, int], app: str, who: tuple[str, str, str, str],
+               site: tuple[tuple[str, str, tuple[int, ...], int], ...]) -> None:
     slug, branch, path, run = who
     for name, port in ports.items():
         service = "" if name == app else service_label(name)
         label = service_host_label(service, subdomain) if service else subdomain
         host = worktree_host(label, project, tld)
         hosts[host] = Backend(host, port, slug, branch, path, service,
-                              f"cd {path} && {run}", subdomain or "")
-
-
-def main_ports(env: dict[str, str], names: tuple[str, ...]) -> dict[str, int]:
-    ports: dict[str, int] = {}
-    for i, name in enumerate(names):
-        value = env.get(name, "").strip()
-        if value.isdigit() and 0 < int(value) < 65536:
-            ports[name] = int(value)
-        elif i == 0:
-            ports[name] = MAIN_DEFAULT_PORT
-    return ports
-
-
-def read_env(files: list[Path]) -> dict[str, str]:
-    from dotenv import dotenv_values
-
-    env: dict[str, str] = {}
-    for path in files:
-        try:
-            values = dotenv_values(path) if path.is_file() else {}
-        except (OSError, UnicodeDecodeError):
-            continue  # an unreadable env file must not take the proxy down
-        env.update({k: v for k, v in values.items() if v is not None})
-    return env
+                              f"cd {path} && {run}", subdomain or "", site)
 
 
 @dataclass
@@ -188,6 +194,7 @@ class RouteTable:
         self._next_config_check = 0.0
         self._next_ledger_check = 0.0
         self.errors: list[str] = []
+        self._registry_errors: list[str] = []  # kept across rebuilds of the hosts
 
     def resolve(self, host: str) -> Backend | None:
         """The backend for a Host header value (port and case ignored)."""
@@ -234,8 +241,10 @@ class RouteTable:
         try:
             self._common_dirs = self._repos()
         except BranchyardError as err:  # keep serving the repositories known so far
-            self.errors = [str(err)]
+            self._registry_errors = [str(err)]
+            self.errors = [*self._registry_errors, *self.errors]
             return False
+        self._registry_errors = []
         self._caches = {c: self._caches.get(c) or
                         _RepoCache(str(c / "branchyard" / "ledger.json"))
                         for c in self._common_dirs}
@@ -287,7 +296,7 @@ class RouteTable:
             for host, backend in site.hosts.items():
                 hosts.setdefault(host, backend)  # first registered repo wins a clash
         self._hosts = hosts
-        self.errors = errors
+        self.errors = [*self._registry_errors, *errors]
 
 
 def _gitdir_files(common: Path, state: LedgerState | None) -> list[str]:

@@ -9,7 +9,7 @@ from pathlib import Path
 from branchyard.config import Config, ProxyConfig
 from branchyard.errors import WorktreeError
 from branchyard.identity import worktree_host, worktree_url
-from branchyard.proxy.routes import MAIN_DEFAULT_PORT, service_host_label, service_label
+from branchyard.proxy.routes import service_host_label, service_label
 
 
 @dataclass(frozen=True)
@@ -80,8 +80,8 @@ def find_site(common_dir: Path, main_path: Path, project: str, config: Config,
     rec = None
     if branch is not None:
         rec = state.by_branch(branch)
-        if rec is None and _main_branch(main_path) == branch:
-            return _main_site(main_path, project, config)
+        if rec is None and branch in (_head_branch(common_dir), str(main_path)):
+            return _main_site(common_dir, main_path, project, config)
         if rec is None:
             raise WorktreeError(f"no branchyard worktree for branch {branch!r}",
                                 hint="`branchyard ls` lists them; `branchyard up "
@@ -92,18 +92,27 @@ def find_site(common_dir: Path, main_path: Path, project: str, config: Config,
             raise WorktreeError(f"the worktree {here} is not set up by branchyard",
                                 hint="run `branchyard setup` in it")
     if rec is None:
-        return _main_site(main_path, project, config)
+        return _main_site(common_dir, main_path, project, config)
     port = rec.ports.get(app_port_name(config, rec.ports), 0)
     return Site(site_url(rec.subdomain, project, config.proxy),
                 worktree_host(rec.subdomain, project, config.proxy.tld), rec.branch,
                 rec.slug, Path(rec.path), port, dict(rec.ports))
 
 
-def _main_site(main_path: Path, project: str, config: Config) -> Site:
-    from branchyard.proxy.routes import env_files, main_ports, read_env
+def _main_site(common_dir: Path, main_path: Path, project: str, config: Config) -> Site:
+    from branchyard.proxy.routes import main_site_ports
 
     names = config.ports.names or ("PORT",)
-    ports = main_ports(read_env(env_files(main_path, config)), names)
+    ports = main_site_ports(common_dir, config)
     return Site(site_url(None, project, config.proxy),
                 worktree_host(None, project, config.proxy.tld), "(main worktree)", None,
-                main_path, ports.get(names[0], MAIN_DEFAULT_PORT), ports)
+                main_path, ports.get(names[0], 0), ports)
+
+
+def _head_branch(common_dir: Path) -> str:
+    """The branch checked out in the main worktree (its HEAD; no git call)."""
+    try:
+        head = (common_dir / "HEAD").read_text(encoding="utf-8").strip()
+    except OSError:
+        return ""
+    return head.removeprefix("ref: refs/heads/") if head.startswith("ref: ") else ""
