@@ -15,6 +15,8 @@ from collections.abc import Coroutine
 from typing import Any, cast
 
 from branchyard.proxy import pages
+from branchyard.proxy.dashboard.app import Dashboard
+from branchyard.proxy.dashboard.exchange import Exchange
 from branchyard.proxy.http import (
     MAX_HEAD,
     BadMessageError,
@@ -33,7 +35,7 @@ SWEEP_INTERVAL = 10.0
 HEAD_TIMEOUT_TICKS = 3  # a partial request head older than ~30 s gets a 408
 IDLE_TIMEOUT_TICKS = 30  # an idle keep-alive connection is closed after ~5 min
 
-HEAD, BODY, WAIT, CONNECTING, TUNNEL, CLOSED = range(6)
+HEAD, BODY, WAIT, CONNECTING, TUNNEL, CLOSED, DASHBOARD = range(7)
 
 
 class ProxyServer:
@@ -55,6 +57,7 @@ class ProxyServer:
         self._server: asyncio.Server | None = None
         self._server_v6: asyncio.Server | None = None
         self._sweeper: asyncio.TimerHandle | None = None
+        self.dashboard = Dashboard(self)
 
     async def start(self) -> None:
         """Bind and start serving; OSError if the port cannot be bound."""
@@ -113,7 +116,7 @@ class ProxyServer:
 class ClientConnection(asyncio.Protocol):
     """One browser/client connection: parse heads, pick a backend, forward."""
 
-    __slots__ = ("active", "backend", "buf", "eof", "idle_ticks", "ip", "paused_buffer",
+    __slots__ = ("active", "backend", "buf", "dash", "eof", "idle_ticks", "ip", "paused_buffer",
                  "paused_upstream", "req", "req_done", "server", "splice", "state",
                  "transport", "upstream", "write_paused")
 
@@ -132,6 +135,7 @@ class ClientConnection(asyncio.Protocol):
         self.eof = False
         self.idle_ticks = 0
         self.splice: Splice | None = None
+        self.dash: Exchange | None = None  # a request the dashboard answers
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.Transport, transport)
@@ -150,6 +154,8 @@ class ClientConnection(asyncio.Protocol):
             cast(Upstream, self.upstream).transport.write(data)
         elif state == HEAD:
             self._heads(self.buf + data if self.buf else data)
+        elif state == DASHBOARD:
+            cast(Exchange, self.dash).feed(data)
         elif state != CLOSED:
             self.buf += data
             if len(self.buf) > MAX_BUFFER:
@@ -177,6 +183,11 @@ class ClientConnection(asyncio.Protocol):
 
     def _route(self, req: Request, rest: bytes) -> None:
         server = self.server
+        scope = server.dashboard.claims(req)
+        if scope is not None:
+            self.state = DASHBOARD
+            self.dash = server.dashboard.open(self, req, rest, scope)
+            return
         backend = server.routes.resolve(req.host)
         if server.instance in req.loop_marks or (
                 backend is not None and backend.port == server.port):
@@ -346,6 +357,8 @@ class ClientConnection(asyncio.Protocol):
         self._cancel_splice()
         self.state = CLOSED
         self.server.connections.discard(self)
+        if self.dash is not None:
+            self.dash.lost()
         up, self.upstream = self.upstream, None
         if up is not None:  # the exchange is abandoned: the app connection cannot be reused
             up.abandon()

@@ -1,0 +1,113 @@
+"""The dashboard over real HTTP: a real proxy on a free port, real worktrees."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+from dashkit import EventReader, Session, two_worktrees
+from proxykit import ProxyThread, add_worktree, request
+
+
+def test_page_lists_both_worktrees_with_their_state(
+        repo: Path, common_dir: Path, proxy: ProxyThread) -> None:
+    alpha, beta = two_worktrees(repo, common_dir)
+    (Path(alpha.path) / "notes.txt").write_text("draft\n")
+    session = Session(proxy.port)
+    status, head, body = session.get("/")
+    assert status == 200, body
+    assert head["content-type"] == "text/html; charset=utf-8"
+    for rec in (alpha, beta):
+        assert f"data-worktree='{rec.path}'" in body
+        assert f"<span class=branch>{rec.branch}</span>" in body
+        assert f"href='http://{rec.subdomain}.app.localhost:1355'" in body
+        assert f"<code>PORT={rec.ports['PORT']}</code>" in body
+    assert "<summary>1 file</summary><ul><li><code>notes.txt</code>" in body
+    assert "main · <span title='commits not in main'>0 ahead</span>" in body
+    assert "SameSite=Strict" in head["set-cookie"] and "HttpOnly" in head["set-cookie"]
+    assert len(session.token) > 20 and session.cookie == f"branchyard_dashboard={session.token}"
+    # the same session keeps its token; a new one gets another
+    assert session.get("/")[1].get("set-cookie") is None
+    assert Session(proxy.port).get("/")[1]["set-cookie"] != head["set-cookie"]
+
+
+def test_machine_wide_dashboard_shows_every_repository(
+        repo: Path, common_dir: Path, proxy: ProxyThread, tmp_path: Path) -> None:
+    from tests.conftest import make_repo
+
+    two_worktrees(repo, common_dir)
+    other = make_repo(tmp_path / "shop")
+    add_worktree((other / ".git").resolve(), "feat/cart", {"PORT": 41999},
+                 path=other)
+    status, _, body = Session(proxy.port, "branchyard.localhost", "").get("/")
+    assert status == 200
+    assert "<h2>app <small>" in body and "<h2>shop <small>" in body
+    assert body.count("<article class=wt") == 4  # app: main + 2; shop: its entry
+    # a project's own dashboard shows only that project
+    _, _, own = Session(proxy.port).get("/")
+    assert "<h2>shop" not in own and own.count("<article class=wt") == 3
+
+
+def test_an_app_keeps_its_own_paths(repo: Path, common_dir: Path,
+                                    proxy: ProxyThread) -> None:
+    alpha, _ = two_worktrees(repo, common_dir)
+    # a worktree's host is the app's, even under /_branchyard: nothing listens → 502
+    status, head, _ = request(proxy.port, f"{alpha.subdomain}.app.localhost",
+                              "/_branchyard/")
+    assert status == 502 and head["x-branchyard-proxy-error"] == "502"
+    status, _, _ = request(proxy.port, "app.localhost", "/_branchyardish")
+    assert status == 502
+
+
+def test_a_ledger_change_reaches_an_open_page_within_a_second(
+        repo: Path, common_dir: Path, proxy: ProxyThread) -> None:
+    two_worktrees(repo, common_dir)
+    events = EventReader(proxy.port, "app.localhost", "/_branchyard/events")
+    try:
+        assert events.status == 200
+        name, first = events.next()
+        assert name == "yard" and "feat/alpha" in first and "feat/gamma" not in first
+        gamma = repo.parent / "app.gamma"
+        subprocess.run(["git", "worktree", "add", "-q", "-b", "feat/gamma", str(gamma)],
+                       cwd=repo, check=True)
+        add_worktree(common_dir, "feat/gamma", {"PORT": 41998}, path=gamma)
+        events.until("<span class=branch>feat/gamma</span>", timeout=1.0)
+    finally:
+        events.close()
+
+
+def test_cross_site_posts_are_refused(repo: Path, common_dir: Path,
+                                      proxy: ProxyThread) -> None:
+    alpha, _ = two_worktrees(repo, common_dir)
+    session = Session(proxy.port)
+    session.get("/")
+    form = {"token": session.token, "wt": alpha.path, "svc": "web", "op": "start"}
+    refusals = {
+        "another site": session.post(form, origin="http://evil.example"),
+        "another port": session.post(form, origin=f"http://app.localhost:{proxy.port + 1}"),
+        "an app's origin": session.post(
+            form, origin=f"http://{alpha.subdomain}.app.localhost:{proxy.port}"),
+        "no Origin": session.post(form, origin=""),
+        "no token": session.post({**form, "token": ""}),
+        "a wrong token": session.post({**form, "token": "x" + session.token}),
+        "no cookie": session.post(form, cookie=False),
+    }
+    for why, (status, _, body) in refusals.items():
+        assert status == 403, (why, body)
+        assert '"ok": false' in body and "refused" in body, why
+    # a token of the right shape from another session is no better
+    other = Session(proxy.port)
+    other.get("/")
+    status, _, _ = session.post({**form, "token": other.token})
+    assert status == 403
+
+
+def test_a_get_cannot_act_and_unknown_paths_are_404(
+        repo: Path, common_dir: Path, proxy: ProxyThread) -> None:
+    two_worktrees(repo, common_dir)
+    session = Session(proxy.port)
+    assert session.get("/action")[0] == 405
+    assert session.get("/nothing")[0] == 404
+    assert session.get("/logs?wt=/etc&svc=web")[0] == 404
+    status, head, _ = session.get("/dashboard.js")
+    assert status == 200 and head["content-type"].startswith("text/javascript")
