@@ -85,19 +85,22 @@ def collect_repo(common_dir: Path, sizes: SizeCache) -> RepoCard:
         views = list_worktrees(ctx=ctx, check_dirty=False)
         state = ctx.ledger.read()
         main_branch = next((v.branch for v in views if v.main), None)
+        names = services_view.configured(ctx.config)
         with ThreadPoolExecutor(max_workers=4) as pool:
-            cards = list(pool.map(lambda v: _card(v, state, ctx.config, main_branch, sizes),
-                                  views))
+            cards = list(pool.map(
+                lambda v: _card(v, state, ctx.config, (main_branch, names), sizes), views))
         return RepoCard(ctx.repo.project, str(common_dir), str(main), tuple(cards),
                         read_queue(common_dir), read_locks(common_dir))
     except BranchyardError as err:
         return RepoCard(repo_name(common_dir), str(common_dir), str(main), error=str(err))
 
 
-def _card(view: Any, state: LedgerState, config: Any, main_branch: str | None,
+def _card(view: Any, state: LedgerState, config: Any,
+          main_and_services: tuple[str | None, tuple[str, ...]],
           sizes: SizeCache) -> WorktreeCard:
     from branchyard.merge.targets import resolve_base
 
+    main_branch, names = main_and_services
     record = state.worktrees.get(view.slug) if view.slug else None
     base = resolve_base(record.base if record else "", config, main_branch)
     live = view.state != "missing"
@@ -112,7 +115,7 @@ def _card(view: Any, state: LedgerState, config: Any, main_branch: str | None,
         view.url or "", "" if view.main else base, tuple(view.ports.items()),
         len(view.processes), dirty[:MAX_DIRTY], len(dirty), ahead, behind, radar,
         tuple(view.extra.get("locks", ())),
-        services_view.services_of(view.path) if live else (),
+        services_view.services_of(view.path, names if view.slug else ()) if live else (),
         tuple(_database(d, record, state, sizes) for d in view.databases))
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from html import escape
 from typing import TYPE_CHECKING
 from urllib.parse import parse_qs, urlencode, urlsplit
@@ -134,7 +135,8 @@ class Exchange:
         base = self.scope.base
         lines = await asyncio.to_thread(services_view.log_tail, wt, svc, LOG_LINES)
         token, new = self.dashboard.sessions.token_for(self.headers.get("cookie", ""))
-        query = urlencode({"wt": wt, "svc": svc})
+        since = lines[-1].time if lines else time.time()
+        query = urlencode({"wt": wt, "svc": svc, "since": f"{since:.3f}"})
         html = render.page(f"{svc} · {self.scope.title}", base, token,
                            render.logs_html(wt, svc, lines, f"{base}/"),
                            stream=f"{base}/logs/events?{query}")
@@ -143,8 +145,18 @@ class Exchange:
 
     async def _log_events(self) -> None:
         wt, svc = await self._service()
+        try:
+            since = float(self.query.get("since", "0"))
+        except ValueError:
+            since = 0.0
         follower = await asyncio.to_thread(services_view.LogFollower, wt, svc)
-        self._open_stream(follower)
+        # what came between the page and this stream (the follower starts at the end)
+        missed = [x for x in await asyncio.to_thread(services_view.log_tail, wt, svc,
+                                                     LOG_LINES, since) if x.time > since]
+        stream = self._open_stream(follower)
+        stream.after = max([since, *(x.time for x in missed)])
+        if missed:
+            self._write(event("line", "".join(render.log_line(x) for x in missed)))
 
     async def _service(self) -> tuple[str, str]:
         wt, svc = self.query.get("wt", ""), self.query.get("svc", "")
@@ -174,10 +186,12 @@ class Exchange:
             return self._result(403, False, f"refused: {why}")
         wt, op, svc = form.get("wt", ""), form.get("op", ""), form.get("svc", "")
         yard = self.scope.filter(await self.dashboard.current())
-        if yard.worktree(wt) is None or op not in services_view.OPS:
-            return self._result(400, False, f"no worktree {wt!r} here, or no action {op!r}")
+        found = yard.worktree(wt)
+        if found is None or not found[1].slug or op not in services_view.OPS:
+            return self._result(400, False, f"no worktree {wt!r} with services here, or "
+                                            f"no action {op!r}")
         try:
-            message = await asyncio.to_thread(services_view.act, wt, op, svc)
+            message = await asyncio.to_thread(services_view.act, wt, found[1].slug, op, svc)
         except BranchyardError as err:
             return self._result(409, False, str(err))
         self._result(200, True, message)

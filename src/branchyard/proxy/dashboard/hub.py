@@ -37,6 +37,7 @@ class Stream:
     send: Callable[[bytes], bool]  # False: the connection is gone or stuck
     follower: LogFollower | None = None
     last: str = field(default="")
+    after: float = 0.0  # log lines up to this time were sent already (first poll)
 
 
 def event(name: str, data: str) -> bytes:
@@ -105,8 +106,11 @@ class Hub:
         batches = await asyncio.to_thread(
             lambda: [(s, s.follower.poll() if s.follower else []) for s in followers])
         for stream, lines in batches:
-            if lines and stream in self.streams:
-                self._send(stream, event("line", "".join(log_line(x) for x in lines)))
+            # the first poll repeats what the stream began with; later ones are all new
+            fresh = [x for x in lines if x.time > stream.after]
+            stream.after = 0.0
+            if fresh and stream in self.streams:
+                self._send(stream, event("line", "".join(log_line(x) for x in fresh)))
 
 
 

@@ -13,9 +13,7 @@ from html import escape
 from urllib.parse import quote
 
 from branchyard.proxy.dashboard.model import DatabaseCard, RepoCard, WorktreeCard, Yard
-from branchyard.proxy.dashboard.services_view import LogEntry, ServiceCard
-
-LIVE = ("starting", "ready", "running", "restarting")
+from branchyard.proxy.dashboard.services_view import LIVE, LogEntry, ServiceCard
 
 
 def page(title: str, base: str, token: str, body: str, *, stream: str) -> str:
@@ -115,17 +113,18 @@ def _services(wt: WorktreeCard, base: str, token: str) -> str:
 
 
 def _service(wt: WorktreeCard, svc: ServiceCard, base: str, token: str) -> str:
-    state = svc.state + (f" ({svc.exit_code})" if svc.state in ("crashed", "exited")
-                         and svc.exit_code is not None else "")
+    detail = f"<small>{escape(svc.exit_text)}</small>" if svc.exit_text and \
+        svc.state not in LIVE else ""
     ops = ("stop", "restart") if svc.state in LIVE else ("start",)
     buttons = "".join(f"<button name=op value={op}>{op}</button>" for op in ops)
-    form = (f"<form method=post action='{base}/action' class=act>"
+    form = "" if not wt.slug else (f"<form method=post action='{base}/action' class=act>"
             f"<input type=hidden name=token value='{escape(token)}'>"
             f"<input type=hidden name=wt value='{escape(wt.path)}'>"
             f"<input type=hidden name=svc value='{escape(svc.name)}'>{buttons}</form>")
     logs = f"{base}/logs?wt={quote(wt.path, safe='')}&amp;svc={quote(svc.name, safe='')}"
     return (f"<tr data-service='{escape(svc.name)}'><td>{escape(svc.name)}</td>"
-            f"<td><span class='svc-state s-{escape(svc.state)}'>{escape(state)}</span></td>"
+            f"<td><span class='svc-state s-{escape(svc.state)}'>{escape(svc.state)}</span>"
+            f" {detail}</td>"
             f"<td>{svc.port or ''}</td><td>{age(svc.uptime) if svc.uptime else ''}</td>"
             f"<td>{form} <a class=logs href='{logs}'>logs</a></td></tr>")
 

@@ -1,10 +1,11 @@
-"""The one place the dashboard meets :mod:`branchyard.services`.
+"""The one place the dashboard meets the supervised services.
 
 Everything the page needs about services — their state, the last lines of their
 logs, new lines as they come, and start/stop/restart — goes through here, mapped
 to the dashboard's own frozen values, so a change in the services API is
-absorbed in this file alone. Without the services package every function
-answers "nothing runs" and :func:`act` refuses.
+absorbed in this file alone. The modules are imported by name
+(:func:`_svc`): without the services package every read answers "nothing
+runs" and :func:`act` refuses.
 """
 
 from __future__ import annotations
@@ -12,23 +13,24 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import os
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from branchyard.config import Config
 from branchyard.errors import BranchyardError
 
 OPS = ("start", "stop", "restart")
+LIVE = ("starting", "ready", "running", "restarting")
 
 
 @dataclass(frozen=True)
 class ServiceCard:
     name: str
-    state: str  # starting | ready | running | restarting | crashed | exited | stopped
+    state: str  # starting | ready | running | restarting | crashed | exited | stopped | lost
     port: int = 0
     pid: int = 0
-    exit_code: int | None = None
+    exit_text: str = ""  # "exited with code 1", "killed by SIGKILL"
     restarts: int = 0
     uptime: float = 0.0  # seconds since it started; 0 when it does not run
 
@@ -50,56 +52,42 @@ def available() -> bool:
 
 
 def _svc(module: str) -> Any:
-    """A module of the services package, imported by name: this branch type-checks
-    with or without it."""
-    return importlib.import_module(f"branchyard.services.{module}")
+    """A module of the services feature by name: this file type-checks with or
+    without it."""
+    return importlib.import_module(module)
 
 
-def services_of(worktree: str) -> tuple[ServiceCard, ...]:
-    """The services planned or running in ``worktree`` (none if it has none)."""
+def configured(config: Config) -> tuple[str, ...]:
+    """The services a worktree of this config runs (``[services]``, or ``web``)."""
     if not available():
         return ()
-    st = _svc("state")
+    return tuple(_svc("branchyard.api.services").configured_services(config))
 
-    directory = st.service_dir(worktree)
-    plan, sup = st.read_plan(directory), st.read_state(directory)
-    names = [s.name for s in plan.services] if plan else []
-    records = sup.services if sup else {}
-    alive = sup is not None and st.is_alive(sup.pid, sup.create_time)
-    now = time.time()
-    cards = []
-    for name in dict.fromkeys([*names, *records]):
-        rec = records.get(name)
-        if rec is None:
-            cards.append(ServiceCard(name, "stopped"))
-            continue
-        state = rec.state if alive or rec.state not in st.LIVE_STATES else "stopped"
-        running = state in st.LIVE_STATES and rec.started_at > 0
-        cards.append(ServiceCard(name, state, rec.port, rec.pid if running else 0,
-                                 rec.exit_code, rec.restarts,
-                                 now - rec.started_at if running else 0.0))
-    return tuple(cards)
+
+def services_of(worktree: str, names: tuple[str, ...]) -> tuple[ServiceCard, ...]:
+    """The services of ``worktree``: those its supervisor recorded, plus ``names``
+    never started (``stopped``)."""
+    if not available():
+        return ()
+    found = _svc("branchyard.services.status").list_services(worktree, names)
+    return tuple(ServiceCard(s.name, s.state, s.port or 0, s.pid or 0, s.exit_text, s.restarts,
+                             s.uptime or 0.0) for s in found)
 
 
 def watched_files(worktree: str) -> list[str]:
     """Files whose change means a service changed state (the supervisor's record)."""
     if not available():
         return []
-    st = _svc("state")
-
+    st = _svc("branchyard.services.state")
     directory = st.service_dir(worktree)
     return [str(st.state_path(directory)), str(st.plan_path(directory))]
 
 
-def log_tail(worktree: str, service: str, last: int) -> list[LogEntry]:
+def log_tail(worktree: str, service: str, last: int, since: float = 0.0) -> list[LogEntry]:
     if not available():
         return []
-    logs = _svc("logs")
-    st = _svc("state")
-
-    directory = st.log_dir(st.service_dir(worktree))
-    return [LogEntry(x.time, x.service, x.stream, x.text)
-            for x in logs.read_lines(directory, [service], last=last)]
+    lines = _svc("branchyard.services.status").last_lines(worktree, service, last, since)
+    return [LogEntry(x.time, x.service, x.stream, x.text) for x in lines]
 
 
 class LogFollower:
@@ -108,9 +96,7 @@ class LogFollower:
     def __init__(self, worktree: str, service: str) -> None:
         self._inner: Any = None
         if available():
-            logs = _svc("logs")
-            st = _svc("state")
-
+            logs, st = _svc("branchyard.services.logs"), _svc("branchyard.services.state")
             path = logs.log_file(st.log_dir(st.service_dir(worktree)), service)
             self._inner = logs.Follower(path, service)
 
@@ -124,12 +110,18 @@ class LogFollower:
             self._inner.close()
 
 
-def act(worktree: str, op: str, service: str) -> str:
-    """Start, stop or restart one service of ``worktree``; what was done, as text."""
+def act(worktree: str, name: str, op: str, service: str) -> str:
+    """Start, stop or restart one service (all: ``service`` "") of the worktree
+    ``name`` (its slug) at ``worktree``; what was done, as text."""
     if op not in OPS:
         raise ServicesUnavailableError(f"unknown action {op!r}", hint="start, stop or restart")
     if not available():
         raise ServicesUnavailableError("this branchyard has no supervised services",
                                        hint="upgrade branchyard")
-    getattr(_svc("control"), op)(Path(worktree), [service] if service else [])
-    return f"{op} {service or 'all services'} in {os.path.basename(worktree)}"
+    api = _svc("branchyard.api.services")
+    words = (name, service) if service else (name,)
+    result = getattr(api, f"{op}_services")(api.ServicesRequest(words=words,
+                                                                cwd=Path(worktree)))
+    done = ", ".join(result.acted) or "nothing"
+    verb = {"start": "started", "stop": "stopped", "restart": "restarted"}[op]
+    return f"{verb} {done} in {os.path.basename(worktree)}"
