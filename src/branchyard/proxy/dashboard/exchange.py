@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 
 MAX_BODY = 16 * 1024
 LOG_LINES = 200
+PAGE_AGE = 0.25  # seconds a page may show an older reading (many tabs, one reading)
 LOOPBACK = (b"127.0.0.1", b"::1", b"::ffff:127.0.0.1")
 REASONS = {200: "OK", 303: "See Other", 400: "Bad Request", 403: "Forbidden",
            404: "Not Found", 405: "Method Not Allowed", 409: "Conflict",
@@ -116,7 +117,7 @@ class Exchange:
         await handler()
 
     async def _page(self) -> None:
-        yard = self.scope.filter(await self.dashboard.current())
+        yard = self.scope.filter(await self.dashboard.current(max_age=PAGE_AGE))
         token, new = self.dashboard.sessions.token_for(self.headers.get("cookie", ""))
         base = self.scope.base
         html = render.page(self.scope.title, base, token,
