@@ -6,7 +6,9 @@ from __future__ import annotations
 import re
 import socket
 import subprocess
+import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlencode
 
@@ -105,4 +107,63 @@ class EventReader:
         self.sock.close()
 
 
-__all__ = ["EventReader", "Session", "read_response", "two_worktrees"]
+SERVER = """\
+import http.server, os, sys, time
+port = int(os.environ["PORT"])
+print(f"listening on {port}", flush=True)
+
+class Handler(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        print(f"saw {self.path}", flush=True)
+        body = b"ok"
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, fmt, *args):
+        pass
+
+http.server.HTTPServer(("127.0.0.1", port), Handler).serve_forever()
+"""
+
+CONFIG = f"""\
+[project]
+name = "svc"
+[hooks]
+run = "{sys.executable} server.py"
+[services]
+backoff = 0.05
+backoff_max = 0.2
+stop_grace = 2
+[services.web]
+command = "{sys.executable} server.py"
+port = "PORT"
+ready = "http:/"
+"""
+
+
+def service_state(path: Path, name: str = "web") -> str:
+    from branchyard.services.status import list_services
+
+    return next((s.state for s in list_services(path, (name,)) if s.name == name), "")
+
+
+def services_worktrees(repo: Path) -> Iterator[list[Path]]:
+    """Two worktrees made by `up` in a project whose `web` service is a tiny
+    real HTTP server that prints what it serves; every service ends afterwards."""
+    from branchyard import api
+    from tests.conftest import git
+
+    (repo / "branchyard.toml").write_text(CONFIG)
+    (repo / "server.py").write_text(SERVER)
+    git("add", "-A", cwd=repo)
+    git("commit", "-qm", "a service", cwd=repo)
+    paths = [Path(api.up(api.UpRequest(b, cwd=repo)).path) for b in ("feat/alpha", "feat/beta")]
+    yield paths
+    for path in paths:
+        api.stop_worktree(path, grace=1.0)
+
+
+__all__ = ["EventReader", "Session", "read_response", "service_state", "services_worktrees",
+           "two_worktrees"]

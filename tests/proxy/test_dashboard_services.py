@@ -4,82 +4,23 @@ starts a service, its state and log lines reach the page."""
 from __future__ import annotations
 
 import json
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from dashkit import EventReader, Session
-from proxykit import ProxyThread
+from dashkit import EventReader, Session, service_state, services_worktrees
+from proxykit import ProxyThread, wait_for
 
 pytest.importorskip("branchyard.services", reason="the services feature (h/services) is "
                                                   "not in this tree")
 
 from branchyard import api
-from tests.conftest import git
-
-SERVER = """\
-import http.server, os, sys, time
-port = int(os.environ["PORT"])
-print(f"listening on {port}", flush=True)
-
-class Handler(http.server.BaseHTTPRequestHandler):
-    def do_GET(self):
-        print(f"saw {self.path}", flush=True)
-        body = b"ok"
-        self.send_response(200)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, fmt, *args):
-        pass
-
-http.server.HTTPServer(("127.0.0.1", port), Handler).serve_forever()
-"""
-
-CONFIG = f"""\
-[project]
-name = "svc"
-[hooks]
-run = "{sys.executable} server.py"
-[services]
-backoff = 0.05
-backoff_max = 0.2
-stop_grace = 2
-[services.web]
-command = "{sys.executable} server.py"
-port = "PORT"
-ready = "http:/"
-"""
-
-
-def service_state(path: Path, name: str = "web") -> str:
-    from branchyard.services.status import list_services
-
-    return next((s.state for s in list_services(path, (name,)) if s.name == name), "")
-
-
-def wait(check: object, what: str, timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if callable(check) and check():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 @pytest.fixture
 def services_yard(repo: Path) -> Iterator[list[Path]]:
-    (repo / "branchyard.toml").write_text(CONFIG)
-    (repo / "server.py").write_text(SERVER)
-    git("add", "-A", cwd=repo)
-    git("commit", "-qm", "a service", cwd=repo)
-    paths = [Path(api.up(api.UpRequest(b, cwd=repo)).path) for b in ("feat/alpha", "feat/beta")]
-    yield paths
-    for path in paths:
-        api.stop_worktree(path, grace=1.0)
+    yield from services_worktrees(repo)
 
 
 def test_a_good_post_starts_the_service_and_the_page_sees_it_ready(
@@ -97,7 +38,7 @@ def test_a_good_post_starts_the_service_and_the_page_sees_it_ready(
         assert status == 200, reply
         assert json.loads(reply) == {"ok": True,
                                      "message": f"started web in {alpha.name}"}
-        wait(lambda: service_state(alpha) == "ready", "web to be ready")
+        wait_for(lambda: service_state(alpha) == "ready", timeout=20, what="web to be ready")
         events.until("<span class='svc-state s-ready'>ready</span>", timeout=5)
         _, _, page = session.get("/")
         card = page.split(f"data-worktree='{alpha}'")[1].split("</article>")[0]
@@ -127,7 +68,7 @@ def test_the_logs_view_follows_new_lines(services_yard: list[Path], proxy: Proxy
     alpha, _ = services_yard
     monkeypatch.chdir(alpha.parent / "app")
     assert main(["start", "feat/alpha"]) == 0
-    wait(lambda: service_state(alpha) == "ready", "web to be ready")
+    wait_for(lambda: service_state(alpha) == "ready", timeout=20, what="web to be ready")
     session = Session(proxy.port, "svc.localhost")
     from urllib.parse import quote
 
