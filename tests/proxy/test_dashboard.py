@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
+import pytest
 from dashkit import EventReader, Session, two_worktrees
 from proxykit import ProxyThread, add_worktree, request
 
@@ -111,3 +112,31 @@ def test_a_get_cannot_act_and_unknown_paths_are_404(
     assert session.get("/logs?wt=/etc&svc=web")[0] == 404
     status, head, _ = session.get("/dashboard.js")
     assert status == 200 and head["content-type"].startswith("text/javascript")
+
+
+def test_radar_result_locks_and_queue_are_shown(
+        repo: Path, common_dir: Path, proxy: ProxyThread, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    from branchyard.cli.main import main
+    from tests.conftest import git
+
+    alpha, beta = two_worktrees(repo, common_dir)
+    for rec, text in ((alpha, "alpha\n"), (beta, "beta\n")):
+        (Path(rec.path) / "README.md").write_text(text)
+        git("commit", "-qam", f"{rec.branch} edits", cwd=Path(rec.path))
+    monkeypatch.chdir(alpha.path)
+    assert main(["lock", "docs/", "--reason", "rewriting"]) == 0
+    monkeypatch.chdir(repo)
+    assert main(["conflicts"]) == 3
+    assert main(["queue", "add", "feat/beta"]) == 0
+    capsys.readouterr()
+
+    _, _, body = Session(proxy.port).get("/")
+    card = body.split(f"data-worktree='{alpha.path}'")[1].split("</article>")[0]
+    assert ("<dd class='f-radar'><span class=bad>conflicts with feat/beta</span>"
+            "<ul class=files><li><code>README.md</code></li></ul></dd>") in card
+    assert "<dd class='f-locks'>docs/</dd>" in card
+    assert "1 ahead</span>, <span title='commits of main it lacks'>0 behind" in card
+    assert ("<tr><td><code>docs/</code></td><td>feat/alpha</td><td>rewriting</td></tr>"
+            in body)
+    assert "<tr><td>1</td><td>feat/beta</td><td class='q-queued'>queued</td>" in body
