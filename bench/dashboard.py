@@ -23,6 +23,7 @@ import contextlib
 import importlib.util
 import json
 import os
+import sqlite3
 import statistics
 import subprocess
 import sys
@@ -67,16 +68,43 @@ def make_project(root: Path, port: int, env: dict[str, str]) -> tuple[Path, list
     git = ["git", "-c", "user.name=b", "-c", "user.email=b@example.invalid"]
     sh([*git, "init", "-q", "-b", "main"], repo, env)
     (repo / "branchyard.toml").write_text(
-        CONFIG.replace('name = "svc"', f'name = "shop"\n[proxy]\nport = {port}'))
+        CONFIG.replace('name = "svc"', f'name = "shop"\n[proxy]\nport = {port}') + SQLITE)
     (repo / "server.py").write_text(SERVER)
-    (repo / ".gitignore").write_text(".env*\n")
+    (repo / ".gitignore").write_text(".env*\ndata/\n")
+    (repo / "README.md").write_text("shop\n")
+    (repo / "data").mkdir()
+    with sqlite3.connect(repo / "data" / "app.db") as db:
+        db.execute("CREATE TABLE orders (id INTEGER PRIMARY KEY, note TEXT)")
+        db.executemany("INSERT INTO orders (note) VALUES (?)", [("x" * 200,)] * 2000)
     sh([*git, "add", "-A"], repo, env)
     sh([*git, "commit", "-qm", "initial"], repo, env)
     paths = []
     for branch in ("feat/checkout", "feat/search"):
         doc = json.loads(branchyard("up", branch, "--json", cwd=repo, env=env))
-        paths.append(Path(doc["path"]))
+        paths.append(Path(doc["worktree"]["path"]))
     return repo, paths
+
+
+SQLITE = """
+[[database]]
+name = "app"
+engine = "sqlite"
+source = "data/app.db"
+"""
+
+
+def stage(repo: Path, paths: list[Path], env: dict[str, str]) -> None:
+    """Give the screenshot something to show: commits that conflict, a lock, an
+    uncommitted file, an entry in the merge queue."""
+    git = ["git", "-c", "user.name=b", "-c", "user.email=b@example.invalid"]
+    for path, text in zip(paths, ("checkout flow\n", "search box\n"), strict=True):
+        (path / "README.md").write_text(text)
+        sh([*git, "commit", "-qam", "edit the README"], path, env)
+    (paths[1] / "search.py").write_text("# work in progress\n")
+    branchyard("lock", "src/payments/", "--reason", "schema change", cwd=paths[0], env=env)
+    subprocess.run([sys.executable, "-m", "branchyard", "conflicts"], cwd=repo, env=env,
+                   capture_output=True, check=False)  # exit 3: it finds the conflict
+    branchyard("queue", "add", "feat/search", cwd=repo, env=env)
 
 
 def open_page(tools: DevTools, url: str) -> None:
@@ -189,7 +217,8 @@ def main() -> None:
             if args.screenshot:
                 import base64
 
-                time.sleep(1.5)
+                stage(repo, paths, env)
+                time.sleep(6)  # the uncommitted file shows on the next full refresh
                 shot = tools.call("Page.captureScreenshot", format="png",
                                   captureBeyondViewport=True)
                 args.screenshot.write_bytes(base64.b64decode(shot["data"]))

@@ -140,3 +140,24 @@ def test_radar_result_locks_and_queue_are_shown(
     assert ("<tr><td><code>docs/</code></td><td>feat/alpha</td><td>rewriting</td></tr>"
             in body)
     assert "<tr><td>1</td><td>feat/beta</td><td class='q-queued'>queued</td>" in body
+
+
+def test_databases_show_engine_name_and_size(repo: Path, proxy: ProxyThread) -> None:
+    import sqlite3
+
+    from branchyard import api
+
+    (repo / "branchyard.toml").write_text('[[database]]\nname = "app"\nengine = "sqlite"\n'
+                                          'source = "data/app.db"\n')
+    (repo / "data").mkdir()
+    with sqlite3.connect(repo / "data" / "app.db") as db:
+        db.execute("CREATE TABLE t (x TEXT)")
+        db.executemany("INSERT INTO t VALUES (?)", [("y" * 100,)] * 1000)
+    made = Path(api.up(api.UpRequest("feat/db", cwd=repo)).path)
+    clone = next(made.rglob("app-feat_db_*.db"))
+    _, _, body = Session(proxy.port).get("/")
+    card = body.split(f"data-worktree='{made}'")[1].split("</article>")[0]
+    size = clone.stat().st_size
+    assert size > 100_000
+    assert (f"<tr><td>app</td><td>sqlite</td><td><code>{clone.name}</code></td>"
+            f"<td class=num>{size / 1024:.1f} KiB</td></tr>") in card

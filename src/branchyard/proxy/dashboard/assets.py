@@ -31,7 +31,8 @@ code{font:12px ui-monospace,SFMono-Regular,Menlo,monospace;background:#f3f4f6;
 padding:.05em .3em;border-radius:3px}
 table{border-collapse:collapse;width:100%;margin:.5em 0;font-size:.92em}
 th,td{text-align:left;padding:.25em .4em;border-bottom:1px solid var(--line)}
-th{color:var(--muted);font-weight:500}
+th{color:var(--muted);font-weight:500}td.num{white-space:nowrap}
+table.dbs code{word-break:break-all}
 .state,.svc-state{font-size:.8em;padding:.05em .5em;border-radius:1em;background:#e5e7eb}
 .s-ready,.s-running,.s-main{background:#dcfce7;color:var(--ok)}
 .s-starting,.s-restarting,.s-provisioning{background:#fef3c7;color:var(--warn)}

@@ -26,7 +26,7 @@ def page(title: str, base: str, token: str, body: str, *, stream: str) -> str:
             f"<body data-stream='{escape(stream)}' data-base='{escape(base)}'>"
             f"<header class=top><h1>{escape(title)}</h1><span id=live class=live "
             f"title='live updates'>static</span><span id=note role=status></span></header>"
-            f"{body}<footer>branchyard dashboard · read-only actions need the CLI: "
+            f"{body}<footer>branchyard dashboard · removing and merging stay with the CLI: "
             f"<code>branchyard down</code>, <code>branchyard merge</code></footer>"
             f"</body></html>")
 
@@ -53,8 +53,10 @@ def _worktree(wt: WorktreeCard, base: str, token: str) -> str:
     rows = [("base", _git_line(wt)), ("ports", _ports(wt)), ("dirty", _dirty(wt)),
             ("radar", _radar(wt)), ("locks", ", ".join(map(escape, wt.locks)) or "none"),
             ("processes", str(wt.processes))]
+    # the main worktree has no base, and the radar compares the others with it
+    skip = {"base", "radar"} | ({"ports"} if not wt.ports else set()) if wt.main else set()
     facts = "".join(f"<dt>{k}</dt><dd class='f-{k}'>{v}</dd>" for k, v in rows
-                    if not (wt.main and k == "base"))
+                    if k not in skip)
     return (f"<article class=wt data-worktree='{escape(wt.path)}' data-slug='{escape(wt.slug)}'>"
             f"<h3><span class=branch>{escape(wt.branch)}</span> "
             f"<span class='state s-{escape(wt.state)}'>{escape(wt.state)}</span></h3>"
@@ -87,7 +89,7 @@ def _dirty(wt: WorktreeCard) -> str:
 def _radar(wt: WorktreeCard) -> str:
     radar = wt.radar
     if radar is None:
-        return "<span class=muted>not checked since the last commit (<code>branchyard " \
+        return "<span class=muted>not run since the last commit (<code>branchyard " \
                "conflicts</code>)</span>"
     if radar.clear:
         return "<span class=ok>no conflicts</span>"
@@ -105,8 +107,8 @@ def _radar(wt: WorktreeCard) -> str:
 
 def _services(wt: WorktreeCard, base: str, token: str) -> str:
     if not wt.services:
-        return ("<p class=muted>no services (<code>branchyard start</code>)</p>"
-                if not wt.main or wt.state == "main" else "")
+        return "" if not wt.slug else ("<p class=muted>no services: set <code>[hooks] run"
+                                       "</code> or <code>[services.NAME]</code></p>")
     rows = "".join(_service(wt, s, base, token) for s in wt.services)
     return ("<table class=services><thead><tr><th>service</th><th>state</th><th>port</th>"
             f"<th>up</th><th></th></tr></thead><tbody>{rows}</tbody></table>")
@@ -132,13 +134,15 @@ def _service(wt: WorktreeCard, svc: ServiceCard, base: str, token: str) -> str:
 def _databases(dbs: tuple[DatabaseCard, ...]) -> str:
     if not dbs:
         return ""
+    snapshots = any(d.snapshot_age is not None for d in dbs)
     rows = "".join(
         f"<tr><td>{escape(d.name)}</td><td>{escape(d.engine)}</td>"
-        f"<td><code>{escape(d.database)}</code></td><td>{size(d.size)}</td>"
-        f"<td>{age(d.snapshot_age) if d.snapshot_age is not None else ''}</td></tr>"
-        for d in dbs)
+        f"<td><code>{escape(d.database)}</code></td><td class=num>{size(d.size)}</td>"
+        + (f"<td class=num>{age(d.snapshot_age) + ' old' if d.snapshot_age is not None else ''}"
+           "</td>" if snapshots else "") + "</tr>" for d in dbs)
+    snap_head = "<th>snapshot</th>" if snapshots else ""
     return ("<table class=dbs><thead><tr><th>database</th><th>engine</th><th>name</th>"
-            f"<th>size</th><th>snapshot</th></tr></thead><tbody>{rows}</tbody></table>")
+            f"<th>size</th>{snap_head}</tr></thead><tbody>{rows}</tbody></table>")
 
 
 def _queue(repo: RepoCard) -> str:
