@@ -91,7 +91,7 @@ def collect_repo(common_dir: Path, sizes: SizeCache) -> RepoCard:
                 lambda v: _card(v, state, ctx.config, (main_branch, names), sizes), views))
         return RepoCard(ctx.repo.project, str(common_dir), str(main), tuple(cards),
                         read_queue(common_dir), read_locks(common_dir))
-    except BranchyardError as err:
+    except (BranchyardError, OSError) as err:  # one unreadable repository, not the page
         return RepoCard(repo_name(common_dir), str(common_dir), str(main), error=str(err))
 
 
@@ -122,15 +122,21 @@ def _card(view: Any, state: LedgerState, config: Any,
 def _dirty_files(path: str) -> tuple[str, ...]:
     from branchyard.api.info import DIRTY_ARGS
 
-    done = git.git(DIRTY_ARGS, path, check=False)
+    try:
+        done = git.git(DIRTY_ARGS, path, check=False)
+    except BranchyardError:  # removed a moment ago
+        return ()
     if done.returncode != 0:
         return ()
     return tuple(item[3:] for item in done.stdout.split("\0") if len(item) > 3)
 
 
 def _ahead_behind(path: str, base: str) -> tuple[int | None, int | None]:
-    done = git.git(["rev-list", "--left-right", "--count", f"refs/heads/{base}...HEAD"], path,
-                   check=False)
+    try:
+        done = git.git(["rev-list", "--left-right", "--count", f"refs/heads/{base}...HEAD"],
+                       path, check=False)
+    except BranchyardError:
+        return None, None
     parts = done.stdout.split()
     if done.returncode != 0 or len(parts) != 2:
         return None, None

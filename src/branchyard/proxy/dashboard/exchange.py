@@ -90,7 +90,7 @@ class Exchange:
             await self._dispatch()
         except _NotFoundError as err:
             self._reply(404, "text/plain; charset=utf-8", str(err).encode())
-        except BranchyardError as err:
+        except (BranchyardError, OSError) as err:
             self._reply(409, "text/plain; charset=utf-8", str(err).encode())
 
     async def _dispatch(self) -> None:
