@@ -18,6 +18,8 @@ def test_page_lists_both_worktrees_with_their_state(
     status, head, body = session.get("/")
     assert status == 200, body
     assert head["content-type"] == "text/html; charset=utf-8"
+    assert head["x-frame-options"] == "DENY"  # no clickjacking of the buttons
+    assert "frame-ancestors 'none'" in head["content-security-policy"]
     for rec in (alpha, beta):
         assert f"data-worktree='{rec.path}'" in body
         assert f"<span class=branch>{rec.branch}</span>" in body

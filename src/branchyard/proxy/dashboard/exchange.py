@@ -15,6 +15,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 
 from branchyard.errors import BranchyardError
 from branchyard.proxy.dashboard import assets, render, services_view
+from branchyard.proxy.dashboard.app import request_target
 from branchyard.proxy.dashboard.guard import refusal, set_cookie
 from branchyard.proxy.dashboard.hub import Stream, event
 from branchyard.proxy.http import LengthFramer, Request
@@ -49,7 +50,7 @@ class Exchange:
                  rest: bytes, scope: Scope) -> None:
         self.dashboard, self.conn, self.scope = dashboard, conn, scope
         self.method = req.method.decode()
-        url = urlsplit(self._target(req))
+        url = urlsplit(request_target(req))
         path = url.path[len(scope.base):] if url.path.startswith(scope.base) else url.path
         if not scope.base and path.startswith("/_branchyard"):  # the machine host takes both
             path = path[len("/_branchyard"):]
@@ -64,12 +65,6 @@ class Exchange:
         else:
             self.need = req.body.remaining if req.body is not None else 0
         self.feed(rest)
-
-    @staticmethod
-    def _target(req: Request) -> str:
-        from branchyard.proxy.dashboard.app import request_target
-
-        return request_target(req)
 
     def feed(self, data: bytes) -> None:
         if self.started:
