@@ -104,6 +104,7 @@ class EventReader:
                 return time.monotonic() - start
 
     def close(self) -> None:
+        self.reader.close()  # the socket's file object holds the connection open too
         self.sock.close()
 
 

@@ -163,3 +163,20 @@ def test_databases_show_engine_name_and_size(repo: Path, proxy: ProxyThread) -> 
     assert size > 100_000
     assert (f"<tr><td>app</td><td>sqlite</td><td><code>{clone.name}</code></td>"
             f"<td class=num>{size / 1024:.1f} KiB</td></tr>") in card
+
+
+def test_the_watcher_runs_only_while_a_page_is_open(
+        repo: Path, common_dir: Path, proxy: ProxyThread) -> None:
+    from proxykit import wait_for
+
+    two_worktrees(repo, common_dir)
+    hub = proxy.server.dashboard.hub
+    pages = [EventReader(proxy.port, "app.localhost", "/_branchyard/events")
+             for _ in range(2)]
+    for page in pages:
+        assert page.next()[0] == "yard"
+    assert len(hub.streams) == 2 and hub._task is not None
+    for page in pages:
+        page.close()
+    wait_for(lambda: not hub.streams and hub._task is None, timeout=5,
+             what="the closed pages to be forgotten")
