@@ -12,32 +12,27 @@ from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlencode
 
-from proxykit import add_worktree, read_response, request
+from proxykit import add_worktree, listen_port, read_response, request
 
 from branchyard.ledger import WorktreeRecord
 
 
 def two_worktrees(repo: Path, common_dir: Path) -> list[WorktreeRecord]:
+    """``feat/alpha`` and ``feat/beta``: real git worktrees, recorded as `setup` does."""
     made = []
-    for branch, port in (("feat/alpha", 0), ("feat/beta", 0)):
+    for branch in ("feat/alpha", "feat/beta"):
         path = repo.parent / f"app.{branch.split('/')[1]}"
         subprocess.run(["git", "worktree", "add", "-q", "-b", branch, str(path)], cwd=repo,
                        check=True)
-        made.append(add_worktree(common_dir, branch, {"PORT": port or free_port()},
-                                 path=path))
+        made.append(add_worktree(common_dir, branch, {"PORT": listen_port()}, path=path))
     return made
-
-
-def free_port() -> int:
-    from proxykit import listen_port
-
-    return listen_port()
 
 
 class Session:
     """One browser-like session on a dashboard host: its cookie and token."""
 
-    def __init__(self, port: int, host: str = "app.localhost", base: str = "/_branchyard"):
+    def __init__(self, port: int, host: str = "app.localhost",
+                 base: str = "/_branchyard") -> None:
         self.port, self.host, self.base = port, host, base
         self.origin = f"http://{host}:{port}"
         self.cookie = ""
