@@ -76,8 +76,8 @@ def test_conflicts_text_and_the_markers_ls_reads(shared: Path, monkeypatch: pyte
         "0 locked edits\n"), "")
 
     markers = conflict_markers(common)
-    assert markers == {str(a): Marker(conflicts_with=("b",)),
-                       str(b): Marker(conflicts_with=("a",))}
+    assert markers == {str(a): Marker(conflicts_with=("b",), files=("app.py",)),
+                       str(b): Marker(conflicts_with=("a",), files=("app.py",))}
     assert markers[str(a)].text() == "conflicts: b"
     commit(b, {"other.py": "x\n"}, "b moves on")
     assert conflict_markers(common) == {}  # a HEAD moved: stale, not shown

@@ -19,6 +19,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+from branchyard.dashboard.app import Dashboard
 from branchyard.identity import derive_identity
 from branchyard.ledger import Ledger, WorktreeRecord
 from branchyard.proxy.registry import known_repos, register_repo, registry_path
@@ -240,7 +241,7 @@ class ProxyThread:
         self.loop = asyncio.new_event_loop()
         routes = RouteTable(known_repos, registry_path())
         tls = server_context(tls_dir, routes.serves_name) if tls_dir else None
-        self.server = ProxyServer(routes, 0, tls=tls)
+        self.server = ProxyServer(routes, 0, tls=tls, handler=Dashboard)  # as `proxy run`
         started = threading.Event()
         env = dict(os.environ)
 

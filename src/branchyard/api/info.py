@@ -98,7 +98,8 @@ def _with_merge_state(ctx: Context, views: list[WorktreeView],
                  "conflicts": None if marker is None else {
                      "conflicts_with": list(marker.conflicts_with),
                      "migrations_with": list(marker.migrations_with),
-                     "locked_paths": list(marker.locked_paths)}}
+                     "locked_paths": list(marker.locked_paths),
+                     "files": list(marker.files)}}
         out.append(dataclasses.replace(view, extra=extra))
     return out
 

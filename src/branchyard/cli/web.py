@@ -134,11 +134,12 @@ def status(as_json: bool) -> None:
 def run(port: int | None, https: bool | None) -> None:
     """Run the proxy in the foreground (Ctrl-C stops it)."""
     def body() -> Reply:
+        from branchyard.dashboard.app import Dashboard
         from branchyard.proxy.daemon import run_proxy
 
         settings = _settings(port, https)
         note(f"branchyard proxy listening on 127.0.0.1:{settings.port}")
-        run_proxy(settings)
+        run_proxy(settings, Dashboard)
         return Reply(text="proxy stopped")
     respond("proxy run", False, body)
 

@@ -28,6 +28,7 @@ class Marker:
     conflicts_with: tuple[str, ...] = ()  # worktree names, or "base:<branch>"
     migrations_with: tuple[str, ...] = ()
     locked_paths: tuple[str, ...] = ()  # paths it edits that another worktree locked
+    files: tuple[str, ...] = ()  # the files that conflict, over all its pairs
 
     @property
     def clear(self) -> bool:
@@ -49,7 +50,8 @@ def markers_of(report: RadarReport) -> dict[str, Marker]:
         found[str(side.snapshot.worktree.path)] = Marker(
             tuple(_other(p.ours, p.theirs, name) for p in pairs if p.files or p.error),
             tuple(_other(p.ours, p.theirs, name) for p in pairs if p.migrations),
-            tuple(h.path for h in report.lock_hits if h.worktree == name))
+            tuple(h.path for h in report.lock_hits if h.worktree == name),
+            tuple(sorted({f for p in pairs for f in p.files})))
     return found
 
 

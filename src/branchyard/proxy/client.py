@@ -26,19 +26,21 @@ from branchyard.proxy.splice import SPLICE_MIN, Splice, can_splice
 from branchyard.proxy.upstream import Upstream
 
 if TYPE_CHECKING:
+    from branchyard.proxy.hooks import Exchange
     from branchyard.proxy.server import ProxyServer
 
 MAX_BUFFER = 1 << 20  # bytes of a pipelined next request held before reading pauses
 HEAD_DEADLINE = 10.0  # seconds a request head may take in all, however it trickles in
 IDLE_TIMEOUT_TICKS = 30  # an idle keep-alive connection is closed after ~5 min (ticks of 10 s)
 
-HEAD, BODY, WAIT, CONNECTING, TUNNEL, CLOSED = range(6)
+HEAD, BODY, WAIT, CONNECTING, TUNNEL, CLOSED, HANDED = range(7)  # HANDED: to a handler
 
 
 class ClientConnection(asyncio.Protocol):
     """One browser/client connection: parse heads, pick a backend, forward."""
 
-    __slots__ = ("active", "backend", "buf", "eof", "head_timer", "idle_ticks", "ip", "mark",
+    __slots__ = ("active", "backend", "buf", "eof", "handed", "head_timer", "idle_ticks", "ip",
+                 "mark",
                  "paused_buffer", "paused_upstream", "req", "req_done", "server", "splice",
                  "state", "transport", "upstream", "write_paused")
 
@@ -58,6 +60,7 @@ class ClientConnection(asyncio.Protocol):
         self.idle_ticks = 0
         self.splice: Splice | None = None
         self.head_timer: asyncio.TimerHandle | None = None
+        self.handed: Exchange | None = None  # a request a handler (the dashboard) answers
         self.mark = b""  # the loop mark of the request at the app
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -80,6 +83,8 @@ class ClientConnection(asyncio.Protocol):
                 self._heads(self.buf + data, len(self.buf))
             else:
                 self._heads(data)
+        elif state == HANDED:
+            cast(Exchange, self.handed).feed(data)
         elif state != CLOSED:
             self.buf += data
             if len(self.buf) > MAX_BUFFER:
@@ -129,6 +134,12 @@ class ClientConnection(asyncio.Protocol):
 
     def _route(self, req: Request, rest: bytes) -> None:
         server = self.server
+        handler = server.handler
+        scope = handler.claims(req) if handler is not None else None
+        if handler is not None and scope is not None:
+            self.state = HANDED
+            self.handed = handler.open(self, req, rest, scope)
+            return
         backend = server.routes.resolve(req.host)
         if (req.loop_marks and not server.in_flight.isdisjoint(req.loop_marks)) or (
                 backend is not None and backend.port == server.port):
@@ -317,6 +328,8 @@ class ClientConnection(asyncio.Protocol):
             self.head_timer = None
         self.state = CLOSED
         self.server.connections.discard(self)
+        if self.handed is not None:
+            self.handed.lost()
         up, self.upstream = self.upstream, None
         if up is not None:  # the exchange is abandoned: the app connection cannot be reused
             up.abandon()

@@ -14,7 +14,7 @@ import sys
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from branchyard import statefile
 from branchyard.config import ProxyConfig
@@ -24,6 +24,10 @@ from branchyard.paths import state_dir
 START_TIMEOUT = 10.0
 STOP_TIMEOUT = 5.0
 PORT_RELEASE_TIMEOUT = 3.0
+
+
+if TYPE_CHECKING:
+    from branchyard.proxy.hooks import HandlerFactory
 
 
 @dataclass(frozen=True)
@@ -228,18 +232,19 @@ def port_holder(port: int) -> str:
     return "another process"
 
 
-def run_proxy(settings: ProxySettings) -> None:
-    """Serve in the foreground until SIGTERM/SIGINT; owns the pid file meanwhile."""
+def run_proxy(settings: ProxySettings, handler: HandlerFactory | None = None) -> None:
+    """Serve in the foreground until SIGTERM/SIGINT; owns the pid file meanwhile.
+    ``handler``: what answers the requests that are not the apps' (the dashboard)."""
     from branchyard.proxy.loop import new_event_loop
 
     loop = new_event_loop()
     try:
-        loop.run_until_complete(_serve(settings))
+        loop.run_until_complete(_serve(settings, handler))
     finally:
         loop.close()
 
 
-async def _serve(settings: ProxySettings) -> None:
+async def _serve(settings: ProxySettings, handler: HandlerFactory | None) -> None:
     from branchyard.proxy.registry import known_repos, registry_path
     from branchyard.proxy.routes import RouteTable
     from branchyard.proxy.server import ProxyServer
@@ -250,7 +255,7 @@ async def _serve(settings: ProxySettings) -> None:
         from branchyard.proxy.tls import server_context
 
         tls = server_context(proxy_dir() / "tls", routes.serves_name)
-    server = ProxyServer(routes, settings.port, host=settings.host, tls=tls)
+    server = ProxyServer(routes, settings.port, host=settings.host, tls=tls, handler=handler)
     try:
         await server.start()
     except OSError as exc:

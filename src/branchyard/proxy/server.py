@@ -14,6 +14,7 @@ from collections.abc import Coroutine
 from typing import Any, cast
 
 from branchyard.proxy.client import HEAD_DEADLINE, ClientConnection
+from branchyard.proxy.hooks import HandlerFactory, RequestHandler
 from branchyard.proxy.routes import RouteTable
 from branchyard.proxy.upstream import UpstreamPool
 
@@ -24,7 +25,10 @@ class ProxyServer:
     """Listens on loopback and routes each request by its Host header."""
 
     def __init__(self, routes: RouteTable, port: int, *, host: str = "127.0.0.1",
-                 tls: ssl.SSLContext | None = None) -> None:
+                 tls: ssl.SSLContext | None = None,
+                 handler: HandlerFactory | None = None) -> None:
+        """``handler`` makes what answers the requests that are not the apps' (the
+        dashboard's); without one, every request goes to an app."""
         self.routes = routes
         self.host = host
         self.port = port
@@ -42,6 +46,7 @@ class ProxyServer:
         self._server: asyncio.Server | None = None
         self._server_v6: asyncio.Server | None = None
         self._sweeper: asyncio.TimerHandle | None = None
+        self.handler: RequestHandler | None = handler(self) if handler is not None else None
 
     async def start(self) -> None:
         """Bind and start serving; OSError if the port cannot be bound."""
