@@ -239,6 +239,32 @@ def current_branch(worktree: Path | str) -> str | None:
     return done.stdout.strip() or None if done.returncode == 0 else None
 
 
+def base_branch(recorded: str, configured: str, main: Path | str) -> str:
+    """The branch a worktree is made from and merges into — the one rule of `up`,
+    `down`, `merge`, the radar and the queue: the base recorded for it, else
+    ``[project] base``, else the repository's main branch (:func:`default_branch`)."""
+    return recorded or configured or default_branch(main)
+
+
+def default_branch(main: Path | str) -> str:
+    """The repository's main branch: origin's HEAD, else what the main worktree
+    (or a bare repository's HEAD) has checked out, else main/master/trunk/develop,
+    else ``HEAD``."""
+    done = git(["symbolic-ref", "--quiet", "--short", "refs/remotes/origin/HEAD"],
+               main, check=False)
+    if done.returncode == 0 and done.stdout.strip():
+        remote = done.stdout.strip()
+        local = remote.partition("/")[2]
+        return local if branch_exists(local, main) else remote
+    current = current_branch(main)
+    if current and branch_exists(current, main):
+        return current
+    for name in ("main", "master", "trunk", "develop"):
+        if branch_exists(name, main):
+            return name
+    return "HEAD"
+
+
 def has_commits(cwd: Path | str) -> bool:
     return git(["rev-parse", "--verify", "--quiet", "HEAD"], cwd, check=False).returncode == 0
 

@@ -8,7 +8,6 @@ from pathlib import Path
 
 from branchyard import git
 from branchyard.api import intents
-from branchyard.api.creation import default_base
 from branchyard.api.release import TeardownResult, release_worktree
 from branchyard.api.stopping import stop_worktree_processes
 from branchyard.api.targets import Target, resolve
@@ -117,8 +116,8 @@ def _delete_branch(ctx: Context, branch: str | None, target: Target,
         return False, "kept (--keep-branch)"
     if target.record is not None and not target.record.created_branch and not request.force:
         return False, "kept: branchyard did not create it"
-    base = (target.record.base if target.record and target.record.base else
-            ctx.config.project.base or default_base(ctx))
+    base = git.base_branch(target.record.base if target.record else "",
+                           ctx.config.project.base, main)
     if git.is_ancestor(branch, base, main):
         git.git(["branch", "-D", branch], main)
         return True, f"merged into {base}"

@@ -3,7 +3,9 @@ repository is — the inputs of the radar, the merge and the queue."""
 
 from __future__ import annotations
 
+import functools
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,8 +16,6 @@ from branchyard.errors import MergeError
 from branchyard.identity import slug_for
 from branchyard.ledger import Ledger, LedgerState
 from branchyard.merge.scratch import is_scratch
-
-DEFAULT_BASE = "main"
 
 
 @dataclass(frozen=True)
@@ -83,12 +83,6 @@ class Repo:
         return holder, rel.replace(os.sep, "/")
 
 
-def resolve_base(record_base: str, config: Config, main_branch: str | None) -> str:
-    """The branch a worktree merges into: its ledger record's base, else
-    ``[project] base``, else the main worktree's branch, else ``main``."""
-    return record_base or config.project.base or main_branch or DEFAULT_BASE
-
-
 def load_repo(cwd: Path) -> Repo:
     """Discover the repository around ``cwd`` and its live worktrees."""
     common = git.common_dir(cwd)
@@ -96,16 +90,18 @@ def load_repo(cwd: Path) -> Repo:
     main = entries[0]
     config, _ = load_config(main.path)
     state = Ledger(common).read()
-    live = tuple(_worktree(e, state, config, main.branch) for e in entries[1:]
+    base = functools.cache(lambda recorded: git.base_branch(recorded, config.project.base,
+                                                            main.path))  # git asked once
+    live = tuple(_worktree(e, state, base) for e in entries[1:]
                  if not e.prunable and not e.bare and e.head and not is_scratch(common, e.path))
     return Repo(common, main.path, main.branch, config, live)
 
 
-def _worktree(entry: git.WorktreeEntry, state: LedgerState, config: Config,
-              main_branch: str | None) -> Worktree:
+def _worktree(entry: git.WorktreeEntry, state: LedgerState,
+              base_of: Callable[[str], str]) -> Worktree:
     record = state.by_path(entry.path)
     slug = record.slug if record else slug_for(entry.branch or entry.path.name)
-    base = resolve_base(record.base if record else "", config, main_branch)
+    base = base_of(record.base if record else "")
     return Worktree(entry.path, entry.branch, entry.head, slug, base)
 
 
