@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from branchyard.config import Config
+from branchyard.envfile import main_env_files, read_env_files
 from branchyard.errors import BranchyardError
 from branchyard.identity import dns_label, project_label, worktree_host
 from branchyard.ledger import Ledger, LedgerState, WorktreeRecord
@@ -88,9 +89,7 @@ def _config_files(main: Path) -> list[Path]:
 
 
 def env_files(main: Path, config: Config) -> list[Path]:
-    names = dict.fromkeys([".env", ".env.development", *config.env.shared, ".env.local",
-                           ".env.development.local"])
-    return [main / n for n in names]
+    return main_env_files(main, config.env.shared)
 
 
 def load_site(common_dir: Path, config: Config, state: LedgerState) -> RepoSite:
@@ -102,7 +101,7 @@ def load_site(common_dir: Path, config: Config, state: LedgerState) -> RepoSite:
     run = f"branchyard run -- {config.hooks.run}" if config.hooks.run else \
         "branchyard run -- <your dev server command>"
     hosts: dict[str, Backend] = {}
-    ports = main_ports(read_env(env_files(main, config)), names)
+    ports = main_ports(read_env_files(env_files(main, config)), names)
     _add_ports(hosts, None, project, tld, ports, names[0],
                ("main", "(main worktree)", str(main), run))
     for rec in sorted(state.worktrees.values(), key=lambda r: r.index):
@@ -138,19 +137,6 @@ def main_ports(env: dict[str, str], names: tuple[str, ...]) -> dict[str, int]:
         elif i == 0:
             ports[name] = MAIN_DEFAULT_PORT
     return ports
-
-
-def read_env(files: list[Path]) -> dict[str, str]:
-    from dotenv import dotenv_values
-
-    env: dict[str, str] = {}
-    for path in files:
-        try:
-            values = dotenv_values(path) if path.is_file() else {}
-        except (OSError, UnicodeDecodeError):
-            continue  # an unreadable env file must not take the proxy down
-        env.update({k: v for k, v in values.items() if v is not None})
-    return env
 
 
 @dataclass

@@ -100,10 +100,11 @@ def find_site(common_dir: Path, main_path: Path, project: str, config: Config,
 
 
 def _main_site(main_path: Path, project: str, config: Config) -> Site:
-    from branchyard.proxy.routes import env_files, main_ports, read_env
+    from branchyard.envfile import read_env_files
+    from branchyard.proxy.routes import env_files, main_ports
 
     names = config.ports.names or ("PORT",)
-    ports = main_ports(read_env(env_files(main_path, config)), names)
+    ports = main_ports(read_env_files(env_files(main_path, config)), names)
     return Site(site_url(None, project, config.proxy),
                 worktree_host(None, project, config.proxy.tld), "(main worktree)", None,
                 main_path, ports.get(names[0], MAIN_DEFAULT_PORT), ports)
