@@ -64,6 +64,7 @@ def merge_branch(repo: Repo, request: MergeRequest, env_for: EnvFor = no_env) ->
     if strategy not in STRATEGIES:
         raise MergeError(f"unknown merge strategy `{strategy}`",
                          hint=f"use one of: {', '.join(STRATEGIES)}")
+    request = replace(request, branch=repo.branch_of(request.branch))  # any NAME
     tip = _branch_tip(repo, request.branch)
     worktree = repo.find(request.branch)
     base = (worktree.base if worktree else

@@ -16,6 +16,7 @@ from branchyard.errors import MergeError
 from branchyard.identity import slug_for
 from branchyard.ledger import Ledger, LedgerState
 from branchyard.merge.scratch import is_scratch
+from branchyard.repo import Names, find_by_name
 
 
 @dataclass(frozen=True)
@@ -27,6 +28,7 @@ class Worktree:
     head: str
     slug: str
     base: str  # the branch it merges into
+    subdomain: str = ""  # "" when branchyard has not set it up
 
     @property
     def name(self) -> str:
@@ -54,14 +56,18 @@ class Repo:
     worktrees: tuple[Worktree, ...]
 
     def find(self, name: str) -> Worktree | None:
-        """The worktree with branch ``name`` (or slug, directory name, or path)."""
-        wanted = os.path.realpath(name) if os.sep in name else None
-        for wt in self.worktrees:
-            if name in (wt.branch, wt.slug, wt.path.name):
-                return wt
-            if wanted is not None and os.path.realpath(wt.path) == wanted:
-                return wt
-        return None
+        """The worktree NAME means (:func:`branchyard.repo.find_by_name`)."""
+        hit = find_by_name(name, [Names(w.path, w.branch, w.slug, w.subdomain)
+                                  for w in self.worktrees])
+        return self.worktrees[hit] if hit is not None else None
+
+    def branch_of(self, name: str) -> str:
+        """The branch NAME means: a local branch, else the branch of the worktree
+        NAME means (slug, subdomain, directory or path); else ``name`` as given."""
+        if git.branch_exists(name, self.common_dir):
+            return name
+        found = self.find(name)
+        return found.branch if found is not None and found.branch else name
 
     def holder_of(self, path: Path) -> Holder:
         """The worktree containing ``path`` (the main one included)."""
@@ -102,7 +108,8 @@ def _worktree(entry: git.WorktreeEntry, state: LedgerState,
     record = state.by_path(entry.path)
     slug = record.slug if record else slug_for(entry.branch or entry.path.name)
     base = base_of(record.base if record else "")
-    return Worktree(entry.path, entry.branch, entry.head, slug, base)
+    return Worktree(entry.path, entry.branch, entry.head, slug, base,
+                    record.subdomain if record else "")
 
 
 def base_tip(repo: Repo, base: str) -> str:
