@@ -15,6 +15,7 @@ from branchyard.api import intents
 from branchyard.api.envcopies import refresh_env_files
 from branchyard.api.identity import claim_identity, forget, worktree_name
 from branchyard.api.resources import ensure_resource, planned_kinds, resource_env
+from branchyard.config import DATABASE_ENGINES
 from branchyard.context import Context, open_context
 from branchyard.envfile import (
     base_vars,
@@ -36,8 +37,10 @@ from branchyard.providers import get_provider
 from branchyard.proxy.sites import url_env
 from branchyard.sharedenv import EDITED, SharedFile, describe
 
-PHASES = {"files": "files", "postgres": "databases", "mysql": "databases",
-          "sqlite": "databases", "redis": "databases", "browser": "browser", "deps": "deps"}
+
+def phase_of(kind: str) -> str:
+    """The setup phase a resource kind is timed in: ``databases``, else the kind."""
+    return "databases" if kind in DATABASE_ENGINES else kind
 
 
 @dataclass(frozen=True)
@@ -132,7 +135,7 @@ def _provision(ctx: Context, worktree: Path, request: SetupRequest, timer: Phase
     _exclude_generated(ctx)
     for kind in planned_kinds(cfg):
         provider = get_provider(kind)
-        with timer.phase(PHASES[kind]):
+        with timer.phase(phase_of(kind)):
             for alloc in provider.plan(plan_ctx):
                 if ensure_resource(ctx, record.slug, provider, alloc, plan_ctx, undo):
                     actions.append(f"{kind} {alloc.key.partition(':')[2]}")
