@@ -15,6 +15,7 @@ from branchyard.context import Context, open_context
 from branchyard.errors import UnsafeError, WorktreeError
 from branchyard.events import NullReporter, Reporter
 from branchyard.faults import fault
+from branchyard.paths import is_inside
 from branchyard.plan import is_adopted
 from branchyard.processes import ProcInfo
 
@@ -79,7 +80,7 @@ def _refuse_unsafe(ctx: Context, target: Target, request: DownRequest) -> None:
         raise WorktreeError("that is the main worktree; branchyard never removes it")
     cwd = os.path.realpath(request.cwd or os.getcwd())
     root = os.path.realpath(target.path)
-    if cwd == root or cwd.startswith(root + os.sep):
+    if is_inside(cwd, root):
         raise UnsafeError(f"you are inside {target.path}",
                           hint="cd out of the worktree first (e.g. `cd "
                                f"{ctx.repo.main_path}`), then run `branchyard down` again")

@@ -16,6 +16,7 @@ from branchyard.errors import MergeError
 from branchyard.identity import slug_for
 from branchyard.ledger import Ledger, LedgerState
 from branchyard.merge.scratch import is_scratch
+from branchyard.paths import is_inside
 from branchyard.repo import Names, find_by_name
 
 
@@ -74,7 +75,7 @@ class Repo:
         real = os.path.realpath(path)
         for wt in self.worktrees:
             root = os.path.realpath(wt.path)
-            if real == root or real.startswith(root + os.sep):
+            if is_inside(real, root):
                 return Holder(wt.slug, wt.name, Path(root))
         name = self.main_branch or self.main_path.name
         return Holder(slug_for(name), name, Path(os.path.realpath(self.main_path)))
@@ -82,8 +83,9 @@ class Repo:
     def relative(self, path: Path) -> tuple[Holder, str]:
         """The worktree holding ``path`` and the path relative to its root."""
         holder = self.holder_of(path)
-        rel = os.path.relpath(os.path.realpath(path), holder.root)
-        if rel == os.curdir or rel.startswith(os.pardir):
+        real = os.path.realpath(path)
+        rel = os.path.relpath(real, holder.root)
+        if rel == os.curdir or not is_inside(real, holder.root):
             raise MergeError(f"{path} is not a file inside a worktree of this repository",
                              hint="name a path inside the repository")
         return holder, rel.replace(os.sep, "/")
