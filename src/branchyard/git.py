@@ -9,7 +9,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from branchyard import proc
+from branchyard import external
 from branchyard.errors import CommandError, GitError, NotARepoError
 
 MIN_GIT = (2, 38)
@@ -50,14 +50,14 @@ def git(
     check: bool = True,
     env: Mapping[str, str] | None = None,
     input_text: str | None = None,
-    timeout: float = proc.DEFAULT_TIMEOUT,
-) -> proc.Completed:
+    timeout: float = external.DEFAULT_TIMEOUT,
+) -> external.Completed:
     """Run ``git ARGS`` in ``cwd``; raise :class:`GitError` on failure."""
     full_env = dict(clean_env())
     if env:
         full_env.update(env)
     try:
-        return proc.run(["git", *args], cwd=cwd, env=full_env, check=check,
+        return external.run(["git", *args], cwd=cwd, env=full_env, check=check,
                         input_text=input_text, timeout=timeout)
     except CommandError as exc:
         raise GitError(str(exc), exc.hint) from exc
@@ -69,7 +69,7 @@ def out(args: Sequence[str], cwd: Path | str, **kw: object) -> str:
 
 
 def version() -> tuple[int, int]:
-    text = proc.run(["git", "--version"]).stdout
+    text = external.run(["git", "--version"]).stdout
     match = re.search(r"(\d+)\.(\d+)", text)
     if not match:
         raise GitError(f"cannot read the git version from {text!r}")

@@ -196,13 +196,13 @@ def _run_setup_hooks(ctx: Context, slug: str, worktree: Path, rerun: bool,
     record = ctx.ledger.read().worktrees[slug]
     if not hooks or (record.hooks_done == digest and not rerun):
         return False
-    from branchyard import proc
+    from branchyard import external
     from branchyard.api.info import full_env
 
     env = {**os.environ, **full_env(ctx, record)}
     for hook in hooks:
         reporter.message(f"$ {hook}")
-        proc.run_hook(hook, cwd=worktree, env=env, label="setup", on_line=reporter.output)
+        external.run_hook(hook, cwd=worktree, env=env, label="setup", on_line=reporter.output)
     with ctx.ledger.update() as state:
         state.worktrees[slug].hooks_done = digest
     return True

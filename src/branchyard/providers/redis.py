@@ -148,7 +148,7 @@ def _check_owner(spec: Mapping[str, Any], client: Any) -> None:
 
 
 def _hook(command: str, spec: Mapping[str, Any], ctx: PlanContext) -> None:
-    from branchyard.proc import run_hook
+    from branchyard.external import run_hook
 
     env = dict(os.environ)
     env.update(ctx.base_env)
