@@ -122,7 +122,7 @@ def status(branch: str | None = None) -> DbStatus:
 
 def _inspect_postgres(alloc: Allocation) -> dict[str, Any]:
     from branchyard.db import postgres as pg
-    from branchyard.db.migrations import postgres_last_migration
+    from branchyard.db.lastmigration import postgres_last_migration
     from branchyard.db.urls import parse_url
 
     spec = alloc.spec
