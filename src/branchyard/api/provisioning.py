@@ -12,8 +12,8 @@ from pathlib import Path
 from branchyard import git
 from branchyard import ports as portlib
 from branchyard.api import intents
+from branchyard.api.claims import claim_identity, forget, worktree_name
 from branchyard.api.envcopies import refresh_env_files
-from branchyard.api.identity import claim_identity, forget, worktree_name
 from branchyard.api.resources import ensure_resource, planned_kinds, resource_env
 from branchyard.config import DATABASE_ENGINES
 from branchyard.context import Context, open_context
