@@ -37,10 +37,15 @@ class PortsConfig:
     inject_flag: str = ""  # e.g. "--port": `run` appends `--port N` for tools ignoring PORT
 
 
+# The database engines, in setup order: the one list (config checks, the providers'
+# registry, `db status` and the views all read it).
+DATABASE_ENGINES: tuple[str, ...] = ("postgres", "mysql", "sqlite", "redis")
+
+
 @dataclass(frozen=True)
 class DatabaseConfig:
     name: str
-    engine: str = "postgres"  # postgres | mysql | sqlite | redis
+    engine: str = "postgres"  # one of DATABASE_ENGINES
     source: str = ""  # the main worktree's database: URL, path, or env:VAR
     env: str = "DATABASE_URL"  # the variable the worktree gets
     database: str = "{main}_{slug}"  # name template: {main} = main db name

@@ -6,10 +6,9 @@ import re
 from collections.abc import Iterable
 from pathlib import Path
 
-from branchyard.config import SERVER_FILES, Config
+from branchyard.config import DATABASE_ENGINES, SERVER_FILES, Config
 from branchyard.errors import ConfigError
 
-ENGINES = ("postgres", "mysql", "sqlite", "redis")
 SEED_MODES = ("clone", "empty", "dump:", "command:")
 STRATEGIES = ("merge", "rebase", "squash")
 DEPS_MODES = ("auto", "reflink", "hardlink", "copy", "install")
@@ -78,7 +77,7 @@ def _check_databases(config: Config, source: Path) -> None:
         if not _DB_NAME.match(db.name):
             raise _err(source, f"{where}.name", f"{db.name!r} must be lowercase letters, "
                        "digits, - or _, starting with a letter")
-        _one_of(db.engine, ENGINES, f"{where}.engine", source)
+        _one_of(db.engine, DATABASE_ENGINES, f"{where}.engine", source)
         if not any(db.seed == m or (m.endswith(":") and db.seed.startswith(m))
                    for m in SEED_MODES):
             raise _err(source, f"{where}.seed", f"{db.seed!r} is not one of clone, empty, "

@@ -202,18 +202,27 @@ def secret_mode(sources: Iterable[Path]) -> int:
 
 
 def read_env_files(paths: Iterable[Path]) -> dict[str, str]:
-    """Merge dotenv files in order (later files win); missing files are skipped."""
+    """Merge dotenv files in order (later files win); missing or unreadable files
+    are skipped. ``${VAR}`` and ``${VAR:-default}`` expand as ``load_dotenv()``
+    expands them, from the values read so far (earlier lines and files) only, never
+    the reading process's environment: setup and the proxy daemon read the same."""
     from dotenv import dotenv_values
+    from dotenv.variables import parse_variables
 
     merged: dict[str, str] = {}
     for path in paths:
-        if path.is_file():
-            values = dotenv_values(path, interpolate=False)
-            merged.update({k: v for k, v in values.items() if v is not None})
+        try:
+            values = dotenv_values(path, interpolate=False) if path.is_file() else {}
+        except (OSError, UnicodeDecodeError):
+            continue  # an unreadable env file must not take the proxy down
+        for key, raw in values.items():
+            if raw is not None:
+                merged[key] = "".join(atom.resolve(merged) for atom in parse_variables(raw))
     return merged
 
 
 def main_env_files(main: Path, shared: Iterable[str]) -> list[Path]:
-    """The main worktree's env files in precedence order (last wins)."""
+    """The main worktree's env files in precedence order (last wins): `.env`,
+    `.env.development`, `.env.local`, `.env.development.local`, then ``[env] shared``."""
     names = list(dict.fromkeys([*MAIN_ENV_FILES, *shared]))
     return [main / n for n in names]

@@ -9,7 +9,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from branchyard import proc
+from branchyard import external
 from branchyard.errors import CommandError, GitError, NotARepoError
 
 MIN_GIT = (2, 38)
@@ -50,14 +50,14 @@ def git(
     check: bool = True,
     env: Mapping[str, str] | None = None,
     input_text: str | None = None,
-    timeout: float = proc.DEFAULT_TIMEOUT,
-) -> proc.Completed:
+    timeout: float = external.DEFAULT_TIMEOUT,
+) -> external.Completed:
     """Run ``git ARGS`` in ``cwd``; raise :class:`GitError` on failure."""
     full_env = dict(clean_env())
     if env:
         full_env.update(env)
     try:
-        return proc.run(["git", *args], cwd=cwd, env=full_env, check=check,
+        return external.run(["git", *args], cwd=cwd, env=full_env, check=check,
                         input_text=input_text, timeout=timeout)
     except CommandError as exc:
         raise GitError(str(exc), exc.hint) from exc
@@ -69,7 +69,7 @@ def out(args: Sequence[str], cwd: Path | str, **kw: object) -> str:
 
 
 def version() -> tuple[int, int]:
-    text = proc.run(["git", "--version"]).stdout
+    text = external.run(["git", "--version"]).stdout
     match = re.search(r"(\d+)\.(\d+)", text)
     if not match:
         raise GitError(f"cannot read the git version from {text!r}")
@@ -215,7 +215,7 @@ def checked_out_bytes(commit: str, path: str, cwd: Path | str) -> bytes | None:
     try:
         done = subprocess.run(["git", "cat-file", "--filters", f"{commit}:{path}"], cwd=cwd,
                               env=dict(clean_env()), capture_output=True, check=False,
-                              timeout=proc.DEFAULT_TIMEOUT)
+                              timeout=external.DEFAULT_TIMEOUT)
     except subprocess.TimeoutExpired:
         return None
     return done.stdout if done.returncode == 0 else None
@@ -250,6 +250,32 @@ def is_dirty(worktree: Path | str) -> bool:
 def current_branch(worktree: Path | str) -> str | None:
     done = git(["symbolic-ref", "--quiet", "--short", "HEAD"], worktree, check=False)
     return done.stdout.strip() or None if done.returncode == 0 else None
+
+
+def base_branch(recorded: str, configured: str, main: Path | str) -> str:
+    """The branch a worktree is made from and merges into — the one rule of `up`,
+    `down`, `merge`, the radar and the queue: the base recorded for it, else
+    ``[project] base``, else the repository's main branch (:func:`default_branch`)."""
+    return recorded or configured or default_branch(main)
+
+
+def default_branch(main: Path | str) -> str:
+    """The repository's main branch: origin's HEAD, else what the main worktree
+    (or a bare repository's HEAD) has checked out, else main/master/trunk/develop,
+    else ``HEAD``."""
+    done = git(["symbolic-ref", "--quiet", "--short", "refs/remotes/origin/HEAD"],
+               main, check=False)
+    if done.returncode == 0 and done.stdout.strip():
+        remote = done.stdout.strip()
+        local = remote.partition("/")[2]
+        return local if branch_exists(local, main) else remote
+    current = current_branch(main)
+    if current and branch_exists(current, main):
+        return current
+    for name in ("main", "master", "trunk", "develop"):
+        if branch_exists(name, main):
+            return name
+    return "HEAD"
 
 
 def has_commits(cwd: Path | str) -> bool:

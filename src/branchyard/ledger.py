@@ -20,6 +20,7 @@ from typing import Any
 from branchyard import git, statefile
 from branchyard.errors import LedgerError
 from branchyard.identity import Identity
+from branchyard.paths import is_inside
 
 SCHEMA = 1
 LOCK_TIMEOUT = 30.0
@@ -86,7 +87,7 @@ class WorktreeRecord:
 
 def _moved(value: Any, old: str, new: str) -> Any:
     if isinstance(value, str):
-        if value == old or value.startswith(old + os.sep):
+        if is_inside(value, old):
             return new + value[len(old):]
         return value
     if isinstance(value, dict):

@@ -23,7 +23,7 @@ def main_owner(common_dir: Path) -> str:
 
 
 def is_main_owner(owner: str) -> bool:
-    return owner.rpartition("#")[2] == MAIN_OWNER
+    return portlib.owner_parts(owner)[1] == MAIN_OWNER
 
 
 def port_names(config: Config) -> tuple[str, ...]:

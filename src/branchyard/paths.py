@@ -1,4 +1,5 @@
-"""Machine-wide locations (user state dir), overridable for tests and CI."""
+"""Machine-wide locations (user state dir), overridable for tests and CI, and
+whether a path is inside another."""
 
 from __future__ import annotations
 
@@ -17,3 +18,11 @@ def state_dir() -> Path:
     from platformdirs import user_state_dir
 
     return Path(user_state_dir("branchyard", appauthor=False))
+
+
+def is_inside(path: str | os.PathLike[str], root: str | os.PathLike[str]) -> bool:
+    """``path`` is ``root`` or below it, compared as written: pass real paths
+    (``os.path.realpath``) to compare where they point. ``/root-x`` is not inside
+    ``/root``; a folder named ``..x`` inside ``root`` is."""
+    path, root = os.fspath(path), os.fspath(root)
+    return path == root or path.startswith(root.rstrip(os.sep) + os.sep)

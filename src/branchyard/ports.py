@@ -34,8 +34,15 @@ class Lease:
     leased_at: float
 
 
-def owner_key(common_dir: Path, slug: str) -> str:
+def owner_key(common_dir: Path | str, slug: str) -> str:
+    """Who holds a port lease: ``<git common dir>#<slug>`` (read by :func:`owner_parts`)."""
     return f"{common_dir}#{slug}"
+
+
+def owner_parts(owner: str) -> tuple[str, str]:
+    """:func:`owner_key`'s common dir and slug."""
+    common, _, slug = owner.rpartition("#")
+    return common, slug
 
 
 def registry_path() -> Path:

@@ -16,6 +16,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from branchyard.paths import is_inside
+
 DEFAULT_GRACE = 2.0
 SAME_START = 0.01  # seconds: psutil's start times of one process agree to this
 
@@ -71,7 +73,7 @@ def protected_pids() -> set[int]:
 def _inside(cwd: str, roots: Sequence[str]) -> str | None:
     """The innermost root containing ``cwd``: a worktree nested in the main one
     (``.worktrees/x``) owns its processes, not the main worktree."""
-    found = [r for r in roots if cwd == r or cwd.startswith(r.rstrip(os.sep) + os.sep)]
+    found = [r for r in roots if is_inside(cwd, r)]
     return max(found, key=len, default=None)
 
 

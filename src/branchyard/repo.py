@@ -1,4 +1,5 @@
-"""Finding the repository, its main worktree and the worktree a path is in.
+"""Finding the repository, its main worktree, the worktree a path is in, and the
+worktree a NAME means.
 
 Discovery reads ``.git`` files directly (no git subprocess), so fast commands
 such as ``env`` and ``ls`` start at once; anything unusual falls back to git.
@@ -8,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -40,6 +42,33 @@ class Location:
     @property
     def in_linked_worktree(self) -> bool:
         return self.worktree is not None and self.worktree != self.main_path
+
+
+@dataclass(frozen=True)
+class Names:
+    """What a worktree answers to as NAME, in every command."""
+
+    path: Path
+    branch: str | None = None
+    slug: str = ""
+    subdomain: str = ""
+
+
+def find_by_name(name: str, worktrees: Sequence[Names]) -> int | None:
+    """Which of ``worktrees`` NAME means, the same in every command: a branch, else a
+    slug or subdomain, else a directory name, else a path (relative to the current
+    directory); the first worktree that matches wins. None when none does."""
+    if not name:
+        return None
+    tiers = ((lambda w: name == w.branch), (lambda w: name in (w.slug, w.subdomain)),
+             (lambda w: name == w.path.name))
+    for matches in tiers:
+        hit = next((i for i, w in enumerate(worktrees) if matches(w)), None)
+        if hit is not None:
+            return hit
+    wanted = os.path.realpath(name)
+    return next((i for i, w in enumerate(worktrees) if os.path.realpath(w.path) == wanted),
+                None)
 
 
 def locate(start: Path | str | None = None) -> Location:

@@ -69,3 +69,18 @@ def test_error_in_local_file_names_the_local_file(tmp_path: Path) -> None:
     write(tmp_path, "branchyard.local.toml", "[proxy]\nport = 'high'\n")
     with pytest.raises(ConfigError, match=r"branchyard\.local\.toml: `proxy\.port` must be"):
         load_config(tmp_path)
+
+
+def test_every_database_engine_has_one_provider_an_inspector_and_the_databases_phase() -> None:
+    """`[[database]] engine` is checked against the one list the providers'
+    registry, `db status` and setup's phases are derived from."""
+    from branchyard.api.databases import INSPECTORS
+    from branchyard.api.provisioning import phase_of
+    from branchyard.config import DATABASE_ENGINES
+    from branchyard.providers import SETUP_ORDER, get_provider
+
+    assert set(INSPECTORS) == set(DATABASE_ENGINES)
+    for engine in DATABASE_ENGINES:
+        assert engine in SETUP_ORDER and phase_of(engine) == "databases"
+        assert get_provider(engine).kind == engine
+    assert [phase_of(k) for k in ("files", "browser", "deps")] == ["files", "browser", "deps"]

@@ -309,3 +309,12 @@ def test_up_runs_the_projects_post_checkout_hook(app: Path) -> None:
     hook.chmod(0o755)
     wt = Path(up(app, "feat/hooked").path)
     assert (wt / "checked-out.txt").read_text() == f"{'0' * 40} 1\n"
+
+
+def test_a_worktree_answers_to_its_branch_slug_subdomain_directory_and_path(
+        app: Path) -> None:
+    res = up(app, "feat/named")
+    wt = Path(res.path)
+    names = ("feat/named", res.setup.slug, res.setup.subdomain, wt.name, str(wt))
+    for name in names:
+        assert Path(api.status_of(app, name=name).path) == wt, name

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import socket
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -102,3 +103,12 @@ def test_a_port_in_time_wait_is_free_as_a_dev_server_sees_it() -> None:
         busy.bind(("127.0.0.1", port))
         busy.listen()
         assert not ports.is_free(port)
+
+
+def test_a_lease_owner_key_reads_back_as_the_repository_and_slug(tmp_path: Path) -> None:
+    """One builder and one reader per owner format, also for paths holding `#` or `|`."""
+    from branchyard.db.redisdb import lease_owner, owner_parts
+
+    common = tmp_path / "a#b|c" / ".git"
+    assert ports.owner_parts(ports.owner_key(common, "feat_1")) == (str(common), "feat_1")
+    assert owner_parts(lease_owner(common, "feat_1", "cache")) == (str(common), "feat_1", "cache")

@@ -226,3 +226,20 @@ def test_lockfile_conflicts_while_replaying_each_commit(shared: Path, strategy: 
     assert git("show", "main:deps.lock", cwd=shared) == "LEFT-PAD\nZOD\nYUP"
     expected = ["a: yup", "a: zod"] if strategy == "rebase" else ["a (squashed)"]
     assert subjects(shared)[:len(expected) + 1] == [*expected, "main relocks"]
+
+
+def test_merge_and_the_queue_take_any_name_of_the_worktree(shared: Path) -> None:
+    a = add_worktree(shared, "feature/a")
+    commit(a, {"feature.py": "a\n"}, "a: feature")
+    with Ledger(load_repo(shared).common_dir).update() as state:
+        state.worktrees["feature-a_1"] = WorktreeRecord(
+            slug="feature-a_1", subdomain="fa", branch="feature/a", index=1, path=str(a))
+    repo = load_repo(shared)
+    for name in ("feature/a", "feature-a_1", "fa", a.name, str(a)):
+        found = repo.find(name)
+        assert found is not None and found.branch == "feature/a", name
+
+    result = merge_branch(repo, MergeRequest("fa"))  # the subdomain
+
+    assert result.branch == "feature/a"
+    assert git("show", "main:feature.py", cwd=shared) == "a"

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 from yard import add_worktree, commit, write
 
+from branchyard.errors import MergeError
 from branchyard.ledger import Ledger
 from branchyard.merge.editcheck import check_edit
 from branchyard.merge.locks import (
@@ -65,3 +66,15 @@ def test_check_edit_reports_locks_and_changes_of_other_worktrees(shared: Path) -
     assert check_edit(repo, c / "migrations" / "0002_new.sql").clear  # the holder may
     assert check_edit(repo, a / "README.md").clear
     assert check_edit(repo, shared / "app.py").changed_by == ("b",)  # from the main checkout
+
+
+def test_a_folder_whose_name_starts_with_two_dots_is_inside_the_worktree(shared: Path) -> None:
+    a = add_worktree(shared, "a")
+    write(a, {"..cache/notes.txt": "n\n"})
+    repo = load_repo(shared)
+
+    holder, rel = repo.relative(a / "..cache" / "notes.txt")
+
+    assert (holder.name, rel) == ("a", "..cache/notes.txt")
+    with pytest.raises(MergeError, match="is not a file inside a worktree"):
+        repo.relative(shared.parent / "elsewhere.txt")

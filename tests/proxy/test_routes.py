@@ -152,3 +152,29 @@ def test_names() -> None:
     assert service_label("VITE_HMR_PORT") == "vite-hmr"
     assert normalize_host("Feat.App.localhost:1355") == "feat.app.localhost"
     assert normalize_host("[::1]:80") == "[::1]"
+
+
+def test_the_proxy_reads_mains_port_as_setup_does(repo: Path, common_dir: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """One reader of main's env files: the documented order (`.env`,
+    `.env.development`, `.env.local`, `.env.development.local`, then `[env] shared`;
+    last wins) and `${VAR}` expanded from the files alone, never the process's env."""
+    from branchyard.configload import load_config
+    from branchyard.envfile import main_env_files, read_env_files
+
+    (repo / "branchyard.toml").write_text(
+        '[ports]\nnames = ["PORT", "API_PORT"]\n[env]\nshared = ["config.env"]\n')
+    (repo / ".env").write_text("APP_PORT=4300\nAPI_PORT=${APP_PORT}\n")
+    (repo / ".env.local").write_text("PORT=4100\n")
+    (repo / "config.env").write_text("PORT=4200\n")
+    monkeypatch.setenv("APP_PORT", "4999")  # the proxy's own environment does not count
+    register_repo(common_dir)
+    config, _ = load_config(repo)
+
+    setup = read_env_files(main_env_files(repo, config.env.shared))
+    main = _table().resolve("app.localhost")
+    api = _table().resolve("api.app.localhost")
+
+    assert (setup["PORT"], setup["API_PORT"]) == ("4200", "4300")
+    assert main is not None and main.port == 4200
+    assert api is not None and api.port == 4300

@@ -129,7 +129,7 @@ def _preflight(ctx: Context, branch: str, request: UpRequest) -> tuple[str, Path
                                 hint=f"use that worktree (`branchyard path {branch}`), or "
                                      f"`branchyard down {branch}` first")
     exists = git.branch_exists(branch, main)
-    base = request.base or ctx.config.project.base or default_base(ctx)
+    base = git.base_branch(request.base or "", ctx.config.project.base, main)
     if not exists and git.rev_parse(base, main) is None:
         raise GitError(f"the base {base!r} is not a commit in this repository",
                        hint="pass an existing branch or commit with --base")
@@ -148,25 +148,6 @@ def _templated_path(ctx: Context, branch: str) -> Path:
               "name": branch.replace("/", "-")}
     rel = render(ctx.config.project.worktree_path, values, "project.worktree_path")
     return ctx.repo.main_path / rel
-
-
-def default_base(ctx: Context) -> str:
-    """The repository's main branch: origin's HEAD, else what the main worktree
-    (or a bare repository's HEAD) has checked out, else main/master."""
-    main = ctx.repo.main_path
-    done = git.git(["symbolic-ref", "--quiet", "--short", "refs/remotes/origin/HEAD"],
-                   main, check=False)
-    if done.returncode == 0 and done.stdout.strip():
-        remote = done.stdout.strip()
-        local = remote.partition("/")[2]
-        return local if git.branch_exists(local, main) else remote
-    current = git.current_branch(main)
-    if current and git.branch_exists(current, main):
-        return current
-    for name in ("main", "master", "trunk", "develop"):
-        if git.branch_exists(name, main):
-            return name
-    return "HEAD"
 
 
 def _add_worktree(ctx: Context, branch: str, base: str, path: Path, exists: bool,

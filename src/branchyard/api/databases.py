@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from branchyard.config import DATABASE_ENGINES
 from branchyard.context import Context, open_context
 from branchyard.errors import DatabaseError, UsageError, WorktreeError
 from branchyard.events import NullReporter, Reporter
@@ -23,7 +24,6 @@ from branchyard.providers import get_provider
 if TYPE_CHECKING:
     from branchyard.db.cloning import CloneMethod
 
-DB_KINDS = ("postgres", "mysql", "sqlite", "redis")
 WARN_RATIO = 0.8
 
 
@@ -70,7 +70,7 @@ def find_target(name: str | None, start: Path | str | None = None) -> DbTarget:
             return _main_target(ctx)
         raise
     allocs = tuple(Allocation(r.kind, r.key, r.spec) for r in record.resources
-                   if r.kind in DB_KINDS)
+                   if r.kind in DATABASE_ENGINES)
     return DbTarget(ctx, Path(record.path), record.identity, record, allocs)
 
 
@@ -92,7 +92,7 @@ def main_allocations(ctx: Context, ident: Identity | None = None) -> tuple[Alloc
     """The main worktree's databases: its ``[[database]]`` sources themselves."""
     ident = ident or Identity(branch="", slug="main", subdomain="", index=0)
     plan = plan_context(ctx, ctx.repo.main_path, ident)
-    kinds = [k for k in DB_KINDS if any(d.engine == k for d in ctx.config.database)]
+    kinds = [k for k in DATABASE_ENGINES if any(d.engine == k for d in ctx.config.database)]
     return tuple(a for kind in kinds for a in get_provider(kind).plan(plan))
 
 
@@ -142,7 +142,7 @@ def status(branch: str | None = None) -> DbStatus:
 
 def _inspect_postgres(alloc: Allocation) -> dict[str, Any]:
     from branchyard.db import postgres as pg
-    from branchyard.db.migrations import postgres_last_migration
+    from branchyard.db.lastmigration import postgres_last_migration
     from branchyard.db.urls import parse_url
 
     spec = alloc.spec

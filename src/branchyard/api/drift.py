@@ -16,6 +16,7 @@ from branchyard import git
 from branchyard.api.intents import Intent, intents, is_alive
 from branchyard.context import Context
 from branchyard.ledger import LedgerState, Move, WorktreeRecord
+from branchyard.paths import is_inside
 
 UNFINISHED = ("pending", "destroying")
 
@@ -274,7 +275,7 @@ def _git_findings(survey: Survey, covered: set[str]) -> list[Finding]:
                 "prunable_worktree", f"git worktree metadata for {entry.path}", "git",
                 "the directory is gone but git still lists the worktree",
                 fix="`git worktree prune`", gone=True, ref=(str(entry.path),)))
-        elif real.startswith(scratch + os.sep):
+        elif is_inside(real, scratch):
             continue  # a merge's scratch worktree: see orphans.scratch_findings
         else:
             findings.append(Finding(

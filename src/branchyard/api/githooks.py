@@ -21,6 +21,7 @@ from pathlib import Path
 from branchyard import git
 from branchyard.context import open_context
 from branchyard.errors import BranchyardError
+from branchyard.paths import is_inside
 
 HOOK = "post-checkout"
 CHAINED = "post-checkout.pre-branchyard"
@@ -78,10 +79,10 @@ def _inside_work_tree(folder: Path, start: Path | str | None) -> bool:
     ctx = open_context(start)
     real = os.path.realpath(folder)
     common = os.path.realpath(ctx.repo.common_dir)
-    if real == common or real.startswith(common + os.sep):
+    if is_inside(real, common):
         return False
     worktrees = [os.path.realpath(e.path) for e in git.worktrees(ctx.repo.main_path)]
-    return any(real == w or real.startswith(w + os.sep) for w in worktrees)
+    return any(is_inside(real, w) for w in worktrees)
 
 
 def install_hooks(start: Path | str | None = None) -> HookResult:

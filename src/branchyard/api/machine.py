@@ -45,14 +45,22 @@ def lease_findings() -> list[Finding]:
 
 
 def owner_gone(owner: str, ledgers: dict[str, LedgerState | None] | None = None) -> str:
-    """Why a lease owner no longer exists, or "" when it does (or cannot be told).
-    ``ledgers`` caches the ledgers read, by common dir."""
-    common, _, slug = owner.rpartition("#")
+    """Why a port lease's owner (``ports.owner_key``) no longer exists, or "" when
+    it does (or cannot be told)."""
+    from branchyard import ports
+
+    return worktree_gone(*ports.owner_parts(owner), ledgers)
+
+
+def worktree_gone(common: str, slug: str,
+                  ledgers: dict[str, LedgerState | None] | None = None) -> str:
+    """Why the worktree ``slug`` of the repository at ``common`` no longer exists,
+    or "" when it does (or cannot be told). ``ledgers`` caches the ledgers read."""
     if not os.path.isdir(common):
         return f"the repository {common} is gone"
-    from branchyard.mainports import is_main_owner
+    from branchyard.mainports import MAIN_OWNER
 
-    if is_main_owner(owner):
+    if slug == MAIN_OWNER:
         return ""  # main's lease lives as long as its repository
     cache = {} if ledgers is None else ledgers
     if common not in cache:
@@ -69,26 +77,20 @@ def owner_gone(owner: str, ledgers: dict[str, LedgerState | None] | None = None)
 def redis_lease_findings() -> list[Finding]:
     """Machine-wide: Redis database indexes leased to a worktree that has no ledger
     entry (`setup` leases the index while planning, before it records the resource)."""
-    from branchyard.db.redisdb import leased_indexes
+    from branchyard.db.redisdb import leased_indexes, owner_parts
 
     ledgers: dict[str, LedgerState | None] = {}
     findings = []
     for address, leases in sorted(leased_indexes().items()):
         for index, owner in sorted(leases.items()):
-            common, slug, name = redis_owner(owner)
-            why = owner_gone(f"{common}#{slug}", ledgers)
+            common, slug, name = owner_parts(owner)
+            why = worktree_gone(common, slug, ledgers)
             if why:
                 findings.append(Finding(
                     "orphan_redis_lease", f"Redis database {index} on {address} "
                     f"([[database]] {name!r})", owner, why, fix="release the lease",
                     gone=True, ref=(address, owner)))
     return findings
-
-
-def redis_owner(owner: str) -> tuple[str, str, str]:
-    """``<common dir>|<slug>|<database name>`` (see providers/redis.py) → its parts."""
-    parts = owner.rsplit("|", 2)
-    return (parts[0], parts[1], parts[2]) if len(parts) == 3 else (owner, "", "")
 
 
 def stale_tempfiles(folder: Path) -> list[Finding]:

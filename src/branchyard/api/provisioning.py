@@ -12,9 +12,10 @@ from pathlib import Path
 from branchyard import git
 from branchyard import ports as portlib
 from branchyard.api import intents
+from branchyard.api.claims import claim_identity, forget, worktree_name
 from branchyard.api.envcopies import refresh_env_files
-from branchyard.api.identity import claim_identity, forget, worktree_name
 from branchyard.api.resources import ensure_resource, planned_kinds, resource_env
+from branchyard.config import DATABASE_ENGINES
 from branchyard.context import Context, open_context
 from branchyard.envfile import (
     base_vars,
@@ -36,8 +37,10 @@ from branchyard.providers import get_provider
 from branchyard.proxy.sites import url_env
 from branchyard.sharedenv import EDITED, SharedFile, describe
 
-PHASES = {"files": "files", "postgres": "databases", "mysql": "databases",
-          "sqlite": "databases", "redis": "databases", "browser": "browser", "deps": "deps"}
+
+def phase_of(kind: str) -> str:
+    """The setup phase a resource kind is timed in: ``databases``, else the kind."""
+    return "databases" if kind in DATABASE_ENGINES else kind
 
 
 @dataclass(frozen=True)
@@ -137,7 +140,7 @@ def _provision(ctx: Context, worktree: Path, request: SetupRequest, timer: Phase
     _exclude_generated(ctx)
     for kind in planned_kinds(cfg):
         provider = get_provider(kind)
-        with timer.phase(PHASES[kind]):
+        with timer.phase(phase_of(kind)):
             for alloc in provider.plan(plan_ctx):
                 if ensure_resource(ctx, record.slug, provider, alloc, plan_ctx, undo):
                     actions.append(f"{kind} {alloc.key.partition(':')[2]}")
@@ -198,13 +201,13 @@ def _run_setup_hooks(ctx: Context, slug: str, worktree: Path, rerun: bool,
     record = ctx.ledger.read().worktrees[slug]
     if not hooks or (record.hooks_done == digest and not rerun):
         return False
-    from branchyard import proc
+    from branchyard import external
     from branchyard.api.info import full_env
 
     env = {**os.environ, **full_env(ctx, record)}
     for hook in hooks:
         reporter.message(f"$ {hook}")
-        proc.run_hook(hook, cwd=worktree, env=env, label="setup", on_line=reporter.output)
+        external.run_hook(hook, cwd=worktree, env=env, label="setup", on_line=reporter.output)
     with ctx.ledger.update() as state:
         state.worktrees[slug].hooks_done = digest
     return True

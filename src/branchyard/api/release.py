@@ -169,12 +169,12 @@ def _forget(ctx: Context, slug: str, key: str) -> None:
 def _run_archive_hooks(ctx: Context, record: WorktreeRecord, reporter: Reporter) -> None:
     if not ctx.config.hooks.archive:
         return
-    from branchyard import proc
+    from branchyard import external
 
     env = {**os.environ, **record.env}
     with reporter.phase("hooks"):
         for hook in ctx.config.hooks.archive:
-            proc.run_hook(hook, cwd=Path(record.path), env=env, label="archive",
+            external.run_hook(hook, cwd=Path(record.path), env=env, label="archive",
                           on_line=reporter.output)
 
 

@@ -8,7 +8,6 @@ from pathlib import Path
 
 from branchyard import git
 from branchyard.api import halfmade, intents
-from branchyard.api.creation import default_base
 from branchyard.api.release import TeardownResult, release_worktree
 from branchyard.api.stopping import stop_worktree_processes
 from branchyard.api.targets import Target, resolve
@@ -16,6 +15,7 @@ from branchyard.context import Context, open_context
 from branchyard.errors import UnsafeError, WorktreeError
 from branchyard.events import NullReporter, Reporter
 from branchyard.faults import fault
+from branchyard.paths import is_inside
 from branchyard.plan import is_adopted
 from branchyard.processes import ProcInfo
 
@@ -90,7 +90,7 @@ def _refuse_unsafe(ctx: Context, target: Target, request: DownRequest) -> None:
         raise WorktreeError("that is the main worktree; branchyard never removes it")
     cwd = os.path.realpath(request.cwd or os.getcwd())
     root = os.path.realpath(target.path)
-    if cwd == root or cwd.startswith(root + os.sep):
+    if is_inside(cwd, root):
         raise UnsafeError(f"you are inside {target.path}",
                           hint="cd out of the worktree first (e.g. `cd "
                                f"{ctx.repo.main_path}`), then run `branchyard down` again")
@@ -151,8 +151,8 @@ def _delete_branch(ctx: Context, branch: str | None, target: Target,
         return False, "kept (--keep-branch)"
     if target.record is not None and not target.record.created_branch and not request.force:
         return False, "kept: branchyard did not create it"
-    base = (target.record.base if target.record and target.record.base else
-            ctx.config.project.base or default_base(ctx))
+    base = git.base_branch(target.record.base if target.record else "",
+                           ctx.config.project.base, main)
     if git.is_ancestor(branch, base, main):
         git.git(["branch", "-D", branch], main)
         return True, f"merged into {base}"

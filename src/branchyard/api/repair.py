@@ -190,15 +190,13 @@ def _stale_intent(ctx: Context, finding: Finding) -> str:
 def _delete_merged_branch(ctx: Context, intent: Intent) -> str:
     """What the interrupted `down` would have done last: delete the branch
     branchyard created, if it is merged into its base."""
-    from branchyard.api.creation import default_base
-
     main, branch = ctx.repo.main_path, intent.branch
     if not intent.created_branch or not branch or not git.branch_exists(branch, main):
         return ""
     holder = next((e.path for e in git.worktrees(main) if e.branch == branch), None)
     if holder is not None:
         return f"kept branch {branch!r}: it is checked out at {holder}"
-    base = intent.base or default_base(ctx)
+    base = git.base_branch(intent.base, ctx.config.project.base, main)
     if not git.is_ancestor(branch, base, main):
         return f"kept branch {branch!r}: it has commits not in {base}"
     git.git(["branch", "-D", branch], main)

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from branchyard.api.drift import Finding
-from branchyard.api.machine import owner_gone, redis_owner
+from branchyard.api.machine import owner_gone, worktree_gone
 from branchyard.errors import BranchyardError
 
 
@@ -21,11 +21,11 @@ def _lease(finding: Finding) -> str:
 
 
 def _redis_lease(finding: Finding) -> str:
-    from branchyard.db.redisdb import release_index
+    from branchyard.db.redisdb import owner_parts, release_index
 
     address, owner = finding.ref
-    common, slug, _ = redis_owner(owner)
-    if not owner_gone(f"{common}#{slug}"):
+    common, slug, _ = owner_parts(owner)
+    if not worktree_gone(common, slug):
         return "skipped: its owner exists again"
     release_index(address, owner)
     return "released the lease"

@@ -1,4 +1,4 @@
-"""Finding the worktree a command is about: by branch, slug, path, or the cwd."""
+"""Finding the worktree a command is about: by NAME, or the cwd."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from branchyard import git
 from branchyard.context import Context
 from branchyard.errors import WorktreeError
 from branchyard.ledger import LedgerState, WorktreeRecord
+from branchyard.repo import Names, find_by_name
 
 
 @dataclass(frozen=True)
@@ -24,8 +25,8 @@ class Target:
 
 
 def resolve(ctx: Context, name: str | None, state: LedgerState | None = None) -> Target:
-    """The worktree called ``name`` (branch, slug, subdomain or path); the current
-    one when ``name`` is None."""
+    """The worktree called ``name`` (:func:`branchyard.repo.find_by_name`); the
+    current one when ``name`` is None."""
     state = state if state is not None else ctx.ledger.read()
     entries = git.worktrees(ctx.repo.common_dir)
     if name is None:
@@ -33,18 +34,24 @@ def resolve(ctx: Context, name: str | None, state: LedgerState | None = None) ->
             raise WorktreeError("not inside a linked worktree",
                                 hint="name the worktree (branch), or cd into it")
         return _at_path(ctx.loc.worktree, state, entries)
-    for entry in entries:
-        if entry.branch == name:
-            return _at_path(entry.path, state, entries)
-    record = next((w for w in state.worktrees.values()
-                   if name in (w.branch, w.slug, w.subdomain)), None)
-    if record is not None:
-        return _at_path(Path(record.path), state, entries)
-    candidate = Path(os.path.abspath(name))
-    if any(_same(e.path, candidate) for e in entries) or state.by_path(candidate):
-        return _at_path(candidate, state, entries)
+    found = _named(name, state, entries)
+    if found is not None:
+        return _at_path(found, state, entries)
     raise WorktreeError(f"no worktree for {name!r}",
                         hint="`branchyard ls` lists the worktrees and their branches")
+
+
+def _named(name: str, state: LedgerState, entries: list[git.WorktreeEntry]) -> Path | None:
+    """NAME among git's worktrees (first) and the ledger's (gone ones included)."""
+    known = [Names(e.path, e.branch, *_ids(state.by_path(e.path))) for e in entries]
+    known += [Names(Path(r.path), r.branch, r.slug, r.subdomain)
+              for r in state.worktrees.values()]
+    hit = find_by_name(name, known)
+    return known[hit].path if hit is not None else None
+
+
+def _ids(record: WorktreeRecord | None) -> tuple[str, str]:
+    return (record.slug, record.subdomain) if record else ("", "")
 
 
 def _at_path(path: Path, state: LedgerState, entries: list[git.WorktreeEntry]) -> Target:

@@ -5,13 +5,11 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from branchyard.config import ProxyConfig
+from branchyard.config import DATABASE_ENGINES, ProxyConfig
 from branchyard.ledger import WorktreeRecord
 from branchyard.plan import Allocation
 from branchyard.providers import get_provider
 from branchyard.repo import RepoInfo
-
-DATABASE_KINDS = ("postgres", "mysql", "sqlite", "redis")
 
 
 @dataclass(frozen=True)
@@ -40,7 +38,7 @@ class WorktreeView:
 def databases_of(record: WorktreeRecord) -> list[dict[str, Any]]:
     shown: list[dict[str, Any]] = []
     for res in record.resources:
-        if res.kind in DATABASE_KINDS:
+        if res.kind in DATABASE_ENGINES:
             described = get_provider(res.kind).describe(Allocation(res.kind, res.key, res.spec))
             shown.append({**described, "state": res.state})
     return shown

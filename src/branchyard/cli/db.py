@@ -191,7 +191,7 @@ def psql(args: tuple[str, ...], as_json: bool) -> None:
     With --json, psql runs non-interactively and its output is returned.
     """
     from branchyard.api import databases as tools
-    from branchyard.proc import run
+    from branchyard.external import run
 
     branch, rest = (args[0], args[1:]) if args and not args[0].startswith("-") else (None, args)
 

@@ -122,9 +122,10 @@ def queue_add(branches: tuple[str, ...], strategy: str | None, update_branch: bo
 
     def body() -> Reply:
         repo = _repo()
-        for name in branches:
+        named = tuple(repo.branch_of(name) for name in branches)
+        for name in named:
             _branch_must_exist(repo.common_dir, name)
-        added = add_entries(repo.common_dir, branches, strategy or "", update_branch)
+        added = add_entries(repo.common_dir, named, strategy or "", update_branch)
         return Reply({"entries": [entry_json(e) for e in added]}, queue_text(added))
 
     respond("queue add", as_json, body)

@@ -84,11 +84,11 @@ def collect_repo(common_dir: Path, sizes: SizeCache) -> RepoCard:
         ctx = open_context(main, main_config=True)
         views = list_worktrees(ctx=ctx, check_dirty=False)
         state = ctx.ledger.read()
-        main_branch = next((v.branch for v in views if v.main), None)
+        default = git.base_branch("", ctx.config.project.base, main)  # once per repository
         names = services_view.configured(ctx.config)
         with ThreadPoolExecutor(max_workers=4) as pool:
             cards = list(pool.map(
-                lambda v: _card(v, state, ctx.config, (main_branch, names), sizes), views))
+                lambda v: _card(v, state, ctx.config, (default, names), sizes), views))
         return RepoCard(ctx.repo.project, str(common_dir), str(main), tuple(cards),
                         read_queue(common_dir), read_locks(common_dir))
     except (BranchyardError, OSError) as err:  # one unreadable repository, not the page
@@ -96,13 +96,11 @@ def collect_repo(common_dir: Path, sizes: SizeCache) -> RepoCard:
 
 
 def _card(view: Any, state: LedgerState, config: Any,
-          main_and_services: tuple[str | None, tuple[str, ...]],
+          base_and_services: tuple[str, tuple[str, ...]],
           sizes: SizeCache) -> WorktreeCard:
-    from branchyard.merge.targets import resolve_base
-
-    main_branch, names = main_and_services
+    default_base, names = base_and_services
     record = state.worktrees.get(view.slug) if view.slug else None
-    base = resolve_base(record.base if record else "", config, main_branch)
+    base = git.base_branch(record.base if record else "", default_base, "")
     live = view.state != "missing"
     dirty = _dirty_files(view.path) if live else ()
     ahead, behind = (None, None) if view.main or not live else _ahead_behind(view.path, base)

@@ -13,7 +13,7 @@ def run_database_hook(command: str, spec: Mapping[str, Any], ctx: PlanContext, l
                       *, value_key: str = "url") -> None:
     """Run ``command`` in the worktree with its env and the new database's
     ``spec[value_key]`` in ``spec["env"]``, streaming its output."""
-    from branchyard.proc import run_hook
+    from branchyard.external import run_hook
 
     env = dict(os.environ)
     env.update(ctx.base_env)

@@ -27,8 +27,8 @@ from branchyard import statefile
 from branchyard.config import ServerConfig
 from branchyard.db import pgbin
 from branchyard.errors import CommandError, DatabaseError
+from branchyard.external import run
 from branchyard.paths import state_dir
-from branchyard.proc import run
 
 if TYPE_CHECKING:
     from filelock import FileLock

@@ -128,7 +128,7 @@ def client_dir(name: str, version: int) -> Path | None:
 
 
 def _tool_version(path: Path) -> int:
-    from branchyard.proc import run
+    from branchyard.external import run
 
     try:
         out = run([str(path), "--version"], timeout=20).stdout

@@ -1,6 +1,6 @@
 """Streaming one command's output into another (``pg_dump | pg_restore``).
 
-:mod:`branchyard.proc` runs single commands; a dump is gigabytes, so it is
+:mod:`branchyard.external` runs single commands; a dump is gigabytes, so it is
 streamed between two processes instead of being held in memory.
 """
 

@@ -28,6 +28,18 @@ MARKER = "__branchyard_lease__"  # in every leased index: who it belongs to
 SCAN_BATCH = 500
 
 
+def lease_owner(common_dir: Path | str, slug: str, name: str) -> str:
+    """Who holds an index: ``<git common dir>|<slug>|<database name>``."""
+    return f"{common_dir}|{slug}|{name}"
+
+
+def owner_parts(owner: str) -> tuple[str, str, str]:
+    """:func:`lease_owner`'s common dir, slug and database name (an owner in no
+    known form: itself, "", "")."""
+    parts = owner.rsplit("|", 2)
+    return (parts[0], parts[1], parts[2]) if len(parts) == 3 else (owner, "", "")
+
+
 def _lease_file() -> Path:
     return state_dir() / "redis-leases.json"
 

@@ -8,7 +8,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from branchyard import proc
+from branchyard import external
 from branchyard.errors import CommandError, ProviderError
 
 SMOKE_TIMEOUT = 120.0
@@ -31,7 +31,7 @@ def run_install(command: str, cwd: Path, label: str, runner: Runner) -> None:
         raise ProviderError(
             f"deps {label}: an install is needed but no install command is configured",
             hint=f'add install = "…" to the [[deps]] entry for {label} in branchyard.toml')
-    proc.run_hook(command, cwd=cwd, env=runner.env, label=f"deps {label} install",
+    external.run_hook(command, cwd=cwd, env=runner.env, label=f"deps {label} install",
                   on_line=runner.on_line, timeout=runner.timeout)
 
 
@@ -45,7 +45,7 @@ def uv_sync(venv: Path, cwd: Path, runner: Runner) -> None:
     """``uv sync --frozen`` into ``venv`` (uv links packages from its own cache)."""
     env = {**runner.env, "UV_PROJECT_ENVIRONMENT": str(venv)}
     try:
-        done = proc.run(["uv", "sync", "--frozen"], cwd=cwd, env=env,
+        done = external.run(["uv", "sync", "--frozen"], cwd=cwd, env=env,
                         timeout=runner.timeout or UV_TIMEOUT)
     except CommandError as exc:
         raise ProviderError(f"deps {venv.name}: {exc.message}",
@@ -59,7 +59,7 @@ def smoke_failure(command: str, cwd: Path, runner: Runner) -> str:
     if not command:
         return ""
     try:
-        done = proc.run(["sh", "-c", command], cwd=cwd, env=runner.env,
+        done = external.run(["sh", "-c", command], cwd=cwd, env=runner.env,
                         timeout=SMOKE_TIMEOUT, check=False)
     except CommandError as exc:
         return exc.message

@@ -22,6 +22,7 @@ from branchyard.deps.treecopy import CopyRequest, CopyStats, Method, TreeCopyErr
 from branchyard.errors import BranchyardError, ProviderError
 from branchyard.events import NullReporter, Reporter
 from branchyard.fsprobe import FsProbe
+from branchyard.paths import is_inside
 
 MODES = ("auto", "reflink", "hardlink", "copy", "install")
 INCOMPLETE = "incomplete"  # the lock hash stamped on a tree whose install failed
@@ -257,8 +258,8 @@ def _check_paths(target: DepsTarget) -> None:
 def _remove_ours(path: Path, target: DepsTarget) -> None:
     """Remove a tree this run made, after checking it is not the main worktree's."""
     real, source = os.path.realpath(path), os.path.realpath(target.source)
-    if real == source or real.startswith(source + os.sep) or not real.startswith(
-            os.path.realpath(target.worktree) + os.sep):
+    worktree = os.path.realpath(target.worktree)
+    if is_inside(real, source) or real == worktree or not is_inside(real, worktree):
         raise ProviderError(f"refusing to remove {path}: it is not inside the worktree "
                             f"{target.worktree}")
     if os.path.islink(path):

@@ -21,6 +21,7 @@ from typing import Literal
 
 from branchyard.errors import ProviderError
 from branchyard.fsprobe import reflink_fd
+from branchyard.paths import is_inside
 
 # reflink: copy-on-write clone of every file; hardlink: link every file;
 # shared: link only files already hardlinked elsewhere (a content-addressed
@@ -248,7 +249,7 @@ def _rewrite(target: str, old: Path | None, new: Path | None) -> str:
     if old is None or new is None or not os.path.isabs(target):
         return target
     old_s = str(old)
-    if target == old_s or target.startswith(old_s.rstrip(os.sep) + os.sep):
+    if is_inside(target, old_s):
         return str(new) + target[len(old_s.rstrip(os.sep)):]
     return target
 

@@ -17,7 +17,7 @@ from branchyard.merge.migrations import added_migrations, collisions, patterns_f
 from branchyard.merge.refs import Moved, RefMovedError, move_branch
 from branchyard.merge.scratch import new_log, run_commands, scratch_worktree
 from branchyard.merge.strategies import STRATEGIES, BuildPlan, Built, build
-from branchyard.merge.targets import Repo, Worktree, base_tip, resolve_base
+from branchyard.merge.targets import Repo, Worktree, base_tip
 
 ATTEMPTS = 3  # rebuilds when the base moves while checks run
 
@@ -64,9 +64,11 @@ def merge_branch(repo: Repo, request: MergeRequest, env_for: EnvFor = no_env) ->
     if strategy not in STRATEGIES:
         raise MergeError(f"unknown merge strategy `{strategy}`",
                          hint=f"use one of: {', '.join(STRATEGIES)}")
+    request = replace(request, branch=repo.branch_of(request.branch))  # any NAME
     tip = _branch_tip(repo, request.branch)
     worktree = repo.find(request.branch)
-    base = worktree.base if worktree else resolve_base("", repo.config, repo.main_branch)
+    base = (worktree.base if worktree else
+            git.base_branch("", repo.config.project.base, repo.main_path))
     if base == request.branch:
         raise MergeError(f"`{base}` is the base branch itself",
                          hint="merge a feature branch into its base, not the base into itself")

@@ -33,7 +33,7 @@ from branchyard.merge.migrations import (
     patterns_from_config,
 )
 from branchyard.merge.overlap import Footprint, footprint, surely_clean
-from branchyard.merge.snapshot import Snapshot, snapshot_all
+from branchyard.merge.statecommit import Snapshot, snapshot_all
 from branchyard.merge.targets import Repo, Worktree, base_tip
 from branchyard.merge.threads import parallel_map
 

@@ -11,7 +11,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TextIO
 
-from branchyard import git, proc
+from branchyard import external, git
 
 CHECK_TIMEOUT = 3600.0
 # The project's git hooks (husky, pre-commit…) are for people committing; in a
@@ -100,7 +100,7 @@ def run_commands(commands: Sequence[str], cwd: Path, env: Mapping[str, str], lab
     for command in commands:
         log.write(f"$ {command}\n")
         log.flush()
-        proc.run_hook(command, cwd=cwd, env=env, label=label, output=log,
+        external.run_hook(command, cwd=cwd, env=env, label=label, output=log,
                       timeout=CHECK_TIMEOUT)
 
 

@@ -3,7 +3,9 @@ repository is — the inputs of the radar, the merge and the queue."""
 
 from __future__ import annotations
 
+import functools
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,8 +16,8 @@ from branchyard.errors import MergeError
 from branchyard.identity import slug_for
 from branchyard.ledger import Ledger, LedgerState
 from branchyard.merge.scratch import is_scratch
-
-DEFAULT_BASE = "main"
+from branchyard.paths import is_inside
+from branchyard.repo import Names, find_by_name
 
 
 @dataclass(frozen=True)
@@ -27,6 +29,7 @@ class Worktree:
     head: str
     slug: str
     base: str  # the branch it merges into
+    subdomain: str = ""  # "" when branchyard has not set it up
 
     @property
     def name(self) -> str:
@@ -54,21 +57,25 @@ class Repo:
     worktrees: tuple[Worktree, ...]
 
     def find(self, name: str) -> Worktree | None:
-        """The worktree with branch ``name`` (or slug, directory name, or path)."""
-        wanted = os.path.realpath(name) if os.sep in name else None
-        for wt in self.worktrees:
-            if name in (wt.branch, wt.slug, wt.path.name):
-                return wt
-            if wanted is not None and os.path.realpath(wt.path) == wanted:
-                return wt
-        return None
+        """The worktree NAME means (:func:`branchyard.repo.find_by_name`)."""
+        hit = find_by_name(name, [Names(w.path, w.branch, w.slug, w.subdomain)
+                                  for w in self.worktrees])
+        return self.worktrees[hit] if hit is not None else None
+
+    def branch_of(self, name: str) -> str:
+        """The branch NAME means: a local branch, else the branch of the worktree
+        NAME means (slug, subdomain, directory or path); else ``name`` as given."""
+        if git.branch_exists(name, self.common_dir):
+            return name
+        found = self.find(name)
+        return found.branch if found is not None and found.branch else name
 
     def holder_of(self, path: Path) -> Holder:
         """The worktree containing ``path`` (the main one included)."""
         real = os.path.realpath(path)
         for wt in self.worktrees:
             root = os.path.realpath(wt.path)
-            if real == root or real.startswith(root + os.sep):
+            if is_inside(real, root):
                 return Holder(wt.slug, wt.name, Path(root))
         name = self.main_branch or self.main_path.name
         return Holder(slug_for(name), name, Path(os.path.realpath(self.main_path)))
@@ -76,17 +83,12 @@ class Repo:
     def relative(self, path: Path) -> tuple[Holder, str]:
         """The worktree holding ``path`` and the path relative to its root."""
         holder = self.holder_of(path)
-        rel = os.path.relpath(os.path.realpath(path), holder.root)
-        if rel == os.curdir or rel.startswith(os.pardir):
+        real = os.path.realpath(path)
+        rel = os.path.relpath(real, holder.root)
+        if rel == os.curdir or not is_inside(real, holder.root):
             raise MergeError(f"{path} is not a file inside a worktree of this repository",
                              hint="name a path inside the repository")
         return holder, rel.replace(os.sep, "/")
-
-
-def resolve_base(record_base: str, config: Config, main_branch: str | None) -> str:
-    """The branch a worktree merges into: its ledger record's base, else
-    ``[project] base``, else the main worktree's branch, else ``main``."""
-    return record_base or config.project.base or main_branch or DEFAULT_BASE
 
 
 def load_repo(cwd: Path) -> Repo:
@@ -96,17 +98,20 @@ def load_repo(cwd: Path) -> Repo:
     main = entries[0]
     config, _ = load_config(main.path)
     state = Ledger(common).read()
-    live = tuple(_worktree(e, state, config, main.branch) for e in entries[1:]
+    base = functools.cache(lambda recorded: git.base_branch(recorded, config.project.base,
+                                                            main.path))  # git asked once
+    live = tuple(_worktree(e, state, base) for e in entries[1:]
                  if not e.prunable and not e.bare and e.head and not is_scratch(common, e.path))
     return Repo(common, main.path, main.branch, config, live)
 
 
-def _worktree(entry: git.WorktreeEntry, state: LedgerState, config: Config,
-              main_branch: str | None) -> Worktree:
+def _worktree(entry: git.WorktreeEntry, state: LedgerState,
+              base_of: Callable[[str], str]) -> Worktree:
     record = state.by_path(entry.path)
     slug = record.slug if record else slug_for(entry.branch or entry.path.name)
-    base = resolve_base(record.base if record else "", config, main_branch)
-    return Worktree(entry.path, entry.branch, entry.head, slug, base)
+    base = base_of(record.base if record else "")
+    return Worktree(entry.path, entry.branch, entry.head, slug, base,
+                    record.subdomain if record else "")
 
 
 def base_tip(repo: Repo, base: str) -> str:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import importlib
 from functools import cache
 
+from branchyard.config import DATABASE_ENGINES
 from branchyard.errors import ProviderError
 from branchyard.plan import Allocation, PlanContext
 from branchyard.providers.base import Provider
@@ -14,12 +15,10 @@ __all__ = ["PREVIEWED", "SETUP_ORDER", "Allocation", "PlanContext", "Provider", 
 
 # kind → "module:Class". Order of SETUP_ORDER is the order `setup` creates them in
 # (teardown goes in reverse).
+# Each database engine's provider is ``branchyard.providers.<engine>:<Engine>Provider``.
 _REGISTRY: dict[str, str] = {
     "files": "branchyard.providers.files:FilesProvider",
-    "postgres": "branchyard.providers.postgres:PostgresProvider",
-    "mysql": "branchyard.providers.mysql:MysqlProvider",
-    "sqlite": "branchyard.providers.sqlite:SqliteProvider",
-    "redis": "branchyard.providers.redis:RedisProvider",
+    **{e: f"branchyard.providers.{e}:{e.capitalize()}Provider" for e in DATABASE_ENGINES},
     "browser": "branchyard.providers.browser:BrowserProvider",
     "deps": "branchyard.providers.deps:DepsProvider",
 }

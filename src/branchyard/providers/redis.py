@@ -99,7 +99,7 @@ def plan_entry(entry: DatabaseConfig, ctx: PlanContext) -> Allocation:
     main = parse_url(sources.resolve(entry.source, ctx.main_env, entry))
     main_index = int(main.database or 0)
     is_main = sources.is_main_worktree(ctx.worktree, ctx.repo.main_path)
-    owner = f"{ctx.repo.common_dir}|{ctx.identity.slug}|{entry.name}"
+    owner = redisdb.lease_owner(ctx.repo.common_dir, ctx.identity.slug, entry.name)
     index = main_index if is_main else redisdb.lease_index(main.address, owner, main_index)
     prefix = f"{ctx.identity.slug}:" if not is_main and index == main_index else ""
     spec: dict[str, Any] = {
@@ -148,7 +148,7 @@ def _check_owner(spec: Mapping[str, Any], client: Any) -> None:
 
 
 def _hook(command: str, spec: Mapping[str, Any], ctx: PlanContext) -> None:
-    from branchyard.proc import run_hook
+    from branchyard.external import run_hook
 
     env = dict(os.environ)
     env.update(ctx.base_env)

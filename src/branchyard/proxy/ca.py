@@ -129,7 +129,7 @@ def install_user_trust(ca_cert: Path) -> Path:
     sudo); the database path. Idempotent: the entry is replaced."""
     import shutil
 
-    from branchyard.proc import run
+    from branchyard.external import run
 
     certutil = shutil.which("certutil")
     if certutil is None:

@@ -1,4 +1,5 @@
-"""Running external commands and stopping processes.
+"""Running external commands (finding and stopping a worktree's processes is
+:mod:`branchyard.processes`).
 
 Every subprocess in branchyard goes through :func:`run` (argv lists, a timeout,
 captured output) or :func:`run_hook` (user-written shell strings, streamed).

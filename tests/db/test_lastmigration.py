@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from branchyard.db import postgres as pg
-from branchyard.db.migrations import postgres_last_migration
+from branchyard.db.lastmigration import postgres_last_migration
 
 from .conftest import PG_ADMIN, pg_url
 
