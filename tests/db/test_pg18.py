@@ -200,7 +200,11 @@ def xfs_dir() -> Iterator[Path]:
 def test_a_cluster_on_xfs_clones_by_reflink(
         xfs_dir: Path, wheel_bins: pgbin.PgBinaries, monkeypatch: pytest.MonkeyPatch) -> None:
     assert cloning.reflinks(xfs_dir) is True
-    monkeypatch.setenv("BRANCHYARD_STATE_DIR", str(xfs_dir / "state"))
+    state_dir = xfs_dir / "state"
+    (state_dir / "server").mkdir(parents=True)
+    for reachable in (state_dir, state_dir / "server"):  # by the server's user, so the
+        reachable.chmod(0o755)  # cluster lives on XFS (a home branchyard makes is 0700)
+    monkeypatch.setenv("BRANCHYARD_STATE_DIR", str(state_dir))
     state = managed.start(ServerConfig(bin_dir=str(wheel_bins.bin_dir)))
     try:
         assert state.data_dir.is_relative_to(xfs_dir)
@@ -311,3 +315,24 @@ def test_a_dump_keeps_only_the_column_options_postgres_defines() -> None:
 def _clone_method(url: str, data_dir: Path | None = None) -> cloning.CloneMethod:
     with pg.connect(url) as conn:
         return cloning.of_server(conn, data_dir)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="the cluster runs as another user only as root")
+def test_a_reachable_state_dir_with_a_private_server_home_still_starts(
+        wheel_bins: pgbin.PgBinaries, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The server home branchyard makes is 0700, so the server's user cannot reach a
+    cluster inside it even when every directory above it is open: it lives elsewhere."""
+    work = Path(tempfile.mkdtemp(prefix="branchyard-open-", dir="/tmp"))
+    state_dir = work / "state"
+    state_dir.mkdir()
+    for reachable in (work, state_dir):
+        reachable.chmod(0o755)
+    monkeypatch.setenv("BRANCHYARD_STATE_DIR", str(state_dir))
+    try:
+        state = managed.start(ServerConfig(bin_dir=str(wheel_bins.bin_dir)))
+        assert not state.data_dir.is_relative_to(state_dir)
+        with pg.connect(state.url) as conn:
+            assert conn.execute("SELECT 1").fetchone() == (1,)
+    finally:
+        managed.remove_cluster()
+        shutil.rmtree(work)

@@ -168,8 +168,8 @@ def run_as_user() -> str:
 def _cluster_dir(user: str) -> Path:
     """Inside the state dir, unless the server's user could not reach it (root's
     home is private): then a per-state-dir directory under /var/lib/branchyard."""
-    home = server_home()
-    if not user or _traversable(home.parent):
+    home = server_home()  # made 0700 when branchyard creates it
+    if not user or (home.is_dir() and _traversable(home)):
         return home / "cluster"
     digest = hashlib.sha1(str(home).encode(), usedforsecurity=False).hexdigest()[:12]
     return pgbin.SHARED_ROOT / f"server-{digest}"
