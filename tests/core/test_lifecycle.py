@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -318,3 +321,33 @@ def test_a_worktree_answers_to_its_branch_slug_subdomain_directory_and_path(
     names = ("feat/named", res.setup.slug, res.setup.subdomain, wt.name, str(wt))
     for name in names:
         assert Path(api.status_of(app, name=name).path) == wt, name
+
+
+def test_run_as_a_library_call_leaves_the_callers_signals_alone(app: Path) -> None:
+    """Library code installs no signal handlers: a Ctrl-C of the caller interrupts
+    the call (and ends the command) instead of being swallowed and passed on."""
+    from branchyard.api.runner import RunRequest, run_command
+
+    wt = Path(up(app, "feat/sig").path)
+    started = time.monotonic()
+    with pytest.raises(KeyboardInterrupt):
+        run_command(RunRequest(argv=("sh", "-c", "sleep 1; kill -INT $PPID; sleep 20"), cwd=wt))
+    assert time.monotonic() - started < 15
+    assert ledger(app).read().worktrees[next(iter(ledger(app).read().worktrees))].processes == []
+
+
+def test_branchyard_run_passes_its_signals_to_the_commands_group(app: Path) -> None:
+    """The CLI forwards INT/TERM/HUP to the whole process group: the dev server
+    behind a shell wrapper gets them, and run exits with 128 + the signal."""
+    wt = Path(up(app, "feat/fwd").path)
+    script = "trap 'echo got-term > term.txt; exit 0' TERM; sleep 30 & wait"
+    proc = subprocess.Popen([sys.executable, "-m", "branchyard", "run", "--", "sh", "-c", script],
+                            cwd=wt)
+    for _ in range(100):  # bounded: up to 10 s for the command to start
+        if ledger(app).read().worktrees[next(iter(ledger(app).read().worktrees))].processes:
+            break
+        time.sleep(0.1)
+    time.sleep(0.3)
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(15) == 0  # the command trapped TERM and exited 0; run passes that on
+    assert (wt / "term.txt").read_text() == "got-term\n"

@@ -8,9 +8,9 @@ import signal
 import subprocess
 import time
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
-from types import FrameType
 
 from branchyard.api.envcopies import refresh_env_files
 from branchyard.api.info import full_env, live_record_for
@@ -28,7 +28,15 @@ class RunRequest:
     cwd: Path | None = None
 
 
-def run_command(request: RunRequest, notify: Callable[[str], None] | None = None) -> int:
+SIGNAL_EXIT_BASE = 128  # a command ended by signal N exits 128 + N, as in a shell
+
+# What the caller does while the command runs, given its process group: the CLI
+# passes the signals it receives on; a library caller keeps its own handlers.
+SignalScope = Callable[[int], AbstractContextManager[object]]
+
+
+def run_command(request: RunRequest, notify: Callable[[str], None] | None = None,
+                signals: SignalScope = contextlib.nullcontext) -> int:
     """Run ``argv`` in the worktree; returns its exit code (128+N for a signal).
     ``notify`` hears, before the command starts, why its dev URL will not answer."""
     from branchyard.proxy.daemon import url_note
@@ -51,9 +59,15 @@ def run_command(request: RunRequest, notify: Callable[[str], None] | None = None
                                    "branchyard run -- sh -c '…'") from exc
     _remember(ctx.ledger, record.slug, child.pid, argv)
     try:
-        return _wait_forwarding(child)
+        with signals(child.pid):
+            code = child.wait()
+    except BaseException:  # interrupted while waiting: the command ends with the call
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(child.pid, signal.SIGTERM)
+        raise
     finally:
         _forget(ctx.ledger, record.slug, child.pid)
+    return SIGNAL_EXIT_BASE - code if code < 0 else code
 
 
 def run_hook_argv(command: str, extra: list[str]) -> list[str]:
@@ -64,22 +78,6 @@ def run_hook_argv(command: str, extra: list[str]) -> list[str]:
                          hint="`branchyard run -- COMMAND`, or set `[hooks] run = "
                               "\"npm run dev\"` in branchyard.toml")
     return ["sh", "-c", f'{command} "$@"', "sh", *extra]
-
-
-def _wait_forwarding(child: subprocess.Popen[bytes]) -> int:
-    """Wait for the child, passing INT/TERM/HUP on to its whole process group."""
-    def forward(signum: int, _frame: FrameType | None) -> None:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(child.pid, signum)
-
-    previous = {s: signal.signal(s, forward)
-                for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
-    try:
-        code = child.wait()
-    finally:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
-    return 128 - code if code < 0 else code
 
 
 def _remember(ledger: Ledger, slug: str, pid: int, argv: list[str]) -> None:

@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import os
+import signal
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from types import FrameType
+
 import click
 
 from branchyard.cli.output import Reply, note, respond
@@ -26,10 +32,30 @@ def run(ctx: click.Context, args: tuple[str, ...], port_flag: str | None) -> Non
     def body() -> Reply:
         raw = (ctx.obj or {}).get("argv", list(args))
         name, argv, flag = _split(raw, port_flag)
-        code = run_command(RunRequest(name=name, argv=argv, port_flag=flag), note)
+        code = run_command(RunRequest(name=name, argv=argv, port_flag=flag), note,
+                           forwarding_signals)
         return Reply(exit_code=code)
 
     respond("run", False, body)
+
+
+FORWARDED_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
+@contextmanager
+def forwarding_signals(pgid: int) -> Iterator[None]:
+    """While the command runs, the signals `branchyard run` gets go to its whole
+    process group (Ctrl-C reaches the dev server, not only the wrapper)."""
+    def forward(signum: int, _frame: FrameType | None) -> None:
+        with suppress(ProcessLookupError):
+            os.killpg(pgid, signum)
+
+    previous = {s: signal.signal(s, forward) for s in FORWARDED_SIGNALS}
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
 
 
 USAGE = "usage: branchyard run [--port-flag FLAG] [NAME] [-- COMMAND [ARGS…]]"
