@@ -1,10 +1,15 @@
-"""Machine-wide locations (user state dir), overridable for tests and CI, and
-whether a path is inside another."""
+"""Machine-wide locations (user state dir), overridable for tests and CI,
+whether a path is inside another, and a cheap signature of files that changes
+when they do."""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from pathlib import Path
+
+# each file's (mtime in ns, size, inode); zeros for one that is missing
+Signature = tuple[tuple[int, int, int], ...]
 
 
 def state_dir() -> Path:
@@ -26,3 +31,15 @@ def is_inside(path: str | os.PathLike[str], root: str | os.PathLike[str]) -> boo
     ``/root``; a folder named ``..x`` inside ``root`` is."""
     path, root = os.fspath(path), os.fspath(root)
     return path == root or path.startswith(root.rstrip(os.sep) + os.sep)
+
+
+def signature(files: Iterable[str | os.PathLike[str]]) -> Signature:
+    """A stat of each file: it changes when one is written, replaced or removed."""
+    sig: list[tuple[int, int, int]] = []
+    for path in files:
+        try:
+            st = os.stat(path)
+            sig.append((st.st_mtime_ns, st.st_size, st.st_ino))
+        except OSError:
+            sig.append((0, 0, 0))
+    return tuple(sig)

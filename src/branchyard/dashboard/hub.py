@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 
 from branchyard.dashboard.render import log_line, yard_html
 from branchyard.dashboard.services_view import LogFollower, watched_files
+from branchyard.paths import Signature, signature
 
 if TYPE_CHECKING:
     from branchyard.dashboard.app import Dashboard, Scope
@@ -80,7 +81,7 @@ class Hub:
             self.remove(stream)
 
     async def _watch(self) -> None:
-        last_sig: tuple[tuple[int, int], ...] = ()
+        last_sig: Signature = ()
         next_full = next_ping = time.monotonic() + FULL_REFRESH
         while self.streams:
             await asyncio.sleep(WATCH_INTERVAL)
@@ -131,12 +132,3 @@ def watched(yard: Yard | None, registry_file: str) -> list[str]:
     return files
 
 
-def signature(files: list[str]) -> tuple[tuple[int, int], ...]:
-    sig = []
-    for path in files:
-        try:
-            st = os.stat(path)
-            sig.append((st.st_mtime_ns, st.st_size))
-        except OSError:
-            sig.append((0, 0))
-    return tuple(sig)

@@ -10,9 +10,8 @@ are re-checked at most once a second.
 
 from __future__ import annotations
 
-import os
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -22,12 +21,12 @@ from branchyard.errors import BranchyardError
 from branchyard.identity import dns_label, project_label, worktree_host
 from branchyard.ledger import Ledger, LedgerState, WorktreeRecord
 from branchyard.mainports import main_ports, port_names
+from branchyard.paths import Signature, signature
 from branchyard.ports import registry_path
 
 CONFIG_RECHECK = 1.0  # seconds between checks of config and env file changes
 MAX_HOST_FORMS = 1024  # Host header values whose normalized form is remembered
 LEDGER_RECHECK = 0.05  # seconds a known host is served before its ledger is checked again
-Signature = tuple[tuple[int, int, int], ...]
 
 
 @dataclass(frozen=True)
@@ -77,17 +76,6 @@ def main_path_of(common_dir: Path) -> Path:
 def repo_name(common_dir: Path) -> str:
     main = main_path_of(common_dir)
     return main.name.removesuffix(".git") if main == common_dir else main.name
-
-
-def _signature(paths: Iterable[Path | str]) -> Signature:
-    sig: list[tuple[int, int, int]] = []
-    for path in paths:
-        try:
-            st = os.stat(path)
-            sig.append((st.st_mtime_ns, st.st_size, st.st_ino))
-        except OSError:
-            sig.append((0, 0, 0))
-    return tuple(sig)
 
 
 def _config_files(main: Path) -> list[Path]:
@@ -234,7 +222,7 @@ class RouteTable:
             self._rebuild_hosts()
 
     def _refresh_registry(self) -> bool:
-        sig = _signature([self._registry_file])
+        sig = signature([self._registry_file])
         if sig == self._registry_sig:
             return False
         self._registry_sig = sig
@@ -253,7 +241,7 @@ class RouteTable:
     def _refresh_repo(self, common: Path, check_config: bool) -> bool:
         cache = self._caches[common]
         # git's record of where each worktree is: a move changes it, not the ledger
-        ledger_sig = _signature([cache.ledger_file, *_gitdir_files(common, cache.state)])
+        ledger_sig = signature([cache.ledger_file, *_gitdir_files(common, cache.state)])
         config_changed = ((check_config or cache.config is None)
                           and self._config_changed(common, cache))
         if ledger_sig == cache.ledger_sig and not config_changed and cache.site is not None:
@@ -275,14 +263,14 @@ class RouteTable:
         files = _config_files(main)
         if cache.config is not None:
             files += env_files(main, cache.config)
-        sig = _signature(files)
+        sig = signature(files)
         if sig == cache.config_sig and cache.config is not None:
             return False
         try:
             cache.config = load_config(main)[0]
         except BranchyardError:
             cache.config = Config()  # a broken config must not take the proxy down
-        cache.config_sig = _signature(_config_files(main) + env_files(main, cache.config))
+        cache.config_sig = signature(_config_files(main) + env_files(main, cache.config))
         return True
 
     def _rebuild_hosts(self) -> None:

@@ -27,6 +27,7 @@ from pathlib import Path
 from types import FrameType
 from typing import IO
 
+from branchyard.paths import signature
 from branchyard.services.logs import LineSplitter, LogWriter, log_file
 from branchyard.services.readiness import is_ready
 from branchyard.services.state import (
@@ -43,7 +44,6 @@ STABLE_AFTER = 10.0  # a run this long (seconds) resets the count of failures in
 TICK = 0.2  # the longest the loop sleeps (a child's exit or a signal wakes it at once)
 ENV_CHECK = 1.0
 READY_EVERY = 0.2
-Signature = tuple[tuple[int, int, int], ...]
 
 
 @dataclass
@@ -58,17 +58,6 @@ class Runner:
 
     def note(self, text: str) -> None:
         self.log.write("supervisor", text)
-
-
-def signature(paths: tuple[str, ...]) -> Signature:
-    sig: list[tuple[int, int, int]] = []
-    for path in paths:
-        try:
-            st = os.stat(path)
-            sig.append((st.st_mtime_ns, st.st_size, st.st_ino))
-        except OSError:
-            sig.append((0, 0, 0))
-    return tuple(sig)
 
 
 class Supervisor:
