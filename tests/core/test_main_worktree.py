@@ -228,3 +228,12 @@ def test_stop_main_leaves_a_nested_worktrees_processes(
             proc.kill()
             proc.wait()
     run_cli(capsys, app, "down", "feat/nested", "--force")
+
+
+def test_teardown_in_main_says_what_works_there(repo: Path,
+                                                capsys: pytest.CaptureFixture[str]) -> None:
+    os.chdir(repo)
+    assert main(["teardown"]) == 1
+    err = capsys.readouterr().err
+    assert "the main worktree has nothing to tear down" in err
+    assert "`branchyard stop` ends what runs here" in err

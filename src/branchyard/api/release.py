@@ -11,7 +11,7 @@ from branchyard import ports as portlib
 from branchyard.api import intents
 from branchyard.api.stopping import stop_worktree_processes
 from branchyard.context import Context, open_context
-from branchyard.errors import BranchyardError, PartialError
+from branchyard.errors import BranchyardError, PartialError, WorktreeError
 from branchyard.events import NullReporter, Reporter
 from branchyard.faults import fault
 from branchyard.ledger import WorktreeRecord
@@ -53,6 +53,11 @@ def teardown(start: Path | str | None = None, *, name: str | None = None,
     from branchyard.api.targets import resolve
 
     ctx = open_context(start)
+    if name is None and ctx.loc.worktree is not None and not ctx.loc.in_linked_worktree:
+        raise WorktreeError(
+            "the main worktree has nothing to tear down: its databases and files are yours",
+            hint="`branchyard stop` ends what runs here; `branchyard teardown NAME` releases "
+                 "a worktree's resources, `branchyard down NAME` removes it")
     target = resolve(ctx, name)
     if target.record is None:
         branch = (target.entry.branch if target.entry else None) or ""
