@@ -55,20 +55,21 @@ def conflicts(as_json: bool) -> None:
 
 
 @click.command()
-@click.argument("branch")
+@click.argument("branch", metavar="NAME")
 @click.option("--strategy", type=STRATEGY, default=None,
               help="How to combine (default: [merge] strategy, else merge).")
 @click.option("--pick", "picks", multiple=True, metavar="COMMIT",
               help="Cherry-pick only these commits (repeatable).")
 @click.option("--update-branch", is_flag=True,
-              help="Afterwards move BRANCH to the result (rebases the agent's branch).")
+              help="Afterwards move the branch to the result (rebases the agent's branch).")
 @click.option("--down", "take_down", is_flag=True,
               help="Remove the merged worktree afterwards (`branchyard down`).")
 @json_option
 def merge(branch: str, strategy: str | None, picks: tuple[str, ...], update_branch: bool,
           take_down: bool, as_json: bool) -> None:
-    """Merge BRANCH into its base in a scratch worktree, run the [merge] checks
-    there, and advance the base only when they pass."""
+    """Merge NAME's branch (NAME: a branch, or a worktree's slug, subdomain,
+    directory or path) into its base in a scratch worktree, run the [merge]
+    checks there, and advance the base only when they pass."""
     from branchyard.api.info import worktree_env
     from branchyard.api.removal import DownRequest, down
     from branchyard.merge.landing import MergeRequest, merge_branch
@@ -109,14 +110,15 @@ def queue() -> None:
 
 
 @queue.command("add")
-@click.argument("branches", nargs=-1, required=True)
+@click.argument("branches", metavar="NAME…", nargs=-1, required=True)
 @click.option("--strategy", type=STRATEGY, default=None)
 @click.option("--update-branch", is_flag=True,
               help="Move each branch to its merged result after success.")
 @json_option
 def queue_add(branches: tuple[str, ...], strategy: str | None, update_branch: bool,
               as_json: bool) -> None:
-    """Queue BRANCHES (in this order)."""
+    """Queue the branches of NAME… (in this order; each a branch or a worktree's
+    slug, subdomain, directory or path)."""
     from branchyard.merge.queue import add_entries
     from branchyard.merge.views import entry_json, queue_text
 
