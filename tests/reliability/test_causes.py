@@ -87,10 +87,10 @@ def test_reseeding_an_adopted_database_in_up_says_up_again(project: Project) -> 
 def test_naming_the_main_worktree_never_hints_at_setup_or_up_there(repo: Path) -> None:
     cli(repo, "up", "feat/a", check=True)
     linked = Path(worktree_paths(repo)[1])
-    env = cli(linked, "env", "main")
-    assert (env.returncode, env.stderr) == (1, (
-        f"error: {repo} is the main worktree, which has no ledger entry to name it by\n"
-        f"hint: run the command inside it without a name (cd {repo})\n"))
+    env = cli(linked, "env", "main")  # main is a worktree like the others: it answers
+    assert env.returncode == 0, env.stderr
+    assert "BRANCHYARD_URL=http://app.localhost:1355" in env.stdout.splitlines()
+    assert "setup" not in env.stderr and "branchyard up" not in env.stderr
     url = cli(linked, "url", "main")
     assert (url.returncode, url.stdout) == (0, "http://app.localhost:1355\n")
     cli(repo, "down", "feat/a", check=True)
