@@ -49,6 +49,8 @@ class DatabaseConfig:
     pool: int = 0  # warm spare clones kept ready (postgres)
     server: str = ""  # admin URL of the server; default: derived from source
     migrations_query: str = ""  # SQL returning the last migration's name
+    shared: bool = False  # postgres: other clones use this server too (names carry a clone id)
+    refresh: str = "manual"  # postgres: "auto" = refresh a stale snapshot when main is idle
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ from branchyard.errors import ConfigError
 
 ENGINES = ("postgres", "mysql", "sqlite", "redis")
 SEED_MODES = ("clone", "empty", "dump:", "command:")
+REFRESH_MODES = ("manual", "auto")
 STRATEGIES = ("merge", "rebase", "squash")
 DEPS_MODES = ("auto", "reflink", "hardlink", "copy", "install")
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -83,6 +84,7 @@ def _check_databases(config: Config, source: Path) -> None:
         _env_name(db.env, f"{where}.env", source)
         if db.pool < 0:
             raise _err(source, f"{where}.pool", "must be 0 or more")
+        _one_of(db.refresh, REFRESH_MODES, f"{where}.refresh", source)
 
 
 def _one_of(value: str, allowed: Iterable[str], where: str, source: Path) -> None:

@@ -33,11 +33,14 @@ class SnapshotSource:
     server: str  # admin URL of the server that holds snapshot, pool and clones
     source: str  # URL of the database copied: main, or a remote for `dump:` seeds
     pool: int = 0
+    clone: str = ""  # on a shared server: this clone's id (two machines' paths may agree)
 
     @property
     def key(self) -> str:
         src = parse_url(self.source)
         text = f"{self.common_dir}|{src.address}|{src.database}|{parse_url(self.server).address}"
+        if self.clone:
+            text += f"|{self.clone}"
         return hashlib.sha1(text.encode("utf-8"), usedforsecurity=False).hexdigest()[:10]
 
     @property
