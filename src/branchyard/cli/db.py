@@ -43,7 +43,8 @@ def db_status(branch: str | None, as_json: bool) -> None:
         st = tools.status(branch)
         data = {"worktree": {"path": st.worktree, "branch": st.branch, "slug": st.slug,
                              "subdomain": st.subdomain, "main": st.main},
-                "databases": list(st.databases), "warnings": list(st.warnings)}
+                "databases": list(st.databases), "warnings": list(st.warnings),
+                "snapshots": [s.as_json() for s in st.snapshots]}
         return Reply(data, _status_text(st))
 
     respond("db status", as_json, body)
@@ -72,6 +73,11 @@ def _status_text(st: DbStatus) -> str:
                          f"{row['server_connections']}/{row['max_connections']}")
         if "clone" in row:
             lines.append(f"    clone        {row['clone']['label']}")
+        if "snapshot" in row:
+            lines.append(f"    snapshot     {row['snapshot']['text']}")
+    from branchyard.cli.render import snapshot_lines
+
+    lines.extend(snapshot_lines(st.snapshots))
     lines.extend(f"warning: {w}" for w in st.warnings)
     return "\n".join(lines)
 

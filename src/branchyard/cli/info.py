@@ -12,11 +12,13 @@ from branchyard.cli.output import Reply, json_option, respond
 @json_option
 def ls(no_dirty: bool, as_json: bool) -> None:
     """List the worktrees with their identity, ports, URL and state."""
+    from branchyard.api.databases import snapshots
     from branchyard.api.info import list_worktrees
-    from branchyard.cli.render import table
+    from branchyard.cli.render import snapshot_lines, table
 
     def body() -> Reply:
         views = list_worktrees(check_dirty=not no_dirty)
+        snaps = snapshots()
         rows = [[v.branch or "(detached)", v.state, v.url or "-",
                  " ".join(f"{k}={p}" for k, p in v.ports.items()) or "-",
                  str(len(v.databases)), str(len(v.processes)),
@@ -24,7 +26,10 @@ def ls(no_dirty: bool, as_json: bool) -> None:
                  _radar(v.extra.get("conflicts")), v.path] for v in views]
         text = table(rows, ["BRANCH", "STATE", "URL", "PORTS", "DBS", "PROCS", "DIRTY",
                             "RADAR", "PATH"])
-        return Reply({"worktrees": [v.to_json() for v in views]}, text)
+        extra = snapshot_lines(snaps, unused_only=True)
+        return Reply({"worktrees": [v.to_json() for v in views],
+                      "snapshots": [s.as_json() for s in snaps]},
+                     "\n".join([text, *extra]) if extra else text)
 
     respond("ls", as_json, body)
 

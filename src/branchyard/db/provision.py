@@ -16,6 +16,7 @@ from branchyard.plan import PlanContext, adopted_note, adopted_refusal, is_adopt
 if TYPE_CHECKING:
     import psycopg
 
+    from branchyard.db.records import SnapshotRecord
     from branchyard.db.snapshot import SnapshotSource
 
 
@@ -118,7 +119,10 @@ def _clone(spec: Mapping[str, Any], server: str, ctx: PlanContext) -> None:
         _require_main(spec, server)
     if spec.get("managed"):
         _note_upgrade(ctx)
-    snap = snapshot.ensure(src, ctx.reporter)
+    before = snapshot.current(src)
+    snap = snapshot.ensure(src, ctx.reporter, refresh=spec.get("refresh") == "auto")
+    if before is not None and snap.name == before.name:
+        _note_freshness(src, snap, spec["main"], ctx)
     target = spec["database"]
     if src.pool and pool.claim(src.common_dir, snap, target):
         ctx.reporter.message(f"{target}: claimed a warm clone of {spec['main']!r}")
@@ -128,6 +132,16 @@ def _clone(spec: Mapping[str, Any], server: str, ctx: PlanContext) -> None:
             pg.create(conn, target, template=snap.name)
     if src.pool:
         pool.spawn_refill(src.common_dir, snap.name)
+
+
+def _note_freshness(src: SnapshotSource, snap: SnapshotRecord, main: str,
+                    ctx: PlanContext) -> None:
+    """Say how old the snapshot cloned is and whether main has changed since."""
+    from branchyard.db import freshness
+
+    fresh = freshness.of(src, snap)
+    hint = " (`branchyard db snapshot` refreshes it)" if fresh.stale else ""
+    ctx.reporter.message(f"snapshot of {main!r}: {fresh.text()}{hint}")
 
 
 def _note_upgrade(ctx: PlanContext) -> None:
