@@ -89,6 +89,9 @@ class ServerConfig:
     port: int = 0  # 0 = pick a free port once
     max_connections: int = 200
     bin_dir: str = ""  # PostgreSQL's bin directory; "" = the newest >= 18 found, the wheel's…
+    cow: bool = False  # Linux: the cluster on a copy-on-write filesystem (reflink clones)
+    cow_path: str = ""  # …in this XFS/btrfs directory; "" = a loop-mounted XFS image (root)
+    cow_size_gb: int = 64  # the image's size (sparse: it takes what is written)
 
 
 @dataclass(frozen=True)

@@ -39,6 +39,11 @@ def _check_server(config: Config, source: Path) -> None:
     if not 0 < server.max_connections <= 10000:
         raise _err(source, "server.max_connections",
                    f"{server.max_connections} must be between 1 and 10000")
+    if server.cow_path and not (server.cow_path.startswith(("/", "~"))):
+        raise _err(source, "server.cow_path", f"{server.cow_path!r} must be an absolute path "
+                   "(or start with ~)")
+    if server.cow_size_gb < 1:
+        raise _err(source, "server.cow_size_gb", "must be 1 or more")
     if server.bin_dir:
         problem = _bin_dir_problem(server.bin_dir)
         if problem:

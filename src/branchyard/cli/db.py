@@ -210,15 +210,28 @@ def server() -> None:
     """branchyard's managed local Postgres (used when no server is configured)."""
 
 
+COW_IMAGE = "\0image"  # `--cow` with no PATH
+
+
 @server.command("start")
+@click.option("--cow", "cow", metavar="[PATH]", is_flag=False, flag_value=COW_IMAGE,
+              default=None, help="Linux: put the cluster on a copy-on-write filesystem "
+              "(reflink clones): in PATH, a directory on XFS or btrfs, or, as root with no "
+              "PATH, on a loop-mounted XFS image branchyard makes.")
 @json_option
-def server_start(as_json: bool) -> None:
+def server_start(cow: str | None, as_json: bool) -> None:
     """Start the managed server (initialising it the first time). Inside a
     repository, also create its main databases and write their URLs to the main
     worktree's env override file."""
     def body() -> Reply:
+        from dataclasses import replace
+
         from branchyard.db import managed
 
+        if cow is not None:
+            path = "" if cow in (None, COW_IMAGE) else str(cow)
+            base = _server_config()
+            managed.move_to_cow(replace(base, cow=True, cow_path=path or base.cow_path))
         prepared = _prepare_main()
         info = _server_json(managed.status())
         info["main"] = prepared
@@ -252,12 +265,22 @@ def _prepare_main() -> dict[str, Any]:
 
 
 @server.command("stop")
+@click.option("--remove", is_flag=True, help="Also delete the cluster and its data (and "
+              "the disk image `--cow` made); refused while it holds databases, unless --force.")
+@click.option("--force", is_flag=True, help="With --remove: even when it holds databases.")
 @json_option
-def server_stop(as_json: bool) -> None:
-    """Stop the managed server (its data is kept)."""
+def server_stop(remove: bool, force: bool, as_json: bool) -> None:
+    """Stop the managed server (its data is kept, unless --remove)."""
     def body() -> Reply:
         from branchyard.db import managed
 
+        if remove:
+            gone = managed.remove(force=force)
+            if gone is None:
+                return Reply({"removed": None}, "there is no managed cluster")
+            info = {"removed": gone.cluster_dir, "image": gone.cow_image or None}
+            return Reply(info, f"removed the managed cluster {gone.cluster_dir}" +
+                         (f" and its disk image {gone.cow_image}" if gone.cow_image else ""))
         stopped = managed.stop()
         return Reply({"stopped": stopped},
                      "stopped" if stopped else "the managed server was not running")
@@ -322,7 +345,8 @@ def _server_json(st: ServerStatus) -> dict[str, Any]:
     if st.state is not None:
         data.update(port=st.state.port, url=mask_url(st.state.url),
                     data_dir=str(st.state.data_dir), log=str(st.state.log_file),
-                    run_as=st.state.user or None, bin_dir=st.state.bin_dir)
+                    run_as=st.state.user or None, bin_dir=st.state.bin_dir,
+                    cow_image=st.state.cow_image or None)
     if st.running and st.state is not None:
         from branchyard.db import cloning
         from branchyard.db import postgres as pg
