@@ -67,27 +67,75 @@ def _forget(common_dir: Path, name: str) -> None:
         records.forget_pool(state, name)
 
 
-def refill(common_dir: Path, snapshot_name: str) -> int:
+QUIET_FOR = 0.5  # seconds without a clone running before a spare is made
+QUIET_WAIT = 600.0  # …waited for at most this long (then the spare is made anyway)
+
+
+def refill(common_dir: Path, snapshot_name: str, *, quiet_for: float = QUIET_FOR) -> int:
     """Top the pool of ``snapshot_name`` up to its size; the number created.
 
-    Only one refill per snapshot runs at a time; a second returns 0 at once.
+    Spares are made one at a time, each after no clone of the snapshot has run
+    for ``quiet_for`` seconds: a burst of `up`s clones first, the pool
+    refills after it instead of contending with it. Only one refill per snapshot
+    runs at a time; a second returns 0 at once (the first sees its claim before
+    it ends).
     """
     from filelock import FileLock, Timeout
 
     lock = FileLock(str(common_dir / "branchyard" / f"pool-{snapshot_name}.lock"))
-    try:
-        lock.acquire(timeout=0)
-    except Timeout:
-        return 0
-    try:
-        made = 0
-        while (name := _next_spare(common_dir, snapshot_name)) is not None:
-            fault("pool.pending")
-            _create_spare(common_dir, snapshot_name, name)
-            made += 1
-        return made
-    finally:
-        lock.release()
+    made = 0
+    while True:
+        try:
+            lock.acquire(timeout=0)
+        except Timeout:
+            return made
+        try:
+            while (spare := _next_spare(common_dir, snapshot_name)) is not None:
+                fault("pool.pending")
+                try:
+                    _wait_for_quiet(spare.server, snapshot_name, quiet_for)
+                except BaseException:
+                    _forget(common_dir, spare.name)
+                    raise
+                _create_spare(common_dir, snapshot_name, spare)
+                made += 1
+        finally:
+            lock.release()
+        if not _short(common_dir, snapshot_name):  # a claim between the last check
+            return made                            # and the release: go round again
+
+
+def _short(common_dir: Path, snapshot_name: str) -> bool:
+    state = Ledger(common_dir).read()
+    snap = next((s for s in records.snapshots(state) if s.name == snapshot_name), None)
+    if snap is None or records.current_snapshot(state, snap.key) != snap:
+        return False
+    have = [p for p in records.pool(state) if p.snapshot == snapshot_name
+            and p.state in ("pending", "ready")]
+    return len(have) < snap.pool
+
+
+def _wait_for_quiet(server: str, snapshot_name: str, quiet_for: float) -> None:
+    """Wait until no other session has cloned ``snapshot_name`` (a ``CREATE
+    DATABASE`` naming it) for ``quiet_for`` s."""
+    import time
+
+    if quiet_for <= 0:
+        return
+    query = ("SELECT count(*) FROM pg_stat_activity WHERE pid <> pg_backend_pid() "
+             "AND state = 'active' AND query ILIKE 'CREATE DATABASE%%' "
+             "AND position(%s in query) > 0")
+    deadline = time.monotonic() + QUIET_WAIT
+    with pg.connect(server) as conn:
+        quiet_since = time.monotonic()
+        while time.monotonic() < deadline:
+            row = conn.execute(query, (snapshot_name,)).fetchone()
+            now = time.monotonic()
+            if row and row[0]:
+                quiet_since = now
+            elif now - quiet_since >= quiet_for:
+                return
+            time.sleep(0.05)
 
 
 def _next_spare(common_dir: Path, snapshot_name: str) -> PoolRecord | None:
