@@ -42,9 +42,9 @@ def test_a_refill_waits_until_no_clone_runs(project: RepoInfo, main_db: str, uid
     ended: list[float] = []
 
     def slow_clone() -> None:
-        with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-            with pytest.raises(psycopg.Error):
-                conn.execute(f'CREATE DATABASE "{uid}_slow" TEMPLATE "{busy}"')
+        with psycopg.connect(PG_ADMIN, autocommit=True) as conn, \
+                pytest.raises(psycopg.Error):
+            conn.execute(f'CREATE DATABASE "{uid}_slow" TEMPLATE "{busy}"')
         ended.append(time.monotonic())
 
     with psycopg.connect(pg_url(busy)):
