@@ -15,6 +15,7 @@ import subprocess
 import sys
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from branchyard.db import postgres as pg
 from branchyard.db import records
@@ -23,6 +24,9 @@ from branchyard.errors import BranchyardError
 from branchyard.faults import fault
 from branchyard.ledger import Ledger
 from branchyard.paths import state_dir
+
+if TYPE_CHECKING:
+    from filelock import FileLock
 
 
 def claim(common_dir: Path, snapshot: SnapshotRecord, target: str) -> bool:
@@ -67,7 +71,7 @@ def _forget(common_dir: Path, name: str) -> None:
         records.forget_pool(state, name)
 
 
-QUIET_FOR = 0.5  # seconds without a clone running before a spare is made
+QUIET_FOR = 2.0  # seconds without a clone running before a spare is made
 QUIET_WAIT = 600.0  # …waited for at most this long (then the spare is made anyway)
 
 
@@ -80,9 +84,9 @@ def refill(common_dir: Path, snapshot_name: str, *, quiet_for: float = QUIET_FOR
     runs at a time; a second returns 0 at once (the first sees its claim before
     it ends).
     """
-    from filelock import FileLock, Timeout
+    from filelock import Timeout
 
-    lock = FileLock(str(common_dir / "branchyard" / f"pool-{snapshot_name}.lock"))
+    lock = refill_lock(common_dir, snapshot_name)
     made = 0
     while True:
         try:
@@ -186,8 +190,32 @@ def drain(common_dir: Path, snapshot_name: str) -> list[str]:
     return gone
 
 
+def refill_lock(common_dir: Path, snapshot_name: str) -> FileLock:
+    """Held by the refill of ``snapshot_name``'s pool (one at a time)."""
+    from filelock import FileLock
+
+    return FileLock(str(common_dir / "branchyard" / f"pool-{snapshot_name}.lock"))
+
+
+def refill_running(common_dir: Path, snapshot_name: str) -> bool:
+    """Whether a refill of ``snapshot_name``'s pool holds its lock now."""
+    from filelock import Timeout
+
+    lock = refill_lock(common_dir, snapshot_name)
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        return True
+    lock.release()
+    return False
+
+
 def spawn_refill(common_dir: Path, snapshot_name: str) -> int:
-    """Start a detached ``branchyard db _refill`` and return its pid at once."""
+    """Start a detached ``branchyard db _refill`` and return its pid at once; 0 when
+    a refill runs already (it sees the claim made before this call before it ends,
+    so a burst of `up`s does not start a process each)."""
+    if refill_running(common_dir, snapshot_name):
+        return 0
     log_dir = state_dir() / "logs"
     log_dir.mkdir(parents=True, exist_ok=True)
     log = (log_dir / "pool-refill.log").open("ab")
