@@ -134,3 +134,34 @@ def test_a_ledger_record_naming_another_clones_database_does_not_drop_it(
     a.json("down", "feat/z")
     with pg.connect(PG_ADMIN) as conn:
         assert not pg.exists(conn, name)
+
+
+def _hand_to(name: str, holder: Clone) -> None:
+    """As if the other clone had made it (the name-race a ledger cannot see)."""
+    with pg.connect(PG_ADMIN) as conn:
+        owner.record(conn, name, owner.Owner(holder.clone_id, "machine-a", str(holder.path)))
+
+
+def test_down_and_doctor_keep_a_recorded_database_the_server_says_is_another_clones(
+        local_pair: tuple[Project, Clone, Clone]) -> None:
+    project, a, b = local_pair
+    name = f"{project.main_db}_{slug_for('feat/q')}"
+    b.json("up", "feat/q")
+    _hand_to(name, a)
+    down = b.json("down", "feat/q")
+    [kept] = down["kept"]  # type: ignore[misc]
+    assert kept["reason"] == "held_elsewhere" and kept["database"] == name  # type: ignore[index]
+    assert "belongs to another clone" in kept["message"]  # type: ignore[index]
+    assert _rows(name) == 10
+
+    other = f"{project.main_db}_{slug_for('feat/r')}"
+    b.json("up", "feat/r")
+    crashed = subprocess.run(
+        [sys.executable, "-m", "branchyard", "down", "feat/r"], cwd=b.path,
+        env=cli_env(BRANCHYARD_STATE_DIR=str(b.state), BRANCHYARD_FAULT="teardown.destroying"),
+        capture_output=True, text=True, timeout=120, check=False)
+    assert crashed.returncode != 0
+    _hand_to(other, a)
+    b.json("doctor", "--fix", code=0)
+    assert _rows(other) == 10
+    assert b.json("doctor")["healthy"] is True  # forgotten by b, not retried forever
