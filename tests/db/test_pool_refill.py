@@ -57,3 +57,35 @@ def test_a_refill_waits_until_no_clone_runs(project: RepoInfo, main_db: str, uid
     assert ended and made >= ended[0] + pool.QUIET_FOR * 0.9
     assert [p.state for p in records.pool(ledger.read())] == ["ready"]
     PROVIDER.destroy(alloc)
+
+
+def test_a_refill_waits_while_an_up_is_setting_up(project: RepoInfo, main_db: str) -> None:
+    from branchyard.ledger import WorktreeRecord
+
+    entry = DatabaseConfig(name="app", source=pg_url(main_db), pool=1)
+    ctx = plan_ctx(project, entry)
+    [alloc] = PROVIDER.plan(ctx)
+    PROVIDER.create(alloc, ctx)
+    wait_for_refills()
+    ledger = Ledger(project.common_dir)
+    [snap] = records.snapshots(ledger.read())
+    for spare in records.pool(ledger.read()):
+        with pg.connect(PG_ADMIN) as conn:
+            pg.drop(conn, spare.name)
+        with ledger.update() as state:
+            records.forget_pool(state, spare.name)
+    with ledger.update() as state:  # another `up` of the burst, still setting up
+        state.worktrees["other"] = WorktreeRecord("other", "other", "other", 9, "/nowhere")
+    made: list[int] = []
+    refill = threading.Thread(target=lambda: made.append(
+        pool.refill(project.common_dir, snap.name, quiet_for=0.3)))
+    refill.start()
+    time.sleep(2)
+    assert made == [] and records.pool(ledger.read())[0].state == "pending"
+    with ledger.update() as state:
+        state.worktrees["other"].state = "ready"
+    refill.join(timeout=60)
+    assert made == [1] and [p.state for p in records.pool(ledger.read())] == ["ready"]
+    with ledger.update() as state:
+        state.worktrees.pop("other")
+    PROVIDER.destroy(alloc)

@@ -73,16 +73,17 @@ def _forget(common_dir: Path, name: str) -> None:
 
 QUIET_FOR = 2.0  # seconds without a clone running before a spare is made
 QUIET_WAIT = 600.0  # …waited for at most this long (then the spare is made anyway)
+SETTING_UP_FOR = 300.0  # a worktree "provisioning" for longer is a crashed `up`: not waited for
 
 
 def refill(common_dir: Path, snapshot_name: str, *, quiet_for: float = QUIET_FOR) -> int:
     """Top the pool of ``snapshot_name`` up to its size; the number created.
 
     Spares are made one at a time, each after no clone of the snapshot has run
-    for ``quiet_for`` seconds: a burst of `up`s clones first, the pool
-    refills after it instead of contending with it. Only one refill per snapshot
-    runs at a time; a second returns 0 at once (the first sees its claim before
-    it ends).
+    and no `up` has been setting up for ``quiet_for`` seconds: a burst of `up`s
+    clones first, the pool refills after it instead of contending with it. Only
+    one refill per snapshot runs at a time; a second returns 0 at once (the first
+    sees its claim before it ends).
     """
     from filelock import Timeout
 
@@ -97,7 +98,7 @@ def refill(common_dir: Path, snapshot_name: str, *, quiet_for: float = QUIET_FOR
             while (spare := _next_spare(common_dir, snapshot_name)) is not None:
                 fault("pool.pending")
                 try:
-                    _wait_for_quiet(spare.server, snapshot_name, quiet_for)
+                    _wait_for_quiet(common_dir, spare.server, snapshot_name, quiet_for)
                 except BaseException:
                     _forget(common_dir, spare.name)
                     raise
@@ -119,9 +120,20 @@ def _short(common_dir: Path, snapshot_name: str) -> bool:
     return len(have) < snap.pool
 
 
-def _wait_for_quiet(server: str, snapshot_name: str, quiet_for: float) -> None:
-    """Wait until no other session has cloned ``snapshot_name`` (a ``CREATE
-    DATABASE`` naming it) for ``quiet_for`` s."""
+def _setting_up(common_dir: Path) -> bool:
+    """Whether an `up`/`setup` of this repository is under way (a worktree entry
+    still "provisioning", made in the last :data:`SETTING_UP_FOR` s)."""
+    import time
+
+    now = time.time()
+    return any(w.state == "provisioning" and now - w.created_at < SETTING_UP_FOR
+               for w in Ledger(common_dir).read().worktrees.values())
+
+
+def _wait_for_quiet(common_dir: Path, server: str, snapshot_name: str,
+                    quiet_for: float) -> None:
+    """Wait until, for ``quiet_for`` s, no other session has cloned ``snapshot_name``
+    (a ``CREATE DATABASE`` naming it) and no `up` of the repository is setting up."""
     import time
 
     if quiet_for <= 0:
@@ -135,7 +147,7 @@ def _wait_for_quiet(server: str, snapshot_name: str, quiet_for: float) -> None:
         while time.monotonic() < deadline:
             row = conn.execute(query, (snapshot_name,)).fetchone()
             now = time.monotonic()
-            if row and row[0]:
+            if (row and row[0]) or _setting_up(common_dir):
                 quiet_since = now
             elif now - quiet_since >= quiet_for:
                 return
