@@ -85,11 +85,9 @@ def is_shared(server_url: str, forced: bool) -> bool:
 
 
 def shared_name(name: str, owner_short: str) -> str:
-    """``name`` with the clone's short id, kept within Postgres's 63 bytes."""
-    from branchyard.db.postgres import truncate_bytes
-
-    suffix = f"_{owner_short}"
-    return truncate_bytes(name, 63 - len(suffix)) + suffix
+    """``name`` with the clone's short id (never truncated: two names cut to the
+    same prefix would meet; a name over 63 bytes is refused at plan time)."""
+    return f"{name}_{owner_short}"
 
 
 def of_spec(spec: Mapping[str, Any]) -> Owner:
