@@ -373,6 +373,9 @@ def _server_text(info: dict[str, Any]) -> str:
     lines = [f"managed Postgres: {state} on 127.0.0.1:{info['port']}",
              f"  url   {info['url']}", f"  data  {info['data_dir']}",
              f"  bin   {info['bin_dir']}"]
+    if info.get("cow_image"):
+        lines.append(f"  disk  {info['cow_image']} (XFS image, loop-mounted; "
+                     "`server stop --remove` deletes it)")
     if info["running"]:
         lines.append(f"  connections {info['connections']}/{info['max_connections']}, "
                      f"version {info['version']}")
