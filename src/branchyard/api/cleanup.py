@@ -81,9 +81,11 @@ def _retire(ctx: Context, name: str) -> str:
 @contextlib.contextmanager
 def _refill_paused(common_dir: Path, snapshot: str) -> Iterator[bool]:
     """Hold the pool's refill lock (True), or say a refill runs (False)."""
-    from filelock import FileLock, Timeout
+    from filelock import Timeout
 
-    lock = FileLock(str(common_dir / "branchyard" / f"pool-{snapshot}.lock"))
+    from branchyard.db.pool import refill_lock
+
+    lock = refill_lock(common_dir, snapshot)
     try:
         lock.acquire(timeout=0)
     except Timeout:

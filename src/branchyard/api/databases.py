@@ -23,6 +23,7 @@ from branchyard.providers import get_provider
 
 if TYPE_CHECKING:
     from branchyard.db.cloning import CloneMethod
+    from branchyard.db.snapshot import SnapshotInfo
 
 WARN_RATIO = 0.8
 
@@ -49,6 +50,7 @@ class DbStatus:
     main: bool
     databases: tuple[dict[str, Any], ...]
     warnings: tuple[str, ...] = field(default_factory=tuple)
+    snapshots: tuple[SnapshotInfo, ...] = ()  # the project's, with size and users
 
 
 def find_target(name: str | None, start: Path | str | None = None) -> DbTarget:
@@ -136,8 +138,10 @@ def status(branch: str | None = None) -> DbStatus:
         rows.append(row)
         warnings.extend(row.pop("warnings", []))
     ident = target.identity
+    shown = tuple(snapshots(target.ctx)) if any(a.kind == "postgres"
+                                                 for a in target.allocations) else ()
     return DbStatus(str(target.path), ident.branch, ident.slug, ident.subdomain, target.main,
-                    tuple(rows), tuple(dict.fromkeys(warnings)))
+                    tuple(rows), tuple(dict.fromkeys(warnings)), shown)
 
 
 def _inspect_postgres(alloc: Allocation) -> dict[str, Any]:
@@ -160,7 +164,24 @@ def _inspect_postgres(alloc: Allocation) -> dict[str, Any]:
     tool, last = postgres_last_migration(spec["url"], spec.get("migrations_query", ""))
     out.update(exists=True, size=info.size, connections=info.connections,
                tables=pg.table_count(spec["url"]), migration_tool=tool, last_migration=last)
+    if spec.get("role") == "worktree":
+        out.update(_snapshot_of(spec))
     return out
+
+
+def _snapshot_of(spec: Mapping[str, Any]) -> dict[str, Any]:
+    """The snapshot a worktree's database is cloned from: how old, main changed since."""
+    from branchyard.db import freshness, snapshot
+    from branchyard.db.provision import clones, snapshot_source
+
+    if not clones(spec):
+        return {}
+    src = snapshot_source(spec, str(spec["server"]))
+    record = snapshot.current(src)
+    if record is None:
+        return {}
+    fresh = freshness.of(src, record)
+    return {"snapshot": {"name": record.name, "text": fresh.text(), **fresh.as_json()}}
 
 
 def _clone_method(conn: Any, spec: Mapping[str, Any]) -> CloneMethod:
@@ -299,3 +320,37 @@ def psql_argv(branch: str | None, args: tuple[str, ...]) -> tuple[list[str], dic
     from dataclasses import replace
 
     return [tool("psql"), "-d", replace(url, password="").render(), *args], env
+
+
+def snapshot_uses(ctx: Context) -> dict[str, int]:
+    """How many of the ledger's worktrees clone from each snapshot key."""
+    from branchyard.db.provision import clones, snapshot_source
+
+    uses: dict[str, int] = {}
+    for record in ctx.ledger.read().worktrees.values():
+        for res in record.resources:
+            spec = res.spec
+            if res.kind == "postgres" and spec.get("role") == "worktree" and clones(spec):
+                key = snapshot_source(spec, str(spec["server"])).key
+                uses[key] = uses.get(key, 0) + 1
+    return uses
+
+
+def snapshots(ctx: Context | None = None) -> list[SnapshotInfo]:
+    """The project's snapshots with their size and the worktrees cloned from them."""
+    from branchyard.db import snapshot
+
+    ctx = ctx or open_context()
+    return snapshot.inventory(ctx.repo.common_dir, snapshot_uses(ctx))
+
+
+def drop_unused_snapshots(ctx: Context | None = None) -> list[str]:
+    """`gc --snapshots`: drop the snapshots (and warm pools) no worktree uses."""
+    from branchyard.db import snapshot
+
+    ctx = ctx or open_context()
+    gone: list[str] = []
+    for info in snapshots(ctx):
+        if info.in_use == 0:
+            gone.extend(snapshot.drop_all(ctx.repo.common_dir, info.key))
+    return gone

@@ -17,7 +17,7 @@ def machine_findings() -> list[Finding]:
     from branchyard.paths import state_dir
 
     return [*lease_findings(), *redis_lease_findings(), *stale_tempfiles(state_dir()),
-            *stale_tempfiles(state_dir() / "proxy"), *_proxy_crashed()]
+            *stale_tempfiles(state_dir() / "proxy"), *_proxy_crashed(), *_cow_unmounted()]
 
 
 def lease_findings() -> list[Finding]:
@@ -111,6 +111,24 @@ def _pid_alive(pid: int) -> bool:
     import psutil
 
     return psutil.pid_exists(pid)
+
+
+def _cow_unmounted() -> list[Finding]:
+    """The managed server's recorded disk image, not mounted (after a reboot)."""
+    from branchyard.db import cow, managed
+
+    try:
+        state = managed.load_state()
+    except BranchyardError:
+        return []
+    if state is None or not state.cow_image or cow.is_mounted(state.cow_home):
+        return []
+    return [Finding(
+        "cow_unmounted", f"the managed server's disk image {state.cow_image}",
+        "branchyard server", f"it is not mounted on {state.cow_mount} (after a reboot?), so "
+        "the cluster on it cannot start", fix="mount it again (as root)",
+        hint="or `branchyard server stop --remove --force` to delete the cluster and image",
+        ref=(state.cow_image,))]
 
 
 def _proxy_crashed() -> list[Finding]:

@@ -11,6 +11,7 @@ from branchyard import ports as portlib
 from branchyard.api import intents
 from branchyard.api.stopping import stop_worktree_processes
 from branchyard.context import Context, open_context
+from branchyard.db.owner import HeldElsewhereError
 from branchyard.errors import BranchyardError, PartialError, WorktreeError
 from branchyard.events import NullReporter, Reporter
 from branchyard.faults import fault
@@ -26,7 +27,8 @@ class Kept:
 
     resource: str  # "postgres app"
     database: str  # its name (a path for SQLite)
-    reason: str  # "adopted": never branchyard's to drop; "failed": kept for `doctor --fix`
+    reason: str  # "adopted": never branchyard's to drop; "failed": kept for `doctor --fix`;
+    # "held_elsewhere": the server says another clone of the repository holds it
     message: str
 
     def to_json(self) -> dict[str, str]:
@@ -99,6 +101,9 @@ def _release(ctx: Context, record: WorktreeRecord, reporter: Reporter) -> Teardo
             try:
                 _destroy(ctx, record.slug, alloc)
                 released.append(_what(alloc))
+            except HeldElsewhereError as err:  # another clone's: reported, never dropped
+                kept.append(Kept(_what(alloc), _name(alloc), "held_elsewhere", err.message))
+                _forget(ctx, record.slug, res.key)
             except BranchyardError as err:
                 errors.append(err)
                 kept.append(Kept(_what(alloc), _name(alloc), "failed",

@@ -85,11 +85,19 @@ def _resource(ctx: Context, finding: Finding) -> str:
         live = state.worktrees[slug].resource(key)
         if live is not None:
             live.state = "destroying"
-    get_provider(res.kind).destroy(Allocation(res.kind, res.key, res.spec))  # adopted: kept
+    from branchyard.db.owner import HeldElsewhereError
+
+    held = ""
+    try:
+        get_provider(res.kind).destroy(Allocation(res.kind, res.key, res.spec))  # adopted: kept
+    except HeldElsewhereError as err:  # another clone's: reported, never dropped
+        held = err.message
     with ctx.ledger.update() as state:
         rec = state.worktrees.get(slug)
         if rec is not None:
             rec.resources = [r for r in rec.resources if r.key != key]
+    if held:
+        return f"kept {res.kind} {key} and removed it from the ledger: {held}"
     if is_adopted(res.spec):
         return (f"kept {res.kind} {key} (adopted: branchyard did not create it) and "
                 "removed it from the ledger")

@@ -70,7 +70,14 @@ def _tempfile(finding: Finding) -> str:
     return "removed it"
 
 
+def _remount(finding: Finding) -> str:
+    from branchyard.db import managed
+
+    return managed.remount_image()
+
+
 MACHINE_REPAIRS: dict[str, Callable[[Finding], str]] = {
+    "cow_unmounted": _remount,
     "orphan_lease": _lease,
     "orphan_redis_lease": _redis_lease,
     "proxy_crashed": _proxy,

@@ -43,7 +43,8 @@ def db_status(branch: str | None, as_json: bool) -> None:
         st = tools.status(branch)
         data = {"worktree": {"path": st.worktree, "branch": st.branch, "slug": st.slug,
                              "subdomain": st.subdomain, "main": st.main},
-                "databases": list(st.databases), "warnings": list(st.warnings)}
+                "databases": list(st.databases), "warnings": list(st.warnings),
+                "snapshots": [s.as_json() for s in st.snapshots]}
         return Reply(data, _status_text(st))
 
     respond("db status", as_json, body)
@@ -80,6 +81,11 @@ def _status_text(st: DbStatus) -> str:
                          f"{row['server_connections']}/{row['max_connections']}")
         if "clone" in row:
             lines.append(f"    clone        {row['clone']['label']}")
+        if "snapshot" in row:
+            lines.append(f"    snapshot     {row['snapshot']['text']}")
+    from branchyard.cli.render import snapshot_lines
+
+    lines.extend(snapshot_lines(st.snapshots))
     lines.extend(f"warning: {w}" for w in st.warnings)
     return "\n".join(lines)
 
@@ -212,15 +218,28 @@ def server() -> None:
     """branchyard's managed local Postgres (used when no server is configured)."""
 
 
+COW_IMAGE = "\0image"  # `--cow` with no PATH
+
+
 @server.command("start")
+@click.option("--cow", "cow", metavar="[PATH]", is_flag=False, flag_value=COW_IMAGE,
+              default=None, help="Linux: put the cluster on a copy-on-write filesystem "
+              "(reflink clones): in PATH, a directory on XFS or btrfs, or, as root with no "
+              "PATH, on a loop-mounted XFS image branchyard makes.")
 @json_option
-def server_start(as_json: bool) -> None:
+def server_start(cow: str | None, as_json: bool) -> None:
     """Start the managed server (initialising it the first time). Inside a
     repository, also create its main databases and write their URLs to the main
     worktree's env override file."""
     def body() -> Reply:
+        from dataclasses import replace
+
         from branchyard.db import managed
 
+        if cow is not None:
+            path = "" if cow in (None, COW_IMAGE) else str(cow)
+            base = _server_config()
+            managed.move_to_cow(replace(base, cow=True, cow_path=path or base.cow_path))
         prepared = _prepare_main()
         info = _server_json(managed.status())
         info["main"] = prepared
@@ -254,12 +273,22 @@ def _prepare_main() -> dict[str, Any]:
 
 
 @server.command("stop")
+@click.option("--remove", is_flag=True, help="Also delete the cluster and its data (and "
+              "the disk image `--cow` made); refused while it holds databases, unless --force.")
+@click.option("--force", is_flag=True, help="With --remove: even when it holds databases.")
 @json_option
-def server_stop(as_json: bool) -> None:
-    """Stop the managed server (its data is kept)."""
+def server_stop(remove: bool, force: bool, as_json: bool) -> None:
+    """Stop the managed server (its data is kept, unless --remove)."""
     def body() -> Reply:
         from branchyard.db import managed
 
+        if remove:
+            gone = managed.remove(force=force)
+            if gone is None:
+                return Reply({"removed": None}, "there is no managed cluster")
+            info = {"removed": gone.cluster_dir, "image": gone.cow_image or None}
+            return Reply(info, f"removed the managed cluster {gone.cluster_dir}" +
+                         (f" and its disk image {gone.cow_image}" if gone.cow_image else ""))
         stopped = managed.stop()
         return Reply({"stopped": stopped},
                      "stopped" if stopped else "the managed server was not running")
@@ -324,7 +353,8 @@ def _server_json(st: ServerStatus) -> dict[str, Any]:
     if st.state is not None:
         data.update(port=st.state.port, url=mask_url(st.state.url),
                     data_dir=str(st.state.data_dir), log=str(st.state.log_file),
-                    run_as=st.state.user or None, bin_dir=st.state.bin_dir)
+                    run_as=st.state.user or None, bin_dir=st.state.bin_dir,
+                    cow_image=st.state.cow_image or None)
     if st.running and st.state is not None:
         from branchyard.db import cloning
         from branchyard.db import postgres as pg
@@ -351,6 +381,9 @@ def _server_text(info: dict[str, Any]) -> str:
     lines = [f"managed Postgres: {state} on 127.0.0.1:{info['port']}",
              f"  url   {info['url']}", f"  data  {info['data_dir']}",
              f"  bin   {info['bin_dir']}"]
+    if info.get("cow_image"):
+        lines.append(f"  disk  {info['cow_image']} (XFS image, loop-mounted; "
+                     "`server stop --remove` deletes it)")
     if info["running"]:
         lines.append(f"  connections {info['connections']}/{info['max_connections']}, "
                      f"version {info['version']}")

@@ -12,11 +12,13 @@ from branchyard.cli.output import Reply, json_option, respond
 @json_option
 def ls(no_dirty: bool, as_json: bool) -> None:
     """List the worktrees with their identity, ports, URL and state."""
+    from branchyard.api.databases import snapshots
     from branchyard.api.info import list_worktrees
-    from branchyard.cli.render import stray_lines, table
+    from branchyard.cli.render import snapshot_lines, stray_lines, table
 
     def body() -> Reply:
         views = list_worktrees(check_dirty=not no_dirty)
+        snaps = snapshots()
         rows = [[v.branch or "(detached)", v.state, v.url or "-",
                  " ".join(f"{k}={p}" for k, p in v.ports.items()) or "-",
                  str(len(v.databases)), str(len(v.processes)),
@@ -25,9 +27,11 @@ def ls(no_dirty: bool, as_json: bool) -> None:
                  v.path] for v in views]
         text = table(rows, ["BRANCH", "STATE", "URL", "PORTS", "DBS", "PROCS", "DIRTY",
                             "RADAR", "SERVICES", "PATH"])
-        text = "\n".join([text, *stray_lines(views)])
+        extra = [*stray_lines(views), *snapshot_lines(snaps, unused_only=True)]
         warnings = [s["message"] for v in views for s in v.extra.get("strays", [])]
-        return Reply({"worktrees": [v.to_json() for v in views], "warnings": warnings}, text)
+        return Reply({"worktrees": [v.to_json() for v in views], "warnings": warnings,
+                      "snapshots": [s.as_json() for s in snaps]},
+                     "\n".join([text, *extra]) if extra else text)
 
     respond("ls", as_json, body)
 

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:  # `ls`/`status` must not pay for importing setup's modules
     from branchyard.api.provisioning import SetupResult
     from branchyard.api.views import WorktreeView
+    from branchyard.db.snapshot import SnapshotInfo
     from branchyard.events import PhaseTime, Reporter
 
 
@@ -122,3 +123,22 @@ def write_cd_target(path: str) -> bool:
     with open(target, "w", encoding="utf-8") as fh:
         fh.write(path)
     return True
+
+
+def snapshot_lines(found: Sequence[SnapshotInfo], *, unused_only: bool = False) -> list[str]:
+    """One line per snapshot: size, age, users; how to drop one no worktree uses."""
+    import time
+
+    from branchyard.db.freshness import age_text
+
+    lines = []
+    for snap in found:
+        if unused_only and snap.in_use:
+            continue
+        size = "size unknown" if snap.size < 0 else f"{snap.size / 1e6:.1f} MB"
+        spares = f" + {snap.spares} warm spare(s)" if snap.spares else ""
+        users = (f"{snap.in_use} worktree(s) cloned from it" if snap.in_use else
+                 "no worktree uses it: `branchyard gc --snapshots` drops it")
+        lines.append(f"snapshot {snap.name}: {size}{spares}, "
+                     f"{age_text(time.time() - snap.created)} old; {users}")
+    return lines

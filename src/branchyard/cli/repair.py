@@ -30,15 +30,23 @@ def doctor(fix: bool, all_repos: bool, as_json: bool) -> None:
 
 @click.command()
 @click.option("--all", "all_repos", is_flag=True, help=ALL_HELP)
+@click.option("--snapshots", is_flag=True,
+              help="Also drop the golden snapshots (and warm pools) no worktree uses.")
 @json_option
-def gc(all_repos: bool, as_json: bool) -> None:
+def gc(all_repos: bool, snapshots: bool, as_json: bool) -> None:
     """Release everything that belongs to worktrees that are gone (`doctor --fix`
     limited to them): stop their processes, drop their databases, free their ports."""
-    _run("gc", fix=True, gone_only=True, all_repos=all_repos, as_json=as_json)
+    if snapshots and all_repos:
+        from branchyard.errors import UsageError
+
+        raise UsageError("`gc --snapshots` works on one repository at a time",
+                         hint="run it inside each repository, without --all")
+    _run("gc", fix=True, gone_only=True, all_repos=all_repos, as_json=as_json,
+         snapshots=snapshots)
 
 
 def _run(command: str, *, fix: bool, gone_only: bool, all_repos: bool,
-         as_json: bool) -> None:
+         as_json: bool, snapshots: bool = False) -> None:
     from branchyard.api.doctor import DoctorRequest, doctor_all
     from branchyard.api.doctor import doctor as run_doctor
 
@@ -46,8 +54,15 @@ def _run(command: str, *, fix: bool, gone_only: bool, all_repos: bool,
         request = DoctorRequest(fix=fix, gone_only=gone_only)
         if not all_repos:
             report = run_doctor(request)
-            return Reply(report_json(report), report_text(report, command),
-                         exit_code=0 if report.healthy else 1)
+            data, text = report_json(report), report_text(report, command)
+            if snapshots:
+                from branchyard.api.databases import drop_unused_snapshots
+
+                dropped = drop_unused_snapshots()
+                data["snapshots_dropped"] = dropped
+                text += ("\ndropped the unused snapshot(s) " + ", ".join(dropped)
+                         if dropped else "\nno unused snapshot to drop")
+            return Reply(data, text, exit_code=0 if report.healthy else 1)
         reports = doctor_all(request)
         healthy = all(r.healthy for r in reports)
         return Reply({"healthy": healthy, "reports": [report_json(r) for r in reports]},

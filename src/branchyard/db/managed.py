@@ -25,8 +25,9 @@ from typing import TYPE_CHECKING
 
 from branchyard import statefile
 from branchyard.config import ServerConfig
-from branchyard.db import pgbin
-from branchyard.errors import CommandError, DatabaseError
+from branchyard.db import cow, pgbin
+from branchyard.db.cow import CowHome
+from branchyard.errors import CommandError, DatabaseError, UnsafeError
 from branchyard.external import run
 from branchyard.paths import state_dir
 
@@ -51,6 +52,12 @@ class ServerState:
     version: int = 0  # PostgreSQL major version of bin_dir; 0 = recorded before it was
     previous_cluster_dir: str = ""  # the cluster an upgrade moved from, kept until removed
     previous_version: int = 0
+    cow_image: str = ""  # the XFS image branchyard made and mounted for the cluster
+    cow_mount: str = ""  # where that image is mounted
+
+    @property
+    def cow_home(self) -> CowHome:
+        return CowHome(Path(self.cluster_dir), self.cow_image, self.cow_mount)
 
     @property
     def data_dir(self) -> Path:
@@ -138,10 +145,61 @@ def _choose(cfg: ServerConfig, port: int, password: str) -> ServerState:
                  "or PostgreSQL (brew install postgresql@18, apt install postgresql)")
     user = run_as_user()
     bins = pgbin.reachable(bins, user)
+    home = _cow_home(cfg, user) if wants_cow(cfg) else CowHome(_cluster_dir(user))
     return ServerState(port=port or cfg.port or free_port(),
                        password=password or secrets.token_urlsafe(18),
-                       cluster_dir=str(_cluster_dir(user)), bin_dir=str(bins.bin_dir),
-                       user=user, max_connections=cfg.max_connections, version=bins.version)
+                       cluster_dir=str(home.cluster_dir), bin_dir=str(bins.bin_dir),
+                       user=user, max_connections=cfg.max_connections, version=bins.version,
+                       cow_image=home.image, cow_mount=home.mount)
+
+
+def wants_cow(cfg: ServerConfig) -> bool:
+    return cfg.cow or bool(cfg.cow_path)
+
+
+def _cow_home(cfg: ServerConfig, user: str) -> CowHome:
+    """The copy-on-write home ``[server] cow``/``cow_path`` asks for (an image is
+    made and mounted here, once)."""
+    key = str(server_home())
+    if cfg.cow_path:
+        home = cow.in_directory(Path(cfg.cow_path), key)
+        if user and not _traversable(home.cluster_dir.parent):
+            raise DatabaseError(
+                f"--cow {cfg.cow_path}: the user the server runs as ({user}) cannot reach it",
+                hint=f"make {cfg.cow_path} and its parents searchable by others (chmod o+x), "
+                     "or name another directory")
+        return home
+    home = cow.image_home(key)
+    cow.make_image(home, cfg.cow_size_gb)
+    return home
+
+
+def move_to_cow(cfg: ServerConfig) -> ServerState:
+    """`server start --cow`: the cluster on a copy-on-write home. An existing
+    cluster is never moved (its data stays where it is): refused unless it is
+    on one already."""
+    existing = load_state()
+    if existing is not None and not existing.cow_image and not _on_reflinks(existing):
+        if (existing.data_dir / "PG_VERSION").exists():
+            raise DatabaseError(
+                f"the managed cluster already exists at {existing.cluster_dir}, on a "
+                "filesystem without reflinks; branchyard does not move a cluster's data",
+                hint="if its data is disposable: `branchyard server stop --remove`, then "
+                     "`branchyard server start --cow`; otherwise dump what you need "
+                     "(pg_dumpall), do that, and restore it into the new cluster")
+        with server_lock():  # reserved, never initialised: choose its home again
+            home = _cow_home(cfg, existing.user)
+            save_state(replace(existing, cluster_dir=str(home.cluster_dir),
+                               cow_image=home.image, cow_mount=home.mount))
+    return start(cfg)
+
+
+def _on_reflinks(state: ServerState) -> bool:
+    from branchyard.db import cloning
+
+    where = Path(state.cluster_dir)
+    probe = where if where.is_dir() else where.parent
+    return probe.is_dir() and cloning.reflinks(probe)
 
 
 def free_port() -> int:
@@ -221,6 +279,7 @@ def run_cluster(state: ServerState, *, port: int = 0) -> None:
     run when given (an upgrade's new cluster, beside the old one); idempotent."""
     if _postmaster_pid(state):
         return
+    cow.ensure_mounted(state.cow_home)  # never a cluster on the bare mount point
     on = replace(state, port=port) if port else state
     _check_port_free(on)
     if not (state.data_dir / "PG_VERSION").exists():
@@ -267,6 +326,9 @@ def upgrade_note(state: ServerState) -> str:
 def notes(state: ServerState) -> list[str]:
     """What ``server status`` should add: an upgrade to suggest, an old cluster kept."""
     found = [upgrade_note(state)]
+    if state.cow_image and not cow.is_mounted(state.cow_home):
+        found.append(f"its disk image {state.cow_image} is not mounted (after a reboot?): "
+                     "starting the server remounts it as root; `branchyard doctor --fix`")
     if state.previous_cluster_dir:
         found.append(f"the PostgreSQL {state.previous_version or '?'} cluster the upgrade "
                      f"moved from is kept at {state.previous_cluster_dir}; once you have "
@@ -385,11 +447,60 @@ def _chown_tree(root: Path, user: str) -> None:
         os.chown(path, entry.pw_uid, entry.pw_gid)
 
 
+def remount_image() -> str:
+    """`doctor --fix`: mount the recorded image again; what was done."""
+    state = load_state()
+    if state is None or not state.cow_image:
+        return "no image is recorded"
+    return (f"mounted {state.cow_image} on {state.cow_mount}"
+            if cow.ensure_mounted(state.cow_home) else "already mounted")
+
+
+def held_databases(state: ServerState) -> list[str]:
+    """The cluster's databases that hold someone's data (all but ``postgres``, the
+    templates, and branchyard's snapshots and warm spares); starts it to ask."""
+    from branchyard.db import postgres as pg
+
+    with server_lock():
+        run_cluster(state)
+    with pg.connect(state.url) as conn:
+        rows = conn.execute("SELECT datname FROM pg_database WHERE NOT datistemplate "
+                            "AND datname <> 'postgres' ORDER BY 1").fetchall()
+    return [str(r[0]) for r in rows if "__snap_" not in r[0] and "__pool_" not in r[0]]
+
+
+def remove(*, force: bool) -> ServerState | None:
+    """`server stop --remove`: delete the cluster (and the image it lives on); the
+    state removed, None when there was none. Without ``force``, refused while it
+    holds databases other than branchyard's snapshots and spares."""
+    state = load_state()
+    if state is None:
+        return None
+    if not force:
+        try:
+            held = held_databases(state)
+        except DatabaseError as err:
+            raise DatabaseError(f"cannot list the managed cluster's databases before "
+                                f"removing it: {err.message}",
+                                hint="`branchyard server stop --remove --force` deletes it "
+                                     "anyway, with all its data") from None
+        if held:
+            raise UnsafeError(
+                f"the managed cluster holds {len(held)} database(s) "
+                f"({', '.join(held[:6])}{'…' if len(held) > 6 else ''}); removing it "
+                "deletes their data",
+                hint="dump what you need, then `branchyard server stop --remove --force`")
+    remove_cluster()
+    return state
+
+
 def remove_cluster() -> None:
     """Stop the cluster and delete its data and state (``server destroy``, tests)."""
     state = load_state()
     if state is None:
         return
-    stop()
+    with contextlib.suppress(DatabaseError):
+        stop()
     shutil.rmtree(state.cluster_dir, ignore_errors=True)
+    cow.remove_image(state.cow_home)
     (server_home() / "server.json").unlink(missing_ok=True)

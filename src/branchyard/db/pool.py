@@ -15,6 +15,7 @@ import subprocess
 import sys
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from branchyard.db import postgres as pg
 from branchyard.db import records
@@ -23,6 +24,9 @@ from branchyard.errors import BranchyardError
 from branchyard.faults import fault
 from branchyard.ledger import Ledger
 from branchyard.paths import state_dir
+
+if TYPE_CHECKING:
+    from filelock import FileLock
 
 
 def claim(common_dir: Path, snapshot: SnapshotRecord, target: str) -> bool:
@@ -67,27 +71,87 @@ def _forget(common_dir: Path, name: str) -> None:
         records.forget_pool(state, name)
 
 
-def refill(common_dir: Path, snapshot_name: str) -> int:
+QUIET_FOR = 2.0  # seconds without a clone running before a spare is made
+QUIET_WAIT = 600.0  # …waited for at most this long (then the spare is made anyway)
+SETTING_UP_FOR = 300.0  # a worktree "provisioning" for longer is a crashed `up`: not waited for
+
+
+def refill(common_dir: Path, snapshot_name: str, *, quiet_for: float = QUIET_FOR) -> int:
     """Top the pool of ``snapshot_name`` up to its size; the number created.
 
-    Only one refill per snapshot runs at a time; a second returns 0 at once.
+    Spares are made one at a time, each after no clone of the snapshot has run
+    and no `up` has been setting up for ``quiet_for`` seconds: a burst of `up`s
+    clones first, the pool refills after it instead of contending with it. Only
+    one refill per snapshot runs at a time; a second returns 0 at once (the first
+    sees its claim before it ends).
     """
-    from filelock import FileLock, Timeout
+    from filelock import Timeout
 
-    lock = FileLock(str(common_dir / "branchyard" / f"pool-{snapshot_name}.lock"))
-    try:
-        lock.acquire(timeout=0)
-    except Timeout:
-        return 0
-    try:
-        made = 0
-        while (name := _next_spare(common_dir, snapshot_name)) is not None:
-            fault("pool.pending")
-            _create_spare(common_dir, snapshot_name, name)
-            made += 1
-        return made
-    finally:
-        lock.release()
+    lock = refill_lock(common_dir, snapshot_name)
+    made = 0
+    while True:
+        try:
+            lock.acquire(timeout=0)
+        except Timeout:
+            return made
+        try:
+            while (spare := _next_spare(common_dir, snapshot_name)) is not None:
+                fault("pool.pending")
+                try:
+                    _wait_for_quiet(common_dir, spare.server, snapshot_name, quiet_for)
+                except BaseException:
+                    _forget(common_dir, spare.name)
+                    raise
+                _create_spare(common_dir, snapshot_name, spare)
+                made += 1
+        finally:
+            lock.release()
+        if not _short(common_dir, snapshot_name):  # a claim between the last check
+            return made                            # and the release: go round again
+
+
+def _short(common_dir: Path, snapshot_name: str) -> bool:
+    state = Ledger(common_dir).read()
+    snap = next((s for s in records.snapshots(state) if s.name == snapshot_name), None)
+    if snap is None or records.current_snapshot(state, snap.key) != snap:
+        return False
+    have = [p for p in records.pool(state) if p.snapshot == snapshot_name
+            and p.state in ("pending", "ready")]
+    return len(have) < snap.pool
+
+
+def _setting_up(common_dir: Path) -> bool:
+    """Whether an `up`/`setup` of this repository is under way (a worktree entry
+    still "provisioning", made in the last :data:`SETTING_UP_FOR` s)."""
+    import time
+
+    now = time.time()
+    return any(w.state == "provisioning" and now - w.created_at < SETTING_UP_FOR
+               for w in Ledger(common_dir).read().worktrees.values())
+
+
+def _wait_for_quiet(common_dir: Path, server: str, snapshot_name: str,
+                    quiet_for: float) -> None:
+    """Wait until, for ``quiet_for`` s, no other session has cloned ``snapshot_name``
+    (a ``CREATE DATABASE`` naming it) and no `up` of the repository is setting up."""
+    import time
+
+    if quiet_for <= 0:
+        return
+    query = ("SELECT count(*) FROM pg_stat_activity WHERE pid <> pg_backend_pid() "
+             "AND state = 'active' AND query ILIKE 'CREATE DATABASE%%' "
+             "AND position(%s in query) > 0")
+    deadline = time.monotonic() + QUIET_WAIT
+    with pg.connect(server) as conn:
+        quiet_since = time.monotonic()
+        while time.monotonic() < deadline:
+            row = conn.execute(query, (snapshot_name,)).fetchone()
+            now = time.monotonic()
+            if (row and row[0]) or _setting_up(common_dir):
+                quiet_since = now
+            elif now - quiet_since >= quiet_for:
+                return
+            time.sleep(0.05)
 
 
 def _next_spare(common_dir: Path, snapshot_name: str) -> PoolRecord | None:
@@ -138,8 +202,32 @@ def drain(common_dir: Path, snapshot_name: str) -> list[str]:
     return gone
 
 
+def refill_lock(common_dir: Path, snapshot_name: str) -> FileLock:
+    """Held by the refill of ``snapshot_name``'s pool (one at a time)."""
+    from filelock import FileLock
+
+    return FileLock(str(common_dir / "branchyard" / f"pool-{snapshot_name}.lock"))
+
+
+def refill_running(common_dir: Path, snapshot_name: str) -> bool:
+    """Whether a refill of ``snapshot_name``'s pool holds its lock now."""
+    from filelock import Timeout
+
+    lock = refill_lock(common_dir, snapshot_name)
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        return True
+    lock.release()
+    return False
+
+
 def spawn_refill(common_dir: Path, snapshot_name: str) -> int:
-    """Start a detached ``branchyard db _refill`` and return its pid at once."""
+    """Start a detached ``branchyard db _refill`` and return its pid at once; 0 when
+    a refill runs already (it sees the claim made before this call before it ends,
+    so a burst of `up`s does not start a process each)."""
+    if refill_running(common_dir, snapshot_name):
+        return 0
     log_dir = state_dir() / "logs"
     log_dir.mkdir(parents=True, exist_ok=True)
     log = (log_dir / "pool-refill.log").open("ab")

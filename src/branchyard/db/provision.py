@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from branchyard.db import owner
 from branchyard.db import postgres as pg
 from branchyard.db.hooks import run_database_hook
 from branchyard.errors import DatabaseError
@@ -15,6 +16,7 @@ from branchyard.plan import PlanContext, adopted_note, adopted_refusal, is_adopt
 if TYPE_CHECKING:
     import psycopg
 
+    from branchyard.db.records import SnapshotRecord
     from branchyard.db.snapshot import SnapshotSource
 
 
@@ -33,8 +35,11 @@ def provision(spec: Mapping[str, Any], ctx: PlanContext) -> bool:
     if spec["role"] == "main":
         return _ensure_main(spec, server, ctx)
     target = spec["database"]
+    ours = owner.of_spec(spec)
     with pg.connect(server) as conn:
         existed = pg.exists(conn, target)
+        if existed:
+            owner.check_ours(conn, target, ours)  # never use nor replace another clone's
     if existed and is_adopted(spec):
         if ctx.reseed:
             raise adopted_refusal(target, f"`DROP DATABASE {target}`")
@@ -49,6 +54,8 @@ def provision(spec: Mapping[str, Any], ctx: PlanContext) -> bool:
         with pg.connect(server) as conn:  # empty, or --reseed: ours to replace
             pg.drop(conn, target)
     _seed(spec, server, ctx)
+    with pg.connect(server) as conn:
+        owner.record(conn, target, ours)
     _run_setup(spec, ctx)
     return True
 
@@ -99,8 +106,9 @@ def clones(spec: Mapping[str, Any]) -> bool:
 def snapshot_source(spec: Mapping[str, Any], server: str) -> SnapshotSource:
     from branchyard.db.snapshot import SnapshotSource
 
+    clone = owner.of_spec(spec).clone if spec.get("shared") else ""
     return SnapshotSource(Path(spec["common_dir"]), server,
-                          spec["seed_source"] or spec["main_url"], int(spec["pool"]))
+                          spec["seed_source"] or spec["main_url"], int(spec["pool"]), clone)
 
 
 def _clone(spec: Mapping[str, Any], server: str, ctx: PlanContext) -> None:
@@ -111,7 +119,10 @@ def _clone(spec: Mapping[str, Any], server: str, ctx: PlanContext) -> None:
         _require_main(spec, server)
     if spec.get("managed"):
         _note_upgrade(ctx)
-    snap = snapshot.ensure(src, ctx.reporter)
+    before = snapshot.current(src)
+    snap = snapshot.ensure(src, ctx.reporter, refresh=spec.get("refresh") == "auto")
+    if before is not None and snap.name == before.name:
+        _note_freshness(src, snap, spec["main"], ctx)
     target = spec["database"]
     if src.pool and pool.claim(src.common_dir, snap, target):
         ctx.reporter.message(f"{target}: claimed a warm clone of {spec['main']!r}")
@@ -121,6 +132,16 @@ def _clone(spec: Mapping[str, Any], server: str, ctx: PlanContext) -> None:
             pg.create(conn, target, template=snap.name)
     if src.pool:
         pool.spawn_refill(src.common_dir, snap.name)
+
+
+def _note_freshness(src: SnapshotSource, snap: SnapshotRecord, main: str,
+                    ctx: PlanContext) -> None:
+    """Say how old the snapshot cloned is and whether main has changed since."""
+    from branchyard.db import freshness
+
+    fresh = freshness.of(src, snap)
+    hint = " (`branchyard db snapshot` refreshes it)" if fresh.stale else ""
+    ctx.reporter.message(f"snapshot of {main!r}: {fresh.text()}{hint}")
 
 
 def _note_upgrade(ctx: PlanContext) -> None:
@@ -148,7 +169,8 @@ def _run_setup(spec: Mapping[str, Any], ctx: PlanContext) -> None:
 
 
 def drop_worktree_database(spec: Mapping[str, Any]) -> None:
-    """Drop the database of a ledger record; never a main or an adopted one."""
+    """Drop the database of a ledger record; never a main or an adopted one, nor
+    one whose comment names another clone (:class:`owner.HeldElsewhereError`)."""
     if spec["role"] == "main" or spec["database"] == spec["main"] or is_adopted(spec):
         return
     if spec.get("managed"):
@@ -159,6 +181,8 @@ def drop_worktree_database(spec: Mapping[str, Any]) -> None:
     server = server_url(spec)
     with pg.connect(server) as conn:
         _wait_for_creators(conn, spec["database"])
+        if pg.exists(conn, spec["database"]):
+            owner.check_ours(conn, spec["database"], owner.of_spec(spec))
         pg.drop(conn, spec["database"])
 
 

@@ -29,6 +29,7 @@ class SnapshotRecord:
     method: str = ""  # template | dump
     pool: int = 0  # spare clones to keep
     created: float = field(default_factory=time.time)
+    main_writes: int = -1  # main's rows written (pg_stat_database) before the copy; -1 unknown
 
 
 @dataclass(frozen=True)

@@ -7,10 +7,11 @@ port is read from its state file, reserved on first use); ``create`` seeds;
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Any
 
 from branchyard.config import DatabaseConfig
-from branchyard.db import sources
+from branchyard.db import owner, sources
 from branchyard.db.urls import mask_url, parse_url
 from branchyard.errors import DatabaseError
 from branchyard.plan import Allocation, PlanContext, is_adopted
@@ -63,12 +64,16 @@ def plan_entry(entry: DatabaseConfig, ctx: PlanContext) -> Allocation:
     main_url, managed = main_database_url(entry, ctx)
     main = parse_url(main_url).database
     is_main = sources.is_main_worktree(ctx.worktree, ctx.repo.main_path)
+    server = entry.server or parse_url(main_url).with_database(ADMIN_DB).render()
+    holder = owner.owner_for(ctx.repo.common_dir, ctx.worktree)
+    shared = owner.is_shared(server, entry.shared)
     target = main if is_main else sources.name_from_template(entry, main, ctx.identity.slug)
+    if shared and not is_main:
+        target = owner.shared_name(target, holder.short)
     try:
         check_name(target)
     except DatabaseError as exc:
         raise DatabaseError(f"[[database]] {entry.name!r}: {exc.message}", exc.hint) from None
-    server = entry.server or parse_url(main_url).with_database(ADMIN_DB).render()
     if not is_main and target == main and _same_server(server, main_url):
         raise sources.refuse_main(entry, target)
     seed_source = ""
@@ -80,7 +85,8 @@ def plan_entry(entry: DatabaseConfig, ctx: PlanContext) -> Allocation:
         "url": parse_url(main_url).with_database(target).render(), "env": entry.env,
         "seed": entry.seed, "seed_source": seed_source, "setup": list(entry.setup),
         "pool": entry.pool, "managed": managed, "common_dir": str(ctx.repo.common_dir),
-        "migrations_query": entry.migrations_query,
+        "migrations_query": entry.migrations_query, "refresh": entry.refresh,
+        "shared": shared, "owner": asdict(holder),
     }
     if managed:
         from branchyard.db.managed import settings_of
