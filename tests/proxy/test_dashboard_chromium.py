@@ -67,8 +67,6 @@ def test_the_page_renders_without_javascript(
 
 @pytest.fixture
 def svc_yard(repo: Path) -> Iterator[list[Path]]:
-    pytest.importorskip("branchyard.services", reason="the services feature (h/services) "
-                                                      "is not in this tree")
     yield from services_worktrees(repo)
 
 

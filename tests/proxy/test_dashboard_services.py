@@ -12,9 +12,6 @@ import pytest
 from dashkit import EventReader, Session, service_state, services_worktrees
 from proxykit import ProxyThread, wait_for
 
-pytest.importorskip("branchyard.services", reason="the services feature (h/services) is "
-                                                  "not in this tree")
-
 from branchyard import api
 
 

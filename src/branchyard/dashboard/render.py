@@ -13,7 +13,8 @@ from html import escape
 from urllib.parse import quote
 
 from branchyard.dashboard.model import DatabaseCard, RepoCard, WorktreeCard, Yard
-from branchyard.dashboard.services_view import LIVE, LogEntry, ServiceCard
+from branchyard.dashboard.services_view import LIVE, ServiceCard
+from branchyard.services.logs import LogLine
 
 
 def page(title: str, base: str, token: str, body: str, *, stream: str) -> str:
@@ -165,14 +166,14 @@ def _locks(repo: RepoCard) -> str:
             f"<th>reason</th></tr></thead><tbody>{rows}</tbody></table>")
 
 
-def logs_html(worktree: str, service: str, lines: list[LogEntry], back: str) -> str:
+def logs_html(worktree: str, service: str, lines: list[LogLine], back: str) -> str:
     items = "".join(log_line(x) for x in lines)
     return (f"<main id=logs><p><a href='{escape(back)}'>← all worktrees</a></p>"
             f"<h2>{escape(service)} <small>{escape(worktree)}</small></h2>"
             f"<pre id=loglines class=log>{items}</pre></main>")
 
 
-def log_line(line: LogEntry) -> str:
+def log_line(line: LogLine) -> str:
     stamp = time.strftime("%H:%M:%S", time.localtime(line.time))
     return (f"<span class='l-{escape(line.stream)}'><time>{stamp}</time> "
             f"{escape(line.text)}</span>\n")
