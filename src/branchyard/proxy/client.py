@@ -297,14 +297,18 @@ class ClientConnection(asyncio.Protocol):
             self.mark = b""
 
     def _close(self) -> None:
+        self._end()
+        self.buf = b""
+        self.transport.close()
+
+    def _end(self) -> None:
+        """What ends with the connection: a splice, its loop mark, the head timer."""
         self._cancel_splice()
         self._forget_mark()
         if self.head_timer is not None:
             self.head_timer.cancel()
             self.head_timer = None
         self.state = CLOSED
-        self.buf = b""
-        self.transport.close()
 
     def _cancel_splice(self) -> None:
         if self.splice is not None:
@@ -321,12 +325,7 @@ class ClientConnection(asyncio.Protocol):
         return self.state in (WAIT, CONNECTING) and self.req_done
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self._cancel_splice()
-        self._forget_mark()
-        if self.head_timer is not None:
-            self.head_timer.cancel()
-            self.head_timer = None
-        self.state = CLOSED
+        self._end()
         self.server.connections.discard(self)
         if self.handed is not None:
             self.handed.lost()
