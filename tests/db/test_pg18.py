@@ -201,7 +201,10 @@ def test_a_cluster_on_xfs_clones_by_reflink(
         xfs_dir: Path, wheel_bins: pgbin.PgBinaries, monkeypatch: pytest.MonkeyPatch) -> None:
     assert cloning.reflinks(xfs_dir) is True
     monkeypatch.setenv("BRANCHYARD_STATE_DIR", str(xfs_dir / "state"))
-    state = managed.start(ServerConfig(bin_dir=str(wheel_bins.bin_dir)))
+    # [server] cow_path: as root the state dir is private, and the cluster would
+    # otherwise live under /var/lib/branchyard, on the root filesystem
+    state = managed.start(ServerConfig(bin_dir=str(wheel_bins.bin_dir),
+                                       cow_path=str(xfs_dir)))
     try:
         assert state.data_dir.is_relative_to(xfs_dir)
         with pg.connect(state.url) as conn:
