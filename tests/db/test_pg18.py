@@ -200,12 +200,11 @@ def xfs_dir() -> Iterator[Path]:
 def test_a_cluster_on_xfs_clones_by_reflink(
         xfs_dir: Path, wheel_bins: pgbin.PgBinaries, monkeypatch: pytest.MonkeyPatch) -> None:
     assert cloning.reflinks(xfs_dir) is True
-    state_dir = xfs_dir / "state"
-    (state_dir / "server").mkdir(parents=True)
-    for reachable in (state_dir, state_dir / "server"):  # by the server's user, so the
-        reachable.chmod(0o755)  # cluster lives on XFS (a home branchyard makes is 0700)
-    monkeypatch.setenv("BRANCHYARD_STATE_DIR", str(state_dir))
-    state = managed.start(ServerConfig(bin_dir=str(wheel_bins.bin_dir)))
+    monkeypatch.setenv("BRANCHYARD_STATE_DIR", str(xfs_dir / "state"))
+    # [server] cow_path: as root the state dir is private, and the cluster would
+    # otherwise live under /var/lib/branchyard, on the root filesystem
+    state = managed.start(ServerConfig(bin_dir=str(wheel_bins.bin_dir),
+                                       cow_path=str(xfs_dir)))
     try:
         assert state.data_dir.is_relative_to(xfs_dir)
         with pg.connect(state.url) as conn:

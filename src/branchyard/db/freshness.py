@@ -56,12 +56,14 @@ def age_text(seconds: float) -> str:
 
 
 def main_writes(src: SnapshotSource) -> int | None:
-    """Main's rows written so far (None when its server cannot say)."""
+    """Main's rows written so far (None when its server cannot say, and for a
+    `dump:` seed's remote, which is not asked on every `up`)."""
     from psycopg import Error
 
-    url = src.server if src.same_server else src.source
+    if not src.same_server:
+        return None
     try:
-        with pg.connect(url) as conn:
+        with pg.connect(src.server) as conn:
             row = conn.execute(WRITES_SQL, (parse_url(src.source).database,)).fetchone()
     except (BranchyardError, Error):
         return None
