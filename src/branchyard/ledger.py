@@ -22,7 +22,10 @@ from branchyard.errors import LedgerError
 from branchyard.identity import Identity
 from branchyard.paths import is_inside
 
-SCHEMA = 1
+# 2: worktree git ids, the `removing` state, run records with their wrapper, adopted
+# and owned resources, main's runs. A version-1 ledger reads as it is (the new
+# fields have defaults); a branchyard that reads only 1 refuses 2 clearly.
+SCHEMA = 2
 LOCK_TIMEOUT = 30.0
 # Never reset silently: it is the only record of what to drop on teardown.
 REPAIR_HINT = ("repair the JSON by hand (or put back an older copy), then run the command "

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from branchyard.errors import LedgerError
-from branchyard.ledger import Ledger, ResourceRecord, WorktreeRecord
+from branchyard.ledger import SCHEMA, Ledger, ResourceRecord, WorktreeRecord
 
 
 def _bump(common: str, n: int) -> None:
@@ -26,7 +26,7 @@ def test_round_trip_keeps_records_and_order(tmp_path: Path) -> None:
     again = ledger.read().worktrees["s_1"]
     assert again == rec
     assert list(again.ports) == ["PORT", "API_PORT"]
-    assert json.loads(ledger.path.read_text())["version"] == 1
+    assert json.loads(ledger.path.read_text())["version"] == SCHEMA == 2
 
 
 def test_a_ledger_of_the_first_format_is_read(tmp_path: Path) -> None:
@@ -37,7 +37,8 @@ def test_a_ledger_of_the_first_format_is_read(tmp_path: Path) -> None:
     assert ledger.read().worktrees["s_1"].branch == "feat/s"
     with ledger.update():
         pass
-    assert json.loads(ledger.path.read_text())["version"] == 1
+    written = json.loads(ledger.path.read_text())
+    assert (written["version"], written["schema"]) == (SCHEMA, SCHEMA)  # what an older one reads
 
 
 def test_parallel_processes_never_lose_an_update(tmp_path: Path) -> None:
