@@ -19,6 +19,7 @@ from branchyard.providers import get_provider
 from branchyard.sharedenv import SharedFile
 
 if TYPE_CHECKING:
+    from branchyard.db.snapshot import SnapshotInfo
     from branchyard.processes import ProcInfo
 
 
@@ -239,6 +240,18 @@ def env_of(start: Path | str | None = None, *, name: str | None = None) -> dict[
     record = live_record_for(ctx, name)
     refresh_env_files(ctx, record)
     return full_env(ctx, record)
+
+
+def project_snapshots(ctx: Context) -> list[SnapshotInfo]:
+    """The golden snapshots the ledger records, with their size (`ls`); a project
+    without any pays neither the database tools' import nor a connection."""
+    from branchyard.db.records import snapshots as recorded
+
+    if not recorded(ctx.ledger.read()):
+        return []
+    from branchyard.api.databases import snapshots
+
+    return snapshots(ctx)
 
 
 def worktree_env(path: Path) -> dict[str, str]:

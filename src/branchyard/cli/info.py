@@ -12,13 +12,14 @@ from branchyard.cli.output import Reply, json_option, respond
 @json_option
 def ls(no_dirty: bool, as_json: bool) -> None:
     """List the worktrees with their identity, ports, URL and state."""
-    from branchyard.api.databases import snapshots
-    from branchyard.api.info import list_worktrees
+    from branchyard.api.info import list_worktrees, project_snapshots
     from branchyard.cli.render import snapshot_lines, stray_lines, table
+    from branchyard.context import open_context
 
     def body() -> Reply:
-        views = list_worktrees(check_dirty=not no_dirty)
-        snaps = snapshots()
+        ctx = open_context()
+        views = list_worktrees(check_dirty=not no_dirty, ctx=ctx)
+        snaps = project_snapshots(ctx)
         rows = [[v.branch or "(detached)", v.state, v.url or "-",
                  " ".join(f"{k}={p}" for k, p in v.ports.items()) or "-",
                  str(len(v.databases)), str(len(v.processes)),

@@ -226,11 +226,14 @@ class SnapshotInfo:
 
 def inventory(common_dir: Path, uses: dict[str, int]) -> list[SnapshotInfo]:
     """The current snapshot of each key with its size; ``uses``: worktrees per key."""
+    state = Ledger(common_dir).read()
+    keys = sorted({s.key for s in records.snapshots(state)})
+    if not keys:
+        return []  # `ls` of a project without snapshots pays nothing for the driver
     from psycopg import Error
 
-    state = Ledger(common_dir).read()
     found = []
-    for key in sorted({s.key for s in records.snapshots(state)}):
+    for key in keys:
         record = records.current_snapshot(state, key)
         if record is None:
             continue
