@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from branchyard import git
-from branchyard.api.envcopies import env_files_of, refresh_env_files
 from branchyard.api.targets import Target, record_for, resolve
 from branchyard.api.views import WorktreeView, databases_of, url_of
 from branchyard.context import Context, open_context
@@ -16,11 +15,11 @@ from branchyard.envfile import main_env_files, read_env_files
 from branchyard.errors import BranchyardError, WorktreeError
 from branchyard.ledger import WorktreeRecord
 from branchyard.providers import get_provider
-from branchyard.sharedenv import SharedFile
 
 if TYPE_CHECKING:
     from branchyard.db.snapshot import SnapshotInfo
     from branchyard.processes import ProcInfo
+    from branchyard.sharedenv import SharedFile
 
 
 def list_worktrees(start: Path | str | None = None, *, check_dirty: bool = True,
@@ -197,6 +196,8 @@ def _env_files(ctx: Context, target: Target) -> list[SharedFile]:
         return []
     here = ctx.loc.worktree is not None and \
         os.path.realpath(ctx.loc.worktree) == os.path.realpath(target.path)
+    from branchyard.api.envcopies import env_files_of, refresh_env_files
+
     return (refresh_env_files if here else env_files_of)(ctx, target.record)
 
 
@@ -238,7 +239,10 @@ def env_of(start: Path | str | None = None, *, name: str | None = None) -> dict[
     """The worktree's env (its shared env files brought up to date first)."""
     ctx = open_context(start)
     record = live_record_for(ctx, name)
-    refresh_env_files(ctx, record)
+    if ctx.config.env.shared:  # only shared files can be copies to bring up to date
+        from branchyard.api.envcopies import refresh_env_files
+
+        refresh_env_files(ctx, record)
     return full_env(ctx, record)
 
 

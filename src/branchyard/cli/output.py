@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import os
 import sys
-import traceback
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -86,6 +85,8 @@ def _write_crash_log(command: str) -> Path:
 
     path = state_dir() / "logs" / f"crash-{os.getpid()}.log"
     path.parent.mkdir(parents=True, exist_ok=True)
+    import traceback
+
     path.write_text(f"branchyard {command}\n{traceback.format_exc()}", encoding="utf-8")
     return path
 
