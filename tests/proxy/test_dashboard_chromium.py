@@ -134,7 +134,13 @@ def test_a_cross_site_post_is_refused_and_the_dashboard_s_own_runs(
     open_page(browser, dash)
     selector = f"article[data-worktree={json.dumps(str(alpha))}] button[value=start]"
     assert browser.evaluate(f"document.querySelector({json.dumps(selector)}).click() ?? 1") == 1
-    wait_for(lambda: service_state(alpha) == "ready", timeout=20, what="web to start")
+    try:  # a loaded machine: the supervisor's backoff may need a few rounds
+        wait_for(lambda: service_state(alpha) == "ready", timeout=60, what="web to start")
+    except AssertionError as err:
+        note = browser.evaluate("document.getElementById('note').textContent")
+        lines = [line.text for line in api_last_lines(alpha)]
+        raise AssertionError(f"{err}: web is {service_state(alpha)!r}; the page says "
+                             f"{note!r}; its log ends {lines[-5:]}") from None
     wait_for(lambda: browser.evaluate("document.getElementById('note').textContent")
              == f"started web in {alpha.name}", what="the action's answer on the page")
 
