@@ -73,3 +73,15 @@ def quiet_port_range(size: int = 1000) -> tuple[int, int]:
     low = int(ephemeral.read_text().split()[0]) if ephemeral.exists() else 32768
     start = random.randrange(max(1024, low - 16000), low - size, 10)
     return start, start + size - 1
+
+
+def run_cli(capsys: pytest.CaptureFixture[str], cwd: Path, *argv: str) -> tuple[int, str, str]:
+    """The CLI in this process: exit code, stdout, and stderr without the timed
+    progress lines."""
+    from branchyard.cli.main import main
+
+    os.chdir(cwd)
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, "".join(line for line in err.splitlines(keepends=True)
+                              if not line.startswith("[") and not line.startswith("{"))

