@@ -14,6 +14,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from branchyard.errors import ServiceError
@@ -65,13 +66,22 @@ def _launch(directory: Path, worktree: str) -> None:
                            hint=f"see {log}")
 
 
-def _wait_applied(directory: Path, generation: int) -> SupervisorState:
+def _poll(directory: Path, ready: Callable[[SupervisorState], bool],
+          interval: float) -> SupervisorState | None:
+    """The supervisor's state once ``ready`` holds, within START_TIMEOUT; else None."""
     deadline = time.monotonic() + START_TIMEOUT
     while time.monotonic() < deadline:
         state = read_state(directory)
-        if state is not None and state.generation >= generation and state.pid:
+        if state is not None and ready(state):
             return state
-        time.sleep(0.02)
+        time.sleep(interval)
+    return None
+
+
+def _wait_applied(directory: Path, generation: int) -> SupervisorState:
+    applied = _poll(directory, lambda s: s.generation >= generation and bool(s.pid), 0.02)
+    if applied is not None:
+        return applied
     state = read_state(directory)
     if state is not None and supervisor_alive(state):  # one that was starting: tell it
         os.kill(state.pid, signal.SIGUSR1)
@@ -81,12 +91,9 @@ def _wait_applied(directory: Path, generation: int) -> SupervisorState:
 
 
 def _retry(directory: Path, generation: int) -> SupervisorState:
-    deadline = time.monotonic() + START_TIMEOUT
-    while time.monotonic() < deadline:
-        state = read_state(directory)
-        if state is not None and state.generation >= generation:
-            return state
-        time.sleep(0.05)
+    applied = _poll(directory, lambda s: s.generation >= generation, 0.05)
+    if applied is not None:
+        return applied
     raise ServiceError("the service supervisor runs but did not apply the new plan",
                        hint=f"see {directory / 'supervisor.log'}")
 
