@@ -35,7 +35,7 @@ from nodetree import generate_node_modules
 from branchyard.deps.install import Runner
 from branchyard.deps.reuse import DepsTarget, Session, ensure_deps
 from branchyard.deps.treecopy import CopyRequest, copy_tree, default_workers
-from branchyard.fsprobe import FsProbe
+from branchyard.system.fsprobe import FsProbe
 
 NPM_PACKAGES = {"express": "4.21.2", "semver": "7.6.3", "chalk": "4.1.2", "is-number": "7.0.0"}
 NPM_ENV = {"npm_config_audit": "false", "npm_config_fund": "false",

@@ -307,7 +307,7 @@ class BenchRepo:
 
     def route(self, name: str, port: int) -> str:
         """Route ``<name>.app.localhost`` to ``port``; return that host."""
-        from branchyard.identity import derive_identity
+        from branchyard.core.identity import derive_identity
         from branchyard.ledger import Ledger, WorktreeRecord
 
         ident = derive_identity(name)

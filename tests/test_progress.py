@@ -9,14 +9,14 @@ import time
 
 import pytest
 
-from branchyard.events import PhaseTime, PhaseTimer
-from branchyard.progress import (
+from branchyard.cli.progress import (
     JsonReporter,
     PlainReporter,
     RichReporter,
     make_reporter,
     summary,
 )
+from branchyard.core.events import PhaseTime, PhaseTimer
 
 
 class FakeClock:
@@ -162,7 +162,7 @@ def test_summary_says_where_the_time_went() -> None:
 
 
 def test_importing_progress_does_not_import_rich() -> None:
-    code = "import sys, branchyard.progress; print('rich' in sys.modules)"
+    code = "import sys, branchyard.cli.progress; print('rich' in sys.modules)"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           check=True, timeout=30)
     assert done.stdout.strip() == "False"

@@ -5,10 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from branchyard.config import Config
-from branchyard.configload import load_config
+from branchyard.config.load import load_config
+from branchyard.config.model import Config
 from branchyard.ledger import Ledger
-from branchyard.repo import Location, RepoInfo, locate, repo_info
+from branchyard.repo.locate import Location, RepoInfo, locate, repo_info
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from branchyard.events import NullReporter, Reporter
+from branchyard.core.events import NullReporter, Reporter
 
 DEMO_BRANCHES = ("feat/checkout", "fix/login-bug")
 GITIGNORE = ".env.local\n.env.development.local\nagent-browser.json\nnode_modules/\n"
@@ -184,8 +184,8 @@ def _clean(repo: Path, root: Path, reporter: Reporter, *, stop_server: bool,
     from branchyard.proxy.registry import unregister_repo
 
     unregister_repo(repo / ".git")  # the proxy never serves the thrown-away repository
-    from branchyard.mainports import main_owner
-    from branchyard.ports import release_ports
+    from branchyard.system.mainports import main_owner
+    from branchyard.system.ports import release_ports
 
     release_ports(main_owner((repo / ".git").resolve()))  # `ls` leased main's port
     shutil.rmtree(root, ignore_errors=True)

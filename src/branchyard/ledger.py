@@ -1,7 +1,7 @@
 """The per-repo ledger: what branchyard made, recorded before it is made.
 
 It lives in ``<git-common-dir>/branchyard/ledger.json``, shared by all worktrees of
-the repository: versioned JSON written by :mod:`branchyard.statefile` (atomic,
+the repository: versioned JSON written by :mod:`branchyard.core.statefile` (atomic,
 mode 0600, in a 0700 directory) under a file lock, so parallel agents never see a
 half-written file.
 """
@@ -17,10 +17,11 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from branchyard import git, statefile
-from branchyard.errors import LedgerError
-from branchyard.identity import Identity
-from branchyard.paths import is_inside
+from branchyard.core import statefile
+from branchyard.core.errors import LedgerError
+from branchyard.core.identity import Identity
+from branchyard.core.paths import is_inside
+from branchyard.repo import git
 
 # 2: worktree git ids, the `removing` state, run records with their wrapper, adopted
 # and owned resources, main's runs. A version-1 ledger reads as it is (the new

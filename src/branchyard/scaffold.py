@@ -8,12 +8,12 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from branchyard import git
-from branchyard.config import CONFIG_FILE, DepsConfig
+from branchyard.config.model import CONFIG_FILE, DepsConfig
+from branchyard.core.errors import UnsafeError
 from branchyard.deps.detect import detect_deps, detect_package_manager, render_deps_toml
 from branchyard.devservers import detect_dev_server
-from branchyard.envfile import MAIN_ENV_FILES, read_env_files
-from branchyard.errors import UnsafeError
+from branchyard.envfiles.files import MAIN_ENV_FILES, read_env_files
+from branchyard.repo import git
 
 _DB_VAR = re.compile(r"(^|_)(DATABASE|DB|POSTGRES|PG|MYSQL|REDIS|SQLITE)(_[A-Z]+)*_URL$|"
                      r"^DATABASE_URL$")

@@ -9,7 +9,7 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from branchyard import ports
+from branchyard.system import ports
 from tests.conftest import git
 from tests.reliability.conftest import Project, assert_world_consistent, pg_names
 

@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 
-from branchyard import ports
 from branchyard.db import postgres as pg
+from branchyard.system import ports
 from tests.conftest import git
 from tests.reliability.conftest import Project, assert_world_consistent, pg_url
 

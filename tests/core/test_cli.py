@@ -186,7 +186,7 @@ def test_init_detects_the_repository(repo: Path, capsys: pytest.CaptureFixture[s
                   "process environment, never from .env files: start it with `branchyard " \
                   "run` (or load the override env file with direnv/mise, see the README)\n" \
                   "next: review it, commit it, then `branchyard up BRANCH`\n"
-    from branchyard.configload import load_config
+    from branchyard.config.load import load_config
 
     config, _ = load_config(repo)
     assert config.env.shared == (".env.local",)

@@ -4,9 +4,9 @@ from pathlib import Path
 
 import pytest
 
-from branchyard.config import Config
-from branchyard.configload import load_config
-from branchyard.errors import ConfigError
+from branchyard.config.load import load_config
+from branchyard.config.model import Config
+from branchyard.core.errors import ConfigError
 
 
 def write(dir_: Path, name: str, text: str) -> Path:
@@ -80,7 +80,7 @@ def test_every_database_engine_has_one_provider_an_inspector_and_the_databases_p
     registry, `db status` and setup's phases are derived from."""
     from branchyard.api.databases import INSPECTORS
     from branchyard.api.provisioning import phase_of
-    from branchyard.config import DATABASE_ENGINES
+    from branchyard.config.model import DATABASE_ENGINES
     from branchyard.providers import SETUP_ORDER, get_provider
 
     assert set(INSPECTORS) == set(DATABASE_ENGINES)

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from branchyard import ports
+from branchyard.core.events import NullReporter
 from branchyard.demo import _clean, database_available, run_demo
-from branchyard.events import NullReporter
+from branchyard.system import ports
 
 
 def test_demo_without_database_leaves_nothing() -> None:

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from branchyard.envfile import EnvValueError, format_dotenv, quote_dotenv
+from branchyard.envfiles.files import EnvValueError, format_dotenv, quote_dotenv
 from tests.core.dotenvkit import read_back
 
 pytestmark = pytest.mark.skipif(shutil.which("node") is None, reason="node is not installed")

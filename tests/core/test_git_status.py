@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from branchyard import api, git
-from branchyard.errors import UnsafeError
+from branchyard import api
+from branchyard.core.errors import UnsafeError
+from branchyard.repo import git
 from tests.conftest import git as run_git
 from tests.conftest import make_repo
 

@@ -7,7 +7,7 @@ import re
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from branchyard.identity import (
+from branchyard.core.identity import (
     DNS_LABEL_MAX,
     SLUG_MAX,
     compose_project_name,

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from branchyard.errors import LedgerError
+from branchyard.core.errors import LedgerError
 from branchyard.ledger import SCHEMA, Ledger, ResourceRecord, WorktreeRecord
 
 

@@ -11,11 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from branchyard import api, ports
-from branchyard.envfile import EnvValueError
-from branchyard.errors import GitError, HookError, UnsafeError, WorktreeError
+from branchyard import api
+from branchyard.core.errors import GitError, HookError, UnsafeError, WorktreeError
+from branchyard.envfiles.files import EnvValueError
 from branchyard.ledger import Ledger
-from branchyard.mainports import is_main_owner
+from branchyard.system import ports
+from branchyard.system.mainports import is_main_owner
 from tests.conftest import git, quiet_port_range
 
 CONFIG = """\

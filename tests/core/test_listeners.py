@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from branchyard.listeners import stray_listeners
+from branchyard.system.listeners import stray_listeners
 
 
 def _free_port() -> int:
@@ -77,7 +77,7 @@ def test_a_server_on_its_own_port_or_beside_it_is_fine(tmp_path: Path, serve: ob
 
 
 def test_the_kernels_listening_sockets_agree_with_proc() -> None:
-    from branchyard.listeners import _proc_listening, _sock_diag_listening
+    from branchyard.system.listeners import _proc_listening, _sock_diag_listening
 
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from branchyard import ports as portlib
 from branchyard.cli.main import main
 from branchyard.ledger import Ledger
+from branchyard.system import ports as portlib
 from tests.conftest import git, run_cli
 
 

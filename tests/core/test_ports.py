@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from branchyard import ports
-from branchyard.config import PortsConfig
-from branchyard.errors import PortError
+from branchyard.config.model import PortsConfig
+from branchyard.core.errors import PortError
+from branchyard.system import ports
 from tests.conftest import quiet_port_range
 
 OLD_FIXED_RANGE = range(42000, 43000, 10)  # what these tests once assumed mostly free

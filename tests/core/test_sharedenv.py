@@ -11,8 +11,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from branchyard import sharedenv
-from branchyard.envfile import dotenv_problem, quote_dotenv
+from branchyard.envfiles import shared as sharedenv
+from branchyard.envfiles.files import dotenv_problem, quote_dotenv
 from tests.core import dotenvkit
 
 pytestmark = pytest.mark.skipif(shutil.which("node") is None, reason="node is not installed")

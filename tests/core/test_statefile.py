@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from branchyard import statefile
+from branchyard.core import statefile
 
 
 def test_a_state_file_is_private_versioned_and_leaves_no_temp_file(tmp_path: Path) -> None:
@@ -39,7 +39,7 @@ def test_a_failed_write_keeps_the_old_file_and_no_temp_file(tmp_path: Path) -> N
 WRITER = """
 import sys
 from pathlib import Path
-from branchyard import statefile
+from branchyard.core import statefile
 text = "x" * 20_000_000
 while True:
     statefile.write_text(Path(sys.argv[1]), text)

@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
+from branchyard.core.errors import DatabaseError
 from branchyard.db import cloning, cow, managed, pgbin
 from branchyard.db import postgres as pg
-from branchyard.errors import DatabaseError
 
 from .test_pg18 import xfs_dir  # noqa: F401  (a fixture)
 

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from branchyard.core.errors import DatabaseError
 from branchyard.db import postgres as pg
-from branchyard.errors import DatabaseError
 
 from .conftest import PG_ADMIN, pg_names, pg_url
 

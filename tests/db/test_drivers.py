@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from branchyard.cli.main import main
+from branchyard.core.errors import DatabaseError
 from branchyard.db import mysql, redisdb
-from branchyard.errors import DatabaseError
 from tests.conftest import git
 
 

@@ -9,14 +9,14 @@ from pathlib import Path
 import psutil
 import pytest
 
-from branchyard.config import Config, DatabaseConfig, ServerConfig
+from branchyard.config.model import Config, DatabaseConfig, ServerConfig
+from branchyard.core.errors import DatabaseError
 from branchyard.db import managed
 from branchyard.db import postgres as pg
 from branchyard.db.mainenv import HEADER, drop_managed_mains, prepare_main, seed_demo_rows
 from branchyard.db.upkeep import remove_project_databases
-from branchyard.errors import DatabaseError
 from branchyard.providers.postgres import PostgresProvider
-from branchyard.repo import RepoInfo
+from branchyard.repo.locate import RepoInfo
 
 from .conftest import managed_state_home, plan_ctx
 

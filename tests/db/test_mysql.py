@@ -9,12 +9,12 @@ from collections.abc import Iterator
 import pymysql
 import pytest
 
-from branchyard.config import DatabaseConfig
+from branchyard.config.model import DatabaseConfig
+from branchyard.core.errors import DatabaseError
+from branchyard.core.events import NullReporter
 from branchyard.db.mysql import quote_ident
-from branchyard.errors import DatabaseError
-from branchyard.events import NullReporter
 from branchyard.providers.mysql import MysqlProvider
-from branchyard.repo import RepoInfo
+from branchyard.repo.locate import RepoInfo
 
 from .conftest import plan_ctx
 

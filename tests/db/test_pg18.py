@@ -15,12 +15,12 @@ from pathlib import Path
 import psutil
 import pytest
 
-from branchyard.config import Config, DatabaseConfig, ServerConfig
+from branchyard.config.model import Config, DatabaseConfig, ServerConfig
+from branchyard.core.events import NullReporter
 from branchyard.db import cloning, managed, pgbin
 from branchyard.db import postgres as pg
-from branchyard.events import NullReporter
 from branchyard.providers.postgres import PostgresProvider
-from branchyard.repo import RepoInfo
+from branchyard.repo.locate import RepoInfo
 
 from .conftest import managed_state_home, plan_ctx
 

@@ -9,12 +9,12 @@ import time
 import psycopg
 import pytest
 
-from branchyard.config import DatabaseConfig
+from branchyard.config.model import DatabaseConfig
 from branchyard.db import pool, records
 from branchyard.db import postgres as pg
 from branchyard.ledger import Ledger
 from branchyard.providers.postgres import PostgresProvider
-from branchyard.repo import RepoInfo
+from branchyard.repo.locate import RepoInfo
 
 from .conftest import PG_ADMIN, pg_url, plan_ctx, wait_for_refills
 

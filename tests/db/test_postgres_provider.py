@@ -8,13 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from branchyard.config import DatabaseConfig
+from branchyard.config.model import DatabaseConfig
+from branchyard.core.errors import ConfigError, DatabaseError
 from branchyard.db import pool, records
 from branchyard.db import postgres as pg
-from branchyard.errors import ConfigError, DatabaseError
 from branchyard.ledger import Ledger
 from branchyard.providers.postgres import PostgresProvider
-from branchyard.repo import RepoInfo
+from branchyard.repo.locate import RepoInfo
 
 from .conftest import PG_ADMIN, pg_names, pg_url, plan_ctx
 
@@ -291,8 +291,8 @@ def test_command_seed_runs_with_the_new_url(project: RepoInfo, main_db: str) -> 
 
 def test_an_adopted_database_is_found_and_never_destroyed(project: RepoInfo,
                                                           main_db: str) -> None:
-    from branchyard.errors import UnsafeError
-    from branchyard.plan import ADOPTED, Allocation
+    from branchyard.core.errors import UnsafeError
+    from branchyard.resources.plan import ADOPTED, Allocation
 
     ctx = plan_ctx(project, entry(main_db), main_env={"DATABASE_URL": pg_url(main_db)})
     [alloc] = PROVIDER.plan(ctx)

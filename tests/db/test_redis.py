@@ -13,11 +13,11 @@ from pathlib import Path
 import pytest
 import redis
 
-from branchyard.config import DatabaseConfig
+from branchyard.config.model import DatabaseConfig
+from branchyard.core.errors import DatabaseError
 from branchyard.db import redisdb
-from branchyard.errors import DatabaseError
 from branchyard.providers.redis import RedisProvider
-from branchyard.repo import RepoInfo
+from branchyard.repo.locate import RepoInfo
 
 from .conftest import REDIS_ADDRESS, RedisIndex, RedisLeases, plan_ctx, redis_owner
 

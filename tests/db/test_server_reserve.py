@@ -12,7 +12,7 @@ from pathlib import Path
 
 _RACER = """
 import json, sys, time
-from branchyard.config import ServerConfig
+from branchyard.config.model import ServerConfig
 from branchyard.db import managed
 go = float(sys.argv[1])
 while time.time() < go:

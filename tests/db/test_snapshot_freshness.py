@@ -7,14 +7,14 @@ from dataclasses import replace
 
 import psycopg
 
-from branchyard.config import DatabaseConfig
+from branchyard.config.model import DatabaseConfig
+from branchyard.core.events import NullReporter
 from branchyard.db import postgres as pg
 from branchyard.db import records
-from branchyard.events import NullReporter
 from branchyard.ledger import Ledger
-from branchyard.plan import PlanContext
 from branchyard.providers.postgres import PostgresProvider
-from branchyard.repo import RepoInfo
+from branchyard.repo.locate import RepoInfo
+from branchyard.resources.plan import PlanContext
 
 from .conftest import pg_url, plan_ctx
 

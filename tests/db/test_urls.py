@@ -4,8 +4,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from branchyard.core.errors import ConfigError
 from branchyard.db.urls import mask_url, parse_url, replace_database
-from branchyard.errors import ConfigError
 
 
 def test_parse_and_render_keep_every_part() -> None:

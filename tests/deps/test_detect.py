@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from branchyard.config import DepsConfig
-from branchyard.configload import load_config
+from branchyard.config.load import load_config
+from branchyard.config.model import DepsConfig
 from branchyard.deps.detect import detect_deps, detect_package_manager, render_deps_toml
 
 

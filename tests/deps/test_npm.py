@@ -10,10 +10,10 @@ from pathlib import Path
 
 from depskit import NpmProjects, Worktrees, git, make_worktrees
 
+from branchyard.core.events import NullReporter
 from branchyard.deps.install import Runner
 from branchyard.deps.lockstamp import read_stamp
 from branchyard.deps.reuse import DepsTarget, Outcome, Session, ensure_deps
-from branchyard.events import NullReporter
 
 SMOKE = "node -e 'require(\"is-number\"); require(\"semver\")'"
 

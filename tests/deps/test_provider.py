@@ -6,13 +6,13 @@ from pathlib import Path
 import pytest
 from depskit import Worktrees
 
-from branchyard.config import Config, DepsConfig
-from branchyard.errors import ConfigError
-from branchyard.events import NullReporter
-from branchyard.identity import Identity
-from branchyard.plan import PlanContext
+from branchyard.config.model import Config, DepsConfig
+from branchyard.core.errors import ConfigError
+from branchyard.core.events import NullReporter
+from branchyard.core.identity import Identity
 from branchyard.providers import get_provider
-from branchyard.repo import RepoInfo
+from branchyard.repo.locate import RepoInfo
+from branchyard.resources.plan import PlanContext
 
 
 def _ctx(wt: Worktrees, *deps: DepsConfig, worktree: Path | None = None) -> PlanContext:

@@ -10,11 +10,11 @@ import pytest
 from depskit import Worktrees, git, make_worktrees
 from nodetree import generate_node_modules
 
+from branchyard.core.errors import HookError, ProviderError
+from branchyard.core.events import NullReporter
 from branchyard.deps.install import Runner
 from branchyard.deps.lockstamp import STAMP_NAME, lockfile_hash, read_stamp, write_stamp
 from branchyard.deps.reuse import DepsTarget, Session, decide, ensure_deps, tree_state
-from branchyard.errors import HookError, ProviderError
-from branchyard.events import NullReporter
 
 INSTALL = "mkdir -p node_modules && echo installed > node_modules/marker"
 

@@ -10,9 +10,9 @@ from depskit import git
 from nodetree import generate_node_modules
 
 from branchyard import api
+from branchyard.cli.progress import make_reporter
 from branchyard.deps.lockstamp import read_stamp
 from branchyard.ledger import Ledger
-from branchyard.progress import make_reporter
 
 CONFIG = """\
 [[deps]]

@@ -9,7 +9,7 @@ import pytest
 from nodetree import GeneratedTree, generate_node_modules
 
 from branchyard.deps.treecopy import CopyRequest, TreeCopyError, copy_tree, list_tree
-from branchyard.fsprobe import FsProbe
+from branchyard.system.fsprobe import FsProbe
 
 
 def _snapshot(root: Path, every: int = 1) -> dict[str, tuple[str, int, str]]:

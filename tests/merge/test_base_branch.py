@@ -8,8 +8,8 @@ from pathlib import Path
 
 from yard import git
 
-from branchyard import git as gitops
 from branchyard.merge.targets import load_repo
+from branchyard.repo import git as gitops
 from tests.conftest import make_repo
 
 

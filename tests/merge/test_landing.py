@@ -9,7 +9,7 @@ import pytest
 from yard import add_worktree, commit, git, subjects, write
 
 from branchyard.api.info import worktree_env
-from branchyard.errors import ConflictError, HookError, MergeError
+from branchyard.core.errors import ConflictError, HookError, MergeError
 from branchyard.ledger import Ledger, WorktreeRecord
 from branchyard.merge.landing import MergeRequest, merge_branch
 from branchyard.merge.targets import load_repo

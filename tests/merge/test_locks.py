@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from yard import add_worktree, commit, write
 
-from branchyard.errors import MergeError
+from branchyard.core.errors import MergeError
 from branchyard.ledger import Ledger
 from branchyard.merge.editcheck import check_edit
 from branchyard.merge.locks import (

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from yard import add_worktree, commit, git, subjects
 
-from branchyard.errors import MergeError
+from branchyard.core.errors import MergeError
 from branchyard.ledger import Ledger
 from branchyard.merge.queue import (
     FAILED,

@@ -19,8 +19,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+from branchyard.core.identity import derive_identity
 from branchyard.dashboard.app import Dashboard
-from branchyard.identity import derive_identity
 from branchyard.ledger import Ledger, WorktreeRecord
 from branchyard.proxy.registry import known_repos, register_repo, registry_path
 from branchyard.proxy.routes import RouteTable

@@ -7,13 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from branchyard.config import BrowserConfig, Config
-from branchyard.errors import ProviderError
-from branchyard.identity import derive_identity
-from branchyard.paths import state_dir
-from branchyard.plan import PlanContext
+from branchyard.config.model import BrowserConfig, Config
+from branchyard.core.errors import ProviderError
+from branchyard.core.identity import derive_identity
+from branchyard.core.paths import state_dir
 from branchyard.providers import get_provider
-from branchyard.repo import RepoInfo
+from branchyard.repo.locate import RepoInfo
+from branchyard.resources.plan import PlanContext
 
 
 def _ctx(repo: Path, worktree: Path, session_file: str = "agent-browser.json") -> PlanContext:

@@ -18,8 +18,8 @@ import psutil
 import pytest
 from proxykit import App, ProxyThread, WebSocket, add_worktree, wait_for
 
-from branchyard.browser import HEADLESS_FLAGS
 from branchyard.providers import Allocation, get_provider
+from branchyard.system.browser import HEADLESS_FLAGS
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="needs chromium (apt-get install "

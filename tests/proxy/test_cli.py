@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from proxykit import add_worktree
 
-from branchyard.browser import profile_dir
 from branchyard.cli.main import main
+from branchyard.system.browser import profile_dir
 
 
 def _json(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, dict[str, object]]:

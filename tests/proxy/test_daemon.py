@@ -15,7 +15,7 @@ import pytest
 from proxykit import App, add_worktree, listen_port, request, wait_for
 
 from branchyard.cli.main import main
-from branchyard.config import ProxyConfig
+from branchyard.config.model import ProxyConfig
 from branchyard.proxy.daemon import (
     bind_error,
     ensure_proxy,

@@ -12,8 +12,8 @@ import pytest
 from proxykit import App, ProxyThread, add_worktree, listen_port, request, wait_for
 
 from branchyard import api
-from branchyard.ports import is_free
 from branchyard.proxy.registry import register_repo
+from branchyard.system.ports import is_free
 
 
 def test_mains_url_reaches_the_port_env_gives_main(

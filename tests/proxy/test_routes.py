@@ -9,13 +9,13 @@ from pathlib import Path
 import pytest
 from proxykit import add_worktree, remove_worktree
 
-from branchyard.config import Config
-from branchyard.errors import ProxyError
+from branchyard.config.model import Config
+from branchyard.core.errors import ProxyError
 from branchyard.ledger import Ledger
-from branchyard.mainports import main_ports
-from branchyard.ports import all_leases, owner_key
 from branchyard.proxy.registry import known_repos, register_repo, registry_path
 from branchyard.proxy.routes import LEDGER_RECHECK, RouteTable, normalize_host, service_label
+from branchyard.system.mainports import main_ports
+from branchyard.system.ports import all_leases, owner_key
 
 
 def _table() -> RouteTable:
@@ -159,8 +159,8 @@ def test_the_proxy_reads_mains_port_as_setup_does(repo: Path, common_dir: Path,
     """One reader of main's env files: the documented order (`.env`,
     `.env.development`, `.env.local`, `.env.development.local`, then `[env] shared`;
     last wins) and `${VAR}` expanded from the files alone, never the process's env."""
-    from branchyard.configload import load_config
-    from branchyard.envfile import main_env_files, read_env_files
+    from branchyard.config.load import load_config
+    from branchyard.envfiles.files import main_env_files, read_env_files
 
     (repo / "branchyard.toml").write_text(
         '[ports]\nnames = ["PORT", "API_PORT"]\n[env]\nshared = ["config.env"]\n')

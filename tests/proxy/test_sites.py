@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from branchyard.config import Config, PortsConfig, ProxyConfig
+from branchyard.config.model import Config, PortsConfig, ProxyConfig
 from branchyard.proxy.sites import url_env
 
 

@@ -180,7 +180,7 @@ def test_trust_rotate_makes_a_new_ca_and_says_what_to_trust_again(
 
 def test_an_expired_ca_is_an_error_that_says_to_rotate(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from branchyard.errors import ProxyError
+    from branchyard.core.errors import ProxyError
     from branchyard.proxy import ca
 
     ensure_ca(tmp_path / "tls")

@@ -15,10 +15,10 @@ from pathlib import Path
 
 import pytest
 
-from branchyard import ports
 from branchyard.db import postgres as pg
 from branchyard.ledger import Ledger
-from branchyard.mainports import is_main_owner
+from branchyard.system import ports
+from branchyard.system.mainports import is_main_owner
 from tests.conftest import git, make_repo
 
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"

@@ -16,9 +16,9 @@ from pathlib import Path
 import pymysql
 import pytest
 
+from branchyard.core.identity import slug_for
 from branchyard.db import postgres as pg
 from branchyard.db.mysql import quote_ident
-from branchyard.identity import slug_for
 from tests.conftest import git
 
 from .conftest import (

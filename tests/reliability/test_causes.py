@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from branchyard.core.errors import DatabaseError
+from branchyard.core.identity import slug_for
 from branchyard.db import postgres as pg
-from branchyard.errors import DatabaseError
-from branchyard.identity import slug_for
 from tests.conftest import git
 
 from .conftest import (

@@ -8,8 +8,8 @@ import os
 import subprocess
 from pathlib import Path
 
-from branchyard import ports
-from branchyard.identity import compose_project_name
+from branchyard.core.identity import compose_project_name
+from branchyard.system import ports
 
 from .conftest import (
     Project,

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from branchyard.faults import POINTS
+from branchyard.core.faults import POINTS
 from tests.conftest import git
 
 from .conftest import (

@@ -45,8 +45,8 @@ def test_doctor_then_fix_then_clean_output(repo: Path) -> None:
 def test_gc_all_collects_in_every_known_repository(tmp_path: Path) -> None:
     import json
 
-    from branchyard import ports
-    from branchyard.config import PortsConfig
+    from branchyard.config.model import PortsConfig
+    from branchyard.system import ports
     from tests.conftest import make_repo
 
     repos = [make_repo(tmp_path / name / "app") for name in ("one", "two")]

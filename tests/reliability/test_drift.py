@@ -11,12 +11,12 @@ import subprocess
 import time
 from pathlib import Path
 
-from branchyard import ports
 from branchyard.api.doctor import DoctorRequest, doctor
-from branchyard.config import PortsConfig
+from branchyard.config.model import PortsConfig
+from branchyard.core.paths import state_dir
 from branchyard.db import postgres as pg
 from branchyard.db import records as dbrec
-from branchyard.paths import state_dir
+from branchyard.system import ports
 from tests.conftest import git
 
 from .conftest import (

@@ -25,8 +25,8 @@ from pathlib import Path
 import psutil
 import pytest
 
-from branchyard import ports
 from branchyard.ledger import WorktreeRecord
+from branchyard.system import ports
 from tests.conftest import GIT_ENV, git
 
 from .conftest import (

@@ -8,8 +8,8 @@ import json
 import os
 from pathlib import Path
 
-from branchyard import ports
-from branchyard.mainports import is_main_owner
+from branchyard.system import ports
+from branchyard.system.mainports import is_main_owner
 from tests.conftest import git
 
 from .conftest import (

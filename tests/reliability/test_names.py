@@ -14,10 +14,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from branchyard import api
-from branchyard.config import DatabaseConfig
+from branchyard.config.model import DatabaseConfig
+from branchyard.core.errors import GitError
+from branchyard.core.identity import compose_project_name, derive_identity, worktree_host
 from branchyard.db.sources import name_from_template
-from branchyard.errors import GitError
-from branchyard.identity import compose_project_name, derive_identity, worktree_host
 from tests.conftest import make_repo
 
 PG_MAX = 63  # bytes

@@ -218,7 +218,7 @@ def mode(path: Path) -> int:
 
 
 def test_files_holding_secrets_are_readable_by_their_owner_only(shop: Project) -> None:
-    from branchyard.paths import state_dir
+    from branchyard.core.paths import state_dir
     from branchyard.proxy.tls import ensure_ca
 
     wt, env = up(shop, "feat/p")

@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
+from branchyard.core.identity import slug_for
 from branchyard.db import owner
 from branchyard.db import postgres as pg
 from branchyard.db.provision import drop_worktree_database
-from branchyard.identity import slug_for
 from tests.conftest import git
 
 from .conftest import PG_ADMIN, Project, cli_env, drop_prefixed, make_project, pg_names, pg_url

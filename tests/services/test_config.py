@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 
 from branchyard.api.services import configured_services
-from branchyard.config import ServiceConfig
-from branchyard.configload import load_config
-from branchyard.errors import ConfigError
+from branchyard.config.load import load_config
+from branchyard.config.model import ServiceConfig
+from branchyard.core.errors import ConfigError
 
 
 def test_no_services_table_means_web_runs_the_run_hook(tmp_path: Path) -> None:

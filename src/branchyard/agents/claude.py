@@ -10,7 +10,7 @@ from typing import Any
 
 from branchyard.agents import commands
 from branchyard.agents.files import FileChange, Merge, change, json_text, read_json
-from branchyard.config import Config
+from branchyard.config.model import Config
 
 APP = "claude"
 FOLDER = ".claude"

@@ -17,15 +17,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from branchyard import git
 from branchyard.api.creation import UpRequest, up
 from branchyard.api.provisioning import SetupRequest, setup
 from branchyard.api.release import teardown
 from branchyard.api.removal import DownRequest, down
 from branchyard.context import open_context
-from branchyard.envfile import render
-from branchyard.errors import UsageError, WorktreeError
-from branchyard.events import Reporter
+from branchyard.core.errors import UsageError, WorktreeError
+from branchyard.core.events import Reporter
+from branchyard.envfiles.files import render
+from branchyard.repo import git
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ import tomlkit
 
 from branchyard.agents import commands
 from branchyard.agents.files import FileChange, Merge, change, read_toml, table
-from branchyard.config import Config
+from branchyard.config.model import Config
 
 APP = "codex"
 FOLDER = ".codex"

@@ -20,7 +20,7 @@ from branchyard.agents.files import (
     read_toml,
     table,
 )
-from branchyard.config import Config
+from branchyard.config.model import Config
 
 APP = "conductor"
 FOLDER = ".conductor"

@@ -14,7 +14,7 @@ import tomlkit
 from tomlkit.exceptions import TOMLKitError
 from tomlkit.toml_document import TOMLDocument
 
-from branchyard.errors import ConfigError
+from branchyard.core.errors import ConfigError
 
 MARK = "branchyard"  # a value that mentions it was written by us (or for us)
 

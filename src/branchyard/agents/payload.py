@@ -10,7 +10,7 @@ import select
 import time
 from typing import Any
 
-from branchyard.errors import UsageError
+from branchyard.core.errors import UsageError
 
 TIMEOUT = 30.0  # seconds to wait for the payload to arrive
 

@@ -9,8 +9,8 @@ from pathlib import Path
 from typing import Protocol
 
 from branchyard.agents.files import FileChange
-from branchyard.config import Config
-from branchyard.errors import UnsafeError, UsageError
+from branchyard.config.model import Config
+from branchyard.core.errors import UnsafeError, UsageError
 
 
 class App(Protocol):

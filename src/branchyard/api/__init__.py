@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from branchyard.api.removal import DownRequest, DownResult, down
     from branchyard.api.stopping import StopResult, stop_worktree
     from branchyard.api.views import WorktreeView
-    from branchyard.errors import BranchyardError
+    from branchyard.core.errors import BranchyardError
 
 __all__ = [
     "BranchyardError", "DoctorReport", "DoctorRequest", "DownRequest", "DownResult",
@@ -44,5 +44,5 @@ def __getattr__(name: str) -> Any:
     where = _WHERE.get(name)
     if where is None:
         raise AttributeError(f"module 'branchyard.api' has no attribute {name!r}")
-    module = "branchyard.errors" if where == "errors" else f"branchyard.api.{where}"
+    module = "branchyard.core.errors" if where == "errors" else f"branchyard.api.{where}"
     return getattr(importlib.import_module(module), name)

@@ -7,8 +7,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from branchyard.context import Context
-from branchyard.errors import WorktreeError
-from branchyard.identity import derive_identity, slug_for
+from branchyard.core.errors import WorktreeError
+from branchyard.core.identity import derive_identity, slug_for
 from branchyard.ledger import WorktreeRecord
 
 if TYPE_CHECKING:

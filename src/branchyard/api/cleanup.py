@@ -10,8 +10,8 @@ from pathlib import Path
 
 from branchyard.api.drift import Finding
 from branchyard.context import Context
+from branchyard.core.errors import RepairDeferredError
 from branchyard.db.records import PoolRecord
-from branchyard.errors import RepairDeferredError
 
 
 def _later(why: str) -> RepairDeferredError:

@@ -8,18 +8,18 @@ from contextlib import ExitStack
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from branchyard import git
 from branchyard.api import intents
 from branchyard.api.githooks import SKIP_ENV as SKIP_HOOK_ENV
 from branchyard.api.provisioning import SetupRequest, SetupResult, setup
 from branchyard.api.resources import preview_databases
-from branchyard.config import CONFIG_FILE, LOCAL_CONFIG_FILE
+from branchyard.config.model import CONFIG_FILE, LOCAL_CONFIG_FILE
 from branchyard.context import Context, open_context
-from branchyard.envfile import dotenv_problem, render
-from branchyard.errors import BranchyardError, GitError, WorktreeError
-from branchyard.events import NullReporter, PhaseTimer, Reporter
-from branchyard.faults import fault
-from branchyard.identity import slug_for
+from branchyard.core.errors import BranchyardError, GitError, WorktreeError
+from branchyard.core.events import NullReporter, PhaseTimer, Reporter
+from branchyard.core.faults import fault
+from branchyard.core.identity import slug_for
+from branchyard.envfiles.files import dotenv_problem, render
+from branchyard.repo import git
 
 
 @dataclass(frozen=True)

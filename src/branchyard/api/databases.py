@@ -12,14 +12,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from branchyard.config import DATABASE_ENGINES
+from branchyard.config.model import DATABASE_ENGINES
 from branchyard.context import Context, open_context
-from branchyard.errors import DatabaseError, UsageError, WorktreeError
-from branchyard.events import NullReporter, Reporter
-from branchyard.identity import Identity
+from branchyard.core.errors import DatabaseError, UsageError, WorktreeError
+from branchyard.core.events import NullReporter, Reporter
+from branchyard.core.identity import Identity
 from branchyard.ledger import WorktreeRecord
-from branchyard.plan import Allocation, PlanContext
 from branchyard.providers import get_provider
+from branchyard.resources.plan import Allocation, PlanContext
 
 if TYPE_CHECKING:
     from branchyard.db.cloning import CloneMethod
@@ -101,7 +101,7 @@ def main_allocations(ctx: Context, ident: Identity | None = None) -> tuple[Alloc
 def plan_context(ctx: Context, worktree: Path, identity: Identity, *, reseed: bool = False,
                  reporter: Reporter | None = None, ports: dict[str, int] | None = None,
                  base_env: dict[str, str] | None = None) -> PlanContext:
-    from branchyard.envfile import main_env_files, read_env_files
+    from branchyard.envfiles.files import main_env_files, read_env_files
 
     main_env = read_env_files(main_env_files(ctx.repo.main_path, ctx.config.env.shared))
     return PlanContext(repo=ctx.repo, config=ctx.config, identity=identity, worktree=worktree,

@@ -15,7 +15,7 @@ from pathlib import Path
 from branchyard.api.drift import Finding, repo_findings, take_survey
 from branchyard.api.repair import REPAIRS, Repair, repair
 from branchyard.context import Context, open_context
-from branchyard.errors import LedgerError
+from branchyard.core.errors import LedgerError
 
 
 @dataclass(frozen=True)
@@ -65,7 +65,7 @@ def doctor_all(request: DoctorRequest) -> tuple[DoctorReport, ...]:
 
 
 def _context_of(start: Path | None) -> Context | None:
-    from branchyard.errors import NotARepoError
+    from branchyard.core.errors import NotARepoError
 
     try:
         return open_context(start, main_config=True)

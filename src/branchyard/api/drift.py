@@ -12,11 +12,11 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from branchyard import git
 from branchyard.api.intents import Intent, intents, is_alive
 from branchyard.context import Context
+from branchyard.core.paths import is_inside
 from branchyard.ledger import LedgerState, Move, WorktreeRecord
-from branchyard.paths import is_inside
+from branchyard.repo import git
 
 UNFINISHED = ("pending", "destroying")
 
@@ -228,7 +228,7 @@ def _database_findings(records: list[WorktreeRecord]) -> list[Finding]:
     servers that could not be asked."""
     from branchyard.db.presence import absent
     from branchyard.db.urls import parse_url
-    from branchyard.plan import Allocation
+    from branchyard.resources.plan import Allocation
 
     owners = {}
     allocs = []

@@ -1,4 +1,4 @@
-"""A worktree's shared env files kept current (see :mod:`branchyard.sharedenv`):
+"""A worktree's shared env files kept current (see :mod:`branchyard.envfiles.shared`):
 brought up to date by `setup`, `env`, `run` and `status` in the worktree, and
 reported (and refreshed by ``--fix``) by `doctor`."""
 
@@ -9,10 +9,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from branchyard import sharedenv
 from branchyard.context import Context
+from branchyard.envfiles import shared as sharedenv
+from branchyard.envfiles.shared import SharedFile
 from branchyard.ledger import WorktreeRecord
-from branchyard.sharedenv import SharedFile
 
 if TYPE_CHECKING:  # `env`, called by prompts, must not pay for doctor's modules
     from branchyard.api.drift import Finding, Survey

@@ -18,10 +18,10 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from branchyard import git
 from branchyard.context import open_context
-from branchyard.errors import BranchyardError
-from branchyard.paths import is_inside
+from branchyard.core.errors import BranchyardError
+from branchyard.core.paths import is_inside
+from branchyard.repo import git
 
 HOOK = "post-checkout"
 CHAINED = "post-checkout.pre-branchyard"

@@ -23,9 +23,9 @@ import os
 import shutil
 from pathlib import Path
 
-from branchyard import git
 from branchyard.context import Context
-from branchyard.errors import UnsafeError
+from branchyard.core.errors import UnsafeError
+from branchyard.repo import git
 
 
 def has_index(path: Path) -> bool:

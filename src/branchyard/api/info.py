@@ -7,19 +7,19 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from branchyard import git
 from branchyard.api.targets import Target, record_for, resolve
 from branchyard.api.views import WorktreeView, databases_of, url_of
 from branchyard.context import Context, open_context
-from branchyard.envfile import main_env_files, read_env_files
-from branchyard.errors import BranchyardError, WorktreeError
+from branchyard.core.errors import BranchyardError, WorktreeError
+from branchyard.envfiles.files import main_env_files, read_env_files
 from branchyard.ledger import WorktreeRecord
 from branchyard.providers import get_provider
+from branchyard.repo import git
 
 if TYPE_CHECKING:
     from branchyard.db.snapshot import SnapshotInfo
-    from branchyard.processes import ProcInfo
-    from branchyard.sharedenv import SharedFile
+    from branchyard.envfiles.shared import SharedFile
+    from branchyard.system.processes import ProcInfo
 
 
 def list_worktrees(start: Path | str | None = None, *, check_dirty: bool = True,
@@ -141,7 +141,7 @@ def _main_view(ctx: Context, entry: git.WorktreeEntry, pids: list[int],
     """Main like any worktree: its ports (env files, else its lease) and databases
     (its ``[[database]]`` sources, masked)."""
     from branchyard.api.mainworktree import main_files_env
-    from branchyard.mainports import main_ports
+    from branchyard.system.mainports import main_ports
 
     try:
         ports = main_ports(ctx.repo.common_dir, main_files_env(ctx), ctx.config,

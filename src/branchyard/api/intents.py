@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from branchyard.errors import WorktreeError
+from branchyard.core.errors import WorktreeError
 from branchyard.ledger import Ledger, LedgerState
 
 SECTION = "intents"

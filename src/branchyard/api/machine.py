@@ -9,12 +9,12 @@ from collections import defaultdict
 from pathlib import Path
 
 from branchyard.api.drift import Finding
-from branchyard.errors import BranchyardError
+from branchyard.core.errors import BranchyardError
 from branchyard.ledger import Ledger, LedgerState
 
 
 def machine_findings() -> list[Finding]:
-    from branchyard.paths import state_dir
+    from branchyard.core.paths import state_dir
 
     return [*lease_findings(), *redis_lease_findings(), *stale_tempfiles(state_dir()),
             *stale_tempfiles(state_dir() / "proxy"), *_proxy_crashed(), *_cow_unmounted()]
@@ -22,7 +22,7 @@ def machine_findings() -> list[Finding]:
 
 def lease_findings() -> list[Finding]:
     """Machine-wide: leases whose owner (repository + slug) has no ledger entry."""
-    from branchyard import ports
+    from branchyard.system import ports
 
     try:
         leases = ports.all_leases()
@@ -47,7 +47,7 @@ def lease_findings() -> list[Finding]:
 def owner_gone(owner: str, ledgers: dict[str, LedgerState | None] | None = None) -> str:
     """Why a port lease's owner (``ports.owner_key``) no longer exists, or "" when
     it does (or cannot be told)."""
-    from branchyard import ports
+    from branchyard.system import ports
 
     return worktree_gone(*ports.owner_parts(owner), ledgers)
 
@@ -58,7 +58,7 @@ def worktree_gone(common: str, slug: str,
     or "" when it does (or cannot be told). ``ledgers`` caches the ledgers read."""
     if not os.path.isdir(common):
         return f"the repository {common} is gone"
-    from branchyard.mainports import MAIN_OWNER
+    from branchyard.system.mainports import MAIN_OWNER
 
     if slug == MAIN_OWNER:
         return ""  # main's lease lives as long as its repository

@@ -16,7 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from branchyard.context import Context
-from branchyard.envfile import (
+from branchyard.core.identity import Identity
+from branchyard.envfiles.files import (
     base_vars,
     check_name,
     main_env_files,
@@ -24,7 +25,6 @@ from branchyard.envfile import (
     render,
     template_values,
 )
-from branchyard.identity import Identity
 from branchyard.ledger import LedgerState, ProcessRecord, WorktreeRecord
 
 MAIN_SLUG = "main"  # its identity's slug; never a worktree's (those end in a hash)
@@ -52,8 +52,8 @@ def main_files_env(ctx: Context) -> dict[str, str]:
 def main_record(ctx: Context, state: LedgerState | None = None) -> WorktreeRecord:
     """Main as a record: its ports (leased when its env files set none), derived
     env and recorded runs. Not stored: main has no ledger entry."""
-    from branchyard.mainports import main_ports  # `env` in a worktree never pays for it
     from branchyard.proxy.sites import url_env
+    from branchyard.system.mainports import main_ports  # `env` in a worktree never pays for it
 
     cfg = ctx.config
     files = main_files_env(ctx)
@@ -81,7 +81,7 @@ def _database_env(ctx: Context) -> dict[str, str]:
     if not ctx.config.database:
         return {}
     from branchyard.api.databases import main_allocations
-    from branchyard.errors import BranchyardError
+    from branchyard.core.errors import BranchyardError
     from branchyard.providers import get_provider
 
     try:

@@ -8,9 +8,10 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
-from branchyard import git, processes
 from branchyard.context import Context
 from branchyard.ledger import LedgerState
+from branchyard.repo import git
+from branchyard.system import processes
 
 
 def claims_of(state: LedgerState, main_path: Path | str) -> list[processes.Claim]:

@@ -9,15 +9,16 @@ from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
-from branchyard import git
-from branchyard import ports as portlib
 from branchyard.api import intents
 from branchyard.api.claims import claim_identity, forget, worktree_name
 from branchyard.api.envcopies import refresh_env_files
 from branchyard.api.resources import ensure_resource, planned_kinds, resource_env
-from branchyard.config import DATABASE_ENGINES
+from branchyard.config.model import DATABASE_ENGINES
 from branchyard.context import Context, open_context
-from branchyard.envfile import (
+from branchyard.core.errors import WorktreeError
+from branchyard.core.events import NullReporter, PhaseTime, PhaseTimer, Reporter
+from branchyard.core.faults import fault
+from branchyard.envfiles.files import (
     base_vars,
     check_name,
     main_env_files,
@@ -28,14 +29,13 @@ from branchyard.envfile import (
     template_values,
     write_if_changed,
 )
-from branchyard.errors import WorktreeError
-from branchyard.events import NullReporter, PhaseTime, PhaseTimer, Reporter
-from branchyard.faults import fault
+from branchyard.envfiles.shared import EDITED, SharedFile, describe
 from branchyard.ledger import WorktreeRecord
-from branchyard.plan import PlanContext
 from branchyard.providers import get_provider
 from branchyard.proxy.sites import url_env
-from branchyard.sharedenv import EDITED, SharedFile, describe
+from branchyard.repo import git
+from branchyard.resources.plan import PlanContext
+from branchyard.system import ports as portlib
 
 
 def phase_of(kind: str) -> str:
@@ -201,8 +201,8 @@ def _run_setup_hooks(ctx: Context, slug: str, worktree: Path, rerun: bool,
     record = ctx.ledger.read().worktrees[slug]
     if not hooks or (record.hooks_done == digest and not rerun):
         return False
-    from branchyard import external
     from branchyard.api.info import full_env
+    from branchyard.system import external
 
     env = {**os.environ, **full_env(ctx, record)}
     for hook in hooks:

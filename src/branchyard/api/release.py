@@ -7,18 +7,18 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from branchyard import ports as portlib
 from branchyard.api import intents
 from branchyard.api.stopping import stop_worktree_processes
 from branchyard.context import Context, open_context
+from branchyard.core.errors import BranchyardError, PartialError, WorktreeError
+from branchyard.core.events import NullReporter, Reporter
+from branchyard.core.faults import fault
 from branchyard.db.owner import HeldElsewhereError
-from branchyard.errors import BranchyardError, PartialError, WorktreeError
-from branchyard.events import NullReporter, Reporter
-from branchyard.faults import fault
 from branchyard.ledger import WorktreeRecord
-from branchyard.plan import Allocation, is_adopted
-from branchyard.processes import ProcInfo
 from branchyard.providers import get_provider
+from branchyard.resources.plan import Allocation, is_adopted
+from branchyard.system import ports as portlib
+from branchyard.system.processes import ProcInfo
 
 
 @dataclass(frozen=True)
@@ -179,7 +179,7 @@ def _forget(ctx: Context, slug: str, key: str) -> None:
 def _run_archive_hooks(ctx: Context, record: WorktreeRecord, reporter: Reporter) -> None:
     if not ctx.config.hooks.archive:
         return
-    from branchyard import external
+    from branchyard.system import external
 
     env = {**os.environ, **record.env}
     with reporter.phase("hooks"):

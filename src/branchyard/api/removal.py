@@ -6,18 +6,18 @@ import os
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from branchyard import git
 from branchyard.api import halfmade, intents
 from branchyard.api.release import TeardownResult, release_worktree
 from branchyard.api.stopping import stop_worktree_processes
 from branchyard.api.targets import Target, resolve
 from branchyard.context import Context, open_context
-from branchyard.errors import UnsafeError, WorktreeError
-from branchyard.events import NullReporter, Reporter
-from branchyard.faults import fault
-from branchyard.paths import is_inside
-from branchyard.plan import is_adopted
-from branchyard.processes import ProcInfo
+from branchyard.core.errors import UnsafeError, WorktreeError
+from branchyard.core.events import NullReporter, Reporter
+from branchyard.core.faults import fault
+from branchyard.core.paths import is_inside
+from branchyard.repo import git
+from branchyard.resources.plan import is_adopted
+from branchyard.system.processes import ProcInfo
 
 
 @dataclass(frozen=True)

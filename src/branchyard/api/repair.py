@@ -12,15 +12,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from branchyard import git
 from branchyard.api import halfmade, intents
 from branchyard.api.drift import UNFINISHED, Finding
 from branchyard.api.intents import Intent
 from branchyard.api.release import release_worktree
 from branchyard.api.stopping import stop_worktree_processes
 from branchyard.context import Context
-from branchyard.errors import BranchyardError
-from branchyard.events import NullReporter
+from branchyard.core.errors import BranchyardError
+from branchyard.core.events import NullReporter
+from branchyard.repo import git
 
 
 @dataclass(frozen=True)
@@ -73,8 +73,8 @@ def _stuck(ctx: Context, finding: Finding) -> str:
 
 
 def _resource(ctx: Context, finding: Finding) -> str:
-    from branchyard.plan import Allocation, is_adopted
     from branchyard.providers import get_provider
+    from branchyard.resources.plan import Allocation, is_adopted
 
     slug, key = finding.ref
     record = ctx.ledger.read().worktrees.get(slug)

@@ -5,13 +5,13 @@ from __future__ import annotations
 from contextlib import ExitStack
 from pathlib import Path
 
-from branchyard.config import Config
+from branchyard.config.model import Config
 from branchyard.context import Context
-from branchyard.faults import fault
+from branchyard.core.faults import fault
 from branchyard.ledger import ResourceRecord, WorktreeRecord
-from branchyard.plan import ADOPTED, Allocation, PlanContext, is_adopted
 from branchyard.providers import PREVIEWED, SETUP_ORDER, get_provider
 from branchyard.providers.base import Provider
+from branchyard.resources.plan import ADOPTED, Allocation, PlanContext, is_adopted
 
 
 def planned_kinds(cfg: Config) -> list[str]:
@@ -26,8 +26,8 @@ def planned_kinds(cfg: Config) -> list[str]:
 def preview_databases(ctx: Context, branch: str, worktree: Path) -> None:
     """Plan the databases a new worktree at ``worktree`` would get, before `up`
     makes anything: a name that cannot work (main's own, too long) fails here."""
-    from branchyard.envfile import main_env_files, read_env_files
-    from branchyard.identity import derive_identity
+    from branchyard.core.identity import derive_identity
+    from branchyard.envfiles.files import main_env_files, read_env_files
 
     cfg = ctx.config
     plan = PlanContext(repo=ctx.repo, config=cfg, identity=derive_identity(branch),

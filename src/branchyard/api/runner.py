@@ -16,7 +16,7 @@ from branchyard.api.envcopies import refresh_env_files
 from branchyard.api.info import full_env, live_record_for
 from branchyard.api.mainworktree import MAIN_SLUG, forget_run, remember_run
 from branchyard.context import open_context
-from branchyard.errors import BranchyardError, UsageError
+from branchyard.core.errors import BranchyardError, UsageError
 from branchyard.ledger import Ledger, ProcessRecord
 
 

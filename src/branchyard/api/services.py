@@ -18,10 +18,10 @@ from pathlib import Path
 
 from branchyard.api.info import live_record_for
 from branchyard.api.targets import record_for
-from branchyard.config import Config, ServiceConfig
+from branchyard.config.model import Config, ServiceConfig
 from branchyard.context import Context, open_context
-from branchyard.envfile import main_env_files
-from branchyard.errors import UsageError, WorktreeError
+from branchyard.core.errors import UsageError, WorktreeError
+from branchyard.envfiles.files import main_env_files
 from branchyard.ledger import WorktreeRecord
 from branchyard.services import control
 from branchyard.services.logs import Follower, LogLine, log_file, read_lines

@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from branchyard import processes
 from branchyard.api.ownership import processes_of
 from branchyard.context import Context
+from branchyard.system import processes
 
 
 @dataclass(frozen=True)

@@ -9,9 +9,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from branchyard.config import Config
-from branchyard.errors import BranchyardError
-from branchyard.processes import ProcInfo
+from branchyard.config.model import Config
+from branchyard.core.errors import BranchyardError
+from branchyard.system.processes import ProcInfo
 
 if TYPE_CHECKING:  # `ls` never pays for doctor's modules
     from branchyard.api.drift import Finding
@@ -31,8 +31,8 @@ def stray_rows(owners: Sequence[Owner], procs: Mapping[str, Sequence[ProcInfo]],
                config: Config) -> dict[str, list[dict[str, Any]]]:
     """Real root → its strays, each a JSON-ready row with the message to show.
     ``procs`` is a process scan made already (real root → processes)."""
-    from branchyard.listeners import listeners_of, stray_listeners
     from branchyard.proxy.sites import app_port_name
+    from branchyard.system.listeners import listeners_of, stray_listeners
 
     live = {os.path.realpath(o.path): o for o in owners if o.ports}
     if not any(procs.get(root) for root in live):
@@ -53,11 +53,11 @@ def stray_rows(owners: Sequence[Owner], procs: Mapping[str, Sequence[ProcInfo]],
 def stray_findings(ctx: Context) -> list[Finding]:
     """`doctor`: one report-only finding per dev server on another port than its
     own (main's port counts only once it has one: doctor leases nothing)."""
-    from branchyard import git
     from branchyard.api.drift import Finding
     from branchyard.api.mainworktree import main_files_env
-    from branchyard.mainports import main_ports
-    from branchyard.processes import processes_by_root
+    from branchyard.repo import git
+    from branchyard.system.mainports import main_ports
+    from branchyard.system.processes import processes_by_root
 
     state = ctx.ledger.read()
     roots = [e.path for e in git.worktrees(ctx.repo.common_dir)

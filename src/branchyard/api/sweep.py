@@ -7,11 +7,11 @@ from pathlib import Path
 
 from branchyard.api.drift import Finding
 from branchyard.api.machine import owner_gone, worktree_gone
-from branchyard.errors import BranchyardError
+from branchyard.core.errors import BranchyardError
 
 
 def _lease(finding: Finding) -> str:
-    from branchyard import ports
+    from branchyard.system import ports
 
     owner = finding.ref[0]
     if not owner_gone(owner):
@@ -43,13 +43,13 @@ def _proxy(finding: Finding) -> str:
 def _registry(finding: Finding) -> str:
     import time
 
-    from branchyard import ports
     from branchyard.ledger import Ledger
 
     # every repository whose worktrees lease ports registered itself on setup; if
     # that list is unreadable the registry stays as it is (rebuilt empty, live
     # worktrees would lose their ports)
     from branchyard.proxy.registry import known_repos
+    from branchyard.system import ports
 
     repos = {str(p) for p in known_repos()}
     leases = []

@@ -6,11 +6,11 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from branchyard import git
 from branchyard.context import Context
-from branchyard.errors import WorktreeError
+from branchyard.core.errors import WorktreeError
 from branchyard.ledger import LedgerState, WorktreeRecord
-from branchyard.repo import Names, find_by_name
+from branchyard.repo import git
+from branchyard.repo.locate import Names, find_by_name
 
 
 @dataclass(frozen=True)
@@ -25,7 +25,7 @@ class Target:
 
 
 def resolve(ctx: Context, name: str | None, state: LedgerState | None = None) -> Target:
-    """The worktree called ``name`` (:func:`branchyard.repo.find_by_name`); the
+    """The worktree called ``name`` (:func:`branchyard.repo.locate.find_by_name`); the
     current one when ``name`` is None."""
     state = state if state is not None else ctx.ledger.read()
     entries = git.worktrees(ctx.repo.common_dir)

@@ -5,11 +5,11 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from branchyard.config import DATABASE_ENGINES, ProxyConfig
+from branchyard.config.model import DATABASE_ENGINES, ProxyConfig
 from branchyard.ledger import WorktreeRecord
-from branchyard.plan import Allocation
 from branchyard.providers import get_provider
-from branchyard.repo import RepoInfo
+from branchyard.repo.locate import RepoInfo
+from branchyard.resources.plan import Allocation
 
 
 @dataclass(frozen=True)

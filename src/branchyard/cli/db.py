@@ -9,11 +9,11 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import click
 
 from branchyard.cli.output import EXIT_FAILED, Reply, json_option, respond
-from branchyard.events import Reporter
+from branchyard.core.events import Reporter
 
 if TYPE_CHECKING:
     from branchyard.api.databases import DbStatus
-    from branchyard.config import ServerConfig
+    from branchyard.config.model import ServerConfig
     from branchyard.db.managed import ServerStatus
 
 
@@ -197,7 +197,7 @@ def psql(args: tuple[str, ...], as_json: bool) -> None:
     With --json, psql runs non-interactively and its output is returned.
     """
     from branchyard.api import databases as tools
-    from branchyard.external import run
+    from branchyard.system.external import run
 
     branch, rest = (args[0], args[1:]) if args and not args[0].startswith("-") else (None, args)
 
@@ -253,12 +253,12 @@ def server_start(cow: str | None, as_json: bool) -> None:
 
 
 def _prepare_main() -> dict[str, Any]:
-    from branchyard.config import Config
+    from branchyard.config.model import Config
     from branchyard.context import open_context
+    from branchyard.core.errors import NotARepoError
     from branchyard.db import managed
     from branchyard.db.mainenv import prepare_main
     from branchyard.db.urls import mask_url
-    from branchyard.errors import NotARepoError
 
     try:
         ctx = open_context()
@@ -323,9 +323,9 @@ def server_upgrade(remove_old: bool, as_json: bool) -> None:
 
 
 def _server_config() -> ServerConfig:
-    from branchyard.config import Config
+    from branchyard.config.model import Config
     from branchyard.context import open_context
-    from branchyard.errors import NotARepoError
+    from branchyard.core.errors import NotARepoError
 
     try:
         return open_context().config.server

@@ -18,7 +18,7 @@ FORMATS = ("dotenv", "shell", "json")
 def print_env(name: str | None, fmt: str, as_json: bool) -> None:
     """Render the worktree's environment; exits like every command."""
     from branchyard.api.info import env_of
-    from branchyard.envfile import format_dotenv, format_shell
+    from branchyard.envfiles.files import format_dotenv, format_shell
 
     def body() -> Reply:
         values = env_of(name=name)

@@ -16,8 +16,8 @@ from branchyard.cli.render import (
     setup_text,
     write_cd_target,
 )
-from branchyard.errors import PartialError
-from branchyard.processes import ProcInfo
+from branchyard.core.errors import PartialError
+from branchyard.system.processes import ProcInfo
 
 START_HELP = "Then start its services in the background (see `branchyard start`)."
 

@@ -49,7 +49,7 @@ def _main_json(args: list[str]) -> int:
 
     from branchyard.cli.group import cli
     from branchyard.cli.output import EXIT_INTERRUPTED, EXIT_USAGE, Reply, render
-    from branchyard.errors import UsageError
+    from branchyard.core.errors import UsageError
 
     try:
         code = cli.main(args=args, prog_name="branchyard", standalone_mode=False,

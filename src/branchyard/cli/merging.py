@@ -16,7 +16,7 @@ from branchyard.cli.output import (
     note,
     respond,
 )
-from branchyard.errors import BranchyardError
+from branchyard.core.errors import BranchyardError
 
 if TYPE_CHECKING:
     from branchyard.merge.queue import QueueEntry
@@ -95,8 +95,8 @@ def merge(branch: str, strategy: str | None, picks: tuple[str, ...], update_bran
 
 
 def _full_commit(cwd: Path, name: str) -> str:
-    from branchyard import git
-    from branchyard.errors import UsageError
+    from branchyard.core.errors import UsageError
+    from branchyard.repo import git
 
     found = git.rev_parse(name, cwd)
     if found is None:
@@ -134,8 +134,8 @@ def queue_add(branches: tuple[str, ...], strategy: str | None, update_branch: bo
 
 
 def _branch_must_exist(cwd: Path, name: str) -> None:
-    from branchyard import git
-    from branchyard.errors import UsageError
+    from branchyard.core.errors import UsageError
+    from branchyard.repo import git
 
     if not git.branch_exists(name, cwd):
         raise UsageError(f"there is no branch `{name}`", hint="queue local branches")

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
-from branchyard.errors import BranchyardError
+from branchyard.core.errors import BranchyardError
 
 SCHEMA_VERSION = 1
 EXIT_OK = 0
@@ -81,7 +81,7 @@ def render(command: str, as_json: bool, reply: Reply) -> None:
 
 
 def _write_crash_log(command: str) -> Path:
-    from branchyard.paths import state_dir
+    from branchyard.core.paths import state_dir
 
     path = state_dir() / "logs" / f"crash-{os.getpid()}.log"
     path.parent.mkdir(parents=True, exist_ok=True)

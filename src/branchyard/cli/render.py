@@ -11,12 +11,12 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:  # `ls`/`status` must not pay for importing setup's modules
     from branchyard.api.provisioning import SetupResult
     from branchyard.api.views import WorktreeView
+    from branchyard.core.events import PhaseTime, Reporter
     from branchyard.db.snapshot import SnapshotInfo
-    from branchyard.events import PhaseTime, Reporter
 
 
 def reporter_for(as_json: bool) -> Reporter:
-    from branchyard.progress import make_reporter
+    from branchyard.cli.progress import make_reporter
 
     return make_reporter(as_json)
 
@@ -50,7 +50,7 @@ def setup_text(result: SetupResult, headline: str) -> str:
     if result.actions:
         lines.append("  made       " + "; ".join(result.actions))
     if result.phases:
-        from branchyard.progress import summary
+        from branchyard.cli.progress import summary
 
         lines.append(summary(result.phases))
     return "\n".join(lines)
@@ -84,7 +84,7 @@ def view_text(view: WorktreeView) -> str:
     if "conflicts" in view.extra:
         rows.append(("conflicts", _marker_text(view.extra["conflicts"])))
     if view.extra.get("env_files"):
-        from branchyard.sharedenv import describe
+        from branchyard.envfiles.shared import describe
 
         rows.append(("env files", "; ".join(map(describe, view.extra["env_files"]))))
     text = "\n".join(f"{k:<11} {v}" for k, v in rows)

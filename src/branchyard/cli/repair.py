@@ -37,7 +37,7 @@ def gc(all_repos: bool, snapshots: bool, as_json: bool) -> None:
     """Release everything that belongs to worktrees that are gone (`doctor --fix`
     limited to them): stop their processes, drop their databases, free their ports."""
     if snapshots and all_repos:
-        from branchyard.errors import UsageError
+        from branchyard.core.errors import UsageError
 
         raise UsageError("`gc --snapshots` works on one repository at a time",
                          hint="run it inside each repository, without --all")

@@ -65,7 +65,7 @@ def _split(raw: list[str], port_flag: str | None) -> tuple[str | None, tuple[str
     """``run [--port-flag F] [NAME] [--port-flag F] [-- CMD…]`` from the arguments as
     typed (click drops a leading ``--``, so it cannot tell NAME from CMD by itself).
     Returns NAME, the command (empty: the run hook) and the port flag."""
-    from branchyard.errors import UsageError
+    from branchyard.core.errors import UsageError
 
     items = raw[raw.index("run") + 1:] if "run" in raw else list(raw)
     cut = items.index("--") if "--" in items else len(items)

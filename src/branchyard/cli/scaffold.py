@@ -18,7 +18,7 @@ def init(force: bool, print_only: bool, as_json: bool) -> None:
     DATABASE_URL/PORT-like variables, the package manager, Conductor scripts."""
     from branchyard import scaffold
     from branchyard.agents.wiring import detect_apps
-    from branchyard.repo import locate
+    from branchyard.repo.locate import locate
 
     def body() -> Reply:
         main = locate().main_path

@@ -151,7 +151,7 @@ def logs(words: tuple[str, ...], follow: bool, last: int, since: str | None,
         read_logs,
     )
     from branchyard.cli.output import render
-    from branchyard.errors import BranchyardError
+    from branchyard.core.errors import BranchyardError
 
     def body() -> Reply:
         try:

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from branchyard.cli.output import EXIT_FAILED, Reply, json_option, note, respond
-from branchyard.errors import NotARepoError
+from branchyard.core.errors import NotARepoError
 
 if TYPE_CHECKING:
     from branchyard.context import Context
@@ -111,7 +111,7 @@ def stop(as_json: bool) -> None:
 def status(as_json: bool) -> None:
     """Is the proxy running, and which routes does it serve."""
     def body() -> Reply:
-        from branchyard.errors import ProxyError
+        from branchyard.core.errors import ProxyError
         from branchyard.proxy.daemon import proxy_status
 
         current = proxy_status()
@@ -251,7 +251,7 @@ def browser(branch: str | None, copy_login: bool, headless: bool, dry_run: bool,
             as_json: bool) -> None:
     """Open the worktree's URL in Chromium with the worktree's own profile."""
     def body() -> Reply:
-        from branchyard import browser as web
+        from branchyard.system import browser as web
 
         ctx, site = _site(branch)
         profile = web.profile_dir(ctx.repo.common_dir, site.slug)

@@ -17,11 +17,11 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from branchyard import git
+from branchyard.core.errors import BranchyardError
 from branchyard.dashboard import services_view
 from branchyard.dashboard.model import DatabaseCard, Radar, RepoCard, WorktreeCard, Yard
-from branchyard.errors import BranchyardError
 from branchyard.ledger import LedgerState
+from branchyard.repo import git
 
 MAX_DIRTY = 20
 SIZE_TTL = 10.0
@@ -59,7 +59,7 @@ def _fetch_size(kind: str, spec: dict[str, Any]) -> int | None:
             return None if info is None else info.size
         if kind in ("mysql", "sqlite"):
             from branchyard.api.databases import INSPECTORS
-            from branchyard.plan import Allocation
+            from branchyard.resources.plan import Allocation
 
             size = INSPECTORS[kind](Allocation(kind, "", spec)).get("size")
             return int(size) if size is not None else None

@@ -13,10 +13,10 @@ from html import escape
 from typing import TYPE_CHECKING
 from urllib.parse import parse_qs, urlencode, urlsplit
 
+from branchyard.core.errors import BranchyardError
 from branchyard.dashboard import assets, render, services_view
 from branchyard.dashboard.guard import refusal, set_cookie
 from branchyard.dashboard.hub import Stream, event
-from branchyard.errors import BranchyardError
 from branchyard.proxy.http import LengthFramer, Request
 
 if TYPE_CHECKING:

@@ -16,9 +16,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from branchyard.core.paths import Signature, signature
 from branchyard.dashboard.render import log_line, yard_html
 from branchyard.dashboard.services_view import LogFollower, watched_files
-from branchyard.paths import Signature, signature
 
 if TYPE_CHECKING:
     from branchyard.dashboard.app import Dashboard, Scope

@@ -8,8 +8,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from branchyard.config import Config
-from branchyard.errors import UsageError
+from branchyard.config.model import Config
+from branchyard.core.errors import UsageError
 from branchyard.services import logs, state, status
 from branchyard.services.logs import LogLine
 

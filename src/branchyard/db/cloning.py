@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from branchyard.db.pgbin import CLONE_VERSION
-from branchyard.fsprobe import FsProbe
+from branchyard.system.fsprobe import FsProbe
 
 if TYPE_CHECKING:
     import psycopg

@@ -20,9 +20,9 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from branchyard.core.errors import CommandError, DatabaseError
 from branchyard.db import pgbin
-from branchyard.errors import CommandError, DatabaseError
-from branchyard.external import run
+from branchyard.system.external import run
 
 GIB = 2**30
 MIN_IMAGE_GIB = 1

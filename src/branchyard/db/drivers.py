@@ -6,7 +6,7 @@ from __future__ import annotations
 import importlib
 from types import ModuleType
 
-from branchyard.errors import DatabaseError
+from branchyard.core.errors import DatabaseError
 
 # module → (what it is, the extra that brings it)
 EXTRAS = {

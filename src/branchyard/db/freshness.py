@@ -16,10 +16,10 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from branchyard.core.errors import BranchyardError
 from branchyard.db import postgres as pg
 from branchyard.db.records import SnapshotRecord
 from branchyard.db.urls import parse_url
-from branchyard.errors import BranchyardError
 
 if TYPE_CHECKING:
     from branchyard.db.snapshot import SnapshotSource

@@ -6,14 +6,14 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
-from branchyard.plan import PlanContext
+from branchyard.resources.plan import PlanContext
 
 
 def run_database_hook(command: str, spec: Mapping[str, Any], ctx: PlanContext, label: str,
                       *, value_key: str = "url") -> None:
     """Run ``command`` in the worktree with its env and the new database's
     ``spec[value_key]`` in ``spec["env"]``, streaming its output."""
-    from branchyard.external import run_hook
+    from branchyard.system.external import run_hook
 
     env = dict(os.environ)
     env.update(ctx.base_env)

@@ -23,13 +23,13 @@ from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from branchyard import statefile
-from branchyard.config import ServerConfig
+from branchyard.config.model import ServerConfig
+from branchyard.core import statefile
+from branchyard.core.errors import CommandError, DatabaseError, UnsafeError
+from branchyard.core.paths import state_dir
 from branchyard.db import cow, pgbin
 from branchyard.db.cow import CowHome
-from branchyard.errors import CommandError, DatabaseError, UnsafeError
-from branchyard.external import run
-from branchyard.paths import state_dir
+from branchyard.system.external import run
 
 if TYPE_CHECKING:
     from filelock import FileLock

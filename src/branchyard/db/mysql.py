@@ -11,10 +11,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
+from branchyard.core.errors import CommandError, DatabaseError
 from branchyard.db.drivers import require
 from branchyard.db.pipeline import run_pipe
 from branchyard.db.urls import DbUrl, parse_url
-from branchyard.errors import CommandError, DatabaseError
 
 if TYPE_CHECKING:
     import pymysql

@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from branchyard.errors import DatabaseError
+from branchyard.core.errors import DatabaseError
 
 if TYPE_CHECKING:
     import psycopg
@@ -51,7 +51,7 @@ class Owner:
 
 def clone_id(common_dir: Path) -> str:
     """This clone's id, made (random, lowercase hex) the first time it is asked for."""
-    from branchyard import statefile
+    from branchyard.core import statefile
 
     path = common_dir / "branchyard" / ID_FILE
     try:

@@ -20,8 +20,8 @@ from dataclasses import dataclass, replace
 from importlib.util import find_spec
 from pathlib import Path
 
-from branchyard.config import SERVER_FILES
-from branchyard.errors import CommandError, DatabaseError
+from branchyard.config.model import SERVER_FILES
+from branchyard.core.errors import CommandError, DatabaseError
 
 CLONE_VERSION = 18  # the first major version with file_copy_method = clone
 _SEARCH = ("/usr/lib/postgresql/*/bin", "/usr/pgsql-*/bin", "/opt/homebrew/opt/postgresql@*/bin",
@@ -128,7 +128,7 @@ def client_dir(name: str, version: int) -> Path | None:
 
 
 def _tool_version(path: Path) -> int:
-    from branchyard.external import run
+    from branchyard.system.external import run
 
     try:
         out = run([str(path), "--version"], timeout=20).stdout

@@ -1,6 +1,6 @@
 """Streaming one command's output into another (``pg_dump | pg_restore``).
 
-:mod:`branchyard.external` runs single commands; a dump is gigabytes, so it is
+:mod:`branchyard.system.external` runs single commands; a dump is gigabytes, so it is
 streamed between two processes instead of being held in memory.
 """
 
@@ -11,7 +11,7 @@ import subprocess
 import tempfile
 from collections.abc import Callable, Mapping, Sequence
 
-from branchyard.errors import CommandError, CommandTimeoutError
+from branchyard.core.errors import CommandError, CommandTimeoutError
 
 
 def run_pipe(producer: Sequence[str], consumer: Sequence[str], *,

@@ -17,13 +17,13 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from branchyard.core.errors import BranchyardError
+from branchyard.core.faults import fault
+from branchyard.core.paths import state_dir
 from branchyard.db import postgres as pg
 from branchyard.db import records
 from branchyard.db.records import PoolRecord, SnapshotRecord
-from branchyard.errors import BranchyardError
-from branchyard.faults import fault
 from branchyard.ledger import Ledger
-from branchyard.paths import state_dir
 
 if TYPE_CHECKING:
     from filelock import FileLock

@@ -15,10 +15,10 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from branchyard import statefile
+from branchyard.core import statefile
+from branchyard.core.errors import CommandError, DatabaseError
 from branchyard.db.pipeline import run_pipe
 from branchyard.db.urls import parse_url
-from branchyard.errors import CommandError, DatabaseError
 
 if TYPE_CHECKING:
     import psycopg

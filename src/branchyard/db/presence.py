@@ -13,9 +13,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from branchyard.core.errors import DatabaseError
 from branchyard.db.urls import parse_url
-from branchyard.errors import DatabaseError
-from branchyard.plan import Allocation
+from branchyard.resources.plan import Allocation
 
 
 @dataclass(frozen=True)

@@ -7,11 +7,11 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from branchyard.core.errors import DatabaseError
 from branchyard.db import owner
 from branchyard.db import postgres as pg
 from branchyard.db.hooks import run_database_hook
-from branchyard.errors import DatabaseError
-from branchyard.plan import PlanContext, adopted_note, adopted_refusal, is_adopted
+from branchyard.resources.plan import PlanContext, adopted_note, adopted_refusal, is_adopted
 
 if TYPE_CHECKING:
     import psycopg

@@ -14,11 +14,11 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from branchyard import statefile
+from branchyard.core import statefile
+from branchyard.core.errors import DatabaseError
+from branchyard.core.paths import state_dir
 from branchyard.db.drivers import require
 from branchyard.db.urls import parse_url
-from branchyard.errors import DatabaseError
-from branchyard.paths import state_dir
 
 if TYPE_CHECKING:
     import redis

@@ -14,14 +14,14 @@ import hashlib
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from branchyard.core.errors import BranchyardError
+from branchyard.core.events import NullReporter, Reporter
+from branchyard.core.faults import fault
 from branchyard.db import pool as pool_mod
 from branchyard.db import postgres as pg
 from branchyard.db import records
 from branchyard.db.records import SnapshotRecord
 from branchyard.db.urls import mask_url, parse_url
-from branchyard.errors import BranchyardError
-from branchyard.events import NullReporter, Reporter
-from branchyard.faults import fault
 from branchyard.ledger import Ledger
 
 

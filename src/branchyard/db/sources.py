@@ -8,8 +8,8 @@ import re
 from collections.abc import Mapping
 from pathlib import Path
 
-from branchyard.config import DatabaseConfig
-from branchyard.errors import ConfigError
+from branchyard.config.model import DatabaseConfig
+from branchyard.core.errors import ConfigError
 
 ENV_PREFIX = "env:"
 

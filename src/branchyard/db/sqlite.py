@@ -18,7 +18,7 @@ import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 
-from branchyard.errors import DatabaseError
+from branchyard.core.errors import DatabaseError
 
 FICLONE = 0x40049409  # Linux ioctl: share the extents (copy-on-write filesystems)
 SIDE_FILES = ("-wal", "-shm", "-journal")

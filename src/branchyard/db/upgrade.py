@@ -16,12 +16,12 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from branchyard.config import ServerConfig
+from branchyard.config.model import ServerConfig
+from branchyard.core.errors import DatabaseError
+from branchyard.core.events import NullReporter, Reporter
 from branchyard.db import managed, pgbin
 from branchyard.db import postgres as pg
 from branchyard.db.urls import parse_url
-from branchyard.errors import DatabaseError
-from branchyard.events import NullReporter, Reporter
 
 _SKIP = ("template0", "template1", "postgres")
 
@@ -159,7 +159,7 @@ def _on(state: managed.ServerState, database: str, bare: bool = False) -> str:
 def _undo(old: managed.ServerState, new: managed.ServerState) -> None:
     import contextlib
 
-    from branchyard.errors import BranchyardError
+    from branchyard.core.errors import BranchyardError
 
     with contextlib.suppress(BranchyardError, OSError):
         managed.stop_cluster(new)

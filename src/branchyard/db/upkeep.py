@@ -11,10 +11,10 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from branchyard.core.errors import BranchyardError
 from branchyard.db import postgres as pg
 from branchyard.db import records
 from branchyard.db.urls import mask_url
-from branchyard.errors import BranchyardError
 from branchyard.ledger import Ledger
 
 STALE_AFTER = 900.0  # seconds: no clone or refill takes this long on a sane machine

@@ -7,7 +7,7 @@ import json
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from branchyard.config import DepsConfig
+from branchyard.config.model import DepsConfig
 
 
 @dataclass(frozen=True)

@@ -8,8 +8,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from branchyard import external
-from branchyard.errors import CommandError, ProviderError
+from branchyard.core.errors import CommandError, ProviderError
+from branchyard.system import external
 
 SMOKE_TIMEOUT = 120.0
 UV_TIMEOUT = 1800.0

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from branchyard import statefile
+from branchyard.core import statefile
 
 STAMP_NAME = ".branchyard-deps.json"
 

@@ -9,6 +9,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from branchyard.core.errors import BranchyardError, ProviderError
+from branchyard.core.events import NullReporter, Reporter
+from branchyard.core.paths import is_inside
 from branchyard.deps.install import (
     Runner,
     is_virtualenv,
@@ -19,10 +22,7 @@ from branchyard.deps.install import (
 )
 from branchyard.deps.lockstamp import lockfile_hash, read_stamp, write_stamp
 from branchyard.deps.treecopy import CopyRequest, CopyStats, Method, TreeCopyError, copy_tree
-from branchyard.errors import BranchyardError, ProviderError
-from branchyard.events import NullReporter, Reporter
-from branchyard.fsprobe import FsProbe
-from branchyard.paths import is_inside
+from branchyard.system.fsprobe import FsProbe
 
 MODES = ("auto", "reflink", "hardlink", "copy", "install")
 INCOMPLETE = "incomplete"  # the lock hash stamped on a tree whose install failed

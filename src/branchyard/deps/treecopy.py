@@ -19,9 +19,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from branchyard.errors import ProviderError
-from branchyard.fsprobe import reflink_fd
-from branchyard.paths import is_inside
+from branchyard.core.errors import ProviderError
+from branchyard.core.paths import is_inside
+from branchyard.system.fsprobe import reflink_fd
 
 # reflink: copy-on-write clone of every file; hardlink: link every file;
 # shared: link only files already hardlinked elsewhere (a content-addressed

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from branchyard import git
+from branchyard.repo import git
 
 ZERO = "0" * 40
 

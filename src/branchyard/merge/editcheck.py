@@ -10,11 +10,11 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from branchyard import git
 from branchyard.merge.changes import merge_base
 from branchyard.merge.locks import Lock, held_by_other, read_locks
 from branchyard.merge.targets import Repo, Worktree, base_tip
 from branchyard.merge.threads import parallel_map
+from branchyard.repo import git
 
 
 @dataclass(frozen=True)

@@ -9,15 +9,15 @@ from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
 
-from branchyard import git
-from branchyard.errors import BranchyardError, ConflictError, MergeError
-from branchyard.faults import fault
+from branchyard.core.errors import BranchyardError, ConflictError, MergeError
+from branchyard.core.faults import fault
 from branchyard.merge.changes import changes_between, merge_base, read_blobs
 from branchyard.merge.migrations import added_migrations, collisions, patterns_from_config
 from branchyard.merge.refs import Moved, RefMovedError, move_branch
 from branchyard.merge.scratch import new_log, run_commands, scratch_worktree
 from branchyard.merge.strategies import STRATEGIES, BuildPlan, Built, build
 from branchyard.merge.targets import Repo, Worktree, base_tip
+from branchyard.repo import git
 
 ATTEMPTS = 3  # rebuilds when the base moves while checks run
 

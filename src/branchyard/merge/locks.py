@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from branchyard.errors import MergeError
+from branchyard.core.errors import MergeError
 from branchyard.ledger import Ledger, LedgerState
 
 SECTION = "locks"

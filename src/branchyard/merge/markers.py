@@ -13,9 +13,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from branchyard import git
 from branchyard.ledger import Ledger, LedgerState
 from branchyard.merge.scratch import is_scratch
+from branchyard.repo import git
 
 if TYPE_CHECKING:  # `ls` reads markers; only `conflicts` needs the radar itself
     from branchyard.merge.radar import RadarReport

@@ -19,7 +19,7 @@ from typing import Any
 
 from filelock import FileLock, Timeout
 
-from branchyard.errors import BranchyardError, MergeError
+from branchyard.core.errors import BranchyardError, MergeError
 from branchyard.ledger import Ledger, LedgerState
 from branchyard.merge.landing import EnvFor, MergeRequest, merge_branch, no_env
 from branchyard.merge.scratch import new_log, prune_scratch

@@ -16,7 +16,6 @@ from functools import partial
 from itertools import combinations
 from pathlib import Path
 
-from branchyard import git
 from branchyard.merge.changes import (
     Change,
     changes_between,
@@ -36,6 +35,7 @@ from branchyard.merge.overlap import Footprint, footprint, surely_clean
 from branchyard.merge.statecommit import Snapshot, snapshot_all
 from branchyard.merge.targets import Repo, Worktree, base_tip
 from branchyard.merge.threads import parallel_map
+from branchyard.repo import git
 
 BASE_PREFIX = "base:"
 

@@ -7,8 +7,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from branchyard import git
-from branchyard.errors import MergeError
+from branchyard.core.errors import MergeError
+from branchyard.repo import git
 
 
 class RefMovedError(MergeError):

@@ -11,7 +11,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TextIO
 
-from branchyard import external, git
+from branchyard.repo import git
+from branchyard.system import external
 
 CHECK_TIMEOUT = 3600.0
 # The project's git hooks (husky, pre-commit…) are for people committing; in a

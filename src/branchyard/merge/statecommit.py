@@ -17,10 +17,10 @@ from pathlib import Path
 
 from filelock import FileLock, Timeout
 
-from branchyard import git
-from branchyard.errors import GitError
+from branchyard.core.errors import GitError
 from branchyard.merge.targets import Worktree
 from branchyard.merge.threads import parallel_map
+from branchyard.repo import git
 
 _FIXED_IDENTITY = {
     "GIT_AUTHOR_NAME": "branchyard", "GIT_AUTHOR_EMAIL": "branchyard@localhost",

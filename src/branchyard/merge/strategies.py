@@ -9,9 +9,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
-from branchyard import git
-from branchyard.errors import ConflictError, MergeError
+from branchyard.core.errors import ConflictError, MergeError
 from branchyard.merge.scratch import NO_HOOKS, head, run_commands, unmerged_paths
+from branchyard.repo import git
 
 STRATEGIES = ("merge", "rebase", "squash")
 _CONTINUE_ENV = {"GIT_EDITOR": "true"}

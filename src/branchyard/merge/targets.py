@@ -9,15 +9,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from branchyard import git
-from branchyard.config import Config
-from branchyard.configload import load_config
-from branchyard.errors import MergeError
-from branchyard.identity import slug_for
+from branchyard.config.load import load_config
+from branchyard.config.model import Config
+from branchyard.core.errors import MergeError
+from branchyard.core.identity import slug_for
+from branchyard.core.paths import is_inside
 from branchyard.ledger import Ledger, LedgerState
 from branchyard.merge.scratch import is_scratch
-from branchyard.paths import is_inside
-from branchyard.repo import Names, find_by_name
+from branchyard.repo import git
+from branchyard.repo.locate import Names, find_by_name
 
 
 @dataclass(frozen=True)
@@ -57,7 +57,7 @@ class Repo:
     worktrees: tuple[Worktree, ...]
 
     def find(self, name: str) -> Worktree | None:
-        """The worktree NAME means (:func:`branchyard.repo.find_by_name`)."""
+        """The worktree NAME means (:func:`branchyard.repo.locate.find_by_name`)."""
         hit = find_by_name(name, [Names(w.path, w.branch, w.slug, w.subdomain)
                                   for w in self.worktrees])
         return self.worktrees[hit] if hit is not None else None

@@ -6,10 +6,10 @@ from __future__ import annotations
 import importlib
 from functools import cache
 
-from branchyard.config import DATABASE_ENGINES
-from branchyard.errors import ProviderError
-from branchyard.plan import Allocation, PlanContext
+from branchyard.config.model import DATABASE_ENGINES
+from branchyard.core.errors import ProviderError
 from branchyard.providers.base import Provider
+from branchyard.resources.plan import Allocation, PlanContext
 
 __all__ = ["PREVIEWED", "SETUP_ORDER", "Allocation", "PlanContext", "Provider", "get_provider"]
 

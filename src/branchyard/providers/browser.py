@@ -7,10 +7,10 @@ import json
 from pathlib import Path
 from typing import Any
 
-from branchyard import statefile
-from branchyard.browser import close_browsers, profile_dir, remove_profile, session_name
-from branchyard.errors import ProviderError
-from branchyard.plan import Allocation, PlanContext
+from branchyard.core import statefile
+from branchyard.core.errors import ProviderError
+from branchyard.resources.plan import Allocation, PlanContext
+from branchyard.system.browser import close_browsers, profile_dir, remove_profile, session_name
 
 KEY = "browser:profile"
 SESSION_KEY = "sessionName"

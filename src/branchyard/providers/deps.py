@@ -9,13 +9,13 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from branchyard.config import DepsConfig
+from branchyard.config.model import DepsConfig
+from branchyard.core.errors import ConfigError
 from branchyard.deps.install import Runner
 from branchyard.deps.lockstamp import lockfile_hash, read_stamp
 from branchyard.deps.reuse import MODES, DepsTarget, Outcome, Session, decide, ensure_deps
-from branchyard.errors import ConfigError
-from branchyard.fsprobe import FsProbe
-from branchyard.plan import Allocation, PlanContext
+from branchyard.resources.plan import Allocation, PlanContext
+from branchyard.system.fsprobe import FsProbe
 
 
 class DepsProvider:

@@ -3,7 +3,7 @@
 - ``[env] shared`` and ``[files] symlink``: symlinks to the main worktree's file,
   so a secret rotated in main reaches every worktree. A shared env file that sets
   one of the worktree's variables becomes a generated copy once the worktree's
-  env is known (:mod:`branchyard.sharedenv`); the link's resource covers it.
+  env is known (:mod:`branchyard.envfiles.shared`); the link's resource covers it.
 - ``[files] copy`` and the gitignored files listed in ``.worktreeinclude``: copies,
   so each worktree may change its own (``.vercel`` project links, local certs).
 """
@@ -15,9 +15,10 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from branchyard import git, sharedenv
-from branchyard.errors import ProviderError
-from branchyard.plan import Allocation, PlanContext
+from branchyard.core.errors import ProviderError
+from branchyard.envfiles import shared as sharedenv
+from branchyard.repo import git
+from branchyard.resources.plan import Allocation, PlanContext
 
 WORKTREEINCLUDE = ".worktreeinclude"
 

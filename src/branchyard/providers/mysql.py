@@ -5,12 +5,18 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from branchyard.config import DatabaseConfig
+from branchyard.config.model import DatabaseConfig
+from branchyard.core.errors import ConfigError, DatabaseError
 from branchyard.db import sources
 from branchyard.db.hooks import run_database_hook
 from branchyard.db.urls import mask_url, parse_url
-from branchyard.errors import ConfigError, DatabaseError
-from branchyard.plan import Allocation, PlanContext, adopted_note, adopted_refusal, is_adopted
+from branchyard.resources.plan import (
+    Allocation,
+    PlanContext,
+    adopted_note,
+    adopted_refusal,
+    is_adopted,
+)
 
 KIND = "mysql"
 

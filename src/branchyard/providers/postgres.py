@@ -10,11 +10,11 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Any
 
-from branchyard.config import DatabaseConfig
+from branchyard.config.model import DatabaseConfig
+from branchyard.core.errors import DatabaseError
 from branchyard.db import owner, sources
 from branchyard.db.urls import mask_url, parse_url
-from branchyard.errors import DatabaseError
-from branchyard.plan import Allocation, PlanContext, is_adopted
+from branchyard.resources.plan import Allocation, PlanContext, is_adopted
 
 KIND = "postgres"
 ADMIN_DB = "postgres"

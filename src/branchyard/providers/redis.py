@@ -7,11 +7,11 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
-from branchyard.config import DatabaseConfig
+from branchyard.config.model import DatabaseConfig
+from branchyard.core.errors import ConfigError, DatabaseError
 from branchyard.db import sources
 from branchyard.db.urls import mask_url, parse_url
-from branchyard.errors import ConfigError, DatabaseError
-from branchyard.plan import Allocation, PlanContext
+from branchyard.resources.plan import Allocation, PlanContext
 
 KIND = "redis"
 
@@ -148,7 +148,7 @@ def _check_owner(spec: Mapping[str, Any], client: Any) -> None:
 
 
 def _hook(command: str, spec: Mapping[str, Any], ctx: PlanContext) -> None:
-    from branchyard.external import run_hook
+    from branchyard.system.external import run_hook
 
     env = dict(os.environ)
     env.update(ctx.base_env)

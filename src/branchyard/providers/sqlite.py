@@ -9,11 +9,17 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from branchyard.config import DatabaseConfig
+from branchyard.config.model import DatabaseConfig
+from branchyard.core.errors import ConfigError, DatabaseError
 from branchyard.db import sources
 from branchyard.db.hooks import run_database_hook
-from branchyard.errors import ConfigError, DatabaseError
-from branchyard.plan import Allocation, PlanContext, adopted_note, adopted_refusal, is_adopted
+from branchyard.resources.plan import (
+    Allocation,
+    PlanContext,
+    adopted_note,
+    adopted_refusal,
+    is_adopted,
+)
 
 KIND = "sqlite"
 DEFAULT_TEMPLATE = DatabaseConfig(name="").database

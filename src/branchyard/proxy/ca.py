@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from branchyard import statefile
-from branchyard.errors import ProxyError
+from branchyard.core import statefile
+from branchyard.core.errors import ProxyError
 
 CA_NAME = "branchyard local development CA"  # also the browser store's nickname
 CA_DAYS = 825  # about 27 months; `branchyard proxy trust --rotate` makes a new one
@@ -129,7 +129,7 @@ def install_user_trust(ca_cert: Path) -> Path:
     sudo); the database path. Idempotent: the entry is replaced."""
     import shutil
 
-    from branchyard.external import run
+    from branchyard.system.external import run
 
     certutil = shutil.which("certutil")
     if certutil is None:

@@ -16,10 +16,10 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from branchyard import statefile
-from branchyard.config import ProxyConfig
-from branchyard.errors import ProxyError
-from branchyard.paths import state_dir
+from branchyard.config.model import ProxyConfig
+from branchyard.core import statefile
+from branchyard.core.errors import ProxyError
+from branchyard.core.paths import state_dir
 
 START_TIMEOUT = 10.0
 STOP_TIMEOUT = 5.0

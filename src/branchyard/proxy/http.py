@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from branchyard.errors import ProxyError
+from branchyard.core.errors import ProxyError
 
 MAX_HEAD = 64 * 1024
 MAX_LINE = 8 * 1024

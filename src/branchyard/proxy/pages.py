@@ -74,7 +74,7 @@ def _service_failure(backend: Backend) -> str:
 def strays_of(backend: Backend) -> list[str]:
     """The servers of the backend's worktree that listen on another port than its
     own (a plain `npm run dev`): one scan, only when a 502 is being answered."""
-    from branchyard.listeners import stray_listeners
+    from branchyard.system.listeners import stray_listeners
 
     ports = {path: {str(i): p for i, p in enumerate(owned)} for path, _, owned, _ in
              backend.site}

@@ -13,9 +13,9 @@ from pathlib import Path
 
 from filelock import FileLock, Timeout
 
-from branchyard import statefile
-from branchyard.errors import ProxyError
-from branchyard.paths import state_dir
+from branchyard.core import statefile
+from branchyard.core.errors import ProxyError
+from branchyard.core.paths import state_dir
 
 SCHEMA = 1
 LOCK_TIMEOUT = 30.0

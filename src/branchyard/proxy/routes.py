@@ -15,14 +15,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from branchyard.config import Config
-from branchyard.envfile import main_env_files, read_env_files
-from branchyard.errors import BranchyardError
-from branchyard.identity import dns_label, project_label, worktree_host
+from branchyard.config.model import Config
+from branchyard.core.errors import BranchyardError
+from branchyard.core.identity import dns_label, project_label, worktree_host
+from branchyard.core.paths import Signature, signature
+from branchyard.envfiles.files import main_env_files, read_env_files
 from branchyard.ledger import Ledger, LedgerState, WorktreeRecord
-from branchyard.mainports import main_ports, port_names
-from branchyard.paths import Signature, signature
-from branchyard.ports import registry_path
+from branchyard.system.mainports import main_ports, port_names
+from branchyard.system.ports import registry_path
 
 CONFIG_RECHECK = 1.0  # seconds between checks of config and env file changes
 MAX_HOST_FORMS = 1024  # Host header values whose normalized form is remembered
@@ -257,7 +257,7 @@ class RouteTable:
         return True
 
     def _config_changed(self, common: Path, cache: _RepoCache) -> bool:
-        from branchyard.configload import load_config
+        from branchyard.config.load import load_config
 
         main = main_path_of(common)
         files = _config_files(main)

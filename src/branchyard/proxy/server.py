@@ -91,7 +91,7 @@ class ProxyServer:
 
     def site_list(self) -> list[tuple[str, str]]:
         """(url, branch) of every live worktree, for the 404 page."""
-        from branchyard.identity import worktree_url
+        from branchyard.core.identity import worktree_url
 
         out: list[tuple[str, str]] = []
         for site in self.routes.sites():

@@ -6,9 +6,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from branchyard.config import Config, ProxyConfig
-from branchyard.errors import WorktreeError
-from branchyard.identity import worktree_host, worktree_url
+from branchyard.config.model import Config, ProxyConfig
+from branchyard.core.errors import WorktreeError
+from branchyard.core.identity import worktree_host, worktree_url
 from branchyard.proxy.routes import service_host_label, service_label
 
 
@@ -66,7 +66,7 @@ def url_env(subdomain: str | None, project: str, ports: Mapping[str, int],
 
 
 def _main_branch(main_path: Path) -> str | None:
-    from branchyard import git
+    from branchyard.repo import git
 
     return git.current_branch(main_path)
 

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from branchyard.errors import ProxyError
+from branchyard.core.errors import ProxyError
 from branchyard.proxy.ca import ca_info, cert_pem, ensure_ca, key_pem, write_private
 
 if TYPE_CHECKING:

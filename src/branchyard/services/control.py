@@ -17,8 +17,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from branchyard.errors import ServiceError
-from branchyard.processes import ProcInfo
+from branchyard.core.errors import ServiceError
 from branchyard.services.state import (
     LIVE_STATES,
     Plan,
@@ -29,6 +28,7 @@ from branchyard.services.state import (
     write_plan,
     write_state,
 )
+from branchyard.system.processes import ProcInfo
 
 START_TIMEOUT = 10.0
 

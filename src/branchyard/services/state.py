@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from branchyard.paths import state_dir
+from branchyard.core.paths import state_dir
 
 SCHEMA = 1
 LIVE_STATES = ("starting", "ready", "running", "restarting")

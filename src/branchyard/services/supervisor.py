@@ -27,7 +27,7 @@ from pathlib import Path
 from types import FrameType
 from typing import IO
 
-from branchyard.paths import signature
+from branchyard.core.paths import signature
 from branchyard.services.logs import LineSplitter, LogWriter, log_file
 from branchyard.services.readiness import is_ready
 from branchyard.services.state import (
@@ -150,7 +150,7 @@ class Supervisor:
     def environment(self) -> dict[str, str]:
         """The inherited environment, less what the env files define (the app reads
         those itself, fresh, unless ``env = "all"``), plus the derived variables."""
-        from branchyard.envfile import read_env_files
+        from branchyard.envfiles.files import read_env_files
 
         files = read_env_files(Path(p) for p in self.plan.env_files)
         if self.plan.settings.env_mode == "all":

@@ -12,8 +12,8 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from branchyard.errors import ServiceError
-from branchyard.paths import state_dir
+from branchyard.core.errors import ServiceError
+from branchyard.core.paths import state_dir
 from branchyard.services.state import service_dir
 
 TIMEOUT = 10.0

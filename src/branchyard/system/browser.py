@@ -15,10 +15,10 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from branchyard.config import BrowserConfig
-from branchyard.errors import BranchyardError
-from branchyard.identity import short_hash
-from branchyard.paths import state_dir
+from branchyard.config.model import BrowserConfig
+from branchyard.core.errors import BranchyardError
+from branchyard.core.identity import short_hash
+from branchyard.core.paths import state_dir
 
 MAIN_PROFILE = "main"
 CANDIDATES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable",

@@ -1,5 +1,5 @@
 """Running external commands (finding and stopping a worktree's processes is
-:mod:`branchyard.processes`).
+:mod:`branchyard.system.processes`).
 
 Every subprocess in branchyard goes through :func:`run` (argv lists, a timeout,
 captured output) or :func:`run_hook` (user-written shell strings, streamed).
@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
-from branchyard.errors import CommandError, CommandTimeoutError, HookError
+from branchyard.core.errors import CommandError, CommandTimeoutError, HookError
 
 DEFAULT_TIMEOUT = 120.0
 

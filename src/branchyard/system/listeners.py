@@ -17,7 +17,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from branchyard.processes import ProcInfo, protected_pids
+from branchyard.system.processes import ProcInfo, protected_pids
 
 
 @dataclass(frozen=True)
@@ -50,7 +50,7 @@ class StrayListener:
 
 def listeners(roots: Mapping[str, object]) -> list[Listener]:
     """One scan: TCP listeners of processes whose cwd is inside one of ``roots``."""
-    from branchyard.processes import processes_by_root
+    from branchyard.system.processes import processes_by_root
 
     return listeners_of(processes_by_root([Path(r) for r in roots]))
 

@@ -1,4 +1,4 @@
-"""Drawing progress: the concrete :class:`branchyard.events.Reporter` s.
+"""Drawing progress: the concrete :class:`branchyard.core.events.Reporter` s.
 
 - :class:`RichReporter` on a terminal: a live line with a spinner, the phase,
   its elapsed time, a bar when the phase reports progress, and the last line of
@@ -25,7 +25,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from typing import Any, TextIO
 
-from branchyard.events import PhaseTime, Reporter
+from branchyard.core.events import PhaseTime, Reporter
 
 Clock = Callable[[], float]
 HEARTBEAT = 1.5  # seconds of silence before "still <phase>…"

@@ -1,4 +1,4 @@
-"""Loading and validating config files into :mod:`branchyard.config` dataclasses."""
+"""Loading and validating config files into :mod:`branchyard.config.model` dataclasses."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
-from branchyard.config import CONFIG_FILE, LOCAL_CONFIG_FILE, Config
-from branchyard.configcheck import check_config
-from branchyard.errors import ConfigError
+from branchyard.config.check import check_config
+from branchyard.config.model import CONFIG_FILE, LOCAL_CONFIG_FILE, Config
+from branchyard.core.errors import ConfigError
 
 T = TypeVar("T")
 

@@ -23,7 +23,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from branchyard.envfile import quote_dotenv, secret_mode, write_if_changed
+from branchyard.envfiles.files import quote_dotenv, secret_mode, write_if_changed
 
 # What a worktree's shared file is, as `status` reports it.
 LINK = "link"  # a link to main's file, which sets none of the worktree's variables

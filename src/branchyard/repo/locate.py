@@ -13,10 +13,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from branchyard import git
-from branchyard.config import Config
-from branchyard.errors import NotARepoError
-from branchyard.identity import project_label
+from branchyard.config.model import Config
+from branchyard.core.errors import NotARepoError
+from branchyard.core.identity import project_label
+from branchyard.repo import git
 
 
 @dataclass(frozen=True)

@@ -8,11 +8,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from branchyard.config import Config
-from branchyard.errors import UnsafeError
-from branchyard.events import NullReporter, Reporter
-from branchyard.identity import Identity
-from branchyard.repo import RepoInfo
+from branchyard.config.model import Config
+from branchyard.core.errors import UnsafeError
+from branchyard.core.events import NullReporter, Reporter
+from branchyard.core.identity import Identity
+from branchyard.repo.locate import RepoInfo
 
 
 @dataclass(frozen=True)

@@ -6,8 +6,8 @@ import re
 from collections.abc import Iterable
 from pathlib import Path
 
-from branchyard.config import DATABASE_ENGINES, SERVER_FILES, Config
-from branchyard.errors import ConfigError
+from branchyard.config.model import DATABASE_ENGINES, SERVER_FILES, Config
+from branchyard.core.errors import ConfigError
 
 SEED_MODES = ("clone", "empty", "dump:", "command:")
 REFRESH_MODES = ("manual", "auto")

@@ -16,7 +16,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from branchyard.paths import is_inside
+from branchyard.core.paths import is_inside
 
 DEFAULT_GRACE = 2.0
 SAME_START = 0.01  # seconds: psutil's start times of one process agree to this

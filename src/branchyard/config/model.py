@@ -1,6 +1,6 @@
 """``branchyard.toml`` (+ ``branchyard.local.toml``) → frozen, validated dataclasses.
 
-Every section is a frozen dataclass below; :mod:`branchyard.configload` turns
+Every section is a frozen dataclass below; :mod:`branchyard.config.load` turns
 TOML into them, rejecting unknown keys and wrong types with the key path and
 file named. Adding a setting is adding a field with a default here.
 """

@@ -18,10 +18,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from branchyard import statefile
-from branchyard.config import PortsConfig
-from branchyard.errors import PortError
-from branchyard.paths import state_dir
+from branchyard.config.model import PortsConfig
+from branchyard.core import statefile
+from branchyard.core.errors import PortError
+from branchyard.core.paths import state_dir
 
 CONDUCTOR_PORTS = 10  # Conductor reserves 10 ports starting at CONDUCTOR_PORT
 

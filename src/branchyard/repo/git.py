@@ -9,8 +9,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from branchyard import external
-from branchyard.errors import CommandError, GitError, NotARepoError
+from branchyard.core.errors import CommandError, GitError, NotARepoError
+from branchyard.system import external
 
 MIN_GIT = (2, 38)
 TRANSIENT_RETRIES = 10

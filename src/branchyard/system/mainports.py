@@ -12,8 +12,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from pathlib import Path
 
-from branchyard import ports as portlib
-from branchyard.config import Config
+from branchyard.config.model import Config
+from branchyard.system import ports as portlib
 
 MAIN_OWNER = "@main"  # never a worktree slug: slugs are [a-z0-9_]
 

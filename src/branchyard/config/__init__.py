@@ -1,0 +1,2 @@
+"""``branchyard.toml``: the model (``model``), reading and merging it (``load``) and
+checking what it says (``check``)."""

@@ -1,0 +1,2 @@
+"""Env files: reading main's, writing a worktree's override (values quoted so every
+reader agrees), and the generated copies of shared files."""

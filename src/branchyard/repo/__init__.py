@@ -1,0 +1,2 @@
+"""The repository: running git (``git``) and finding the repository, its main
+worktree and its worktrees by name (``locate``)."""

@@ -1,0 +1,1 @@
+"""What a worktree's resources are planned with and recorded as."""
