@@ -14,8 +14,9 @@ from branchyard.errors import ProxyError
 from branchyard.ledger import Ledger
 from branchyard.mainports import main_ports
 from branchyard.ports import all_leases, owner_key
+from branchyard.proxy.backends import service_label
 from branchyard.proxy.registry import known_repos, register_repo, registry_path
-from branchyard.proxy.routes import LEDGER_RECHECK, RouteTable, normalize_host, service_label
+from branchyard.proxy.routes import LEDGER_RECHECK, RouteTable, normalize_host
 
 
 def _table() -> RouteTable:

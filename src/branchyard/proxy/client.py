@@ -11,6 +11,7 @@ import asyncio
 from typing import TYPE_CHECKING, cast
 
 from branchyard.proxy import pages
+from branchyard.proxy.backends import Backend
 from branchyard.proxy.http import (
     MAX_HEAD,
     BadMessageError,
@@ -21,7 +22,6 @@ from branchyard.proxy.http import (
     forwarded_head,
     parse_request,
 )
-from branchyard.proxy.routes import Backend
 from branchyard.proxy.splice import SPLICE_MIN, Splice, can_splice
 from branchyard.proxy.upstream import Upstream
 
