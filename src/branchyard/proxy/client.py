@@ -12,16 +12,9 @@ from typing import TYPE_CHECKING, cast
 
 from branchyard.proxy import pages
 from branchyard.proxy.backends import Backend
-from branchyard.proxy.http import (
-    MAX_HEAD,
-    BadMessageError,
-    BodyFramer,
-    LengthFramer,
-    Request,
-    check_partial_head,
-    forwarded_head,
-    parse_request,
-)
+from branchyard.proxy.framing import BadMessageError, BodyFramer, LengthFramer
+from branchyard.proxy.http import MAX_HEAD, Request, check_partial_head, parse_request
+from branchyard.proxy.rewrite import forwarded_head
 from branchyard.proxy.splice import SPLICE_MIN, Splice, can_splice
 from branchyard.proxy.upstream import Upstream
 

@@ -7,15 +7,14 @@ import contextlib
 import time
 from typing import TYPE_CHECKING, cast
 
-from branchyard.proxy.http import (
-    MAX_HEAD,
+from branchyard.proxy.framing import (
     BadMessageError,
     BodyFramer,
     LengthFramer,
     UntilCloseFramer,
-    closing_head,
-    parse_response,
 )
+from branchyard.proxy.http import MAX_HEAD, parse_response
+from branchyard.proxy.rewrite import closing_head
 from branchyard.proxy.splice import SPLICE_MIN, Splice, can_splice
 
 if TYPE_CHECKING:
