@@ -16,8 +16,8 @@ from proxykit import App, add_worktree, listen_port, request, wait_for
 
 from branchyard.cli.main import main
 from branchyard.config import ProxyConfig
+from branchyard.proxy.bind import bind_error
 from branchyard.proxy.daemon import (
-    bind_error,
     ensure_proxy,
     proxy_dir,
     proxy_problems,
