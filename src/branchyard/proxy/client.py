@@ -77,7 +77,7 @@ class ClientConnection(asyncio.Protocol):
             else:
                 self._heads(data)
         elif state == HANDED:
-            cast(Exchange, self.handed).feed(data)
+            cast("Exchange", self.handed).feed(data)  # imported for type checking only
         elif state != CLOSED:
             self.buf += data
             if len(self.buf) > MAX_BUFFER:
