@@ -24,7 +24,7 @@ from branchyard.proxy.daemon import (
     proxy_status,
     stop_proxy,
 )
-from branchyard.proxy.upstream import MAX_IDLE_PER_PORT
+from branchyard.proxy.pool import MAX_IDLE_PER_PORT
 
 
 def _cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, dict[str, object]]:

@@ -1,4 +1,4 @@
-"""One client connection: parse request heads, pick a backend, forward.
+"""One client connection's requests: parse each head, pick a backend, forward.
 
 Requests are parsed only as far as routing and framing need; bodies and
 responses are forwarded as they arrive, with flow control both ways, and after
@@ -8,10 +8,10 @@ a ``101 Switching Protocols`` bytes are spliced untouched (WebSockets).
 from __future__ import annotations
 
 import asyncio
+from functools import partial
 from typing import TYPE_CHECKING, cast
 
 from branchyard.proxy import pages
-from branchyard.proxy.backends import Backend
 from branchyard.proxy.framing import BadMessageError, BodyFramer, LengthFramer
 from branchyard.proxy.http import MAX_HEAD, Request, check_partial_head, parse_request
 from branchyard.proxy.rewrite import forwarded_head
@@ -19,6 +19,7 @@ from branchyard.proxy.splice import SPLICE_MIN, Splice, can_splice
 from branchyard.proxy.upstream import Upstream
 
 if TYPE_CHECKING:
+    from branchyard.proxy.backends import Backend
     from branchyard.proxy.hooks import Exchange
     from branchyard.proxy.server import ProxyServer
 
@@ -33,16 +34,17 @@ class ClientConnection(asyncio.Protocol):
     """One browser/client connection: parse heads, pick a backend, forward."""
 
     __slots__ = ("active", "backend", "buf", "eof", "handed", "head_timer", "idle_ticks", "ip",
-                 "mark",
-                 "paused_buffer", "paused_upstream", "req", "req_done", "server", "splice",
-                 "state", "transport", "upstream", "write_paused")
+                 "mark", "paused_buffer", "paused_upstream", "req", "req_done", "server",
+                 "splice", "state", "transport", "upstream", "write_paused")
 
-    def __init__(self, server: ProxyServer) -> None:
+    def __init__(self, server: ProxyServer, transport: asyncio.Transport) -> None:
         self.server = server
-        self.transport: asyncio.Transport = cast(asyncio.Transport, None)
+        self.transport = transport
+        transport.set_write_buffer_limits(high=1 << 20)
+        peer = transport.get_extra_info("peername")
+        self.ip = str(peer[0]).encode() if peer else b"127.0.0.1"
         self.state = HEAD
         self.buf = b""
-        self.ip = b"127.0.0.1"
         self.upstream: Upstream | None = None
         self.req: Request | None = None
         self.backend: Backend | None = None
@@ -55,14 +57,7 @@ class ClientConnection(asyncio.Protocol):
         self.head_timer: asyncio.TimerHandle | None = None
         self.handed: Exchange | None = None  # a request a handler (the dashboard) answers
         self.mark = b""  # the loop mark of the request at the app
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = cast(asyncio.Transport, transport)
-        self.transport.set_write_buffer_limits(high=1 << 20)
-        peer = transport.get_extra_info("peername")
-        if peer:
-            self.ip = str(peer[0]).encode()
-        self.server.connections.add(self)
+        server.connections.add(self)
 
     def data_received(self, data: bytes) -> None:
         self.active = True
@@ -134,7 +129,7 @@ class ClientConnection(asyncio.Protocol):
             self.handed = handler.open(self, req, rest, scope)
             return
         backend = server.routes.resolve(req.host)
-        if (req.loop_marks and not server.in_flight.isdisjoint(req.loop_marks)) or (
+        if (req.loop_marks and server.marks.looped(req.loop_marks)) or (
                 backend is not None and backend.port == server.port):
             self._reply(pages.loop_detected(req.host))
             return
@@ -147,11 +142,11 @@ class ClientConnection(asyncio.Protocol):
         if up is None:
             self.state = CONNECTING
             self.buf = rest
-            server.spawn(self._connect(backend.port))
+            server.spawn(self._connect(req, backend.port))
         else:
-            self._send(up, rest)
+            self._send(up, req, rest)
 
-    async def _connect(self, port: int) -> None:
+    async def _connect(self, req: Request, port: int) -> None:
         try:
             up = await self.server.pool.connect(port)
         except OSError as exc:
@@ -162,17 +157,15 @@ class ClientConnection(asyncio.Protocol):
             self.server.pool.release(up, keep=True)
             return
         rest, self.buf = self.buf, b""
-        self._send(up, rest)
+        self._send(up, req, rest)
 
-    def _send(self, up: Upstream, rest: bytes) -> None:
-        req = cast(Request, self.req)
+    def _send(self, up: Upstream, req: Request, rest: bytes) -> None:
         self.upstream = up
         up.begin(self, req.method, req.upgrade, req.close)
         server = self.server
         if self.mark:
-            server.in_flight.discard(self.mark)
-        self.mark, line = server.marks.pop() if server.marks else server.more_marks()
-        server.in_flight.add(self.mark)
+            server.marks.release(self.mark)
+        self.mark, line = server.marks.take()
         up.transport.write(forwarded_head(req, self.ip, server.proto, line))
         if self.req_done:
             self.state = WAIT
@@ -181,27 +174,26 @@ class ClientConnection(asyncio.Protocol):
             self.state = BODY
             if rest:
                 self._body(rest)
-            self._start_upload_splice(up)
+            self._start_upload_splice(up, req.body)
         if self.paused_buffer and len(self.buf) <= MAX_BUFFER:  # held while connecting
             self.paused_buffer = False
             self._update_reading()
 
-    def _start_upload_splice(self, up: Upstream) -> None:
-        body = cast(Request, self.req).body
+    def _start_upload_splice(self, up: Upstream, body: BodyFramer | None) -> None:
         if (self.state == BODY and isinstance(body, LengthFramer)
                 and body.remaining >= SPLICE_MIN and can_splice(self.transport,
                                                                up.transport)):
             self.splice = Splice(self.server.loop, self.transport, up.transport,
-                                 body.remaining, self._spliced)
+                                 body.remaining, partial(self._spliced, body))
 
-    def _spliced(self, ok: bool) -> None:
+    def _spliced(self, body: LengthFramer, ok: bool) -> None:
         """A large upload went to the app without passing through Python."""
         self.splice = None
         if not ok:
             self._abandon_upstream()
             self.transport.abort()
             return
-        cast(LengthFramer, cast(Request, self.req).body).remaining = 0
+        body.remaining = 0
         self.req_done = True
         self.state = WAIT
         self._update_reading()
@@ -250,7 +242,7 @@ class ClientConnection(asyncio.Protocol):
         elif up.reused and not up.got_bytes and req.body is None and not req.upgrade:
             # a pooled connection the app had just closed: retry once, fresh
             self.state = CONNECTING
-            self.server.spawn(self._connect(up.port))
+            self.server.spawn(self._connect(req, up.port))
         elif self.backend is not None:
             self._reply(pages.bad_gateway(self.backend, reason))
 
@@ -272,11 +264,9 @@ class ClientConnection(asyncio.Protocol):
 
     def _abandon_upstream(self) -> None:
         up, self.upstream = self.upstream, None
-        if up is not None:
-            up.client = None
-            up.transport.abort()
-            if up.head_sent:  # part of the app's answer went out: a 400 would corrupt it
-                self.transport.abort()
+        # part of the app's answer went out already: a 400 after it would corrupt it
+        if up is not None and up.cut():
+            self.transport.abort()
 
     def _reply(self, page: bytes) -> None:
         if self.state == CLOSED or self.transport.is_closing():
@@ -286,7 +276,7 @@ class ClientConnection(asyncio.Protocol):
 
     def _forget_mark(self) -> None:
         if self.mark:
-            self.server.in_flight.discard(self.mark)
+            self.server.marks.release(self.mark)
             self.mark = b""
 
     def _close(self) -> None:
@@ -328,17 +318,13 @@ class ClientConnection(asyncio.Protocol):
 
     def pause_writing(self) -> None:
         self.write_paused = True
-        up = self.upstream
-        if up is not None and not up.paused:
-            up.paused = True
-            up.transport.pause_reading()
+        if self.upstream is not None:
+            self.upstream.pause_reading()
 
     def resume_writing(self) -> None:
         self.write_paused = False
-        up = self.upstream
-        if up is not None and up.paused:
-            up.paused = False
-            up.transport.resume_reading()
+        if self.upstream is not None:
+            self.upstream.resume_reading()
 
     def pause_for_upstream(self) -> None:
         self.paused_upstream = True
