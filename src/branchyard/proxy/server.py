@@ -13,6 +13,7 @@ from collections.abc import Coroutine
 from typing import Any
 
 from branchyard.proxy.client import HEAD_DEADLINE, ClientConnection
+from branchyard.proxy.connection import Connection
 from branchyard.proxy.handover import Handover
 from branchyard.proxy.hooks import HandlerFactory, RequestHandler
 from branchyard.proxy.marks import LoopMarks
@@ -40,7 +41,7 @@ class ProxyServer:
         self.head_deadline = HEAD_DEADLINE
         self.marks = LoopMarks()
         self.pool = UpstreamPool(self.loop)
-        self.connections: set[ClientConnection] = set()
+        self.connections: set[Connection] = set()
         self.tasks: set[asyncio.Task[None]] = set()
         self._server: asyncio.Server | None = None
         self._server_v6: asyncio.Server | None = None
