@@ -34,7 +34,8 @@ class Downstream(Protocol):
         """No (complete) response will come; ``head_sent``: part of one went out."""
 
     def upstream_closed(self, clean: bool) -> None:
-        """A tunnel or an until-close body ended; ``clean``: the app closed it."""
+        """The app closed the connection after part of an answer went out; ``clean``:
+        that close is the answer's end (a tunnel's, an until-close body's)."""
 
     def start_tunnel(self) -> None:
         """The app switched protocols: from now on bytes go both ways untouched."""
