@@ -102,7 +102,7 @@ def _accepts(fn: Callable[[bytes], object], head: bytes) -> bool:
     import h11
     import httptools
 
-    from branchyard.proxy.http import BadMessageError
+    from branchyard.proxy.framing import BadMessageError
 
     try:
         fn(head)

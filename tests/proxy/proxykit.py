@@ -241,20 +241,21 @@ class ProxyThread:
         self.loop = asyncio.new_event_loop()
         routes = RouteTable(known_repos, registry_path())
         tls = server_context(tls_dir, routes.serves_name) if tls_dir else None
-        self.server = ProxyServer(routes, 0, tls=tls, handler=Dashboard)  # as `proxy run`
-        started = threading.Event()
         env = dict(os.environ)
 
         def serve() -> None:
             os.environ.update(env)
             asyncio.set_event_loop(self.loop)
-            self.loop.run_until_complete(self.server.start())
-            started.set()
             self.loop.run_forever()
+
+        async def started() -> ProxyServer:
+            server = ProxyServer(routes, 0, tls=tls, handler=Dashboard)  # as `proxy run`
+            await server.start()
+            return server
 
         self._thread = threading.Thread(target=serve, daemon=True)
         self._thread.start()
-        assert started.wait(10)
+        self.server = asyncio.run_coroutine_threadsafe(started(), self.loop).result(10)
         self.port = self.server.port
 
     def stop(self) -> None:

@@ -16,15 +16,15 @@ from proxykit import App, add_worktree, listen_port, request, wait_for
 
 from branchyard.cli.main import main
 from branchyard.config.model import ProxyConfig
+from branchyard.proxy.bind import bind_error
 from branchyard.proxy.daemon import (
-    bind_error,
     ensure_proxy,
     proxy_dir,
     proxy_problems,
     proxy_status,
     stop_proxy,
 )
-from branchyard.proxy.upstream import MAX_IDLE_PER_PORT
+from branchyard.proxy.pool import MAX_IDLE_PER_PORT
 
 
 def _cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, dict[str, object]]:

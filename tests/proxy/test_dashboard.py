@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import socket
 import subprocess
+import time
 from pathlib import Path
+from urllib.parse import urlencode
 
 import pytest
 from dashkit import EventReader, Session, two_worktrees
-from proxykit import ProxyThread, add_worktree, request
+from proxykit import ProxyThread, add_worktree, read_response, request
 
 from branchyard.dashboard.app import Dashboard
 
@@ -105,6 +108,26 @@ def test_cross_site_posts_are_refused(repo: Path, common_dir: Path,
     other.get("/")
     status, _, _ = session.post({**form, "token": other.token})
     assert status == 403
+
+
+def test_a_form_whose_body_comes_after_its_head_is_answered(
+        repo: Path, common_dir: Path, proxy: ProxyThread) -> None:
+    alpha, _ = two_worktrees(repo, common_dir)
+    session = Session(proxy.port)
+    session.get("/")
+    body = urlencode({"token": session.token, "wt": alpha.path, "svc": "web",
+                      "op": "start"}).encode()
+    head = (f"POST /_branchyard/action HTTP/1.1\r\nHost: app.localhost:{proxy.port}\r\n"
+            f"Origin: {session.origin}\r\nAccept: application/json\r\n"
+            "Content-Type: application/x-www-form-urlencoded\r\n"
+            f"Content-Length: {len(body)}\r\n\r\n").encode()
+    with socket.create_connection(("127.0.0.1", proxy.port), timeout=5) as sock:
+        sock.sendall(head)
+        for i in range(0, len(body), 8):  # a slow client: the body in pieces, after the head
+            time.sleep(0.01)
+            sock.sendall(body[i:i + 8])
+        status, _, answer = read_response(sock)
+    assert status == 403 and b"refused" in answer  # no cookie: read whole, then refused
 
 
 def test_a_get_cannot_act_and_unknown_paths_are_404(

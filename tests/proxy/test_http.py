@@ -8,17 +8,14 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from branchyard.proxy.http import (
+from branchyard.proxy.framing import (
     BadMessageError,
     ChunkedFramer,
     LengthFramer,
     UntilCloseFramer,
-    check_partial_head,
-    closing_head,
-    forwarded_head,
-    parse_request,
-    parse_response,
 )
+from branchyard.proxy.http import check_partial_head, parse_request, parse_response
+from branchyard.proxy.rewrite import closing_head, forwarded_head
 
 
 def _chunked(parts: list[bytes], trailer: bytes = b"") -> bytes:

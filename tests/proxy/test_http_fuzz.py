@@ -14,16 +14,9 @@ import h11
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from branchyard.proxy.http import (
-    LOOP_HEADER,
-    BadMessageError,
-    ChunkedFramer,
-    LengthFramer,
-    Request,
-    check_partial_head,
-    forwarded_head,
-    parse_request,
-)
+from branchyard.proxy.framing import BadMessageError, ChunkedFramer, LengthFramer
+from branchyard.proxy.http import LOOP_HEADER, Request, check_partial_head, parse_request
+from branchyard.proxy.rewrite import forwarded_head
 
 EXAMPLES = int(os.environ.get("BRANCHYARD_FUZZ_EXAMPLES", "2000"))
 MARK = b"X-Branchyard-Proxy: 0123abcd\r\n"

@@ -12,8 +12,9 @@ from proxykit import add_worktree, remove_worktree
 from branchyard.config.model import Config
 from branchyard.core.errors import ProxyError
 from branchyard.ledger import Ledger
+from branchyard.proxy.backends import service_label
 from branchyard.proxy.registry import known_repos, register_repo, registry_path
-from branchyard.proxy.routes import LEDGER_RECHECK, RouteTable, normalize_host, service_label
+from branchyard.proxy.routes import LEDGER_RECHECK, RouteTable, normalize_host
 from branchyard.system.mainports import main_ports
 from branchyard.system.ports import all_leases, owner_key
 

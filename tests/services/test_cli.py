@@ -18,8 +18,8 @@ import pytest
 
 from branchyard import api
 from branchyard.cli.main import main
+from branchyard.proxy.backends import Backend
 from branchyard.proxy.pages import bad_gateway
-from branchyard.proxy.routes import Backend
 from tests.services.conftest import Yard, http_get, make_yard
 
 

@@ -135,7 +135,7 @@ def run(port: int | None, https: bool | None) -> None:
     """Run the proxy in the foreground (Ctrl-C stops it)."""
     def body() -> Reply:
         from branchyard.dashboard.app import Dashboard
-        from branchyard.proxy.daemon import run_proxy
+        from branchyard.proxy.foreground import run_proxy
 
         settings = _settings(port, https)
         note(f"branchyard proxy listening on 127.0.0.1:{settings.port}")

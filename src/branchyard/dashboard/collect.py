@@ -77,7 +77,7 @@ def collect_repo(common_dir: Path, sizes: SizeCache) -> RepoCard:
     from branchyard.context import open_context
     from branchyard.merge.locks import read_locks
     from branchyard.merge.queue import read_queue
-    from branchyard.proxy.routes import main_path_of, repo_name
+    from branchyard.proxy.backends import main_path_of, repo_name
 
     main = main_path_of(common_dir)
     try:

@@ -17,7 +17,8 @@ from branchyard.core.errors import BranchyardError
 from branchyard.dashboard import assets, render, services_view
 from branchyard.dashboard.guard import refusal, set_cookie
 from branchyard.dashboard.hub import Stream, event
-from branchyard.proxy.http import LengthFramer, Request
+from branchyard.proxy.framing import LengthFramer
+from branchyard.proxy.http import Request
 
 if TYPE_CHECKING:
     from branchyard.dashboard.app import Dashboard, Scope

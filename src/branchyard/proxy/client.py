@@ -1,4 +1,4 @@
-"""One client connection: parse request heads, pick a backend, forward.
+"""One client connection's requests: parse each head, pick a backend, forward.
 
 Requests are parsed only as far as routing and framing need; bodies and
 responses are forwarded as they arrive, with flow control both ways, and after
@@ -7,69 +7,37 @@ a ``101 Switching Protocols`` bytes are spliced untouched (WebSockets).
 
 from __future__ import annotations
 
-import asyncio
+from functools import partial
 from typing import TYPE_CHECKING, cast
 
 from branchyard.proxy import pages
-from branchyard.proxy.http import (
-    MAX_HEAD,
-    BadMessageError,
-    BodyFramer,
-    LengthFramer,
-    Request,
-    check_partial_head,
-    forwarded_head,
-    parse_request,
+from branchyard.proxy.connection import (
+    BODY,
+    CLOSED,
+    CONNECTING,
+    HANDED,
+    HEAD,
+    TUNNEL,
+    WAIT,
+    Connection,
 )
-from branchyard.proxy.routes import Backend
+from branchyard.proxy.framing import BadMessageError, BodyFramer, LengthFramer
+from branchyard.proxy.http import MAX_HEAD, Request, check_partial_head, parse_request
+from branchyard.proxy.rewrite import forwarded_head
 from branchyard.proxy.splice import SPLICE_MIN, Splice, can_splice
 from branchyard.proxy.upstream import Upstream
 
 if TYPE_CHECKING:
     from branchyard.proxy.hooks import Exchange
-    from branchyard.proxy.server import ProxyServer
 
 MAX_BUFFER = 1 << 20  # bytes of a pipelined next request held before reading pauses
 HEAD_DEADLINE = 10.0  # seconds a request head may take in all, however it trickles in
-IDLE_TIMEOUT_TICKS = 30  # an idle keep-alive connection is closed after ~5 min (ticks of 10 s)
-
-HEAD, BODY, WAIT, CONNECTING, TUNNEL, CLOSED, HANDED = range(7)  # HANDED: to a handler
 
 
-class ClientConnection(asyncio.Protocol):
-    """One browser/client connection: parse heads, pick a backend, forward."""
+class ClientConnection(Connection):
+    """Reads a client's requests and relays each to its app, or to a handler."""
 
-    __slots__ = ("active", "backend", "buf", "eof", "handed", "head_timer", "idle_ticks", "ip",
-                 "mark",
-                 "paused_buffer", "paused_upstream", "req", "req_done", "server", "splice",
-                 "state", "transport", "upstream", "write_paused")
-
-    def __init__(self, server: ProxyServer) -> None:
-        self.server = server
-        self.transport: asyncio.Transport = cast(asyncio.Transport, None)
-        self.state = HEAD
-        self.buf = b""
-        self.ip = b"127.0.0.1"
-        self.upstream: Upstream | None = None
-        self.req: Request | None = None
-        self.backend: Backend | None = None
-        self.req_done = True
-        self.write_paused = self.paused_buffer = self.paused_upstream = False
-        self.active = True
-        self.eof = False
-        self.idle_ticks = 0
-        self.splice: Splice | None = None
-        self.head_timer: asyncio.TimerHandle | None = None
-        self.handed: Exchange | None = None  # a request a handler (the dashboard) answers
-        self.mark = b""  # the loop mark of the request at the app
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = cast(asyncio.Transport, transport)
-        self.transport.set_write_buffer_limits(high=1 << 20)
-        peer = transport.get_extra_info("peername")
-        if peer:
-            self.ip = str(peer[0]).encode()
-        self.server.connections.add(self)
+    __slots__ = ()
 
     def data_received(self, data: bytes) -> None:
         self.active = True
@@ -84,7 +52,7 @@ class ClientConnection(asyncio.Protocol):
             else:
                 self._heads(data)
         elif state == HANDED:
-            cast(Exchange, self.handed).feed(data)
+            cast("Exchange", self.handed).feed(data)  # imported for type checking only
         elif state != CLOSED:
             self.buf += data
             if len(self.buf) > MAX_BUFFER:
@@ -141,7 +109,7 @@ class ClientConnection(asyncio.Protocol):
             self.handed = handler.open(self, req, rest, scope)
             return
         backend = server.routes.resolve(req.host)
-        if (req.loop_marks and not server.in_flight.isdisjoint(req.loop_marks)) or (
+        if (req.loop_marks and server.marks.looped(req.loop_marks)) or (
                 backend is not None and backend.port == server.port):
             self._reply(pages.loop_detected(req.host))
             return
@@ -154,11 +122,11 @@ class ClientConnection(asyncio.Protocol):
         if up is None:
             self.state = CONNECTING
             self.buf = rest
-            server.spawn(self._connect(backend.port))
+            server.spawn(self._connect(req, backend.port))
         else:
-            self._send(up, rest)
+            self._send(up, req, rest)
 
-    async def _connect(self, port: int) -> None:
+    async def _connect(self, req: Request, port: int) -> None:
         try:
             up = await self.server.pool.connect(port)
         except OSError as exc:
@@ -169,17 +137,15 @@ class ClientConnection(asyncio.Protocol):
             self.server.pool.release(up, keep=True)
             return
         rest, self.buf = self.buf, b""
-        self._send(up, rest)
+        self._send(up, req, rest)
 
-    def _send(self, up: Upstream, rest: bytes) -> None:
-        req = cast(Request, self.req)
+    def _send(self, up: Upstream, req: Request, rest: bytes) -> None:
         self.upstream = up
         up.begin(self, req.method, req.upgrade, req.close)
         server = self.server
         if self.mark:
-            server.in_flight.discard(self.mark)
-        self.mark, line = server.marks.pop() if server.marks else server.more_marks()
-        server.in_flight.add(self.mark)
+            server.marks.release(self.mark)
+        self.mark, line = server.marks.take()
         up.transport.write(forwarded_head(req, self.ip, server.proto, line))
         if self.req_done:
             self.state = WAIT
@@ -188,27 +154,26 @@ class ClientConnection(asyncio.Protocol):
             self.state = BODY
             if rest:
                 self._body(rest)
-            self._start_upload_splice(up)
+            self._start_upload_splice(up, req.body)
         if self.paused_buffer and len(self.buf) <= MAX_BUFFER:  # held while connecting
             self.paused_buffer = False
             self._update_reading()
 
-    def _start_upload_splice(self, up: Upstream) -> None:
-        body = cast(Request, self.req).body
+    def _start_upload_splice(self, up: Upstream, body: BodyFramer | None) -> None:
         if (self.state == BODY and isinstance(body, LengthFramer)
                 and body.remaining >= SPLICE_MIN and can_splice(self.transport,
                                                                up.transport)):
             self.splice = Splice(self.server.loop, self.transport, up.transport,
-                                 body.remaining, self._spliced)
+                                 body.remaining, partial(self._spliced, body))
 
-    def _spliced(self, ok: bool) -> None:
+    def _spliced(self, body: LengthFramer, ok: bool) -> None:
         """A large upload went to the app without passing through Python."""
         self.splice = None
         if not ok:
             self._abandon_upstream()
             self.transport.abort()
             return
-        cast(LengthFramer, cast(Request, self.req).body).remaining = 0
+        body.remaining = 0
         self.req_done = True
         self.state = WAIT
         self._update_reading()
@@ -257,7 +222,7 @@ class ClientConnection(asyncio.Protocol):
         elif up.reused and not up.got_bytes and req.body is None and not req.upgrade:
             # a pooled connection the app had just closed: retry once, fresh
             self.state = CONNECTING
-            self.server.spawn(self._connect(up.port))
+            self.server.spawn(self._connect(req, up.port))
         elif self.backend is not None:
             self._reply(pages.bad_gateway(self.backend, reason))
 
@@ -276,98 +241,3 @@ class ClientConnection(asyncio.Protocol):
         if self.paused_buffer:
             self.paused_buffer = False
             self._update_reading()
-
-    def _abandon_upstream(self) -> None:
-        up, self.upstream = self.upstream, None
-        if up is not None:
-            up.client = None
-            up.transport.abort()
-            if up.head_sent:  # part of the app's answer went out: a 400 would corrupt it
-                self.transport.abort()
-
-    def _reply(self, page: bytes) -> None:
-        if self.state == CLOSED or self.transport.is_closing():
-            return
-        self.transport.write(page)
-        self._close()
-
-    def _forget_mark(self) -> None:
-        if self.mark:
-            self.server.in_flight.discard(self.mark)
-            self.mark = b""
-
-    def _close(self) -> None:
-        self._end()
-        self.buf = b""
-        self.transport.close()
-
-    def _end(self) -> None:
-        """What ends with the connection: a splice, its loop mark, the head timer."""
-        self._cancel_splice()
-        self._forget_mark()
-        if self.head_timer is not None:
-            self.head_timer.cancel()
-            self.head_timer = None
-        self.state = CLOSED
-
-    def _cancel_splice(self) -> None:
-        if self.splice is not None:
-            self.splice.cancel()
-            self.splice = None
-
-    def eof_received(self) -> bool:
-        """The client half-closed: finish the exchange in flight, then close."""
-        self.eof = True
-        if self.state == TUNNEL and self.upstream is not None:
-            if self.upstream.transport.can_write_eof():
-                self.upstream.transport.write_eof()
-            return True
-        return self.state in (WAIT, CONNECTING) and self.req_done
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self._end()
-        self.server.connections.discard(self)
-        if self.handed is not None:
-            self.handed.lost()
-        up, self.upstream = self.upstream, None
-        if up is not None:  # the exchange is abandoned: the app connection cannot be reused
-            up.abandon()
-
-    def pause_writing(self) -> None:
-        self.write_paused = True
-        up = self.upstream
-        if up is not None and not up.paused:
-            up.paused = True
-            up.transport.pause_reading()
-
-    def resume_writing(self) -> None:
-        self.write_paused = False
-        up = self.upstream
-        if up is not None and up.paused:
-            up.paused = False
-            up.transport.resume_reading()
-
-    def pause_for_upstream(self) -> None:
-        self.paused_upstream = True
-        self._update_reading()
-
-    def resume_for_upstream(self) -> None:
-        self.paused_upstream = False
-        self._update_reading()
-
-    def _update_reading(self) -> None:
-        if self.state == CLOSED or self.transport.is_closing() or self.splice is not None:
-            return
-        if self.paused_buffer or self.paused_upstream:
-            self.transport.pause_reading()
-        else:
-            self.transport.resume_reading()
-
-    def tick(self) -> None:
-        """Called every ``SWEEP_INTERVAL``: close idle keep-alive connections."""
-        if self.active:
-            self.active, self.idle_ticks = False, 0
-            return
-        self.idle_ticks += 1
-        if self.state == HEAD and not self.buf and self.idle_ticks >= IDLE_TIMEOUT_TICKS:
-            self._close()

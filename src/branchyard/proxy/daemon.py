@@ -1,10 +1,8 @@
-"""Running the proxy: in the foreground, or as a detached daemon with a pid file."""
+"""The proxy as a detached daemon: started, stopped, and its state read from its pid file."""
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import errno
 import json
 import os
 import signal
@@ -14,20 +12,17 @@ import sys
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from branchyard.config.model import ProxyConfig
 from branchyard.core import statefile
 from branchyard.core.errors import ProxyError
 from branchyard.core.paths import state_dir
+from branchyard.proxy.bind import check_port_free
 
 START_TIMEOUT = 10.0
 STOP_TIMEOUT = 5.0
 PORT_RELEASE_TIMEOUT = 3.0
-
-
-if TYPE_CHECKING:
-    from branchyard.proxy.hooks import HandlerFactory
 
 
 @dataclass(frozen=True)
@@ -126,7 +121,7 @@ def start_proxy(settings: ProxySettings) -> ProxyStatus:
     if current.state == "crashed":
         pid_file().unlink(missing_ok=True)
         _wait_port_released(settings)
-    check_port_free(settings)
+    check_port_free(settings.host, settings.port)
     statefile.private_dir(proxy_dir())
     argv = [sys.executable, "-m", "branchyard", "proxy", "run", "--port", str(settings.port)]
     argv += ["--https"] if settings.https else ["--no-https"]
@@ -159,7 +154,7 @@ def _wait_port_released(settings: ProxySettings) -> None:
     deadline = time.monotonic() + PORT_RELEASE_TIMEOUT
     while time.monotonic() < deadline:
         try:
-            check_port_free(settings)
+            check_port_free(settings.host, settings.port)
             return
         except ProxyError:
             time.sleep(0.05)
@@ -188,91 +183,7 @@ def _terminate(pid: int) -> None:
         pass
 
 
-def check_port_free(settings: ProxySettings) -> None:
-    """Raise ProxyError naming the process that holds the port, or the privilege needed."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind((settings.host, settings.port))
-        except OSError as exc:
-            raise bind_error(settings.port, exc) from exc
-
-
-def bind_error(port: int, exc: OSError) -> ProxyError:
-    if exc.errno in (errno.EACCES, errno.EPERM):
-        return ProxyError(
-            f"binding port {port} needs privileges this user does not have",
-            hint="keep the default port 1355, or allow low ports once with "
-                 "`sudo sysctl -w net.ipv4.ip_unprivileged_port_start=80` (Linux) "
-                 f"or `sudo setcap cap_net_bind_service=+ep {sys.executable}`")
-    if exc.errno == errno.EADDRINUSE:
-        return ProxyError(f"port {port} is already in use by {port_holder(port)}",
-                          hint="stop that process, or set another port under [proxy] "
-                               "port in branchyard.toml")
-    return ProxyError(f"cannot listen on port {port}: {exc.strerror or exc}")
-
-
-def port_holder(port: int) -> str:
-    """``pid 123 (python3 -m http.server)`` for whatever listens on ``port``."""
-    import psutil
-
-    try:
-        conns = psutil.net_connections(kind="inet")
-    except psutil.AccessDenied:
-        return "another process (not visible to this user)"
-    for conn in conns:
-        if conn.status == psutil.CONN_LISTEN and conn.laddr and conn.laddr.port == port:
-            if not conn.pid:
-                return "another user's process"
-            try:
-                cmd = " ".join(psutil.Process(conn.pid).cmdline()) or "?"
-            except psutil.Error:
-                cmd = "?"
-            return f"pid {conn.pid} ({cmd[:120]})"
-    return "another process"
-
-
-def run_proxy(settings: ProxySettings, handler: HandlerFactory | None = None) -> None:
-    """Serve in the foreground until SIGTERM/SIGINT; owns the pid file meanwhile.
-    ``handler``: what answers the requests that are not the apps' (the dashboard)."""
-    from branchyard.proxy.loop import new_event_loop
-
-    loop = new_event_loop()
-    try:
-        loop.run_until_complete(_serve(settings, handler))
-    finally:
-        loop.close()
-
-
-async def _serve(settings: ProxySettings, handler: HandlerFactory | None) -> None:
-    from branchyard.proxy.registry import known_repos, registry_path
-    from branchyard.proxy.routes import RouteTable
-    from branchyard.proxy.server import ProxyServer
-
-    routes = RouteTable(known_repos, registry_path())
-    tls = None
-    if settings.https:
-        from branchyard.proxy.tls import server_context
-
-        tls = server_context(proxy_dir() / "tls", routes.serves_name)
-    server = ProxyServer(routes, settings.port, host=settings.host, tls=tls, handler=handler)
-    try:
-        await server.start()
-    except OSError as exc:
-        raise bind_error(settings.port, exc) from exc
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    _write_pid_file(server.port, settings.https)
-    try:
-        await stop.wait()
-    finally:
-        _remove_own_pid_file()
-        await server.close()
-
-
-def _write_pid_file(port: int, https: bool) -> None:
+def write_pid_file(port: int, https: bool) -> None:
     import psutil
 
     statefile.private_dir(proxy_dir())
@@ -281,7 +192,7 @@ def _write_pid_file(port: int, https: bool) -> None:
     statefile.write_json(pid_file(), info, version=1)
 
 
-def _remove_own_pid_file() -> None:
+def remove_own_pid_file() -> None:
     info = _read_pid_file()
     if info is not None and info.get("pid") == os.getpid():
         pid_file().unlink(missing_ok=True)

@@ -1,8 +1,8 @@
-"""Just enough HTTP/1.1 parsing to route a request and find where messages end.
+"""Just enough HTTP/1.1 head parsing to route a request and frame its messages.
 
-Bodies are never decoded: the proxy forwards bytes untouched and only tracks
-framing (Content-Length, chunked, until-close) so that keep-alive connections
-can be reused and the next request's head found.
+Only the few headers the proxy acts on are read (Host, framing, Connection,
+Upgrade, X-Forwarded-*, the loop mark); the head is forwarded as it came, and
+bodies are framed, never decoded (``proxy/framing.py``).
 """
 
 from __future__ import annotations
@@ -10,23 +10,22 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from branchyard.core.errors import ProxyError
+from branchyard.proxy.framing import (
+    MAX_LINE,
+    BadMessageError,
+    BodyFramer,
+    ChunkedFramer,
+    LengthFramer,
+    UntilCloseFramer,
+)
 
 MAX_HEAD = 64 * 1024
-MAX_LINE = 8 * 1024
 _TOKEN = re.compile(rb"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
-_HEX = re.compile(rb"^[0-9A-Fa-f]{1,16}$")
-_FORWARDED = (b"x-forwarded-for", b"x-forwarded-proto", b"x-forwarded-host")
+FORWARDED = (b"x-forwarded-for", b"x-forwarded-proto", b"x-forwarded-host")
 _REQUEST_LINE = re.compile(rb"([!#$%&'*+\-.^_`|~0-9A-Za-z]+) ([\x21-\x7e]+) (HTTP/1\.[01])")
 _LINE_BAD = re.compile(rb"[^\x20-\x7e]")  # what a request line cannot hold
 _CTL = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")  # CR and LF are checked apart
 NO_BODY_STATUS = (204, 304)
-
-
-class BadMessageError(ProxyError):
-    """A request or response the proxy cannot frame; answered with 400/502."""
-
-    code = "proxy_bad_message"
 
 
 @dataclass(slots=True)
@@ -52,83 +51,6 @@ class Response:
     body: BodyFramer | None  # None: no body (or 1xx / 101)
     keep_alive: bool
     until_close: bool
-
-
-class LengthFramer:
-    """A body of known length."""
-
-    __slots__ = ("remaining",)
-
-    def __init__(self, length: int) -> None:
-        self.remaining = length
-
-    def consume(self, data: bytes, pos: int) -> int:
-        """Index in ``data`` where the body ends, or -1 if it goes on past ``data``."""
-        available = len(data) - pos
-        if available < self.remaining:
-            self.remaining -= available
-            return -1
-        end = pos + self.remaining
-        self.remaining = 0
-        return end
-
-
-class UntilCloseFramer:
-    """A response body that ends when the server closes the connection."""
-
-    __slots__ = ()
-
-    def consume(self, data: bytes, pos: int) -> int:
-        return -1
-
-
-class ChunkedFramer:
-    """Finds the end of a chunked body (sizes, data, trailers) without decoding it."""
-
-    __slots__ = ("line", "remaining", "state")
-    _SIZE, _DATA, _TRAILER = 0, 1, 2
-
-    def __init__(self) -> None:
-        self.state = self._SIZE
-        self.remaining = 0
-        self.line = b""
-
-    def consume(self, data: bytes, pos: int) -> int:
-        end = len(data)
-        while pos < end:
-            if self.state == self._DATA:
-                take = min(self.remaining, end - pos)
-                pos += take
-                self.remaining -= take
-                if not self.remaining:
-                    self.state = self._SIZE
-                continue
-            nl = data.find(b"\n", pos)
-            if nl < 0:
-                self.line += data[pos:]
-                if len(self.line) > MAX_LINE:
-                    raise BadMessageError("chunk size line too long")
-                return -1
-            line, self.line = self.line + data[pos:nl], b""
-            pos = nl + 1
-            if self.state == self._SIZE:
-                self._start_chunk(line)
-            elif not line.strip():
-                return pos
-        return -1
-
-    def _start_chunk(self, line: bytes) -> None:
-        size_text = line.split(b";", 1)[0].strip()
-        if not _HEX.match(size_text):
-            raise BadMessageError(f"invalid chunk size {size_text[:20]!r}")
-        size = int(size_text, 16)
-        if size:
-            self.state, self.remaining = self._DATA, size + 2  # data + CRLF
-        else:
-            self.state = self._TRAILER
-
-
-BodyFramer = LengthFramer | ChunkedFramer | UntilCloseFramer
 
 
 # A CR not starting a line with a field name and a colon (a bare CR, obs-fold, a
@@ -241,7 +163,7 @@ def parse_request(head: bytes) -> Request:
     length, chunked = _framing(fields, strict=True)
     body: BodyFramer | None = ChunkedFramer() if chunked else (
         LengthFramer(length) if length > 0 else None)
-    forwarded = not fields.found.keys().isdisjoint(_FORWARDED)
+    forwarded = not fields.found.keys().isdisjoint(FORWARDED)
     keep_alive = _keep_alive(version, fields)
     upgrade = fields.has(b"upgrade")
     return Request(
@@ -326,53 +248,3 @@ def parse_response(head: bytes, method: bytes) -> Response:
     if length >= 0:
         return Response(status, LengthFramer(length) if length else None, keep, False)
     return Response(status, UntilCloseFramer(), False, until_close=True)
-
-
-def _without(head: bytes, names: frozenset[bytes] | tuple[bytes, ...]) -> bytes:
-    """``head`` (ending in CRLF CRLF) without the header lines named ``names``."""
-    kept = [ln for ln in head[:-4].split(b"\r\n")
-            if ln.partition(b":")[0].strip().lower() not in names]
-    return b"\r\n".join(kept) + b"\r\n\r\n"
-
-
-_CLOSE_DROPS = frozenset((*_FORWARDED, b"connection"))
-
-
-def forwarded_head(req: Request, client_ip: bytes, proto: bytes, mark: bytes) -> bytes:
-    """The request head with X-Forwarded-* and the loop mark added; Host kept.
-
-    A client's ``Connection: close`` is about its own connection: it is not passed
-    on, so the proxy's connection to the app stays open for the next client. A
-    loop mark the client sent is dropped (only this proxy's own reaches the app),
-    and an absolute-form target goes on in origin form with the Host it named.
-    """
-    head = req.head
-    drops: frozenset[bytes] = _CLOSE_DROPS if req.close else _FORWARDED_DROPS
-    if req.loop_marks:
-        drops |= _LOOP_DROPS
-    if req.absolute:
-        head = _origin_form(req, head, drops | _HOST_DROPS)
-    elif req.close or req.has_forwarded or req.loop_marks:
-        head = _without(head, drops)
-    chain = req.forwarded_for + b", " + client_ip if req.forwarded_for else client_ip
-    host = req.host.encode("latin-1")
-    return b"".join((head[:-2], b"X-Forwarded-For: ", chain, b"\r\nX-Forwarded-Proto: ",
-                     proto, b"\r\nX-Forwarded-Host: ", host, b"\r\n", mark, b"\r\n"))
-
-
-_FORWARDED_DROPS = frozenset(_FORWARDED)
-_LOOP_DROPS = frozenset((LOOP_HEADER,))
-_HOST_DROPS = frozenset((b"host",))
-
-
-def _origin_form(req: Request, head: bytes, drops: frozenset[bytes]) -> bytes:
-    """``GET http://a.localhost/x HTTP/1.1`` → ``GET /x HTTP/1.1`` and ``Host: a.localhost``."""
-    kept = _without(head, drops)
-    path = split_absolute(req.target)[1]
-    return b"".join((req.method, b" ", path, b" ", req.version, b"\r\nHost: ",
-                     req.host.encode("latin-1"), kept[kept.find(b"\r\n"):]))
-
-
-def closing_head(head: bytes) -> bytes:
-    """A response head (ending in CRLF CRLF) that tells the client the connection closes."""
-    return _without(head, (b"connection", b"keep-alive"))[:-2] + b"Connection: close\r\n\r\n"

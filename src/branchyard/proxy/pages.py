@@ -6,7 +6,7 @@ import os
 from collections.abc import Sequence
 from html import escape
 
-from branchyard.proxy.routes import Backend
+from branchyard.proxy.backends import Backend
 
 REASONS = {400: "Bad Request", 404: "Not Found", 408: "Request Timeout",
            431: "Request Header Fields Too Large", 502: "Bad Gateway",

@@ -12,140 +12,26 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from branchyard.config.model import Config
 from branchyard.core.errors import BranchyardError
-from branchyard.core.identity import dns_label, project_label, worktree_host
 from branchyard.core.paths import Signature, signature
-from branchyard.envfiles.files import main_env_files, read_env_files
-from branchyard.ledger import Ledger, LedgerState, WorktreeRecord
-from branchyard.system.mainports import main_ports, port_names
-from branchyard.system.ports import registry_path
+from branchyard.ledger import Ledger, LedgerState
+from branchyard.proxy.backends import (
+    Backend,
+    RepoSite,
+    config_files,
+    env_files,
+    load_site,
+    main_path_of,
+    repo_name,
+)
 
 CONFIG_RECHECK = 1.0  # seconds between checks of config and env file changes
 MAX_HOST_FORMS = 1024  # Host header values whose normalized form is remembered
 LEDGER_RECHECK = 0.05  # seconds a known host is served before its ledger is checked again
-
-
-@dataclass(frozen=True)
-class Backend:
-    """Where a host's requests go, and what to tell the user when nothing listens."""
-
-    host: str
-    port: int
-    worktree: str  # slug, or "main"
-    branch: str
-    path: str
-    service: str = ""  # "" = the app port
-    run_hint: str = ""
-    subdomain: str = ""  # "" = the main worktree
-    # every worktree of its repository: (path, how to call it, its ports, its app
-    # port), so the 502 page can tell which server listens on the wrong port
-    site: tuple[tuple[str, str, tuple[int, ...], int], ...] = ()
-
-
-@dataclass(frozen=True)
-class RepoSite:
-    """One repository's hosts, built from its ledger, config and main env files."""
-
-    common_dir: Path
-    project: str
-    tld: str = "localhost"
-    hosts: dict[str, Backend] = field(default_factory=dict)
-    errors: tuple[str, ...] = ()
-
-
-def service_label(port_name: str) -> str:
-    """``API_PORT`` → ``api``: the host label of a named port."""
-    base = port_name.upper().removesuffix("_PORT")
-    return dns_label(base) or dns_label(port_name) or "port"
-
-
-def service_host_label(service: str, subdomain: str | None) -> str:
-    """The labels in front of the project for a named port: ``api.feat-x`` (main: ``api``)."""
-    return f"{service}.{subdomain}" if subdomain else service
-
-
-def main_path_of(common_dir: Path) -> Path:
-    """The main worktree of a non-bare repository (the common dir for a bare one)."""
-    return common_dir.parent if common_dir.name == ".git" else common_dir
-
-
-def repo_name(common_dir: Path) -> str:
-    main = main_path_of(common_dir)
-    return main.name.removesuffix(".git") if main == common_dir else main.name
-
-
-def _config_files(main: Path) -> list[Path]:
-    # main's port may come from its lease: a change of the lease registry counts too
-    return [main / "branchyard.toml", main / "branchyard.local.toml", registry_path()]
-
-
-def env_files(main: Path, config: Config) -> list[Path]:
-    return main_env_files(main, config.env.shared)
-
-
-def run_hint(config: Config) -> str:
-    """How to start a worktree's app so it gets its port (bare `branchyard run`
-    runs `[hooks] run` through the shell)."""
-    return "branchyard run" if config.hooks.run else \
-        "branchyard run -- <your dev server command>"
-
-
-def main_site_ports(common_dir: Path, config: Config) -> dict[str, int]:
-    """Main's ports as the proxy sees them: its env files' PORT, else its lease
-    (leased here the first time, so the route exists before anything ran in main)."""
-    try:
-        env = read_env_files(env_files(main_path_of(common_dir), config))
-    except (OSError, UnicodeDecodeError, ValueError):
-        env = {}  # an unreadable env file must not take the proxy down
-    try:
-        return main_ports(common_dir, env, config)
-    except BranchyardError:  # the registry is busy or broken: what is leased already
-        return main_ports(common_dir, env, config, lease=False)
-
-
-def load_site(common_dir: Path, config: Config, state: LedgerState) -> RepoSite:
-    """All hosts of one repository (pure apart from main's env files and lease)."""
-    main = main_path_of(common_dir)
-    project = project_label(config.project.name or repo_name(common_dir))
-    tld = config.proxy.tld
-    names = port_names(config)
-    run = run_hint(config)
-    hosts: dict[str, Backend] = {}
-    main_ports_ = main_site_ports(common_dir, config)
-    records = sorted(state.worktrees.values(), key=lambda r: r.index)
-    site = ((str(main), "the main worktree", tuple(main_ports_.values()),
-             main_ports_.get(names[0], 0)),
-            *((r.path, r.branch, tuple(r.ports.values()), r.ports.get(_app_name(r, names), 0))
-              for r in records))
-    _add_ports(hosts, None, project, tld, main_ports_, names[0],
-               ("main", "(main worktree)", str(main), run), site)
-    for rec in records:
-        _add_ports(hosts, rec.subdomain, project, tld, rec.ports, _app_name(rec, names),
-                   (rec.slug, rec.branch, rec.path, run), site)
-    return RepoSite(common_dir, project, tld, hosts)
-
-
-def _app_name(rec: WorktreeRecord, names: tuple[str, ...]) -> str:
-    for name in (names[0], "PORT"):
-        if name in rec.ports:
-            return name
-    return next(iter(rec.ports), names[0])
-
-
-def _add_ports(hosts: dict[str, Backend], subdomain: str | None, project: str, tld: str,
-               ports: dict[str, int], app: str, who: tuple[str, str, str, str],
-               site: tuple[tuple[str, str, tuple[int, ...], int], ...]) -> None:
-    slug, branch, path, run = who
-    for name, port in ports.items():
-        service = "" if name == app else service_label(name)
-        label = service_host_label(service, subdomain) if service else subdomain
-        host = worktree_host(label, project, tld)
-        hosts[host] = Backend(host, port, slug, branch, path, service,
-                              f"cd {path} && {run}", subdomain or "", site)
 
 
 @dataclass
@@ -260,7 +146,7 @@ class RouteTable:
         from branchyard.config.load import load_config
 
         main = main_path_of(common)
-        files = _config_files(main)
+        files = config_files(main)
         if cache.config is not None:
             files += env_files(main, cache.config)
         sig = signature(files)
@@ -270,7 +156,7 @@ class RouteTable:
             cache.config = load_config(main)[0]
         except BranchyardError:
             cache.config = Config()  # a broken config must not take the proxy down
-        cache.config_sig = signature(_config_files(main) + env_files(main, cache.config))
+        cache.config_sig = signature(config_files(main) + env_files(main, cache.config))
         return True
 
     def _rebuild_hosts(self) -> None:

@@ -8,15 +8,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import ssl
 from collections.abc import Coroutine
-from typing import Any, cast
+from typing import Any
 
 from branchyard.proxy.client import HEAD_DEADLINE, ClientConnection
+from branchyard.proxy.connection import Connection
+from branchyard.proxy.handover import Handover
 from branchyard.proxy.hooks import HandlerFactory, RequestHandler
+from branchyard.proxy.marks import LoopMarks
+from branchyard.proxy.pool import UpstreamPool
 from branchyard.proxy.routes import RouteTable
-from branchyard.proxy.upstream import UpstreamPool
 
 SWEEP_INTERVAL = 10.0
 
@@ -27,22 +29,20 @@ class ProxyServer:
     def __init__(self, routes: RouteTable, port: int, *, host: str = "127.0.0.1",
                  tls: ssl.SSLContext | None = None,
                  handler: HandlerFactory | None = None) -> None:
-        """``handler`` makes what answers the requests that are not the apps' (the
-        dashboard's); without one, every request goes to an app."""
+        """Made on the running loop it is to serve on. ``handler`` makes what answers
+        the requests that are not the apps' (the dashboard's); without one, every
+        request goes to an app."""
+        self.loop = asyncio.get_running_loop()
         self.routes = routes
         self.host = host
         self.port = port
         self.tls = tls
         self.proto = b"https" if tls else b"http"
         self.head_deadline = HEAD_DEADLINE
-        # loop marks of the requests now at an app: one coming back in is a loop; any
-        # other value a client sends is forged or stale, and is dropped
-        self.in_flight: set[bytes] = set()
-        self.marks: list[tuple[bytes, bytes]] = []  # (token, header line), unused yet
-        self.connections: set[ClientConnection] = set()
+        self.marks = LoopMarks()
+        self.pool = UpstreamPool(self.loop)
+        self.connections: set[Connection] = set()
         self.tasks: set[asyncio.Task[None]] = set()
-        self.loop = cast(asyncio.AbstractEventLoop, None)
-        self.pool = cast(UpstreamPool, None)
         self._server: asyncio.Server | None = None
         self._server_v6: asyncio.Server | None = None
         self._sweeper: asyncio.TimerHandle | None = None
@@ -50,8 +50,6 @@ class ProxyServer:
 
     async def start(self) -> None:
         """Bind and start serving; OSError if the port cannot be bound."""
-        self.loop = asyncio.get_running_loop()
-        self.pool = UpstreamPool(self.loop)
         self._server = await self._listen(self.host)
         self.port = self._server.sockets[0].getsockname()[1]
         if self.host == "127.0.0.1":  # browsers may try ::1 first for *.localhost
@@ -61,8 +59,11 @@ class ProxyServer:
 
     async def _listen(self, host: str) -> asyncio.Server:
         return await self.loop.create_server(
-            lambda: ClientConnection(self), host, self.port, ssl=self.tls, backlog=2048,
-            reuse_address=True)
+            lambda: Handover(self._connection), host, self.port, ssl=self.tls,
+            backlog=2048, reuse_address=True)
+
+    def _connection(self, transport: asyncio.Transport) -> ClientConnection:
+        return ClientConnection(self, transport)
 
     async def close(self) -> None:
         if self._sweeper is not None:
@@ -80,14 +81,6 @@ class ProxyServer:
         task = self.loop.create_task(coro)
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
-
-    def more_marks(self) -> tuple[bytes, bytes]:
-        """A loop mark for a request sent to an app: 96 random bits, drawn from the
-        system in blocks so that a request costs no system call."""
-        block = os.urandom(12 * 256).hex().encode()
-        self.marks = [(t, b"X-Branchyard-Proxy: " + t + b"\r\n")
-                      for t in (block[i:i + 24] for i in range(0, len(block), 24))]
-        return self.marks.pop()
 
     def site_list(self) -> list[tuple[str, str]]:
         """(url, branch) of every live worktree, for the 404 page."""

@@ -9,7 +9,7 @@ from pathlib import Path
 from branchyard.config.model import Config, ProxyConfig
 from branchyard.core.errors import WorktreeError
 from branchyard.core.identity import worktree_host, worktree_url
-from branchyard.proxy.routes import service_host_label, service_label
+from branchyard.proxy.backends import service_host_label, service_label
 
 
 @dataclass(frozen=True)
@@ -100,7 +100,7 @@ def find_site(common_dir: Path, main_path: Path, project: str, config: Config,
 
 
 def _main_site(common_dir: Path, main_path: Path, project: str, config: Config) -> Site:
-    from branchyard.proxy.routes import main_site_ports
+    from branchyard.proxy.backends import main_site_ports
 
     names = config.ports.names or ("PORT",)
     ports = main_site_ports(common_dir, config)

@@ -131,17 +131,17 @@ def _common_name(hosts: list[str]) -> str:
     return "branchyard loopback" if all(_is_address(h) for h in hosts) else hosts[0]
 
 
-def _is_address(host: str) -> bool:
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    return True
+def _is_address(text: str) -> bool:
+    return _parses(ipaddress.ip_address, text)
 
 
 def _is_network(text: str) -> bool:
+    return _parses(ipaddress.ip_network, text)
+
+
+def _parses(parse: Callable[[str], object], text: str) -> bool:
     try:
-        ipaddress.ip_network(text)
+        parse(text)
     except ValueError:
         return False
     return True

@@ -1,29 +1,49 @@
-"""Connections from the proxy to the apps: response framing and a small idle pool."""
+"""One connection from the proxy to an app: the app's responses framed and
+relayed to the client connection that asked, a tunnel after ``101``."""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import time
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, Protocol
 
-from branchyard.proxy.http import (
-    MAX_HEAD,
+from branchyard.proxy.framing import (
     BadMessageError,
     BodyFramer,
     LengthFramer,
     UntilCloseFramer,
-    closing_head,
-    parse_response,
 )
+from branchyard.proxy.http import MAX_HEAD, parse_response
+from branchyard.proxy.rewrite import closing_head
 from branchyard.proxy.splice import SPLICE_MIN, Splice, can_splice
 
 if TYPE_CHECKING:
-    from branchyard.proxy.client import ClientConnection
+    from branchyard.proxy.pool import UpstreamPool
 
-MAX_IDLE_PER_PORT = 64
-IDLE_TIMEOUT = 30.0
-HOSTS = ("127.0.0.1", "::1")  # dev servers on Node often listen on ::1 only
+
+class Downstream(Protocol):
+    """What an upstream connection relays to and reports to: the client side."""
+
+    transport: asyncio.Transport
+    write_paused: bool  # the client is not taking our writes: do not read meanwhile
+
+    def response_done(self, keep: bool) -> None:
+        """The whole response went out; ``keep``: the app's connection goes on, so the
+        client's may too."""
+
+    def upstream_failed(self, up: Upstream, reason: str, head_sent: bool) -> None:
+        """No (complete) response will come; ``head_sent``: part of one went out."""
+
+    def upstream_closed(self, clean: bool) -> None:
+        """The app closed the connection after part of an answer went out; ``clean``:
+        that close is the answer's end (a tunnel's, an until-close body's)."""
+
+    def start_tunnel(self) -> None:
+        """The app switched protocols: from now on bytes go both ways untouched."""
+
+    def pause_for_upstream(self) -> None:
+        """The app is not taking the request's bytes: stop reading them."""
+
+    def resume_for_upstream(self) -> None: ...
 
 
 class Upstream(asyncio.Protocol):
@@ -33,11 +53,12 @@ class Upstream(asyncio.Protocol):
                  "idle_since", "method", "paused", "pool", "port", "response_keep", "reused",
                  "splice", "transport", "tunnel", "upgrade")
 
-    def __init__(self, pool: UpstreamPool, port: int) -> None:
+    def __init__(self, pool: UpstreamPool, port: int, transport: asyncio.Transport) -> None:
         self.pool = pool
         self.port = port
-        self.transport: asyncio.Transport = cast(asyncio.Transport, None)
-        self.client: ClientConnection | None = None
+        self.transport = transport
+        transport.set_write_buffer_limits(high=1 << 20)
+        self.client: Downstream | None = None
         self.buf = b""
         self.body: BodyFramer | None = None
         self.method = b"GET"
@@ -52,11 +73,7 @@ class Upstream(asyncio.Protocol):
         self.idle_since = 0.0
         self.splice: Splice | None = None
 
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = cast(asyncio.Transport, transport)
-        self.transport.set_write_buffer_limits(high=1 << 20)
-
-    def begin(self, client: ClientConnection, method: bytes, upgrade: bool,
+    def begin(self, client: Downstream, method: bytes, upgrade: bool,
               close: bool) -> None:
         """Attach to a client for one request/response exchange; ``close``: the
         client's last (its ``Connection: close`` was not passed on)."""
@@ -68,8 +85,18 @@ class Upstream(asyncio.Protocol):
         self.buf = b""
         self.head_sent = self.got_bytes = False
         if client.write_paused:  # the client is not reading yet: neither do we
+            self.pause_reading()
+
+    def pause_reading(self) -> None:
+        """The client is not taking what we relay: stop reading the app meanwhile."""
+        if not self.paused:
             self.paused = True
             self.transport.pause_reading()
+
+    def resume_reading(self) -> None:
+        if self.paused:
+            self.paused = False
+            self.transport.resume_reading()
 
     def data_received(self, data: bytes) -> None:
         client = self.client
@@ -95,7 +122,7 @@ class Upstream(asyncio.Protocol):
             return
         self._head_received(client, self.buf + data if self.buf else data)
 
-    def _head_received(self, client: ClientConnection, data: bytes) -> None:
+    def _head_received(self, client: Downstream, data: bytes) -> None:
         pos = 0
         while True:
             end = data.find(b"\r\n\r\n", pos)
@@ -134,7 +161,7 @@ class Upstream(asyncio.Protocol):
             self._body_start(client, resp.body, data[pos:], head_end - pos)
             return
 
-    def _body_start(self, client: ClientConnection, body: BodyFramer, data: bytes,
+    def _body_start(self, client: Downstream, body: BodyFramer, data: bytes,
                     start: int) -> None:
         try:
             end = body.consume(data, start)
@@ -162,6 +189,13 @@ class Upstream(asyncio.Protocol):
         else:
             self._fail(client, "the app closed the connection mid-body")
 
+    def cut(self) -> bool:
+        """Drop the exchange at once (the client's request went wrong); True when part
+        of the answer went out already, so the client's connection must go too."""
+        self.client = None
+        self.transport.abort()
+        return self.head_sent
+
     def abandon(self) -> None:
         """The client went away mid-exchange: this connection cannot be reused."""
         self.client = None
@@ -170,14 +204,14 @@ class Upstream(asyncio.Protocol):
             self.splice = None
         self.transport.close()
 
-    def _done(self, client: ClientConnection, extra: bool) -> None:
+    def _done(self, client: Downstream, extra: bool) -> None:
         keep = self.response_keep and not extra
         self.body = None
         self.client = None
         self.pool.release(self, keep)
         client.response_done(keep)
 
-    def _fail(self, client: ClientConnection, reason: str) -> None:
+    def _fail(self, client: Downstream, reason: str) -> None:
         self.client = None
         self.transport.abort()
         client.upstream_failed(self, reason, self.head_sent)
@@ -211,68 +245,3 @@ class Upstream(asyncio.Protocol):
     def resume_writing(self) -> None:
         if self.client is not None:
             self.client.resume_for_upstream()
-
-
-class UpstreamPool:
-    """Idle keep-alive connections to apps, by port, so a request rarely connects."""
-
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        self.loop = loop
-        self._idle: dict[int, list[Upstream]] = {}
-        self._hosts: dict[int, str] = {}
-
-    def acquire(self, port: int) -> Upstream | None:
-        idle = self._idle.get(port)
-        while idle:
-            conn = idle.pop()
-            if not conn.transport.is_closing():
-                conn.reused = True
-                return conn
-        return None
-
-    def release(self, conn: Upstream, keep: bool) -> None:
-        idle = self._idle.setdefault(conn.port, [])
-        if not keep or conn.transport.is_closing() or len(idle) >= MAX_IDLE_PER_PORT:
-            conn.transport.close()
-            return
-        if conn.paused:
-            conn.paused = False
-            conn.transport.resume_reading()
-        conn.idle_since = time.monotonic()
-        idle.append(conn)
-
-    def discard(self, conn: Upstream) -> None:
-        idle = self._idle.get(conn.port)
-        if idle and conn in idle:
-            idle.remove(conn)
-
-    async def connect(self, port: int) -> Upstream:
-        """A new connection to ``port`` on loopback (IPv4, then IPv6); OSError if none."""
-        known = self._hosts.get(port)
-        hosts = (known, *[h for h in HOSTS if h != known]) if known else HOSTS
-        error: OSError = ConnectionRefusedError(f"connection to port {port} refused")
-        for host in hosts:
-            try:
-                _, proto = await self.loop.create_connection(
-                    lambda: Upstream(self, port), host, port)
-            except OSError as exc:
-                error = exc
-                continue
-            self._hosts[port] = host
-            return proto
-        raise error
-
-    def sweep(self) -> None:
-        """Close connections idle for longer than ``IDLE_TIMEOUT``."""
-        cutoff = time.monotonic() - IDLE_TIMEOUT
-        for idle in self._idle.values():
-            for conn in [c for c in idle if c.idle_since < cutoff]:
-                idle.remove(conn)
-                conn.transport.close()
-
-    def close(self) -> None:
-        for idle in self._idle.values():
-            for conn in idle:
-                with contextlib.suppress(RuntimeError):
-                    conn.transport.close()
-            idle.clear()
