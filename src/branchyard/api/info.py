@@ -14,7 +14,6 @@ from branchyard.context import Context, open_context
 from branchyard.envfile import main_env_files, read_env_files
 from branchyard.errors import BranchyardError, WorktreeError
 from branchyard.ledger import WorktreeRecord
-from branchyard.providers import get_provider
 
 if TYPE_CHECKING:
     from branchyard.db.snapshot import SnapshotInfo
@@ -157,6 +156,7 @@ def _main_databases(ctx: Context) -> list[dict[str, object]]:
     if not ctx.config.database:
         return []
     from branchyard.api.databases import main_allocations
+    from branchyard.providers import get_provider
 
     try:
         allocs = main_allocations(ctx)
