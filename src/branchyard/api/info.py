@@ -62,6 +62,10 @@ def list_worktrees(start: Path | str | None = None, *, check_dirty: bool = True,
 
 def _with_services(views: list[WorktreeView]) -> list[WorktreeView]:
     """Each worktree's supervised services, from their state files (no process scan)."""
+    from branchyard.services import none_recorded
+
+    if none_recorded():  # the machine never ran any: nothing to read or import
+        return [dataclasses.replace(v, extra={**v.extra, "services": []}) for v in views]
     from branchyard.services.status import list_services
 
     return [dataclasses.replace(v, extra={**v.extra, "services": [
