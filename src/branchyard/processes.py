@@ -155,15 +155,17 @@ def group_alive(pid: int, create_time: float) -> bool:
     return True
 
 
-def processes_by_root(roots: Iterable[Path | str], claims: Sequence[Claim] = ()
-                      ) -> dict[str, list[ProcInfo]]:
+def processes_by_root(roots: Iterable[Path | str], claims: Sequence[Claim] = (), *,
+                      resolved: bool = False) -> dict[str, list[ProcInfo]]:
     """One scan of the process table: real path of each root → its processes.
 
     Pass every worktree of the repository as ``roots`` and every run record as
     ``claims``, then pick the root you want: a process of a nested worktree or
     of another worktree's run is never counted for the one that contains it.
+    ``resolved``: the roots are real paths already.
     """
-    real = list(dict.fromkeys(os.path.realpath(r) for r in roots))
+    real = list(dict.fromkeys(os.fspath(r) if resolved else os.path.realpath(r)
+                              for r in roots))
     found: dict[str, list[ProcInfo]] = {r: [] for r in real}
     if not real:
         return found

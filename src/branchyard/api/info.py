@@ -31,7 +31,9 @@ def list_worktrees(start: Path | str | None = None, *, check_dirty: bool = True,
     ctx = ctx or open_context(start)
     state = state if state is not None else ctx.ledger.read()
     entries = [e for e in git.worktrees(ctx.repo.common_dir) if not e.bare]
-    real = [os.path.realpath(e.path) for e in entries]
+    # each spelling of a path (git's, the ledger's: mostly the same) resolved once
+    resolved = {p: os.path.realpath(p) for p in dict.fromkeys(
+        [*(str(e.path) for e in entries), *(w.path for w in state.worktrees.values())])}
     from concurrent.futures import ThreadPoolExecutor  # `env` never pays for these
 
     from branchyard.api.ownership import processes_by_worktree
@@ -41,27 +43,28 @@ def list_worktrees(start: Path | str | None = None, *, check_dirty: bool = True,
     # count as its worktree's process. Everything else is read while they run.
     procs = processes_by_worktree(state, entries)
     with ThreadPoolExecutor(max_workers=8) as pool:
-        pending = {r: pool.submit(_dirty, e.path) for r, e in zip(real, entries, strict=True)
+        pending = {resolved[str(e.path)]: pool.submit(_dirty, e.path) for e in entries
                    if check_dirty and not e.prunable and e.path.is_dir()}
-        views, keys = _views(ctx, entries, real, state, procs, lease_main)
+        views, keys = _views(ctx, entries, resolved, state, procs, lease_main)
         views = _with_strays(ctx, views, keys, procs)
         views = _with_services(_with_merge_state(ctx, views, entries, state))
         dirty = {r: f.result() for r, f in pending.items()}
     # the first views are git's worktrees, in its order; the rest are missing
-    return [dataclasses.replace(v, dirty=dirty[r]) if r in dirty else v
-            for v, r in zip(views[:len(real)], real, strict=True)] + views[len(real):]
+    return [dataclasses.replace(v, dirty=dirty[key]) if i < len(entries) and key in dirty
+            else v for i, (v, key) in enumerate(zip(views, keys, strict=True))]
 
 
-def _views(ctx: Context, entries: list[git.WorktreeEntry], real: list[str],
+def _views(ctx: Context, entries: list[git.WorktreeEntry], resolved: dict[str, str],
            state: LedgerState, procs: dict[str, list[ProcInfo]], lease_main: bool
            ) -> tuple[list[WorktreeView], list[str]]:
-    """A view of each worktree git lists (``real``: their real paths), then of
-    each ledger entry it does not (gone), and the real path of each view."""
+    """A view of each worktree git lists, then of each ledger entry it does not
+    (gone), and the real path of each view (``resolved``: path → real path)."""
     main = os.path.realpath(ctx.repo.main_path)
-    by_real = {os.path.realpath(w.path): w for w in state.worktrees.values()}
+    by_real = {resolved[w.path]: w for w in state.worktrees.values()}
     views: list[WorktreeView] = []
     seen: set[str] = set()
-    for entry, here in zip(entries, real, strict=True):
+    keys = [resolved[str(e.path)] for e in entries]
+    for entry, here in zip(entries, keys, strict=True):
         record = by_real.get(here)
         if record is not None:
             seen.add(record.slug)
@@ -69,10 +72,9 @@ def _views(ctx: Context, entries: list[git.WorktreeEntry], real: list[str],
         views.append(_main_view(ctx, entry, pids, lease_main)
                      if record is None and here == main
                      else _view(ctx, entry, record, pids, here == main))
-    keys = list(real)
     for record in state.worktrees.values():
         if record.slug not in seen:
-            keys.append(os.path.realpath(record.path))
+            keys.append(resolved[record.path])
             views.append(_missing_view(ctx, record, [p.pid for p in procs.get(keys[-1], [])]))
     return views, keys
 
@@ -139,7 +141,6 @@ def _dirty(root: Path) -> bool:
 
 def _view(ctx: Context, entry: git.WorktreeEntry, record: WorktreeRecord | None,
           pids: list[int], is_main: bool) -> WorktreeView:
-    cfg = ctx.config
     gone = entry.prunable or not entry.path.is_dir()
     if record is None:
         return WorktreeView(entry.branch, str(entry.path), None, None, None, False,
@@ -147,7 +148,7 @@ def _view(ctx: Context, entry: git.WorktreeEntry, record: WorktreeRecord | None,
     return WorktreeView(
         entry.branch, str(entry.path), record.slug, record.subdomain, record.index, is_main,
         "missing" if gone and record.state != "removing" else record.state,
-        url_of(record, ctx.repo, cfg.proxy),
+        url_of(record, ctx.repo, ctx.config.proxy),
         ports=dict(record.ports), databases=databases_of(record), processes=pids,
         frozen_branch=record.branch)
 
@@ -183,11 +184,10 @@ def _main_databases(ctx: Context) -> list[dict[str, object]]:
 
 
 def _missing_view(ctx: Context, record: WorktreeRecord, pids: list[int]) -> WorktreeView:
-    cfg = ctx.config
     return WorktreeView(
         record.branch, record.path, record.slug, record.subdomain, record.index, False,
         "removing" if record.state == "removing" else "missing",
-        url_of(record, ctx.repo, cfg.proxy), ports=dict(record.ports),
+        url_of(record, ctx.repo, ctx.config.proxy), ports=dict(record.ports),
         databases=databases_of(record), processes=pids, frozen_branch=record.branch)
 
 
