@@ -240,3 +240,12 @@ def test_ls_never_counts_the_git_it_runs_itself(app: Path) -> None:
         assert own_git.stdin is not None
         own_git.stdin.close()
         own_git.wait(DEADLINE)
+
+
+def test_ls_never_counts_its_own_dirty_checks(app: Path) -> None:
+    # a git command of ls between fork and exec (or ending) shows no git command
+    # line: one seen by the process scan was taken for its worktree's process
+    for i in range(12):
+        git("worktree", "add", "-q", "-b", f"w{i}", str(app.parent / f"w{i}"), cwd=app)
+    for _ in range(40):
+        assert {path: v.processes for path, v in views(app).items() if v.processes} == {}

@@ -12,8 +12,7 @@ from branchyard.api.views import WorktreeView, databases_of, url_of
 from branchyard.context import Context, open_context
 from branchyard.core.errors import BranchyardError, WorktreeError
 from branchyard.envfiles.files import main_env_files, read_env_files
-from branchyard.ledger import WorktreeRecord
-from branchyard.providers import get_provider
+from branchyard.ledger import LedgerState, WorktreeRecord
 from branchyard.repo import git
 
 if TYPE_CHECKING:
@@ -23,73 +22,98 @@ if TYPE_CHECKING:
 
 
 def list_worktrees(start: Path | str | None = None, *, check_dirty: bool = True,
-                   ctx: Context | None = None, lease_main: bool = True) -> list[WorktreeView]:
+                   ctx: Context | None = None, lease_main: bool = True,
+                   state: LedgerState | None = None) -> list[WorktreeView]:
     """Every worktree of the repository (main first), plus ledger entries whose
     directory is gone (state ``missing``). ``lease_main=False`` (doctor) shows
-    main's lease only if it has one already."""
+    main's lease only if it has one already; ``state``: the ledger as the caller
+    read it already (`ls` reads it once)."""
     ctx = ctx or open_context(start)
-    state = ctx.ledger.read()
+    state = state if state is not None else ctx.ledger.read()
     entries = [e for e in git.worktrees(ctx.repo.common_dir) if not e.bare]
-    live = [e for e in entries if not e.prunable and e.path.is_dir()]
-    roots = [e.path for e in live]
+    # each spelling of a path (git's, the ledger's: mostly the same) resolved once
+    resolved = {p: os.path.realpath(p) for p in dict.fromkeys(
+        [*(str(e.path) for e in entries), *(w.path for w in state.worktrees.values())])}
     from concurrent.futures import ThreadPoolExecutor  # `env` never pays for these
 
     from branchyard.api.ownership import processes_by_worktree
 
-    # the dirty checks (one `git status` each) run while the process table is read
+    # The process table is read before the dirty checks start: a git command of
+    # ours between fork and exec, or ending, shows no git command line and would
+    # count as its worktree's process. Everything else is read while they run.
+    procs = processes_by_worktree(state, entries)
     with ThreadPoolExecutor(max_workers=8) as pool:
-        pending = [pool.submit(_dirty, root) for root in roots] if check_dirty else []
-        procs = processes_by_worktree(state, entries)
-        dirty = dict(f.result() for f in pending)
-    by_real = {os.path.realpath(w.path): w for w in state.worktrees.values()}
+        pending = {resolved[str(e.path)]: pool.submit(_dirty, e.path) for e in entries
+                   if check_dirty and not e.prunable and e.path.is_dir()}
+        views, keys = _views(ctx, entries, resolved, state, procs, lease_main)
+        views = _with_strays(ctx, views, keys, procs)
+        views = _with_services(_with_merge_state(ctx, views, entries, state))
+        dirty = {r: f.result() for r, f in pending.items()}
+    # the first views are git's worktrees, in its order; the rest are missing
+    return [dataclasses.replace(v, dirty=dirty[key]) if i < len(entries) and key in dirty
+            else v for i, (v, key) in enumerate(zip(views, keys, strict=True))]
+
+
+def _views(ctx: Context, entries: list[git.WorktreeEntry], resolved: dict[str, str],
+           state: LedgerState, procs: dict[str, list[ProcInfo]], lease_main: bool
+           ) -> tuple[list[WorktreeView], list[str]]:
+    """A view of each worktree git lists, then of each ledger entry it does not
+    (gone), and the real path of each view (``resolved``: path → real path)."""
+    main = os.path.realpath(ctx.repo.main_path)
+    by_real = {resolved[w.path]: w for w in state.worktrees.values()}
     views: list[WorktreeView] = []
     seen: set[str] = set()
-    for entry in entries:
-        real = os.path.realpath(entry.path)
-        record = by_real.get(real)
+    keys = [resolved[str(e.path)] for e in entries]
+    for entry, here in zip(entries, keys, strict=True):
+        record = by_real.get(here)
         if record is not None:
             seen.add(record.slug)
-        pids = [p.pid for p in procs.get(real, [])]
-        views.append(_main_view(ctx, entry, pids, dirty.get(real), lease_main)
-                     if record is None and _same_path(real, ctx.repo.main_path)
-                     else _view(ctx, entry, record, pids, dirty.get(real)))
+        pids = [p.pid for p in procs.get(here, [])]
+        views.append(_main_view(ctx, entry, pids, lease_main)
+                     if record is None and here == main
+                     else _view(ctx, entry, record, pids, here == main))
     for record in state.worktrees.values():
         if record.slug not in seen:
-            pids = [p.pid for p in procs.get(os.path.realpath(record.path), [])]
-            views.append(_missing_view(ctx, record, pids))
-    views = _with_merge_state(ctx, _with_strays(ctx, views, procs), entries)
-    return _with_services(views)
+            keys.append(resolved[record.path])
+            views.append(_missing_view(ctx, record, [p.pid for p in procs.get(keys[-1], [])]))
+    return views, keys
 
 
 def _with_services(views: list[WorktreeView]) -> list[WorktreeView]:
     """Each worktree's supervised services, from their state files (no process scan)."""
+    from branchyard.services import none_recorded
+
+    if none_recorded():  # the machine never ran any: nothing to read or import
+        return [dataclasses.replace(v, extra={**v.extra, "services": []}) for v in views]
     from branchyard.services.status import list_services
 
     return [dataclasses.replace(v, extra={**v.extra, "services": [
         s.to_json() for s in list_services(v.path)]}) for v in views]
 
 
-def _with_strays(ctx: Context, views: list[WorktreeView],
+def _with_strays(ctx: Context, views: list[WorktreeView], keys: list[str],
                  procs: dict[str, list[ProcInfo]]) -> list[WorktreeView]:
-    """Add each worktree's dev servers that listen on another port than its own."""
+    """Add each worktree's dev servers that listen on another port than its own
+    (``keys``: the real path of each view)."""
     from branchyard.api.strays import Owner, stray_rows
 
     owners = [Owner(v.path, "the main worktree" if v.main else (v.branch or v.path), v.ports)
               for v in views if v.state != "missing"]
     rows = stray_rows(owners, procs, ctx.config)
-    return [dataclasses.replace(v, extra={**v.extra, "strays": rows.get(
-        os.path.realpath(v.path), [])}) for v in views]
+    return [dataclasses.replace(v, extra={**v.extra, "strays": rows.get(key, [])})
+            for v, key in zip(views, keys, strict=True)]
 
 
 def _with_merge_state(ctx: Context, views: list[WorktreeView],
-                      entries: list[git.WorktreeEntry]) -> list[WorktreeView]:
+                      entries: list[git.WorktreeEntry], state: LedgerState
+                      ) -> list[WorktreeView]:
     """Add each worktree's hotspot locks and its conflict marker from the last
     `branchyard conflicts` run (None when it is out of date)."""
     from branchyard.merge.locks import read_locks
     from branchyard.merge.markers import conflict_markers
 
-    locks = read_locks(ctx.repo.common_dir)
-    markers = conflict_markers(ctx.repo.common_dir, entries)
+    locks = read_locks(ctx.repo.common_dir, state)
+    markers = conflict_markers(ctx.repo.common_dir, entries, state)
     out: list[WorktreeView] = []
     for view in views:
         marker = markers.get(os.path.normpath(view.path))
@@ -110,34 +134,27 @@ DIRTY_ARGS = ("-c", "core.preloadIndex=false", "status", "--porcelain=v1", "-z",
               "--untracked-files=normal", "--no-renames")
 
 
-def _dirty(root: Path) -> tuple[str, bool]:
+def _dirty(root: Path) -> bool:
     done = git.git(DIRTY_ARGS, root, check=False)
-    return os.path.realpath(root), done.returncode == 0 and bool(done.stdout.strip("\0"))
+    return done.returncode == 0 and bool(done.stdout.strip("\0"))
 
 
 def _view(ctx: Context, entry: git.WorktreeEntry, record: WorktreeRecord | None,
-          pids: list[int], dirty: bool | None) -> WorktreeView:
-    cfg = ctx.config
-    is_main = os.path.realpath(entry.path) == os.path.realpath(ctx.repo.main_path)
+          pids: list[int], is_main: bool) -> WorktreeView:
     gone = entry.prunable or not entry.path.is_dir()
     if record is None:
         return WorktreeView(entry.branch, str(entry.path), None, None, None, False,
-                            "missing" if gone else "unmanaged", None, processes=pids,
-                            dirty=dirty)
+                            "missing" if gone else "unmanaged", None, processes=pids)
     return WorktreeView(
         entry.branch, str(entry.path), record.slug, record.subdomain, record.index, is_main,
         "missing" if gone and record.state != "removing" else record.state,
-        url_of(record, ctx.repo, cfg.proxy),
+        url_of(record, ctx.repo, ctx.config.proxy),
         ports=dict(record.ports), databases=databases_of(record), processes=pids,
-        dirty=dirty, frozen_branch=record.branch)
-
-
-def _same_path(real: str, path: Path) -> bool:
-    return real == os.path.realpath(path)
+        frozen_branch=record.branch)
 
 
 def _main_view(ctx: Context, entry: git.WorktreeEntry, pids: list[int],
-               dirty: bool | None, lease: bool = True) -> WorktreeView:
+               lease: bool = True) -> WorktreeView:
     """Main like any worktree: its ports (env files, else its lease) and databases
     (its ``[[database]]`` sources, masked)."""
     from branchyard.api.mainworktree import main_files_env
@@ -150,13 +167,14 @@ def _main_view(ctx: Context, entry: git.WorktreeEntry, pids: list[int],
         ports = {}
     return WorktreeView(entry.branch, str(entry.path), None, None, 0, True, "main",
                         url_of(None, ctx.repo, ctx.config.proxy), ports=ports,
-                        databases=_main_databases(ctx), processes=pids, dirty=dirty)
+                        databases=_main_databases(ctx), processes=pids)
 
 
 def _main_databases(ctx: Context) -> list[dict[str, object]]:
     if not ctx.config.database:
         return []
     from branchyard.api.databases import main_allocations
+    from branchyard.providers import get_provider
 
     try:
         allocs = main_allocations(ctx)
@@ -166,11 +184,10 @@ def _main_databases(ctx: Context) -> list[dict[str, object]]:
 
 
 def _missing_view(ctx: Context, record: WorktreeRecord, pids: list[int]) -> WorktreeView:
-    cfg = ctx.config
     return WorktreeView(
         record.branch, record.path, record.slug, record.subdomain, record.index, False,
         "removing" if record.state == "removing" else "missing",
-        url_of(record, ctx.repo, cfg.proxy), ports=dict(record.ports),
+        url_of(record, ctx.repo, ctx.config.proxy), ports=dict(record.ports),
         databases=databases_of(record), processes=pids, frozen_branch=record.branch)
 
 
@@ -246,12 +263,13 @@ def env_of(start: Path | str | None = None, *, name: str | None = None) -> dict[
     return full_env(ctx, record)
 
 
-def project_snapshots(ctx: Context) -> list[SnapshotInfo]:
-    """The golden snapshots the ledger records, with their size (`ls`); a project
-    without any pays neither the database tools' import nor a connection."""
+def project_snapshots(ctx: Context, state: LedgerState | None = None) -> list[SnapshotInfo]:
+    """The golden snapshots the ledger records (``state``, when the caller read
+    it), with their size (`ls`); a project without any pays neither the database
+    tools' import nor a connection."""
     from branchyard.db.records import snapshots as recorded
 
-    if not recorded(ctx.ledger.read()):
+    if not recorded(state if state is not None else ctx.ledger.read()):
         return []
     from branchyard.api.databases import snapshots
 

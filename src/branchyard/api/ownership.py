@@ -30,14 +30,16 @@ def worktree_roots(state: LedgerState, entries: Sequence[git.WorktreeEntry]) -> 
     process in a nested or a missing worktree is that worktree's."""
     paths = [str(e.path) for e in entries if not e.bare]
     paths += [w.path for w in state.worktrees.values()]
-    return list(dict.fromkeys(os.path.realpath(p) for p in paths))
+    # most entries are spelled as git spells them: each spelling resolved once
+    return list(dict.fromkeys(os.path.realpath(p) for p in dict.fromkeys(paths)))
 
 
 def processes_by_worktree(state: LedgerState, entries: Sequence[git.WorktreeEntry]
                           ) -> dict[str, list[processes.ProcInfo]]:
     """Real path of each worktree → its processes (one scan of the process table)."""
     return processes.processes_by_root(worktree_roots(state, entries),
-                                       claims_of(state, entries[0].path if entries else ''))
+                                       claims_of(state, entries[0].path if entries else ''),
+                                       resolved=True)
 
 
 def processes_of(ctx: Context, path: Path | str) -> list[processes.ProcInfo]:

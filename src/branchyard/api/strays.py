@@ -31,12 +31,12 @@ def stray_rows(owners: Sequence[Owner], procs: Mapping[str, Sequence[ProcInfo]],
                config: Config) -> dict[str, list[dict[str, Any]]]:
     """Real root → its strays, each a JSON-ready row with the message to show.
     ``procs`` is a process scan made already (real root → processes)."""
-    from branchyard.proxy.sites import app_port_name
-    from branchyard.system.listeners import listeners_of, stray_listeners
-
     live = {os.path.realpath(o.path): o for o in owners if o.ports}
     if not any(procs.get(root) for root in live):
         return {}  # no process in any worktree: nothing can listen
+    from branchyard.proxy.sites import app_port_name
+    from branchyard.system.listeners import listeners_of, stray_listeners
+
     ports = {root: o.ports for root, o in live.items()}
     apps = {root: p[app_port_name(config, p)] for root, p in ports.items()}
     names = {os.path.realpath(o.path): o.name for o in owners}

@@ -7,9 +7,7 @@ from typing import Any
 
 from branchyard.config.model import DATABASE_ENGINES, ProxyConfig
 from branchyard.ledger import WorktreeRecord
-from branchyard.providers import get_provider
 from branchyard.repo.locate import RepoInfo
-from branchyard.resources.plan import Allocation
 
 
 @dataclass(frozen=True)
@@ -36,12 +34,14 @@ class WorktreeView:
 
 
 def databases_of(record: WorktreeRecord) -> list[dict[str, Any]]:
-    shown: list[dict[str, Any]] = []
-    for res in record.resources:
-        if res.kind in DATABASE_ENGINES:
-            described = get_provider(res.kind).describe(Allocation(res.kind, res.key, res.spec))
-            shown.append({**described, "state": res.state})
-    return shown
+    found = [res for res in record.resources if res.kind in DATABASE_ENGINES]
+    if not found:  # `env` and a project without databases skip the providers' import
+        return []
+    from branchyard.providers import get_provider
+    from branchyard.resources.plan import Allocation
+
+    return [{**get_provider(res.kind).describe(Allocation(res.kind, res.key, res.spec)),
+             "state": res.state} for res in found]
 
 
 def url_of(record: WorktreeRecord | None, repo: RepoInfo, proxy: ProxyConfig) -> str:

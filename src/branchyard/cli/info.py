@@ -18,8 +18,9 @@ def ls(no_dirty: bool, as_json: bool) -> None:
 
     def body() -> Reply:
         ctx = open_context()
-        views = list_worktrees(check_dirty=not no_dirty, ctx=ctx)
-        snaps = project_snapshots(ctx)
+        state = ctx.ledger.read()
+        views = list_worktrees(check_dirty=not no_dirty, ctx=ctx, state=state)
+        snaps = project_snapshots(ctx, state)
         rows = [[v.branch or "(detached)", v.state, v.url or "-",
                  " ".join(f"{k}={p}" for k, p in v.ports.items()) or "-",
                  str(len(v.databases)), str(len(v.processes)),

@@ -127,6 +127,8 @@ def write_cd_target(path: str) -> bool:
 
 def snapshot_lines(found: Sequence[SnapshotInfo], *, unused_only: bool = False) -> list[str]:
     """One line per snapshot: size, age, users; how to drop one no worktree uses."""
+    if not found:  # `ls` of a project without snapshots never imports the db tools
+        return []
     import time
 
     from branchyard.db.freshness import age_text

@@ -14,7 +14,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -46,6 +45,8 @@ def write_text(path: Path, text: str, *, mode: int = FILE_MODE) -> None:
     No fsync: on ext4 (data=ordered) it would also flush the thousands of files a
     checkout just wrote, which made `up` half again as slow as `git worktree add`.
     """
+    import tempfile  # here: the commands that only read state (`env`) never pay for it
+
     path.parent.mkdir(parents=True, exist_ok=True)
     # mkstemp makes the file 0600 before a byte of it is written
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.",

@@ -206,19 +206,29 @@ def read_env_files(paths: Iterable[Path]) -> dict[str, str]:
     are skipped. ``${VAR}`` and ``${VAR:-default}`` expand as ``load_dotenv()``
     expands them, from the values read so far (earlier lines and files) only, never
     the reading process's environment: setup and the proxy daemon read the same."""
+    present = [p for p in paths if _is_file(p)]
+    if not present:  # `env` in a worktree without env files never imports dotenv
+        return {}
     from dotenv import dotenv_values
     from dotenv.variables import parse_variables
 
     merged: dict[str, str] = {}
-    for path in paths:
+    for path in present:
         try:
-            values = dotenv_values(path, interpolate=False) if path.is_file() else {}
+            values = dotenv_values(path, interpolate=False)
         except (OSError, UnicodeDecodeError):
             continue  # an unreadable env file must not take the proxy down
         for key, raw in values.items():
             if raw is not None:
                 merged[key] = "".join(atom.resolve(merged) for atom in parse_variables(raw))
     return merged
+
+
+def _is_file(path: Path) -> bool:
+    try:
+        return path.is_file()
+    except OSError:  # unreadable: skipped like a file that cannot be read
+        return False
 
 
 def main_env_files(main: Path, shared: Iterable[str]) -> list[Path]:

@@ -41,8 +41,9 @@ class Lock:
                 or fnmatch.fnmatchcase(path, pattern + "/*"))
 
 
-def read_locks(common_dir: Path) -> tuple[Lock, ...]:
-    return _locks(Ledger(common_dir).read())
+def read_locks(common_dir: Path, state: LedgerState | None = None) -> tuple[Lock, ...]:
+    """The locks held (``state``: the ledger as the caller read it already)."""
+    return _locks(state if state is not None else Ledger(common_dir).read())
 
 
 def _locks(state: LedgerState) -> tuple[Lock, ...]:

@@ -78,11 +78,13 @@ def forget_worktree(state: LedgerState, path: str) -> None:
         del state.sections[SECTION]
 
 
-def conflict_markers(common_dir: Path,
-                     entries: Sequence[git.WorktreeEntry] | None = None) -> dict[str, Marker]:
+def conflict_markers(common_dir: Path, entries: Sequence[git.WorktreeEntry] | None = None,
+                     state: LedgerState | None = None) -> dict[str, Marker]:
     """Markers of the last radar run by worktree path, or ``{}`` when a HEAD or a
-    base moved since (then ``branchyard conflicts`` has to run again)."""
-    stored: Mapping[str, Any] = Ledger(common_dir).read().sections.get(SECTION, {})
+    base moved since (then ``branchyard conflicts`` has to run again). ``entries``
+    and ``state``: git's worktrees and the ledger, when the caller has them."""
+    state = state if state is not None else Ledger(common_dir).read()
+    stored: Mapping[str, Any] = state.sections.get(SECTION, {})
     key = stored.get("key")
     if not key:
         return {}

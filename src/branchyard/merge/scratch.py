@@ -3,8 +3,6 @@ so an agent's worktree and the main checkout's files are never used for it."""
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -45,6 +43,8 @@ def scratch_worktree(common_dir: Path, start: str) -> Iterator[Path]:
     """
     root = scratch_root(common_dir)
     root.mkdir(parents=True, exist_ok=True)
+    import tempfile  # `ls` imports this module (markers) and makes no scratch tree
+
     path = Path(tempfile.mkdtemp(prefix="merge-", dir=root))
     lock = Path(str(path) + ".lock")
     from filelock import FileLock  # `ls` imports this module; only merges lock
@@ -90,6 +90,8 @@ def _remove(common_dir: Path, path: Path) -> None:
                    check=False)
     if done.returncode != 0:
         # Only our own scratch directory is ever deleted by hand.
+        import shutil
+
         shutil.rmtree(path, ignore_errors=True)
         git.git(["worktree", "prune"], common_dir, check=False)
 

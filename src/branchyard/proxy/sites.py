@@ -9,7 +9,6 @@ from pathlib import Path
 from branchyard.config.model import Config, ProxyConfig
 from branchyard.core.errors import WorktreeError
 from branchyard.core.identity import worktree_host, worktree_url
-from branchyard.proxy.backends import service_host_label, service_label
 
 
 @dataclass(frozen=True)
@@ -47,6 +46,8 @@ def url_env(subdomain: str | None, project: str, ports: Mapping[str, int],
     vars via ``{url}``); the ``*_LOCAL_URL`` forms are ``http://127.0.0.1:<port>``
     for server-side clients that cannot resolve ``*.localhost``.
     """
+    from branchyard.proxy.backends import service_host_label, service_label  # `ls` needs none
+
     proxy = config.proxy
     app = app_port_name(config, ports)
     env = {"BRANCHYARD_URL": site_url(subdomain, project, proxy),

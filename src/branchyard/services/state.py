@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from branchyard.core.paths import state_dir
+from branchyard.services import services_home
 
 SCHEMA = 1
 LIVE_STATES = ("starting", "ready", "running", "restarting")
@@ -100,7 +100,7 @@ class SupervisorState:
 def service_dir(worktree: str | Path) -> Path:
     real = os.path.realpath(worktree)
     digest = hashlib.sha256(real.encode()).hexdigest()[:12]
-    return state_dir() / "services" / f"{os.path.basename(real) or 'root'}-{digest}"
+    return services_home() / f"{os.path.basename(real) or 'root'}-{digest}"
 
 
 def plan_path(directory: Path) -> Path:

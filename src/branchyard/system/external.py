@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import subprocess
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -40,6 +39,8 @@ def run(
     hint: str = "",
 ) -> Completed:
     """Run ``argv`` and capture its output; raise :class:`CommandError` on failure."""
+    import subprocess  # here: `env` runs none, and never pays for the import
+
     args = [str(a) for a in argv]
     try:
         proc = subprocess.run(
@@ -78,6 +79,8 @@ def run_hook(
     The output goes line by line to ``on_line`` (or ``output``, default stderr)
     and the last lines are kept so a failure can show them.
     """
+    import subprocess
+
     stream = output if output is not None else sys.stderr
     tail: list[str] = []
     proc = subprocess.Popen(  # noqa: S602 - hooks are shell strings the user wrote

@@ -10,7 +10,6 @@ import errno
 import hashlib
 import json
 import os
-import socket
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -89,6 +88,8 @@ def all_leases() -> list[Lease]:
 def is_free(port: int) -> bool:
     """Whether nothing listens on 127.0.0.1:``port`` (checked by binding as a dev
     server does: with SO_REUSEADDR, so sockets left in TIME_WAIT do not count)."""
+    import socket  # here: reading the leases (`ls`, `env` in main) needs no socket
+
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         if os.name != "nt":  # on Windows the option means something else entirely
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from branchyard.core.paths import is_inside
+from branchyard.system.proctable import Row, completed, lineage, read_table
 
 DEFAULT_GRACE = 2.0
 SAME_START = 0.01  # seconds: psutil's start times of one process agree to this
@@ -48,26 +49,15 @@ class StopReport:
     killed: tuple[ProcInfo, ...]  # needed SIGKILL
 
 
-@dataclass(frozen=True)
-class _Row:
-    pid: int
-    ppid: int
-    name: str
-    cmdline: tuple[str, ...]
-    cwd: str
-    create_time: float
-
-    @property
-    def info(self) -> ProcInfo:
-        return ProcInfo(self.pid, self.name, " ".join(self.cmdline) or self.name, self.cwd)
-
-
 def protected_pids() -> set[int]:
     """This process and all its ancestors."""
-    import psutil
+    return set(lineage(os.getpid()))
 
-    me = psutil.Process()
-    return {me.pid, *(p.pid for p in me.parents())}
+
+def _info(row: Row) -> ProcInfo:
+    row = completed(row)
+    cmdline = row.cmdline or ()
+    return ProcInfo(row.pid, row.name, " ".join(cmdline) or row.name, row.cwd)
 
 
 def _inside(cwd: str, roots: Sequence[str]) -> str | None:
@@ -77,25 +67,26 @@ def _inside(cwd: str, roots: Sequence[str]) -> str | None:
     return max(found, key=len, default=None)
 
 
-def _table() -> dict[int, _Row]:
-    import psutil
+def _innermost(cwd: str, roots: frozenset[str]) -> str | None:
+    """:func:`_inside` for one process of many: ``cwd`` and its prefixes that end
+    before a separator, longest first, looked up in ``roots`` (real paths) instead
+    of trying every root. A root ending in a separator (``/``) is tried last."""
+    if cwd in roots:
+        return cwd
+    end = cwd.rfind(os.sep)
+    while end > 0:
+        if cwd[:end] in roots:
+            return cwd[:end]
+        end = cwd.rfind(os.sep, 0, end)
+    return _inside(cwd, [r for r in roots if r.endswith(os.sep)])
 
-    rows: dict[int, _Row] = {}
-    for proc in psutil.process_iter(["pid", "ppid", "name", "cmdline", "cwd", "create_time"]):
-        info = proc.info
-        cwd = (info.get("cwd") or "").removesuffix(" (deleted)")
-        rows[info["pid"]] = _Row(info["pid"], info.get("ppid") or 0, info.get("name") or "?",
-                                 tuple(info.get("cmdline") or ()), cwd,
-                                 info.get("create_time") or 0.0)
-    return rows
 
-
-def _started_as(row: _Row | None, create_time: float) -> bool:
+def _started_as(row: Row | None, create_time: float) -> bool:
     return row is not None and (not create_time or
                                 abs(row.create_time - create_time) <= SAME_START)
 
 
-def _own(table: dict[int, _Row], claims: Sequence[Claim]) -> set[int]:
+def _own(table: dict[int, Row], claims: Sequence[Claim]) -> set[int]:
     """branchyard's own processes: see the module docstring."""
     me = os.getpid()
     own = protected_pids()
@@ -106,7 +97,7 @@ def _own(table: dict[int, _Row], claims: Sequence[Claim]) -> set[int]:
     return own
 
 
-def _live_claims(table: dict[int, _Row], claims: Sequence[Claim]) -> dict[int, str]:
+def _live_claims(table: dict[int, Row], claims: Sequence[Claim]) -> dict[int, str]:
     """Process group → root of each claim still valid. A group outlives its
     leader (the kernel keeps its number until the last member ends); a leader's
     pid that now runs a process started at another time is not ours."""
@@ -118,12 +109,12 @@ def _live_claims(table: dict[int, _Row], claims: Sequence[Claim]) -> dict[int, s
     return groups
 
 
-def _claimed(row: _Row, table: dict[int, _Row], groups: dict[int, str],
+def _claimed(row: Row, table: dict[int, Row], groups: dict[int, str],
              memo: dict[int, str | None]) -> str | None:
     """The root of the claim ``row`` falls under: its group, or an ancestor's
     (``memo`` keeps the answer for every process on the way up)."""
     chain: list[int] = []
-    current: _Row | None = row
+    current: Row | None = row
     found: str | None = None
     while current is not None and current.pid > 1 and current.pid not in chain:
         if current.pid in memo:
@@ -164,30 +155,33 @@ def group_alive(pid: int, create_time: float) -> bool:
     return True
 
 
-def processes_by_root(roots: Iterable[Path | str], claims: Sequence[Claim] = ()
-                      ) -> dict[str, list[ProcInfo]]:
+def processes_by_root(roots: Iterable[Path | str], claims: Sequence[Claim] = (), *,
+                      resolved: bool = False) -> dict[str, list[ProcInfo]]:
     """One scan of the process table: real path of each root → its processes.
 
     Pass every worktree of the repository as ``roots`` and every run record as
     ``claims``, then pick the root you want: a process of a nested worktree or
     of another worktree's run is never counted for the one that contains it.
+    ``resolved``: the roots are real paths already.
     """
-    real = list(dict.fromkeys(os.path.realpath(r) for r in roots))
+    real = list(dict.fromkeys(os.fspath(r) if resolved else os.path.realpath(r)
+                              for r in roots))
     found: dict[str, list[ProcInfo]] = {r: [] for r in real}
     if not real:
         return found
-    table = _table()
+    table = read_table()
     own = _own(table, claims)
     groups = _live_claims(table, claims)
     memo: dict[int, str | None] = {}
+    lookup = frozenset(real)
     for row in table.values():
         if row.pid in own:
             continue
         root = _claimed(row, table, groups, memo) if groups else None
         if root is None and row.cwd:
-            root = _inside(row.cwd, real)
+            root = _innermost(row.cwd, lookup)
         if root is not None and root in found:
-            found[root].append(row.info)
+            found[root].append(_info(row))
     return found
 
 
