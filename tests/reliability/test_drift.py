@@ -246,10 +246,10 @@ def test_scratch_worktrees_of_dead_merges_are_removed_busy_ones_kept(repo: Path)
 
 def test_a_stopped_managed_server_that_worktrees_need_is_reported(repo: Path,
                                                                   tmp_path: Path) -> None:
-    from branchyard.db import managed
+    from branchyard.db import serverstate
     from branchyard.ledger import Ledger, ResourceRecord, WorktreeRecord
 
-    home = managed.server_home()
+    home = serverstate.server_home()
     home.mkdir(parents=True)
     (home / "server.json").write_text(json.dumps({
         "port": 1, "password": "pw", "cluster_dir": str(tmp_path / "cluster"),

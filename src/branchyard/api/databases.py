@@ -185,9 +185,9 @@ def _snapshot_of(spec: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _clone_method(conn: Any, spec: Mapping[str, Any]) -> CloneMethod:
-    from branchyard.db import cloning, managed
+    from branchyard.db import cloning, serverstate
 
-    state = managed.load_state() if spec.get("managed") else None
+    state = serverstate.load_state() if spec.get("managed") else None
     return cloning.of_server(conn, state.data_dir if state else None)
 
 
