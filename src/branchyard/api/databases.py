@@ -306,7 +306,7 @@ def refresh_snapshots(name: str | None = None, *, exclusive: bool = False,
 
 def psql_argv(branch: str | None, args: tuple[str, ...]) -> tuple[list[str], dict[str, str]]:
     """psql against the worktree's database (main's own in main), password in the env."""
-    from branchyard.db.postgres import tool
+    from branchyard.db.pgclient import tool
     from branchyard.db.provision import server_url
     from branchyard.db.urls import parse_url
 

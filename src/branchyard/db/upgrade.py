@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from branchyard.config import ServerConfig
-from branchyard.db import pgbin
+from branchyard.db import pgbin, pgclient
 from branchyard.db import postgres as pg
 from branchyard.db.cluster import cluster_version, run_cluster, stop_cluster
 from branchyard.db.managed import free_port
@@ -117,10 +117,11 @@ def _copy_database(old: ServerState, new: ServerState, name: str,
     try:
         with pg.connect(new.url) as conn:
             pg.create(conn, name)
-        dump = [pg.tool("pg_dump", new.version), "-Fp", "-d", _on(old, name, True)]
+        dump = [pgclient.tool("pg_dump", new.version), "-Fp", "-d", _on(old, name, True)]
         load = [str(Path(new.bin_dir) / "psql"), "-X", "-q", "-v", "ON_ERROR_STOP=1",
                 "--single-transaction", "-d", _on(new, name, True)]
-        pg.pipe_with_passwords(dump, load, old.url, new.url, line_filter=known_options_only)
+        pgclient.pipe_with_passwords(dump, load, old.url, new.url,
+                                     line_filter=known_options_only)
     finally:
         if not allowed:
             for state in (old, new):
@@ -149,9 +150,10 @@ def _copy_roles(old: ServerState, new: ServerState) -> None:
     """Roles an app's migrations made (``postgres`` exists already; psql goes on
     past that one error)."""
     version = new.version
-    dumpall = [pg.tool("pg_dumpall", version), "--roles-only", "-d", _on(old, "postgres", True)]
+    dumpall = [pgclient.tool("pg_dumpall", version), "--roles-only",
+               "-d", _on(old, "postgres", True)]
     psql = [str(Path(new.bin_dir) / "psql"), "-q", "-d", _on(new, "postgres", True)]
-    pg.pipe_with_passwords(dumpall, psql, old.url, new.url)
+    pgclient.pipe_with_passwords(dumpall, psql, old.url, new.url)
 
 
 def _on(state: ServerState, database: str, bare: bool = False) -> str:
