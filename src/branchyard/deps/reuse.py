@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from branchyard.deps.filecopy import Method
 from branchyard.deps.install import (
     Runner,
     is_virtualenv,
@@ -18,7 +19,7 @@ from branchyard.deps.install import (
     uv_sync,
 )
 from branchyard.deps.lockstamp import lockfile_hash, read_stamp, write_stamp
-from branchyard.deps.treecopy import CopyRequest, CopyStats, Method, TreeCopyError, copy_tree
+from branchyard.deps.treecopy import CopyRequest, CopyStats, TreeCopyError, copy_tree
 from branchyard.errors import BranchyardError, ProviderError
 from branchyard.events import NullReporter, Reporter
 from branchyard.fsprobe import FsProbe
