@@ -81,7 +81,7 @@ def merge_branch(repo: Repo, request: MergeRequest, env_for: EnvFor = no_env) ->
             refuse_migration_collisions(repo, plan)
         built = _build_and_check(repo, plan, worktree, log, env_for)
         if built.already_in(old):
-            return _result(request, plan, built, log, None)
+            return _result(request, plan, built, log)
         try:
             moved = move_branch(base, old, built.commit, repo.common_dir)
         except RefMovedError:
@@ -168,17 +168,17 @@ def _after(repo: Repo, request: MergeRequest, plan: BuildPlan, built: Built, log
             updated = True
         except MergeError as err:
             note = str(err)
-    result = _result(request, plan, built, log, moved, updated, note, repo.config.merge.checks)
-    return replace(result, left_behind=dirty)
+    return replace(_result(request, plan, built, log), checks=repo.config.merge.checks,
+                   already_merged=False, checkout_updated=moved.checkout,
+                   branch_updated=updated, branch_note=note, left_behind=dirty)
 
 
-def _result(request: MergeRequest, plan: BuildPlan, built: Built, log: Path,
-            moved: Moved | None, updated: bool = False, note: str = "",
-            plan_checks: tuple[str, ...] = ()) -> MergeResult:
+def _result(request: MergeRequest, plan: BuildPlan, built: Built, log: Path) -> MergeResult:
+    """What a merge that moved no branch reports (the base had it already);
+    :func:`_after` adds what moving them did."""
     return MergeResult(
         branch=request.branch, base=plan.base,
         strategy="pick" if plan.picks else plan.strategy,
         old_base=plan.base_commit, new_base=built.commit, regenerated=built.regenerated,
-        checks=plan_checks if moved else (), log=str(log), already_merged=moved is None,
-        checkout_updated=moved.checkout if moved else "",
-        branch_updated=updated, branch_note=note)
+        checks=(), log=str(log), already_merged=True, checkout_updated="",
+        branch_updated=False, branch_note="")
