@@ -17,7 +17,7 @@ from branchyard.merge.migrations import added_migrations, collisions, patterns_f
 from branchyard.merge.refs import Moved, RefMovedError, move_branch
 from branchyard.merge.scratch import new_log, run_commands, scratch_worktree
 from branchyard.merge.strategies import STRATEGIES, BuildPlan, Built, build
-from branchyard.merge.targets import Repo, Worktree, base_tip
+from branchyard.merge.targets import Repo, Worktree, base_tip, branch_tip
 
 ATTEMPTS = 3  # rebuilds when the base moves while checks run
 
@@ -65,7 +65,8 @@ def merge_branch(repo: Repo, request: MergeRequest, env_for: EnvFor = no_env) ->
         raise MergeError(f"unknown merge strategy `{strategy}`",
                          hint=f"use one of: {', '.join(STRATEGIES)}")
     request = replace(request, branch=repo.branch_of(request.branch))  # any NAME
-    tip = _branch_tip(repo, request.branch)
+    tip = branch_tip(repo, request.branch, missing=f"there is no branch `{request.branch}`",
+                     hint="name a local branch (see `git branch`)")
     worktree = repo.find(request.branch)
     base = (worktree.base if worktree else
             git.base_branch("", repo.config.project.base, repo.main_path))
@@ -111,14 +112,6 @@ def refuse_migration_collisions(repo: Repo, plan: BuildPlan) -> None:
             f"({', '.join(clash.ours + clash.theirs)})",
             hint=f"renumber the migration in {plan.branch} (or add a merge revision), "
                  "then merge again")
-
-
-def _branch_tip(repo: Repo, branch: str) -> str:
-    tip = git.rev_parse(f"refs/heads/{branch}", repo.common_dir)
-    if tip is None:
-        raise MergeError(f"there is no branch `{branch}`",
-                         hint="name a local branch (see `git branch`)")
-    return tip
 
 
 def _build_and_check(repo: Repo, plan: BuildPlan, worktree: Worktree | None,
