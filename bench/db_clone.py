@@ -35,6 +35,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from branchyard.db import pgclient
 from branchyard.db import postgres as pg
 from branchyard.db.urls import parse_url
 
@@ -70,7 +71,7 @@ def build_main(admin: str, main: str, scale: int) -> None:
     print(f"building {main} with pgbench -i -s {scale} …", flush=True)
     url = parse_url(admin).with_database(main).render()
     start = time.perf_counter()
-    sh(pg.tool("pgbench"), "-i", "-q", "-s", str(scale), "-d", url)
+    sh(pgclient.tool("pgbench"), "-i", "-q", "-s", str(scale), "-d", url)
     with pg.connect(admin) as conn:
         row = conn.execute("SELECT pg_database_size(%s)", (main,)).fetchone()
     print(f"built in {time.perf_counter() - start:.1f} s: {row[0] / 1e9:.2f} GB")  # type: ignore[index]
@@ -250,7 +251,7 @@ def run_steps(admin: str, main_db: str, repo: Path, env: dict[str, str], by: lis
         server = parse_url(admin)  # a --server URL may carry a password (the managed one)
         sh("createdb", "-h", server.host, "-p", str(server.port), "-U", server.user, seed_db,
            env={**os.environ, "PGPASSWORD": server.password} if server.password else None)
-        pg.dump_restore(src_url, parse_url(admin).with_database(seed_db).render())
+        pgclient.dump_restore(src_url, parse_url(admin).with_database(seed_db).render())
 
     timed("seed", seed, results)
     checkpoint(admin)

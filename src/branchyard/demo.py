@@ -137,9 +137,9 @@ def _prepare_database(repo: Path) -> str:
     few rows in it. Returns what the demo made: "cluster" (it did not exist),
     "server" (it was stopped) or ""."""
     from branchyard.context import open_context
-    from branchyard.db import mainenv, managed
+    from branchyard.db import mainenv, managed, serverstate
 
-    existed = managed.load_state() is not None
+    existed = serverstate.load_state() is not None
     was_running = existed and managed.status().running
     ctx = open_context(repo)
     mains = mainenv.prepare_main(ctx.repo, ctx.config)

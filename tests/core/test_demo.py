@@ -26,7 +26,7 @@ def test_demo_without_database_leaves_nothing() -> None:
 
 @pytest.mark.skipif(not database_available(), reason="PostgreSQL binaries are not installed")
 def test_demo_clones_the_main_database_into_each_worktree() -> None:
-    from branchyard.db import managed
+    from branchyard.db import managed, serverstate
     from branchyard.db import postgres as pg
 
     result = run_demo(with_database=True, keep=True)
@@ -37,7 +37,7 @@ def test_demo_clones_the_main_database_into_each_worktree() -> None:
         assert all("****" in w.env["DATABASE_URL"] for w in result.worktrees)
     finally:
         _clean(Path(result.repo), Path(result.root), NullReporter(), stop_server=False)
-    admin = managed.load_state()
+    admin = serverstate.load_state()
     assert admin is not None
     with pg.connect(admin.url) as conn:
         left = {row[0] for row in conn.execute(

@@ -95,12 +95,12 @@ def test_up_up_down_down_leaves_only_empty_records(
 
 @pytest.mark.parametrize("with_database", [False, True], ids=["no-database", "database"])
 def test_demo_leaves_only_empty_records(with_database: bool) -> None:
-    from branchyard.db import managed
+    from branchyard.db import clusterhome
     from branchyard.demo import database_available, run_demo
 
     if with_database and not database_available():
         pytest.skip("PostgreSQL binaries are not installed: the demo runs without a database")
-    cluster = managed._cluster_dir(managed.run_as_user())  # where the demo's server lives
+    cluster = clusterhome.cluster_dir(clusterhome.run_as_user())  # where the demo's server lives
 
     result = run_demo(with_database=with_database)
 

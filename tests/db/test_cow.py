@@ -15,9 +15,11 @@ from pathlib import Path
 
 import pytest
 
+from branchyard.config.model import ServerConfig
 from branchyard.core.errors import DatabaseError
 from branchyard.db import cloning, cow, managed, pgbin
 from branchyard.db import postgres as pg
+from branchyard.db.serverstate import load_state
 
 from .test_pg18 import xfs_dir  # noqa: F401  (a fixture)
 
@@ -68,14 +70,14 @@ def test_start_cow_path_puts_the_cluster_in_the_named_xfs_directory(
 
 def test_an_existing_cluster_is_never_moved(state: Path, tmp_path: Path) -> None:
     by_json("server", "start")
-    st = managed.load_state()
+    st = load_state()
     assert st is not None
     with pg.connect(st.url) as conn:
         pg.create(conn, "keepme")
     refused = by("server", "start", "--cow", str(tmp_path))
     assert refused.returncode != 0
     assert "already exists" in refused.stderr and "stop --remove" in refused.stderr
-    assert managed.load_state() == st
+    assert load_state() == st
     with pg.connect(st.url) as conn:
         assert pg.exists(conn, "keepme")
 
@@ -90,7 +92,7 @@ def test_a_loop_mounted_image_is_made_remounted_and_removed(state: Path) -> None
     except DatabaseError as err:
         pytest.skip(err.message)
     info = by_json("server", "start", "--cow")
-    st = managed.load_state()
+    st = load_state()
     assert st is not None and st.cow_image and info["cow_image"] == st.cow_image
     assert Path(st.cow_image).stat().st_blocks * 512 < 2**30  # sparse
     assert cow.filesystem_type(st.data_dir) == "xfs"
@@ -105,7 +107,7 @@ def test_a_loop_mounted_image_is_made_remounted_and_removed(state: Path) -> None
     [fixed] = by_json("doctor", "--all", "--fix")["reports"]  # type: ignore[misc]
     assert fixed["repairs"][0]["done"] == (  # type: ignore[index]
         f"mounted {st.cow_image} on {st.cow_mount}")
-    managed.start(managed.ServerConfig())
+    managed.start(ServerConfig())
     with pg.connect(st.url) as conn:
         assert pg.exists(conn, "mine")
 
@@ -115,7 +117,7 @@ def test_a_loop_mounted_image_is_made_remounted_and_removed(state: Path) -> None
     gone = by_json("server", "stop", "--remove", "--force")
     assert gone["image"] == st.cow_image
     assert not Path(st.cow_image).exists() and not os.path.ismount(st.cow_mount)
-    assert managed.load_state() is None
+    assert load_state() is None
 
 
 @needs_mount
@@ -125,14 +127,14 @@ def test_a_cluster_never_starts_on_the_bare_mount_point(state: Path) -> None:
     except DatabaseError as err:
         pytest.skip(err.message)
     by_json("server", "start", "--cow")
-    st = managed.load_state()
+    st = load_state()
     assert st is not None
     managed.stop()
     subprocess.run(["umount", st.cow_mount], check=True)
     Path(st.cow_image).rename(st.cow_image + ".away")
     try:
         with pytest.raises(DatabaseError, match="disk image .* is gone"):
-            managed.start(managed.ServerConfig())
+            managed.start(ServerConfig())
         assert not (st.data_dir / "PG_VERSION").exists()  # no fresh cluster was made there
     finally:
         Path(st.cow_image + ".away").rename(st.cow_image)

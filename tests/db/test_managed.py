@@ -14,6 +14,7 @@ from branchyard.core.errors import DatabaseError
 from branchyard.db import managed
 from branchyard.db import postgres as pg
 from branchyard.db.mainenv import HEADER, drop_managed_mains, prepare_main, seed_demo_rows
+from branchyard.db.serverstate import ServerState
 from branchyard.db.upkeep import remove_project_databases
 from branchyard.providers.postgres import PostgresProvider
 from branchyard.repo.locate import RepoInfo
@@ -27,12 +28,12 @@ def cluster_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 
 
 @pytest.fixture
-def cluster(cluster_home: Path, monkeypatch: pytest.MonkeyPatch) -> managed.ServerState:
+def cluster(cluster_home: Path, monkeypatch: pytest.MonkeyPatch) -> ServerState:
     monkeypatch.setenv("BRANCHYARD_STATE_DIR", str(cluster_home))
     return managed.start(ServerConfig())
 
 
-def test_start_is_loopback_with_the_configured_ceiling(cluster: managed.ServerState) -> None:
+def test_start_is_loopback_with_the_configured_ceiling(cluster: ServerState) -> None:
     st = managed.status()
     assert st.running and st.pid > 0
     with pg.connect(cluster.url) as conn:
@@ -48,7 +49,7 @@ def test_start_is_loopback_with_the_configured_ceiling(cluster: managed.ServerSt
         assert owner != "root"
 
 
-def test_stop_then_start_keeps_port_and_data(cluster: managed.ServerState) -> None:
+def test_stop_then_start_keeps_port_and_data(cluster: ServerState) -> None:
     with pg.connect(cluster.url) as conn:
         if not pg.exists(conn, "kept"):
             pg.create(conn, "kept")
@@ -62,13 +63,13 @@ def test_stop_then_start_keeps_port_and_data(cluster: managed.ServerState) -> No
         pg.drop(conn, "kept")
 
 
-def test_wrong_password_is_an_auth_failure(cluster: managed.ServerState) -> None:
+def test_wrong_password_is_an_auth_failure(cluster: ServerState) -> None:
     bad = cluster.url.replace(cluster.password, "wrong")
     with pytest.raises(DatabaseError, match="authentication failed"), pg.connect(bad):
         pass
 
 
-def test_auth_failures_name_their_cause_not_the_server(cluster: managed.ServerState) -> None:
+def test_auth_failures_name_their_cause_not_the_server(cluster: ServerState) -> None:
     from branchyard.db.urls import parse_url
 
     address = parse_url(cluster.url).address
@@ -87,7 +88,7 @@ def test_auth_failures_name_their_cause_not_the_server(cluster: managed.ServerSt
                                      "authentication failed")
 
 
-def test_managed_entry_end_to_end(cluster: managed.ServerState, project: RepoInfo) -> None:
+def test_managed_entry_end_to_end(cluster: ServerState, project: RepoInfo) -> None:
     """No source, no server: the main database lives on the managed cluster, the
     main worktree learns its URL from a generated env file, worktrees get clones."""
     config = Config(database=(DatabaseConfig(name="app"),))
@@ -117,7 +118,7 @@ def test_managed_entry_end_to_end(cluster: managed.ServerState, project: RepoInf
 
 
 def test_prepare_main_never_overwrites_a_users_env_file(
-        cluster: managed.ServerState, project: RepoInfo) -> None:
+        cluster: ServerState, project: RepoInfo) -> None:
     mine = project.main_path / ".env.development.local"
     mine.write_text("DATABASE_URL=postgres://me@elsewhere/mine\n")
     done = prepare_main(project, Config(database=(DatabaseConfig(name="other"),)))
@@ -128,7 +129,7 @@ def test_prepare_main_never_overwrites_a_users_env_file(
 
 
 def test_server_commands_never_show_the_password(
-        cluster: managed.ServerState, repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
+        cluster: ServerState, repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
     import json
 
     from branchyard.cli.main import main

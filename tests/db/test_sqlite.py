@@ -9,6 +9,7 @@ import pytest
 
 from branchyard.config.model import DatabaseConfig
 from branchyard.core.errors import DatabaseError
+from branchyard.db.sqlite import copy_database
 from branchyard.providers.sqlite import SqliteProvider
 from branchyard.repo.locate import RepoInfo
 
@@ -81,6 +82,27 @@ def test_missing_main_file_is_a_clear_error(project: RepoInfo) -> None:
         PROVIDER.create(alloc, ctx)
     assert not Path(alloc.spec["path"]).exists()
     assert list(Path(alloc.spec["path"]).parent.glob("*partial")) == []
+
+
+@pytest.mark.parametrize(("wal", "message", "hint"), [
+    (False, "reading {main} failed: file is not a database",
+     "is it a SQLite database? Is another program holding an exclusive lock?"),
+    (True, "copying {main} with the SQLite backup API failed: file is not a database",
+     "check the disk space and that the file is a SQLite database"),
+], ids=["locked-copy", "backup"])
+def test_a_main_file_that_is_not_sqlite_is_a_clear_error(
+        tmp_path: Path, wal: bool, message: str, hint: str) -> None:
+    main = tmp_path / "main.db"
+    main.write_bytes(b"not a database, " * 512)
+    if wal:
+        Path(f"{main}-wal").write_bytes(b"")
+    target = tmp_path / "copy" / "wt.db"
+
+    with pytest.raises(DatabaseError) as caught:
+        copy_database(main, target)
+
+    assert (caught.value.message, caught.value.hint) == (message.format(main=main), hint)
+    assert list(target.parent.iterdir()) == []  # no partial copy left
 
 
 def test_main_worktree_keeps_main_file(project: RepoInfo) -> None:

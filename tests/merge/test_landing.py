@@ -11,7 +11,7 @@ from yard import add_worktree, commit, git, subjects, write
 from branchyard.api.info import worktree_env
 from branchyard.core.errors import ConflictError, HookError, MergeError
 from branchyard.ledger import Ledger, WorktreeRecord
-from branchyard.merge.landing import MergeRequest, merge_branch
+from branchyard.merge.landing import MergeRequest, MergeResult, merge_branch
 from branchyard.merge.targets import load_repo
 
 REGEN = "open('deps.lock', 'w').write(open('deps.txt').read().upper())\n"
@@ -149,11 +149,45 @@ def test_update_branch_moves_the_agent_branch_and_its_files(shared: Path) -> Non
 
 def test_already_merged_is_not_an_error(shared: Path) -> None:
     add_worktree(shared, "a")
+    tip = git("rev-parse", "main", cwd=shared)
 
-    result = merge_branch(load_repo(shared), MergeRequest("a"))
+    result = merge_branch(load_repo(shared), MergeRequest("a", update_branch=True))
 
-    assert result.already_merged
-    assert result.new_base == result.old_base
+    assert result == MergeResult(
+        branch="a", base="main", strategy="merge", old_base=tip, new_base=tip,
+        regenerated=(), checks=(), log=result.log, already_merged=True,
+        checkout_updated="", branch_updated=False, branch_note="", left_behind=False)
+
+
+def test_a_merge_reports_its_checks_the_checkout_and_the_branch_it_moved(
+        shared: Path) -> None:
+    _config(shared, checks="['true']")
+    a = add_worktree(shared, "a")
+    commit(a, {"feature.py": "a\n"}, "a: feature")
+    (a / "notes.txt").write_text("not committed\n")
+    old = git("rev-parse", "main", cwd=shared)
+
+    result = merge_branch(load_repo(shared), MergeRequest("a", update_branch=True))
+
+    new = git("rev-parse", "main", cwd=shared)
+    assert result == MergeResult(
+        branch="a", base="main", strategy="merge", old_base=old, new_base=new,
+        regenerated=(), checks=("true",), log=result.log, already_merged=False,
+        checkout_updated=str(shared), branch_updated=True, branch_note="",
+        left_behind=True)
+    assert git("rev-parse", "a", cwd=shared) == new
+
+
+def test_a_branch_or_base_that_does_not_exist_is_named(shared: Path) -> None:
+    with pytest.raises(MergeError, match="there is no branch `nope`") as caught:
+        merge_branch(load_repo(shared), MergeRequest("nope"))
+    assert caught.value.hint == "name a local branch (see `git branch`)"
+    git("branch", "lonely", cwd=shared)
+    commit(shared, {"branchyard.toml": "[project]\nbase = \"trunk\"\n"}, "base: trunk")
+
+    with pytest.raises(MergeError, match="the base branch `trunk` does not exist") as caught:
+        merge_branch(load_repo(shared), MergeRequest("lonely"))
+    assert caught.value.hint == "set `[project] base` in branchyard.toml to an existing branch"
 
 
 def test_project_git_hooks_do_not_run_in_the_scratch_worktree(shared: Path) -> None:

@@ -192,9 +192,12 @@ def test_unfinished_snapshot_and_pool_databases(project: Project) -> None:
         busy = doctor(DoctorRequest(project.path, fix=True))
         [deferred] = [r for r in busy.repairs if r.error is not None]
         assert deferred.error.message == "not now: a session is still building it"  # type: ignore[union-attr]
+        assert [r.done for r in busy.repairs if r.error is None] == [
+            f"dropped {spare} and forgot it"]
         assert not busy.healthy
     assert snap in pg_names(project.uid) and spare not in pg_names(project.uid)
-    doctor(DoctorRequest(project.path, fix=True))
+    again = doctor(DoctorRequest(project.path, fix=True))
+    assert [(r.done, r.error) for r in again.repairs] == [(f"dropped {snap} and forgot it", None)]
     assert pg_names(project.uid) == {project.main_db}
     assert not dbrec.snapshots(project.ledger.read()) and not dbrec.pool(project.ledger.read())
 
@@ -246,10 +249,10 @@ def test_scratch_worktrees_of_dead_merges_are_removed_busy_ones_kept(repo: Path)
 
 def test_a_stopped_managed_server_that_worktrees_need_is_reported(repo: Path,
                                                                   tmp_path: Path) -> None:
-    from branchyard.db import managed
+    from branchyard.db import serverstate
     from branchyard.ledger import Ledger, ResourceRecord, WorktreeRecord
 
-    home = managed.server_home()
+    home = serverstate.server_home()
     home.mkdir(parents=True)
     (home / "server.json").write_text(json.dumps({
         "port": 1, "password": "pw", "cluster_dir": str(tmp_path / "cluster"),

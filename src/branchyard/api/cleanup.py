@@ -12,6 +12,7 @@ from branchyard.api.drift import Finding
 from branchyard.context import Context
 from branchyard.core.errors import RepairDeferredError
 from branchyard.db.records import PoolRecord
+from branchyard.ledger import LedgerState
 
 
 def _later(why: str) -> RepairDeferredError:
@@ -41,11 +42,18 @@ def _being_built(server: str, name: str) -> bool:
     return bool(row and row[0])
 
 
-def _drop(server: str, name: str) -> bool:
+def _drop_and_forget(ctx: Context, server: str, name: str,
+                     forget: Callable[[LedgerState, str], None]) -> str:
+    """Drop the database ``name`` no session is building, then ``forget`` its record."""
     from branchyard.db import postgres as pg
 
+    if _being_built(server, name):
+        raise _later("a session is still building it")
     with pg.connect(server) as conn:
-        return pg.drop(conn, name)
+        dropped = pg.drop(conn, name)
+    with ctx.ledger.update() as state:
+        forget(state, name)
+    return f"{'dropped' if dropped else 'it did not exist;'} {name} and forgot it"
 
 
 def _snapshot(ctx: Context, finding: Finding) -> str:
@@ -57,12 +65,7 @@ def _snapshot(ctx: Context, finding: Finding) -> str:
         return "already resolved"
     if record.state == "ready":
         return _retire(ctx, name)
-    if _being_built(record.server, name):
-        raise _later("a session is still building it")
-    dropped = _drop(record.server, name)
-    with ctx.ledger.update() as state:
-        records.forget_snapshot(state, name)
-    return f"{'dropped' if dropped else 'it did not exist;'} {name} and forgot it"
+    return _drop_and_forget(ctx, record.server, name, records.forget_snapshot)
 
 
 def _retire(ctx: Context, name: str) -> str:
@@ -109,12 +112,7 @@ def _pool(ctx: Context, finding: Finding) -> str:
             raise _later("a refill of its pool is running")
         if spare.state == "claimed":
             return _unclaim(ctx, spare)
-        if _being_built(spare.server, name):
-            raise _later("a session is still building it")
-        dropped = _drop(spare.server, name)
-        with ctx.ledger.update() as state:
-            records.forget_pool(state, name)
-    return f"{'dropped' if dropped else 'it did not exist;'} {name} and forgot it"
+        return _drop_and_forget(ctx, spare.server, name, records.forget_pool)
 
 
 def _unclaim(ctx: Context, spare: PoolRecord) -> str:

@@ -185,9 +185,9 @@ def _snapshot_of(spec: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _clone_method(conn: Any, spec: Mapping[str, Any]) -> CloneMethod:
-    from branchyard.db import cloning, managed
+    from branchyard.db import cloning, serverstate
 
-    state = managed.load_state() if spec.get("managed") else None
+    state = serverstate.load_state() if spec.get("managed") else None
     return cloning.of_server(conn, state.data_dir if state else None)
 
 
@@ -306,7 +306,7 @@ def refresh_snapshots(name: str | None = None, *, exclusive: bool = False,
 
 def psql_argv(branch: str | None, args: tuple[str, ...]) -> tuple[list[str], dict[str, str]]:
     """psql against the worktree's database (main's own in main), password in the env."""
-    from branchyard.db.postgres import tool
+    from branchyard.db.pgclient import tool
     from branchyard.db.provision import server_url
     from branchyard.db.urls import parse_url
 

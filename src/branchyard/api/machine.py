@@ -115,10 +115,10 @@ def _pid_alive(pid: int) -> bool:
 
 def _cow_unmounted() -> list[Finding]:
     """The managed server's recorded disk image, not mounted (after a reboot)."""
-    from branchyard.db import cow, managed
+    from branchyard.db import cow, serverstate
 
     try:
-        state = managed.load_state()
+        state = serverstate.load_state()
     except BranchyardError:
         return []
     if state is None or not state.cow_image or cow.is_mounted(state.cow_home):

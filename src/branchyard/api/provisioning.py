@@ -207,7 +207,7 @@ def _run_setup_hooks(ctx: Context, slug: str, worktree: Path, rerun: bool,
     env = {**os.environ, **full_env(ctx, record)}
     for hook in hooks:
         reporter.message(f"$ {hook}")
-        external.run_hook(hook, cwd=worktree, env=env, label="setup", on_line=reporter.output)
+        external.run_hook(external.Hook(hook, worktree, env, "setup"), on_line=reporter.output)
     with ctx.ledger.update() as state:
         state.worktrees[slug].hooks_done = digest
     return True

@@ -184,8 +184,8 @@ def _run_archive_hooks(ctx: Context, record: WorktreeRecord, reporter: Reporter)
     env = {**os.environ, **record.env}
     with reporter.phase("hooks"):
         for hook in ctx.config.hooks.archive:
-            external.run_hook(hook, cwd=Path(record.path), env=env, label="archive",
-                          on_line=reporter.output)
+            external.run_hook(external.Hook(hook, Path(record.path), env, "archive"),
+                              on_line=reporter.output)
 
 
 def _release_locks(ctx: Context, slug: str) -> None:

@@ -14,7 +14,7 @@ from branchyard.core.events import Reporter
 if TYPE_CHECKING:
     from branchyard.api.databases import DbStatus
     from branchyard.config.model import ServerConfig
-    from branchyard.db.managed import ServerStatus
+    from branchyard.db.serverstate import ServerStatus
 
 
 F = TypeVar("F", bound=Any)

@@ -142,7 +142,7 @@ def logs(words: tuple[str, ...], follow: bool, last: int, since: str | None,
     """Print the services' output kept on disk (all services merged by time, or
     SERVICE's); streams: out, err, and supervisor (starts, exits, restarts, env
     changes)."""
-    from branchyard.api.services import (
+    from branchyard.api.logs import (
         LogsRequest,
         follow_logs,
         logs_target,

@@ -111,8 +111,7 @@ def _services(wt: WorktreeCard, base: str, token: str) -> str:
         return "" if not wt.slug else ("<p class=muted>no services: set <code>[hooks] run"
                                        "</code> or <code>[services.NAME]</code></p>")
     rows = "".join(_service(wt, s, base, token) for s in wt.services)
-    return ("<table class=services><thead><tr><th>service</th><th>state</th><th>port</th>"
-            f"<th>up</th><th></th></tr></thead><tbody>{rows}</tbody></table>")
+    return _table("services", ("service", "state", "port", "up", ""), rows)
 
 
 def _service(wt: WorktreeCard, svc: ServiceCard, base: str, token: str) -> str:
@@ -141,9 +140,8 @@ def _databases(dbs: tuple[DatabaseCard, ...]) -> str:
         f"<td><code>{escape(d.database)}</code></td><td class=num>{size(d.size)}</td>"
         + (f"<td class=num>{age(d.snapshot_age) + ' old' if d.snapshot_age is not None else ''}"
            "</td>" if snapshots else "") + "</tr>" for d in dbs)
-    snap_head = "<th>snapshot</th>" if snapshots else ""
-    return ("<table class=dbs><thead><tr><th>database</th><th>engine</th><th>name</th>"
-            f"<th>size</th>{snap_head}</tr></thead><tbody>{rows}</tbody></table>")
+    heads = ("database", "engine", "name", "size") + (("snapshot",) if snapshots else ())
+    return _table("dbs", heads, rows)
 
 
 def _queue(repo: RepoCard) -> str:
@@ -153,8 +151,7 @@ def _queue(repo: RepoCard) -> str:
                    f"<td class='q-{escape(e.state)}'>{escape(e.state)}</td>"
                    f"<td>{escape(e.reason.splitlines()[0] if e.reason else '')}</td></tr>"
                    for e in repo.queue)
-    return ("<h4>merge queue</h4><table class=queue><thead><tr><th>#</th><th>branch</th>"
-            f"<th>state</th><th>note</th></tr></thead><tbody>{rows}</tbody></table>")
+    return "<h4>merge queue</h4>" + _table("queue", ("#", "branch", "state", "note"), rows)
 
 
 def _locks(repo: RepoCard) -> str:
@@ -162,8 +159,12 @@ def _locks(repo: RepoCard) -> str:
         return "<h4>locks</h4><p class=muted>none</p>"
     rows = "".join(f"<tr><td><code>{escape(lk.pattern)}</code></td><td>{escape(lk.holder)}"
                    f"</td><td>{escape(lk.reason)}</td></tr>" for lk in repo.locks)
-    return ("<h4>locks</h4><table class=locks><thead><tr><th>path</th><th>held by</th>"
-            f"<th>reason</th></tr></thead><tbody>{rows}</tbody></table>")
+    return "<h4>locks</h4>" + _table("locks", ("path", "held by", "reason"), rows)
+
+
+def _table(cls: str, heads: tuple[str, ...], rows: str) -> str:
+    head = "".join(f"<th>{h}</th>" for h in heads)
+    return f"<table class={cls}><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>"
 
 
 def logs_html(worktree: str, service: str, lines: list[LogLine], back: str) -> str:

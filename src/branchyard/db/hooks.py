@@ -13,10 +13,10 @@ def run_database_hook(command: str, spec: Mapping[str, Any], ctx: PlanContext, l
                       *, value_key: str = "url") -> None:
     """Run ``command`` in the worktree with its env and the new database's
     ``spec[value_key]`` in ``spec["env"]``, streaming its output."""
-    from branchyard.system.external import run_hook
+    from branchyard.system.external import Hook, run_hook
 
     env = dict(os.environ)
     env.update(ctx.base_env)
     env[spec["env"]] = spec[value_key]
-    run_hook(command, cwd=ctx.worktree, env=env, label=f"[[database]] {spec['name']} {label}",
+    run_hook(Hook(command, ctx.worktree, env, f"[[database]] {spec['name']} {label}"),
              on_line=ctx.reporter.output)

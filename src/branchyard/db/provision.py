@@ -145,9 +145,9 @@ def _note_freshness(src: SnapshotSource, snap: SnapshotRecord, main: str,
 
 
 def _note_upgrade(ctx: PlanContext) -> None:
-    from branchyard.db import managed
+    from branchyard.db import managed, serverstate
 
-    state = managed.load_state()
+    state = serverstate.load_state()
     note = managed.upgrade_note(state) if state is not None else ""
     if note:
         ctx.reporter.message(f"note: {note}")
@@ -174,9 +174,9 @@ def drop_worktree_database(spec: Mapping[str, Any]) -> None:
     if spec["role"] == "main" or spec["database"] == spec["main"] or is_adopted(spec):
         return
     if spec.get("managed"):
-        from branchyard.db import managed
+        from branchyard.db import serverstate
 
-        if managed.load_state() is None:
+        if serverstate.load_state() is None:
             return  # the managed cluster was removed, and its databases with it
     server = server_url(spec)
     with pg.connect(server) as conn:

@@ -166,10 +166,12 @@ def _copy(src: SnapshotSource, name: str, exclusive: bool, report: Reporter,
         raise pg.TemplateBusyError(f"{main!r} has sessions: the snapshot is not refreshed now")
     report.message(f"snapshot of {main!r} by dump/restore (it has open sessions)"
                    if src.same_server else f"pulling {mask_url(src.source)} by dump/restore")
+    from branchyard.db.pgclient import dump_restore
+
     with pg.connect(src.server) as conn:
         pg.create(conn, name)
-    pg.dump_restore(src.source, parse_url(src.server).with_database(name).render(),
-                    no_owner=not src.same_server)
+    dump_restore(src.source, parse_url(src.server).with_database(name).render(),
+                 no_owner=not src.same_server)
     with pg.connect(src.server) as conn:
         pg.set_allow_connections(conn, name, False)
     return "dump"

@@ -15,6 +15,8 @@ import os
 import re
 import shutil
 import sqlite3
+from collections.abc import Iterator
+from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -87,35 +89,33 @@ def copy_database(source: Path, target: Path) -> str:
     return method
 
 
-def _backup(source: Path, tmp: Path) -> str:
-    src = sqlite3.connect(f"file:{source}?mode=ro", uri=True)
-    dst = sqlite3.connect(tmp)
+@contextlib.contextmanager
+def _failing_as(what: str, hint: str) -> Iterator[None]:
+    """A :class:`sqlite3.Error` inside is a :class:`DatabaseError`: ``what`` failed."""
     try:
+        yield
+    except sqlite3.Error as exc:
+        raise DatabaseError(f"{what} failed: {exc}", hint=hint) from None
+
+
+def _backup(source: Path, tmp: Path) -> str:
+    with closing(sqlite3.connect(f"file:{source}?mode=ro", uri=True)) as src, \
+            closing(sqlite3.connect(tmp)) as dst, \
+            _failing_as(f"copying {source} with the SQLite backup API",
+                        hint="check the disk space and that the file is a SQLite database"):
         src.backup(dst)
         dst.execute("PRAGMA journal_mode=DELETE")  # the copy stands alone, without -wal
-    except sqlite3.Error as exc:
-        raise DatabaseError(f"copying {source} with the SQLite backup API failed: {exc}",
-                            hint="check the disk space and that the file is a SQLite "
-                                 "database") from None
-    finally:
-        dst.close()
-        src.close()
     return "backup"
 
 
 def _locked_copy(source: Path, tmp: Path) -> str:
-    conn = sqlite3.connect(source, isolation_level=None)
-    try:
+    with closing(sqlite3.connect(source, isolation_level=None)) as conn, \
+            _failing_as(f"reading {source}", hint="is it a SQLite database? Is another "
+                                                  "program holding an exclusive lock?"):
         conn.execute("BEGIN")
         conn.execute("SELECT count(*) FROM sqlite_master").fetchone()  # takes SHARED
         method = _clone_file(source, tmp)
         conn.execute("ROLLBACK")
-    except sqlite3.Error as exc:
-        raise DatabaseError(f"reading {source} failed: {exc}",
-                            hint="is it a SQLite database? Is another program "
-                                 "holding an exclusive lock?") from None
-    finally:
-        conn.close()
     return method
 
 

@@ -19,8 +19,11 @@ from typing import Any
 from branchyard.config.model import ServerConfig
 from branchyard.core.errors import DatabaseError
 from branchyard.core.events import NullReporter, Reporter
-from branchyard.db import managed, pgbin
+from branchyard.db import pgbin, pgclient
 from branchyard.db import postgres as pg
+from branchyard.db.cluster import cluster_version, run_cluster, stop_cluster
+from branchyard.db.managed import free_port
+from branchyard.db.serverstate import ServerState, load_state, save_state, server_lock
 from branchyard.db.urls import parse_url
 
 _SKIP = ("template0", "template1", "postgres")
@@ -38,28 +41,28 @@ class UpgradeResult:
 def upgrade(cfg: ServerConfig, reporter: Reporter | None = None) -> UpgradeResult:
     """Move every database of the managed cluster into a new PostgreSQL >= 18 cluster."""
     report = reporter or NullReporter()
-    old = managed.load_state()
+    old = load_state()
     if old is None:
         raise DatabaseError("there is no managed server to upgrade",
                             hint="`branchyard server start` makes one, on PostgreSQL 18")
-    old_version = managed.cluster_version(old)
+    old_version = cluster_version(old)
     bins = _target_binaries(old, old_version)
-    with managed.server_lock():
-        managed.run_cluster(old)
+    with server_lock():
+        run_cluster(old)
         new = _new_state(old, pgbin.reachable(bins, old.user), old_version)
         try:
             names = _fill(old, new, report)
-            managed.stop_cluster(new)
-            managed.stop_cluster(old)
-            managed.save_state(new)
-            managed.run_cluster(new)
+            stop_cluster(new)
+            stop_cluster(old)
+            save_state(new)
+            run_cluster(new)
         except BaseException:
             _undo(old, new)
             raise
     return UpgradeResult(old_version, bins.version, names, old.cluster_dir, new.cluster_dir)
 
 
-def _target_binaries(old: managed.ServerState, version: int) -> pgbin.PgBinaries:
+def _target_binaries(old: ServerState, version: int) -> pgbin.PgBinaries:
     if old.previous_cluster_dir:
         raise DatabaseError(
             f"the cluster an earlier upgrade moved from is still kept at "
@@ -77,8 +80,8 @@ def _target_binaries(old: managed.ServerState, version: int) -> pgbin.PgBinaries
     return bins
 
 
-def _new_state(old: managed.ServerState, bins: pgbin.PgBinaries,
-               old_version: int) -> managed.ServerState:
+def _new_state(old: ServerState, bins: pgbin.PgBinaries,
+               old_version: int) -> ServerState:
     cluster = Path(f"{old.cluster_dir}-pg{bins.version}")
     if cluster.exists():  # a failed upgrade's leftover: never recorded, so ours to redo
         shutil.rmtree(cluster)
@@ -87,11 +90,11 @@ def _new_state(old: managed.ServerState, bins: pgbin.PgBinaries,
                    previous_version=old_version)
 
 
-def _fill(old: managed.ServerState, new: managed.ServerState,
+def _fill(old: ServerState, new: ServerState,
           report: Reporter) -> tuple[str, ...]:
     """Start ``new`` on a spare port and copy roles and databases into it."""
-    spare = managed.free_port()
-    managed.run_cluster(new, port=spare)
+    spare = free_port()
+    run_cluster(new, port=spare)
     target = replace(new, port=spare)
     _copy_roles(old, target)
     with pg.connect(old.url) as conn:
@@ -106,7 +109,7 @@ def _fill(old: managed.ServerState, new: managed.ServerState,
     return names
 
 
-def _copy_database(old: managed.ServerState, new: managed.ServerState, name: str,
+def _copy_database(old: ServerState, new: ServerState, name: str,
                    allowed: bool) -> None:
     with pg.connect(old.url) as conn:
         if not allowed:  # snapshots and warm spares refuse connections, pg_dump's too
@@ -114,10 +117,11 @@ def _copy_database(old: managed.ServerState, new: managed.ServerState, name: str
     try:
         with pg.connect(new.url) as conn:
             pg.create(conn, name)
-        dump = [pg.tool("pg_dump", new.version), "-Fp", "-d", _on(old, name, True)]
+        dump = [pgclient.tool("pg_dump", new.version), "-Fp", "-d", _on(old, name, True)]
         load = [str(Path(new.bin_dir) / "psql"), "-X", "-q", "-v", "ON_ERROR_STOP=1",
                 "--single-transaction", "-d", _on(new, name, True)]
-        pg.pipe_with_passwords(dump, load, old.url, new.url, line_filter=known_options_only)
+        pgclient.pipe_with_passwords(dump, load, old.url, new.url,
+                                     line_filter=known_options_only)
     finally:
         if not allowed:
             for state in (old, new):
@@ -142,43 +146,44 @@ def known_options_only(line: bytes) -> bytes:
     return match.group(1) + b"(" + b", ".join(kept) + b");\n" if kept else b""
 
 
-def _copy_roles(old: managed.ServerState, new: managed.ServerState) -> None:
+def _copy_roles(old: ServerState, new: ServerState) -> None:
     """Roles an app's migrations made (``postgres`` exists already; psql goes on
     past that one error)."""
     version = new.version
-    dumpall = [pg.tool("pg_dumpall", version), "--roles-only", "-d", _on(old, "postgres", True)]
+    dumpall = [pgclient.tool("pg_dumpall", version), "--roles-only",
+               "-d", _on(old, "postgres", True)]
     psql = [str(Path(new.bin_dir) / "psql"), "-q", "-d", _on(new, "postgres", True)]
-    pg.pipe_with_passwords(dumpall, psql, old.url, new.url)
+    pgclient.pipe_with_passwords(dumpall, psql, old.url, new.url)
 
 
-def _on(state: managed.ServerState, database: str, bare: bool = False) -> str:
+def _on(state: ServerState, database: str, bare: bool = False) -> str:
     url = parse_url(state.url).with_database(database)
     return (replace(url, password="") if bare else url).render()
 
 
-def _undo(old: managed.ServerState, new: managed.ServerState) -> None:
+def _undo(old: ServerState, new: ServerState) -> None:
     import contextlib
 
     from branchyard.core.errors import BranchyardError
 
     with contextlib.suppress(BranchyardError, OSError):
-        managed.stop_cluster(new)
+        stop_cluster(new)
     shutil.rmtree(new.cluster_dir, ignore_errors=True)
-    managed.save_state(old)
+    save_state(old)
     with contextlib.suppress(BranchyardError):
-        managed.run_cluster(old)
+        run_cluster(old)
 
 
 def remove_old() -> str:
     """Delete the cluster an upgrade moved from; the path removed ("" if none)."""
-    state = managed.load_state()
+    state = load_state()
     if state is None or not state.previous_cluster_dir:
         return ""
     old = Path(state.previous_cluster_dir)
     if old.resolve() == Path(state.cluster_dir).resolve():
         raise DatabaseError(f"{old} is the current cluster", hint="nothing was removed")
     shutil.rmtree(old, ignore_errors=True)
-    managed.save_state(replace(state, previous_cluster_dir="", previous_version=0))
+    save_state(replace(state, previous_cluster_dir="", previous_version=0))
     return str(old)
 
 

@@ -31,8 +31,8 @@ def run_install(command: str, cwd: Path, label: str, runner: Runner) -> None:
         raise ProviderError(
             f"deps {label}: an install is needed but no install command is configured",
             hint=f'add install = "…" to the [[deps]] entry for {label} in branchyard.toml')
-    external.run_hook(command, cwd=cwd, env=runner.env, label=f"deps {label} install",
-                  on_line=runner.on_line, timeout=runner.timeout)
+    external.run_hook(external.Hook(command, cwd, runner.env, f"deps {label} install",
+                                    timeout=runner.timeout), on_line=runner.on_line)
 
 
 def uv_available(lockfiles: tuple[str, ...]) -> bool:

@@ -12,6 +12,7 @@ from typing import Literal
 from branchyard.core.errors import BranchyardError, ProviderError
 from branchyard.core.events import NullReporter, Reporter
 from branchyard.core.paths import is_inside
+from branchyard.deps.filecopy import Method
 from branchyard.deps.install import (
     Runner,
     is_virtualenv,
@@ -21,7 +22,7 @@ from branchyard.deps.install import (
     uv_sync,
 )
 from branchyard.deps.lockstamp import lockfile_hash, read_stamp, write_stamp
-from branchyard.deps.treecopy import CopyRequest, CopyStats, Method, TreeCopyError, copy_tree
+from branchyard.deps.treecopy import CopyRequest, CopyStats, TreeCopyError, copy_tree
 from branchyard.system.fsprobe import FsProbe
 
 MODES = ("auto", "reflink", "hardlink", "copy", "install")

@@ -5,7 +5,7 @@ then files and symlinks are made by a thread pool in batches (``os.link``,
 ``ioctl(FICLONE)`` and ``copy_file_range`` release the GIL, so threads overlap
 the syscalls). File modes and timestamps are kept; symlinks are recreated as
 they are, except absolute ones pointing into ``rewrite_from``, which are moved
-to ``rewrite_to``.
+to ``rewrite_to`` (one entry at a time: :mod:`branchyard.deps.filecopy`).
 """
 
 from __future__ import annotations
@@ -17,17 +17,10 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
 
 from branchyard.core.errors import ProviderError
-from branchyard.core.paths import is_inside
-from branchyard.system.fsprobe import reflink_fd
+from branchyard.deps.filecopy import Method, make_file, make_symlink
 
-# reflink: copy-on-write clone of every file; hardlink: link every file;
-# shared: link only files already hardlinked elsewhere (a content-addressed
-# store such as pnpm's), copy the rest; copy: copy every file.
-Method = Literal["reflink", "hardlink", "shared", "copy"]
-METHODS: tuple[Method, ...] = ("reflink", "hardlink", "shared", "copy")
 ProgressFn = Callable[[int, int], None]
 INLINE_BATCH = 2048  # files between two progress reports without threads
 
@@ -226,8 +219,8 @@ def _run_batch(request: CopyRequest, batch: list[tuple[bool, str]]) -> tuple[int
     for is_link, rel in batch:
         src, dst = os.path.join(src_root, rel), os.path.join(dst_root, rel)
         try:
-            kind = _make_symlink(request, src, dst) if is_link else _make_file(request.method,
-                                                                              src, dst)
+            kind = (make_symlink(src, dst, request.rewrite_from, request.rewrite_to) if is_link
+                    else make_file(request.method, src, dst))
         except OSError as exc:
             raise TreeCopyError(
                 f"could not {request.method} {src} to {dst}: {exc.strerror or exc}",
@@ -235,69 +228,3 @@ def _run_batch(request: CopyRequest, batch: list[tuple[bool, str]]) -> tuple[int
                      "setup again") from exc
         kinds[kind] += 1
     return len(batch), kinds
-
-
-def _make_symlink(request: CopyRequest, src: str, dst: str) -> str:
-    target = os.readlink(src)
-    os.symlink(_rewrite(target, request.rewrite_from, request.rewrite_to), dst)
-    return "symlink"
-
-
-def _rewrite(target: str, old: Path | None, new: Path | None) -> str:
-    """Absolute targets inside ``old`` move under ``new``; everything else
-    (relative targets above all) stays exactly as it was."""
-    if old is None or new is None or not os.path.isabs(target):
-        return target
-    old_s = str(old)
-    if is_inside(target, old_s):
-        return str(new) + target[len(old_s.rstrip(os.sep)):]
-    return target
-
-
-def _make_file(method: Method, src: str, dst: str) -> str:
-    if method == "hardlink":
-        os.link(src, dst)
-        return "link"
-    if method == "shared" and os.lstat(src).st_nlink > 1:
-        os.link(src, dst)
-        return "link"
-    return _clone_or_copy(src, dst, clone=method == "reflink")
-
-
-def _clone_or_copy(src: str, dst: str, *, clone: bool) -> str:
-    src_fd = os.open(src, os.O_RDONLY | os.O_CLOEXEC)
-    try:
-        info = os.fstat(src_fd)
-        dst_fd = os.open(dst, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
-        try:
-            if clone:
-                reflink_fd(src_fd, dst_fd)
-            else:
-                _pump(src_fd, dst_fd, info.st_size)
-            os.fchmod(dst_fd, stat.S_IMODE(info.st_mode))
-            os.utime(dst_fd, ns=(info.st_atime_ns, info.st_mtime_ns))
-        finally:
-            os.close(dst_fd)
-    finally:
-        os.close(src_fd)
-    return "clone" if clone else "copy"
-
-
-def _pump(src_fd: int, dst_fd: int, size: int) -> None:
-    """Copy ``size`` bytes in the kernel when it can, else through a buffer."""
-    kernel_copy = getattr(os, "copy_file_range", None)  # Linux only: macOS lacks it
-    left = size if kernel_copy is not None else -1
-    try:
-        while left > 0 and kernel_copy is not None:
-            sent = kernel_copy(src_fd, dst_fd, left)
-            if sent == 0:
-                break
-            left -= sent
-    except OSError:
-        left = -1  # fall back: start over with read/write
-    if left < 0:
-        os.lseek(src_fd, 0, os.SEEK_SET)
-        os.lseek(dst_fd, 0, os.SEEK_SET)
-        os.ftruncate(dst_fd, 0)
-        while chunk := os.read(src_fd, 1 << 20):
-            os.write(dst_fd, chunk)

@@ -16,7 +16,7 @@ from branchyard.merge.migrations import added_migrations, collisions, patterns_f
 from branchyard.merge.refs import Moved, RefMovedError, move_branch
 from branchyard.merge.scratch import new_log, run_commands, scratch_worktree
 from branchyard.merge.strategies import STRATEGIES, BuildPlan, Built, build
-from branchyard.merge.targets import Repo, Worktree, base_tip
+from branchyard.merge.targets import Repo, Worktree, base_tip, branch_tip
 from branchyard.repo import git
 
 ATTEMPTS = 3  # rebuilds when the base moves while checks run
@@ -65,7 +65,8 @@ def merge_branch(repo: Repo, request: MergeRequest, env_for: EnvFor = no_env) ->
         raise MergeError(f"unknown merge strategy `{strategy}`",
                          hint=f"use one of: {', '.join(STRATEGIES)}")
     request = replace(request, branch=repo.branch_of(request.branch))  # any NAME
-    tip = _branch_tip(repo, request.branch)
+    tip = branch_tip(repo, request.branch, missing=f"there is no branch `{request.branch}`",
+                     hint="name a local branch (see `git branch`)")
     worktree = repo.find(request.branch)
     base = (worktree.base if worktree else
             git.base_branch("", repo.config.project.base, repo.main_path))
@@ -81,7 +82,7 @@ def merge_branch(repo: Repo, request: MergeRequest, env_for: EnvFor = no_env) ->
             refuse_migration_collisions(repo, plan)
         built = _build_and_check(repo, plan, worktree, log, env_for)
         if built.already_in(old):
-            return _result(request, plan, built, log, None)
+            return _result(request, plan, built, log)
         try:
             moved = move_branch(base, old, built.commit, repo.common_dir)
         except RefMovedError:
@@ -111,14 +112,6 @@ def refuse_migration_collisions(repo: Repo, plan: BuildPlan) -> None:
             f"({', '.join(clash.ours + clash.theirs)})",
             hint=f"renumber the migration in {plan.branch} (or add a merge revision), "
                  "then merge again")
-
-
-def _branch_tip(repo: Repo, branch: str) -> str:
-    tip = git.rev_parse(f"refs/heads/{branch}", repo.common_dir)
-    if tip is None:
-        raise MergeError(f"there is no branch `{branch}`",
-                         hint="name a local branch (see `git branch`)")
-    return tip
 
 
 def _build_and_check(repo: Repo, plan: BuildPlan, worktree: Worktree | None,
@@ -168,17 +161,17 @@ def _after(repo: Repo, request: MergeRequest, plan: BuildPlan, built: Built, log
             updated = True
         except MergeError as err:
             note = str(err)
-    result = _result(request, plan, built, log, moved, updated, note, repo.config.merge.checks)
-    return replace(result, left_behind=dirty)
+    return replace(_result(request, plan, built, log), checks=repo.config.merge.checks,
+                   already_merged=False, checkout_updated=moved.checkout,
+                   branch_updated=updated, branch_note=note, left_behind=dirty)
 
 
-def _result(request: MergeRequest, plan: BuildPlan, built: Built, log: Path,
-            moved: Moved | None, updated: bool = False, note: str = "",
-            plan_checks: tuple[str, ...] = ()) -> MergeResult:
+def _result(request: MergeRequest, plan: BuildPlan, built: Built, log: Path) -> MergeResult:
+    """What a merge that moved no branch reports (the base had it already);
+    :func:`_after` adds what moving them did."""
     return MergeResult(
         branch=request.branch, base=plan.base,
         strategy="pick" if plan.picks else plan.strategy,
         old_base=plan.base_commit, new_base=built.commit, regenerated=built.regenerated,
-        checks=plan_checks if moved else (), log=str(log), already_merged=moved is None,
-        checkout_updated=moved.checkout if moved else "",
-        branch_updated=updated, branch_note=note)
+        checks=(), log=str(log), already_merged=True, checkout_updated="",
+        branch_updated=False, branch_note="")

@@ -103,8 +103,8 @@ def run_commands(commands: Sequence[str], cwd: Path, env: Mapping[str, str], lab
     for command in commands:
         log.write(f"$ {command}\n")
         log.flush()
-        external.run_hook(command, cwd=cwd, env=env, label=label, output=log,
-                      timeout=CHECK_TIMEOUT)
+        external.run_hook(external.Hook(command, cwd, env, label, timeout=CHECK_TIMEOUT),
+                          output=log)
 
 
 def unmerged_paths(cwd: Path) -> list[str]:

@@ -116,8 +116,14 @@ def _worktree(entry: git.WorktreeEntry, state: LedgerState,
 
 def base_tip(repo: Repo, base: str) -> str:
     """The commit the base branch points to, or a clear error."""
-    tip = git.rev_parse(f"refs/heads/{base}", repo.common_dir)
+    return branch_tip(repo, base, missing=f"the base branch `{base}` does not exist",
+                      hint="set `[project] base` in branchyard.toml to an existing branch")
+
+
+def branch_tip(repo: Repo, branch: str, *, missing: str, hint: str) -> str:
+    """The commit ``branch`` points to; :class:`MergeError` (``missing``, ``hint``)
+    when there is no such branch."""
+    tip = git.rev_parse(f"refs/heads/{branch}", repo.common_dir)
     if tip is None:
-        raise MergeError(f"the base branch `{base}` does not exist",
-                         hint="set `[project] base` in branchyard.toml to an existing branch")
+        raise MergeError(missing, hint=hint)
     return tip

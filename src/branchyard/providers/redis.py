@@ -148,10 +148,10 @@ def _check_owner(spec: Mapping[str, Any], client: Any) -> None:
 
 
 def _hook(command: str, spec: Mapping[str, Any], ctx: PlanContext) -> None:
-    from branchyard.system.external import run_hook
+    from branchyard.system.external import Hook, run_hook
 
     env = dict(os.environ)
     env.update(ctx.base_env)
     env.update({spec["env"]: spec["url"]})
-    run_hook(command, cwd=ctx.worktree, env=env,
-             label=f"[[database]] {spec['name']} database setup", on_line=ctx.reporter.output)
+    run_hook(Hook(command, ctx.worktree, env, f"[[database]] {spec['name']} database setup"),
+             on_line=ctx.reporter.output)

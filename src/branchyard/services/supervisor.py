@@ -19,45 +19,21 @@ import os
 import selectors
 import signal
 import socket
-import subprocess
 import sys
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
 from typing import IO
 
 from branchyard.core.paths import signature
-from branchyard.services.logs import LineSplitter, LogWriter, log_file
+from branchyard.services.logs import LogWriter, log_file
 from branchyard.services.readiness import is_ready
-from branchyard.services.state import (
-    Plan,
-    ServiceRecord,
-    ServiceSpec,
-    SupervisorState,
-    log_dir,
-    read_plan,
-    write_state,
-)
+from branchyard.services.runner import Runner
+from branchyard.services.state import Plan, SupervisorState, log_dir, read_plan, write_state
 
-STABLE_AFTER = 10.0  # a run this long (seconds) resets the count of failures in a row
 TICK = 0.2  # the longest the loop sleeps (a child's exit or a signal wakes it at once)
 ENV_CHECK = 1.0
 READY_EVERY = 0.2
-
-
-@dataclass
-class Runner:
-    spec: ServiceSpec
-    log: LogWriter
-    record: ServiceRecord = field(default_factory=ServiceRecord)
-    proc: subprocess.Popen[bytes] | None = None
-    failures: int = 0
-    checked: float = 0.0
-    splitters: dict[int, tuple[str, LineSplitter]] = field(default_factory=dict)
-
-    def note(self, text: str) -> None:
-        self.log.write("supervisor", text)
 
 
 class Supervisor:
@@ -159,31 +135,9 @@ class Supervisor:
         return {**base, **self.plan.env}
 
     def spawn(self, runner: Runner) -> None:
-        import psutil
-
-        spec, rec = runner.spec, runner.record
-        rec.started_at, rec.exit_code, rec.exit_signal = time.time(), None, ""
-        rec.port, rec.next_start = spec.port, 0.0
-        try:
-            proc = subprocess.Popen(spec.argv, cwd=self.plan.worktree, env=self.environment(),
-                                    stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                    stderr=subprocess.PIPE, start_new_session=True)
-        except OSError as exc:
-            runner.note(f"cannot start {' '.join(spec.argv)}: {exc.strerror or exc}")
-            rec.state, rec.exit_code, rec.pid = "crashed", 127, 0
-            return
-        runner.proc = proc
-        with contextlib.suppress(psutil.Error):
-            rec.create_time = psutil.Process(proc.pid).create_time()
-        rec.pid, rec.ready = proc.pid, not spec.ready
-        rec.state = "starting" if spec.ready else "running"
-        for stream, pipe in (("out", proc.stdout), ("err", proc.stderr)):
-            assert pipe is not None
-            os.set_blocking(pipe.fileno(), False)
-            runner.splitters[pipe.fileno()] = (stream, LineSplitter())
-            self.selector.register(pipe, selectors.EVENT_READ, runner)
-        runner.note(f"started (pid {proc.pid}): {' '.join(spec.argv)}")
-        self.save()
+        runner.start(self.plan.worktree, self.environment(), self.selector)
+        if runner.proc is not None:
+            self.save()
 
     def tick(self) -> None:
         now = time.time()
@@ -208,64 +162,9 @@ class Supervisor:
     def exited(self, runner: Runner) -> None:
         assert runner.proc is not None
         code = runner.proc.returncode
-        self._release(runner)
-        rec, settings = runner.record, self.plan.settings
-        rec.exit_code = code if code >= 0 else 128 - code
-        rec.exit_signal = signal.Signals(-code).name if code < 0 else ""
-        rec.ready, rec.pid = False, 0
-        how = f"killed by {rec.exit_signal}" if code < 0 else f"exited with code {code}"
-        if time.time() - rec.started_at >= STABLE_AFTER:
-            runner.failures = 0
-        if code != 0 and runner.spec.restart == "on-failure" \
-                and runner.failures < settings.max_restarts:
-            delay = min(settings.backoff * 2 ** runner.failures, settings.backoff_max)
-            runner.failures += 1
-            rec.restarts += 1
-            rec.state, rec.next_start = "restarting", time.time() + delay
-            runner.note(f"{how}; restarting in {delay:g} s (attempt {runner.failures} of "
-                        f"{settings.max_restarts})")
-        else:
-            rec.state = "crashed" if code != 0 else "exited"
-            gave_up = code != 0 and runner.spec.restart == "on-failure"
-            runner.note(how + (f"; not restarted after {runner.failures} attempt(s) "
-                               "(`branchyard restart` starts it again)" if gave_up else ""))
+        runner.release(self.selector)
+        runner.exited(code, self.plan.settings)
         self.save()
-
-    def _release(self, runner: Runner) -> None:
-        """Read the last output, end what is left of its process group, close pipes."""
-        proc = runner.proc
-        assert proc is not None
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(proc.pid, signal.SIGTERM)
-        for pipe in (proc.stdout, proc.stderr):
-            if pipe is None:
-                continue
-            self._read(runner, pipe, final=True)
-            with contextlib.suppress(KeyError, ValueError):
-                self.selector.unregister(pipe)
-            runner.splitters.pop(pipe.fileno(), None)
-            pipe.close()
-        runner.proc = None
-
-    def _read(self, runner: Runner, pipe: IO[bytes], final: bool = False) -> bool:
-        """Log what the pipe has; False at its end."""
-        fd = pipe.fileno()
-        stream, splitter = runner.splitters.get(fd, ("out", LineSplitter()))
-        while True:
-            try:
-                chunk = os.read(fd, 65536)
-            except BlockingIOError:
-                chunk = None
-            except OSError:
-                chunk = b""
-            if chunk:
-                for line in splitter.feed(chunk):
-                    runner.log.write(stream, line)
-                continue
-            if chunk == b"" or final:
-                for line in splitter.flush():
-                    runner.log.write(stream, line)
-            return chunk is None
 
     def wait(self, timeout: float) -> None:
         for key, _ in self.selector.select(timeout):
@@ -276,7 +175,7 @@ class Supervisor:
                 continue
             runner: Runner = key.data
             pipe: IO[bytes] = key.fileobj  # type: ignore[assignment]
-            if not self._read(runner, pipe):
+            if not runner.read(pipe):
                 with contextlib.suppress(KeyError, ValueError):
                     self.selector.unregister(pipe)
 
@@ -284,19 +183,16 @@ class Supervisor:
         """SIGTERM to each process group, SIGKILL after the grace period."""
         live = [r for r in runners if r.proc is not None]
         for runner in live:
-            assert runner.proc is not None
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(runner.proc.pid, signal.SIGTERM)
+            runner.signal_group(signal.SIGTERM)
         deadline = time.time() + self.plan.settings.stop_grace
         while time.time() < deadline and any(r.proc and r.proc.poll() is None for r in live):
             self.wait(0.05)
         for runner in live:
             assert runner.proc is not None
             killed = runner.proc.poll() is None
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(runner.proc.pid, signal.SIGKILL)
+            runner.signal_group(signal.SIGKILL)
             runner.proc.wait()
-            self._release(runner)
+            runner.release(self.selector)
             rec = runner.record
             rec.state, rec.pid, rec.ready = "stopped", 0, False
             runner.note(f"stopped{' (SIGKILL after the grace period)' if killed else ''}"
@@ -333,8 +229,7 @@ class Supervisor:
             self.spawn(runner)
         elif action.startswith("signal:") and runner.proc is not None:
             name = "SIG" + action.removeprefix("signal:").removeprefix("SIG")
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(runner.proc.pid, getattr(signal, name))
+            runner.signal_group(getattr(signal, name))
             rec.env_action = f"sent {name}"
             runner.note(f"env file changed ({names}): sent {name}")
         else:

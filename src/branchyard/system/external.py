@@ -36,9 +36,9 @@ def run(
     timeout: float = DEFAULT_TIMEOUT,
     check: bool = True,
     input_text: str | None = None,
-    hint: str = "",
 ) -> Completed:
-    """Run ``argv`` and capture its output; raise :class:`CommandError` on failure."""
+    """Run ``argv`` and capture its output; raise :class:`CommandError` on failure
+    (a caller with advice for it catches it and adds its own hint)."""
     import subprocess  # here: `env` runs none, and never pays for the import
 
     args = [str(a) for a in argv]
@@ -55,26 +55,33 @@ def run(
             check=False,
         )
     except subprocess.TimeoutExpired as exc:
-        raise CommandTimeoutError(args, -1, f"timed out after {timeout:g} s", hint) from exc
+        raise CommandTimeoutError(args, -1, f"timed out after {timeout:g} s") from exc
     except FileNotFoundError as exc:
-        raise CommandError(args, 127, f"{args[0]}: command not found", hint) from exc
+        raise CommandError(args, 127, f"{args[0]}: command not found") from exc
     done = Completed(tuple(args), proc.returncode, proc.stdout, proc.stderr)
     if check and proc.returncode != 0:
-        raise CommandError(args, proc.returncode, proc.stderr or proc.stdout, hint)
+        raise CommandError(args, proc.returncode, proc.stderr or proc.stdout)
     return done
 
 
+@dataclass(frozen=True)
+class Hook:
+    """A hook the user wrote as a shell string, and where it runs."""
+
+    command: str
+    cwd: Path
+    env: Mapping[str, str]
+    label: str  # what failed, in the error: "setup", "deps web install"…
+    timeout: float | None = None  # None: as long as it takes
+
+
 def run_hook(
-    command: str,
+    hook: Hook,
     *,
-    cwd: Path,
-    env: Mapping[str, str],
-    label: str,
     output: TextIO | None = None,
     on_line: Callable[[str], None] | None = None,
-    timeout: float | None = None,
 ) -> None:
-    """Run a hook the user wrote as a shell string, streaming its output.
+    """Run ``hook``, streaming its output.
 
     The output goes line by line to ``on_line`` (or ``output``, default stderr)
     and the last lines are kept so a failure can show them.
@@ -84,10 +91,10 @@ def run_hook(
     stream = output if output is not None else sys.stderr
     tail: list[str] = []
     proc = subprocess.Popen(  # noqa: S602 - hooks are shell strings the user wrote
-        command,
+        hook.command,
         shell=True,
-        cwd=cwd,
-        env=dict(env),
+        cwd=hook.cwd,
+        env=dict(hook.env),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         stdin=subprocess.DEVNULL,
@@ -105,7 +112,7 @@ def run_hook(
             else:
                 stream.write(line)
                 stream.flush()
-        code = proc.wait(timeout=timeout)
+        code = proc.wait(timeout=hook.timeout)
     except BaseException:
         _kill_group(proc.pid)
         proc.wait()
@@ -113,7 +120,7 @@ def run_hook(
     if code != 0:
         shown = "\n".join(tail[-20:])
         raise HookError(
-            f"{label} hook `{command}` failed with exit code {code}"
+            f"{hook.label} hook `{hook.command}` failed with exit code {code}"
             + (f"; its last output:\n{shown}" if shown else ""),
             hint="fix the hook or the project, then run the command again",
         )
