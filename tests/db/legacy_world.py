@@ -1,12 +1,12 @@
 """A project with a resource of every kind (Postgres, MySQL, SQLite, Redis, a
 browser session, a shared env file and a copied file, a dependency tree) on the
-machine's real servers: the world ``fixtures/ledger-schema2.json`` was written
+machine's real servers: the world ``tests/core/fixtures/ledger-schema2.json`` was written
 in, by the branchyard of ledger schema 2.
 
 The fixture is that ledger as it was written, with what differs between runs
 replaced by tokens (``@ROOT@``, ``@UID@``, ``@CLONE@``,
-``@MACHINE@``, ``@PROFILES@``, ``"@REDIS_INDEX@"``, ``"@REDIS_MAIN@"``): :func:`render` puts
-this run's values back.
+``@MACHINE@``, ``@PROFILES@``, ``@PORT@``, and for numbers ``"@PORT_NUMBER@"``,
+``"@REDIS_INDEX@"``, ``"@REDIS_MAIN@"``): :func:`render` puts this run's values back.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from tests.conftest import git, make_repo, quiet_port_range
 from tests.db.conftest import PG_ADMIN, RedisIndex, RedisLeases, pg_url, redis_owner
 
 BRANCH = "feat/legacy"
-FIXTURE = Path(__file__).parent / "fixtures" / "ledger-schema2.json"
+FIXTURE = Path(__file__).parents[1] / "core" / "fixtures" / "ledger-schema2.json"
 MYSQL = "mysql://root@127.0.0.1:3306/"
 
 CONFIG = """\
@@ -126,13 +126,15 @@ def build(root: Path, uid: str, leases: RedisLeases) -> World:
     return World(root, uid, redis_main, target)
 
 
-def tokens(world: World) -> dict[str, str]:
+def tokens(world: World, port: int) -> dict[str, str]:
     """Each token of the fixture and this run's value for it (quoted ones first:
     they stand for numbers)."""
     from branchyard.browser import profiles_root
     from branchyard.db.owner import clone_id
 
     return {
+        '"@PORT_NUMBER@"': str(port),
+        "@PORT@": str(port),
         '"@REDIS_INDEX@"': str(world.redis_target.index),
         '"@REDIS_MAIN@"': str(world.redis_main.index),
         "@REDIS_INDEX@": str(world.redis_target.index),
@@ -145,8 +147,9 @@ def tokens(world: World) -> dict[str, str]:
     }
 
 
-def render(template: str, world: World) -> str:
-    for token, value in tokens(world).items():
+def render(template: str, world: World, port: int) -> str:
+    """The fixture for this run (``port``: the one its worktree leased)."""
+    for token, value in tokens(world, port).items():
         template = template.replace(token, value)
     return template
 
