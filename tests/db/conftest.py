@@ -15,8 +15,8 @@ import pytest
 from branchyard.config import Config, DatabaseConfig
 from branchyard.db import postgres as pg
 from branchyard.identity import derive_identity
-from branchyard.plan import PlanContext
 from branchyard.repo import RepoInfo
+from branchyard.resources.plan import PlanContext
 from tests.conftest import make_repo
 
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"

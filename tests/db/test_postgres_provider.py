@@ -292,7 +292,7 @@ def test_command_seed_runs_with_the_new_url(project: RepoInfo, main_db: str) -> 
 def test_an_adopted_database_is_found_and_never_destroyed(project: RepoInfo,
                                                           main_db: str) -> None:
     from branchyard.errors import UnsafeError
-    from branchyard.plan import ADOPTED, Allocation
+    from branchyard.resources.plan import ADOPTED, Allocation
 
     ctx = plan_ctx(project, entry(main_db), main_env={"DATABASE_URL": pg_url(main_db)})
     [alloc] = PROVIDER.plan(ctx)

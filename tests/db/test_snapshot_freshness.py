@@ -12,9 +12,9 @@ from branchyard.db import postgres as pg
 from branchyard.db import records
 from branchyard.events import NullReporter
 from branchyard.ledger import Ledger
-from branchyard.plan import PlanContext
 from branchyard.providers.postgres import PostgresProvider
 from branchyard.repo import RepoInfo
+from branchyard.resources.plan import PlanContext
 
 from .conftest import pg_url, plan_ctx
 

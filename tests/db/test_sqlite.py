@@ -95,7 +95,7 @@ def test_main_worktree_keeps_main_file(project: RepoInfo) -> None:
 
 
 def test_an_adopted_file_is_found_and_never_removed(project: RepoInfo) -> None:
-    from branchyard.plan import ADOPTED, Allocation
+    from branchyard.resources.plan import ADOPTED, Allocation
 
     make_main(project.main_path / "data" / "agent.db", 3).close()
     ctx = plan_ctx(project, ENTRY, main_env={"DATABASE_URL": "file:./data/agent.db"})

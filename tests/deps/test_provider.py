@@ -10,9 +10,9 @@ from branchyard.config import Config, DepsConfig
 from branchyard.errors import ConfigError
 from branchyard.events import NullReporter
 from branchyard.identity import Identity
-from branchyard.plan import PlanContext
 from branchyard.providers import get_provider
 from branchyard.repo import RepoInfo
+from branchyard.resources.plan import PlanContext
 
 
 def _ctx(wt: Worktrees, *deps: DepsConfig, worktree: Path | None = None) -> PlanContext:

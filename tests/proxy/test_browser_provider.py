@@ -11,9 +11,9 @@ from branchyard.config import BrowserConfig, Config
 from branchyard.errors import ProviderError
 from branchyard.identity import derive_identity
 from branchyard.paths import state_dir
-from branchyard.plan import PlanContext
 from branchyard.providers import get_provider
 from branchyard.repo import RepoInfo
+from branchyard.resources.plan import PlanContext
 
 
 def _ctx(repo: Path, worktree: Path, session_file: str = "agent-browser.json") -> PlanContext:

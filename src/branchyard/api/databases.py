@@ -18,8 +18,8 @@ from branchyard.errors import DatabaseError, UsageError, WorktreeError
 from branchyard.events import NullReporter, Reporter
 from branchyard.identity import Identity
 from branchyard.ledger import WorktreeRecord
-from branchyard.plan import Allocation, PlanContext
 from branchyard.providers import get_provider
+from branchyard.resources.plan import Allocation, PlanContext
 
 if TYPE_CHECKING:
     from branchyard.db.cloning import CloneMethod

@@ -228,7 +228,7 @@ def _database_findings(records: list[WorktreeRecord]) -> list[Finding]:
     servers that could not be asked."""
     from branchyard.db.presence import absent
     from branchyard.db.urls import parse_url
-    from branchyard.plan import Allocation
+    from branchyard.resources.plan import Allocation
 
     owners = {}
     allocs = []

@@ -32,9 +32,9 @@ from branchyard.errors import WorktreeError
 from branchyard.events import NullReporter, PhaseTime, PhaseTimer, Reporter
 from branchyard.faults import fault
 from branchyard.ledger import WorktreeRecord
-from branchyard.plan import PlanContext
 from branchyard.providers import get_provider
 from branchyard.proxy.sites import url_env
+from branchyard.resources.plan import PlanContext
 from branchyard.sharedenv import EDITED, SharedFile, describe
 
 

@@ -16,9 +16,9 @@ from branchyard.errors import BranchyardError, PartialError, WorktreeError
 from branchyard.events import NullReporter, Reporter
 from branchyard.faults import fault
 from branchyard.ledger import WorktreeRecord
-from branchyard.plan import Allocation, is_adopted
 from branchyard.processes import ProcInfo
 from branchyard.providers import get_provider
+from branchyard.resources.plan import Allocation, is_adopted
 
 
 @dataclass(frozen=True)

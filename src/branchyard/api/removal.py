@@ -16,8 +16,8 @@ from branchyard.errors import UnsafeError, WorktreeError
 from branchyard.events import NullReporter, Reporter
 from branchyard.faults import fault
 from branchyard.paths import is_inside
-from branchyard.plan import is_adopted
 from branchyard.processes import ProcInfo
+from branchyard.resources.plan import is_adopted
 
 
 @dataclass(frozen=True)

@@ -73,8 +73,8 @@ def _stuck(ctx: Context, finding: Finding) -> str:
 
 
 def _resource(ctx: Context, finding: Finding) -> str:
-    from branchyard.plan import Allocation, is_adopted
     from branchyard.providers import get_provider
+    from branchyard.resources.plan import Allocation, is_adopted
 
     slug, key = finding.ref
     record = ctx.ledger.read().worktrees.get(slug)

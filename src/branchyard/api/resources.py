@@ -9,9 +9,9 @@ from branchyard.config import Config
 from branchyard.context import Context
 from branchyard.faults import fault
 from branchyard.ledger import ResourceRecord, WorktreeRecord
-from branchyard.plan import ADOPTED, Allocation, PlanContext, is_adopted
 from branchyard.providers import PREVIEWED, SETUP_ORDER, get_provider
 from branchyard.providers.base import Provider
+from branchyard.resources.plan import ADOPTED, Allocation, PlanContext, is_adopted
 
 
 def planned_kinds(cfg: Config) -> list[str]:

@@ -7,9 +7,9 @@ from typing import Any
 
 from branchyard.config import DATABASE_ENGINES, ProxyConfig
 from branchyard.ledger import WorktreeRecord
-from branchyard.plan import Allocation
 from branchyard.providers import get_provider
 from branchyard.repo import RepoInfo
+from branchyard.resources.plan import Allocation
 
 
 @dataclass(frozen=True)

@@ -59,7 +59,7 @@ def _fetch_size(kind: str, spec: dict[str, Any]) -> int | None:
             return None if info is None else info.size
         if kind in ("mysql", "sqlite"):
             from branchyard.api.databases import INSPECTORS
-            from branchyard.plan import Allocation
+            from branchyard.resources.plan import Allocation
 
             size = INSPECTORS[kind](Allocation(kind, "", spec)).get("size")
             return int(size) if size is not None else None

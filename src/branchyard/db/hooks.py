@@ -6,7 +6,7 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
-from branchyard.plan import PlanContext
+from branchyard.resources.plan import PlanContext
 
 
 def run_database_hook(command: str, spec: Mapping[str, Any], ctx: PlanContext, label: str,

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from branchyard.db.urls import parse_url
 from branchyard.errors import DatabaseError
-from branchyard.plan import Allocation
+from branchyard.resources.plan import Allocation
 
 
 @dataclass(frozen=True)

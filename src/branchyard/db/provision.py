@@ -11,7 +11,7 @@ from branchyard.db import owner
 from branchyard.db import postgres as pg
 from branchyard.db.hooks import run_database_hook
 from branchyard.errors import DatabaseError
-from branchyard.plan import PlanContext, adopted_note, adopted_refusal, is_adopted
+from branchyard.resources.plan import PlanContext, adopted_note, adopted_refusal, is_adopted
 
 if TYPE_CHECKING:
     import psycopg

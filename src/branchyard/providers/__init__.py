@@ -8,8 +8,8 @@ from functools import cache
 
 from branchyard.config import DATABASE_ENGINES
 from branchyard.errors import ProviderError
-from branchyard.plan import Allocation, PlanContext
 from branchyard.providers.base import Provider
+from branchyard.resources.plan import Allocation, PlanContext
 
 __all__ = ["PREVIEWED", "SETUP_ORDER", "Allocation", "PlanContext", "Provider", "get_provider"]
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
-from branchyard.plan import Allocation, PlanContext
+from branchyard.resources.plan import Allocation, PlanContext
 
 
 class Provider(Protocol):

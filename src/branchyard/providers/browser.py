@@ -10,7 +10,7 @@ from typing import Any
 from branchyard import statefile
 from branchyard.browser import close_browsers, profile_dir, remove_profile, session_name
 from branchyard.errors import ProviderError
-from branchyard.plan import Allocation, PlanContext
+from branchyard.resources.plan import Allocation, PlanContext
 
 KEY = "browser:profile"
 SESSION_KEY = "sessionName"

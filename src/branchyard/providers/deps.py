@@ -15,7 +15,7 @@ from branchyard.deps.lockstamp import lockfile_hash, read_stamp
 from branchyard.deps.reuse import MODES, DepsTarget, Outcome, Session, decide, ensure_deps
 from branchyard.errors import ConfigError
 from branchyard.fsprobe import FsProbe
-from branchyard.plan import Allocation, PlanContext
+from branchyard.resources.plan import Allocation, PlanContext
 
 
 class DepsProvider:

@@ -17,7 +17,7 @@ from typing import Any
 
 from branchyard import git, sharedenv
 from branchyard.errors import ProviderError
-from branchyard.plan import Allocation, PlanContext
+from branchyard.resources.plan import Allocation, PlanContext
 
 WORKTREEINCLUDE = ".worktreeinclude"
 

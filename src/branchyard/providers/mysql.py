@@ -10,7 +10,13 @@ from branchyard.db import sources
 from branchyard.db.hooks import run_database_hook
 from branchyard.db.urls import mask_url, parse_url
 from branchyard.errors import ConfigError, DatabaseError
-from branchyard.plan import Allocation, PlanContext, adopted_note, adopted_refusal, is_adopted
+from branchyard.resources.plan import (
+    Allocation,
+    PlanContext,
+    adopted_note,
+    adopted_refusal,
+    is_adopted,
+)
 
 KIND = "mysql"
 

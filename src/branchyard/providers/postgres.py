@@ -14,7 +14,7 @@ from branchyard.config import DatabaseConfig
 from branchyard.db import owner, sources
 from branchyard.db.urls import mask_url, parse_url
 from branchyard.errors import DatabaseError
-from branchyard.plan import Allocation, PlanContext, is_adopted
+from branchyard.resources.plan import Allocation, PlanContext, is_adopted
 
 KIND = "postgres"
 ADMIN_DB = "postgres"

@@ -11,7 +11,7 @@ from branchyard.config import DatabaseConfig
 from branchyard.db import sources
 from branchyard.db.urls import mask_url, parse_url
 from branchyard.errors import ConfigError, DatabaseError
-from branchyard.plan import Allocation, PlanContext
+from branchyard.resources.plan import Allocation, PlanContext
 
 KIND = "redis"
 

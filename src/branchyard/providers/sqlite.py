@@ -13,7 +13,13 @@ from branchyard.config import DatabaseConfig
 from branchyard.db import sources
 from branchyard.db.hooks import run_database_hook
 from branchyard.errors import ConfigError, DatabaseError
-from branchyard.plan import Allocation, PlanContext, adopted_note, adopted_refusal, is_adopted
+from branchyard.resources.plan import (
+    Allocation,
+    PlanContext,
+    adopted_note,
+    adopted_refusal,
+    is_adopted,
+)
 
 KIND = "sqlite"
 DEFAULT_TEMPLATE = DatabaseConfig(name="").database
