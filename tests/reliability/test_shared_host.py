@@ -17,6 +17,7 @@ from branchyard.db import owner
 from branchyard.db import postgres as pg
 from branchyard.db.provision import drop_worktree_database
 from branchyard.identity import slug_for
+from branchyard.resources.specs import SHORT, Owner
 from tests.conftest import git
 
 from .conftest import PG_ADMIN, Project, cli_env, drop_prefixed, make_project, pg_names, pg_url
@@ -68,7 +69,7 @@ def local_pair(tmp_path: Path, uid: str) -> Iterator[tuple[Project, Clone, Clone
     drop_prefixed(uid)
 
 
-def _owner_of(name: str) -> owner.Owner | None:
+def _owner_of(name: str) -> Owner | None:
     with pg.connect(PG_ADMIN) as conn:
         return owner.read(conn, name)
 
@@ -86,7 +87,7 @@ def test_on_a_shared_server_each_clone_gets_its_own_database_and_drops_only_it(
     b.json("up", "feat/x")
     assert a.clone_id != b.clone_id
     base = f"{project.main_db}_{slug_for('feat/x')}"
-    name_a, name_b = f"{base}_{a.clone_id[:owner.SHORT]}", f"{base}_{b.clone_id[:owner.SHORT]}"
+    name_a, name_b = f"{base}_{a.clone_id[:SHORT]}", f"{base}_{b.clone_id[:SHORT]}"
     assert pg_names(f"{project.main_db}_feat_x") == {name_a, name_b}
     held_a, held_b = _owner_of(name_a), _owner_of(name_b)
     assert held_a is not None and held_a.clone == a.clone_id
@@ -139,7 +140,7 @@ def test_a_ledger_record_naming_another_clones_database_does_not_drop_it(
 def _hand_to(name: str, holder: Clone) -> None:
     """As if the other clone had made it (the name-race a ledger cannot see)."""
     with pg.connect(PG_ADMIN) as conn:
-        owner.record(conn, name, owner.Owner(holder.clone_id, "machine-a", str(holder.path)))
+        owner.record(conn, name, Owner(holder.clone_id, "machine-a", str(holder.path)))
 
 
 def test_down_and_doctor_keep_a_recorded_database_the_server_says_is_another_clones(
