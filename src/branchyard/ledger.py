@@ -21,11 +21,15 @@ from branchyard import git, statefile
 from branchyard.errors import LedgerError
 from branchyard.identity import Identity
 from branchyard.paths import is_inside
+from branchyard.resources.codec import from_json, to_json
+from branchyard.resources.specs import Spec
 
 # 2: worktree git ids, the `removing` state, run records with their wrapper, adopted
-# and owned resources, main's runs. A version-1 ledger reads as it is (the new
-# fields have defaults); a branchyard that reads only 1 refuses 2 clearly.
-SCHEMA = 2
+# and owned resources, main's runs. 3: resource specs are typed
+# (branchyard.resources), written field by field. An older ledger reads as it is
+# (new fields have defaults, specs are read by resources.codec); a branchyard
+# that reads only up to N refuses N + 1 clearly.
+SCHEMA = 3
 LOCK_TIMEOUT = 30.0
 # Never reset silently: it is the only record of what to drop on teardown.
 REPAIR_HINT = ("repair the JSON by hand (or put back an older copy), then run the command "
@@ -38,7 +42,7 @@ class ResourceRecord:
 
     kind: str
     key: str
-    spec: dict[str, Any]
+    spec: Spec  # of the class resources.specs.SPECS names for ``kind``
     state: str = "pending"  # pending → ready → destroying
 
 
@@ -84,7 +88,7 @@ class WorktreeRecord:
         (the files it made, a database file, a session file) now under ``new``."""
         old, self.path = self.path, new
         for res in self.resources:
-            res.spec = _moved(res.spec, old, new)
+            res.spec = from_json(res.kind, _moved(to_json(res.spec), old, new))
         self.env = _moved(self.env, old, new)
 
 
@@ -198,7 +202,7 @@ class Ledger:
         statefile.write_json(self.path, {
             # what branchyard read before "version": an older one still reads the file
             statefile.LEGACY_VERSION_KEY: SCHEMA,
-            "worktrees": {k: asdict(v) for k, v in sorted(state.worktrees.items())},
+            "worktrees": {k: _worktree_json(v) for k, v in sorted(state.worktrees.items())},
             "sections": state.sections}, version=SCHEMA)
 
     def _parse(self, text: str) -> LedgerState:
@@ -225,7 +229,7 @@ class Ledger:
                 worktrees={k: _worktree(v) for k, v in data.get("worktrees", {}).items()},
                 sections=dict(data.get("sections", {})),
             )
-        except (KeyError, TypeError, AttributeError) as exc:
+        except (KeyError, TypeError, AttributeError, ValueError) as exc:
             backup = self._backup("corrupt")
             raise LedgerError(
                 f"the ledger {self.path} has an invalid entry ({exc!r}); "
@@ -244,9 +248,22 @@ class Ledger:
 
 def _worktree(data: dict[str, Any]) -> WorktreeRecord:
     fields = dict(data)
-    fields["resources"] = [ResourceRecord(**r) for r in fields.get("resources", [])]
+    fields["resources"] = [_resource(r) for r in fields.get("resources", [])]
     fields["processes"] = [ProcessRecord(**p) for p in fields.get("processes", [])]
     return WorktreeRecord(**fields)
+
+
+def _resource(data: dict[str, Any]) -> ResourceRecord:
+    kind = data["kind"]
+    return ResourceRecord(kind, data["key"], from_json(kind, data["spec"]),
+                          data.get("state", "pending"))
+
+
+def _worktree_json(record: WorktreeRecord) -> dict[str, Any]:
+    data = asdict(record)
+    data["resources"] = [{"kind": r.kind, "key": r.key, "spec": to_json(r.spec),
+                          "state": r.state} for r in record.resources]
+    return data
 
 
 def _find_moves(state: LedgerState, admins: list[git.WorktreeAdmin]

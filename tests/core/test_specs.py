@@ -104,3 +104,71 @@ def test_specs_are_frozen_and_hashable() -> None:
                       index=0, main_index=0, prefix="", prefix_env="P", owner="o")
     assert len({spec, redis, spec}) == 2
     assert redis.env_value == "redis://h/0"
+
+
+def schema_2_ledger() -> str:
+    """The fixture with made-up values for what differs between machines."""
+    text = (FIXTURES / "ledger-schema2.json").read_text()
+    for token, value in {'"@PORT_NUMBER@"': "41000", '"@REDIS_INDEX@"': "3",
+                         '"@REDIS_MAIN@"': "0", "@REDIS_INDEX@": "3", "@PORT@": "41000",
+                         "@ROOT@": "/home/dev/src", "@UID@": "u1", "@CLONE@": "c0ffee",
+                         "@MACHINE@": "devbox", "@PROFILES@": "/home/dev/state/p"}.items():
+        text = text.replace(token, value)
+    assert "@" not in text.replace("postgres@", "").replace("root@", "")
+    return text
+
+
+def test_a_schema_2_ledger_reads_as_typed_specs_and_is_written_back_as_schema_3(
+        tmp_path: Path) -> None:
+    from branchyard.ledger import SCHEMA, Ledger
+
+    ledger = Ledger(tmp_path)
+    ledger.dir.mkdir()
+    ledger.path.write_text(schema_2_ledger())
+    [record] = ledger.read().worktrees.values()
+    specs = {r.key: r.spec for r in record.resources}
+    assert {k: type(s).__name__ for k, s in specs.items()} == {
+        "symlink:.env.local": "FilesSpec", "copy:.vercel/project.json": "FilesSpec",
+        "db:app": "PostgresSpec", "db:shop": "MysqlSpec", "db:agent": "SqliteSpec",
+        "db:cache": "RedisSpec", "browser:profile": "BrowserSpec",
+        "deps:node_modules": "DepsSpec"}
+    wt = "/home/dev/src/app.feat_legacy_34ae69"
+    assert specs["db:app"] == PostgresSpec(
+        name="app", role="worktree", env="DATABASE_URL", seed="clone",
+        server="postgresql://postgres@127.0.0.1:5432/postgres",
+        database="u1_main_feat_legacy_34ae69", main="u1_main",
+        main_url="postgresql://postgres@127.0.0.1:5432/u1_main",
+        url="postgresql://postgres@127.0.0.1:5432/u1_main_feat_legacy_34ae69",
+        common_dir="/home/dev/src/app/.git", owner=Owner("c0ffee", "devbox", wt))
+    assert specs["db:cache"] == RedisSpec(
+        name="cache", role="worktree", env="REDIS_URL", seed="clone",
+        url="redis://127.0.0.1:6379/3", index=3, main_index=0, prefix="",
+        prefix_env="REDIS_KEY_PREFIX", owner="/home/dev/src/app/.git|feat_legacy_34ae69|cache")
+    assert specs["symlink:.env.local"] == FilesSpec(
+        op="symlink", rel=".env.local", src="/home/dev/src/app/.env.local",
+        dst=f"{wt}/.env.local", required=True)
+
+    with ledger.update():
+        pass
+    written = json.loads(ledger.path.read_text())
+    assert written["version"] == SCHEMA == 3
+    [entry] = written["worktrees"].values()
+    assert [r["spec"] for r in entry["resources"]] == [to_json(s) for s in specs.values()]
+    assert all("engine" not in r["spec"] and r["spec"]["adopted"] is False
+               for r in entry["resources"])
+    assert ledger.read().worktrees == {record.slug: record}
+
+
+def test_a_resource_of_an_unknown_kind_is_a_clear_ledger_error(tmp_path: Path) -> None:
+    from branchyard.errors import LedgerError
+    from branchyard.ledger import Ledger
+
+    ledger = Ledger(tmp_path)
+    ledger.dir.mkdir()
+    doc = json.loads(schema_2_ledger())
+    [entry] = doc["worktrees"].values()
+    entry["resources"][0]["kind"] = "teleporter"
+    ledger.path.write_text(json.dumps(doc))
+    with pytest.raises(LedgerError, match="unknown resource kind 'teleporter'") as err:
+        ledger.read()
+    assert "a copy is kept at" in err.value.message

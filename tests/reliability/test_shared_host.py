@@ -17,7 +17,7 @@ from branchyard.db import owner
 from branchyard.db import postgres as pg
 from branchyard.db.provision import drop_worktree_database
 from branchyard.identity import slug_for
-from branchyard.resources.specs import SHORT, Owner
+from branchyard.resources.specs import SHORT, Owner, PostgresSpec
 from tests.conftest import git
 
 from .conftest import PG_ADMIN, Project, cli_env, drop_prefixed, make_project, pg_names, pg_url
@@ -126,9 +126,11 @@ def test_a_ledger_record_naming_another_clones_database_does_not_drop_it(
     project, a, b = local_pair
     name = f"{project.main_db}_{slug_for('feat/z')}"
     a.json("up", "feat/z")
-    spec = {"role": "worktree", "database": name, "main": project.main_db,
-            "server": PG_ADMIN, "managed": False, "common_dir": str(b.path / ".git"),
-            "owner": {"clone": b.clone_id, "machine": "b", "path": str(b.path)}}
+    spec = PostgresSpec(name="app", role="worktree", env="DATABASE_URL", seed="clone",
+                        server=PG_ADMIN, database=name, main=project.main_db,
+                        main_url=pg_url(project.main_db), url=pg_url(name),
+                        common_dir=str(b.path / ".git"),
+                        owner=Owner(b.clone_id, "b", str(b.path)))
     with pytest.raises(owner.HeldElsewhereError, match="belongs to another clone"):
         drop_worktree_database(spec)
     assert _rows(name) == 10

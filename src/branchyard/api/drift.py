@@ -229,24 +229,26 @@ def _database_findings(records: list[WorktreeRecord]) -> list[Finding]:
     from branchyard.db.presence import absent
     from branchyard.db.urls import parse_url
     from branchyard.resources.plan import Allocation
+    from branchyard.resources.specs import DatabaseSpec, ServerDatabaseSpec, SqliteSpec
 
     owners = {}
-    allocs = []
+    allocs: list[Allocation[DatabaseSpec]] = []
     for record in records:
         for res in record.resources:
-            if res.state == "ready":
+            if res.state == "ready" and isinstance(res.spec, DatabaseSpec):
                 alloc = Allocation(res.kind, res.key, res.spec)
                 owners[id(alloc)] = record
                 allocs.append(alloc)
-    if not any(a.spec.get("role") == "worktree" for a in allocs):
+    if not any(a.spec.role == "worktree" for a in allocs):
         return []
     presence = absent(allocs)
     findings = []
     for alloc in presence.gone:
         record = owners[id(alloc)]
-        where = (f"from the server at {parse_url(alloc.spec['server']).address}"
-                 if "server" in alloc.spec else "from disk")
-        shown = alloc.spec.get("database") or alloc.spec.get("path")
+        spec = alloc.spec
+        where, shown = "from disk", spec.path if isinstance(spec, SqliteSpec) else ""
+        if isinstance(spec, ServerDatabaseSpec):
+            where, shown = f"from the server at {parse_url(spec.server).address}", spec.database
         findings.append(Finding(
             "missing_database", f"{alloc.kind} {alloc.key.partition(':')[2]} of worktree "
             f"{record.branch!r}", f"ledger entry {record.slug}",

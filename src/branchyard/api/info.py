@@ -253,7 +253,7 @@ def project_snapshots(ctx: Context) -> list[SnapshotInfo]:
 
     if not recorded(ctx.ledger.read()):
         return []
-    from branchyard.api.databases import snapshots
+    from branchyard.api.snapshots import snapshots
 
     return snapshots(ctx)
 

@@ -17,7 +17,7 @@ from branchyard.events import NullReporter, Reporter
 from branchyard.faults import fault
 from branchyard.paths import is_inside
 from branchyard.processes import ProcInfo
-from branchyard.resources.plan import is_adopted
+from branchyard.resources.specs import SqliteSpec
 
 
 @dataclass(frozen=True)
@@ -114,7 +114,7 @@ def _adopted_files_inside(target: Target) -> list[str]:
     """Adopted database files (SQLite) that live inside the worktree's directory."""
     root = os.path.realpath(target.path) + os.sep
     resources = target.record.resources if target.record else []
-    paths = [str(r.spec["path"]) for r in resources if is_adopted(r.spec) and "path" in r.spec]
+    paths = [r.spec.path for r in resources if isinstance(r.spec, SqliteSpec) and r.spec.adopted]
     return [p for p in paths if os.path.realpath(p).startswith(root) and os.path.lexists(p)]
 
 

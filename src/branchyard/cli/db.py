@@ -12,7 +12,7 @@ from branchyard.cli.output import EXIT_FAILED, Reply, json_option, respond
 from branchyard.events import Reporter
 
 if TYPE_CHECKING:
-    from branchyard.api.databases import DbStatus
+    from branchyard.api.dbstatus import DbStatus
     from branchyard.config import ServerConfig
     from branchyard.db.managed import ServerStatus
 
@@ -37,10 +37,10 @@ def db() -> None:
 def db_status(branch: str | None, as_json: bool) -> None:
     """Each database of the worktree: name, masked URL, size, tables, last
     migration, connections against the server's ceiling."""
-    from branchyard.api import databases as tools
+    from branchyard.api.dbstatus import status
 
     def body() -> Reply:
-        st = tools.status(branch)
+        st = status(branch)
         data = {"worktree": {"path": st.worktree, "branch": st.branch, "slug": st.slug,
                              "subdomain": st.subdomain, "main": st.main},
                 "databases": list(st.databases), "warnings": list(st.warnings),
@@ -113,7 +113,7 @@ def db_url(name: str | None, db_name: str | None, old_branch: str | None, raw: b
     def body() -> Reply:
         url, alloc = tools.url_of(db_name, name or old_branch)
         shown = url if raw else mask_url(url)
-        return Reply({"name": alloc.spec["name"], "engine": alloc.kind, "url": shown}, shown)
+        return Reply({"name": alloc.spec.name, "engine": alloc.kind, "url": shown}, shown)
 
     respond("db url", as_json, body)
 
@@ -127,7 +127,7 @@ def db_url(name: str | None, db_name: str | None, old_branch: str | None, raw: b
 @json_option
 def db_snapshot(name: str | None, exclusive: bool, drop: bool, as_json: bool) -> None:
     """Make or refresh the golden snapshot(s) worktrees clone from (and refill pools)."""
-    from branchyard.api import databases as tools
+    from branchyard.api import snapshots as tools
 
     def body() -> Reply:
         if drop:

@@ -14,13 +14,12 @@ from __future__ import annotations
 import json
 import secrets
 import socket
-from collections.abc import Mapping
 from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from branchyard.errors import DatabaseError
-from branchyard.resources.specs import Owner
+from branchyard.resources.specs import Owner, PostgresSpec
 
 if TYPE_CHECKING:
     import psycopg
@@ -71,12 +70,11 @@ def shared_name(name: str, owner_short: str) -> str:
     return f"{name}_{owner_short}"
 
 
-def of_spec(spec: Mapping[str, Any]) -> Owner:
+def of_spec(spec: PostgresSpec) -> Owner:
     """The owner a ledger record names (records made before owners: this clone's)."""
-    raw = spec.get("owner")
-    if isinstance(raw, Mapping):
-        return Owner(str(raw["clone"]), str(raw["machine"]), str(raw["path"]))
-    return Owner(clone_id(Path(spec["common_dir"])), socket.gethostname(), "")
+    if spec.owner is not None:
+        return spec.owner
+    return Owner(clone_id(Path(spec.common_dir)), socket.gethostname(), "")
 
 
 def read(conn: psycopg.Connection[Any], name: str) -> Owner | None:

@@ -20,7 +20,7 @@ SHORT = 6  # characters of a clone id in a shared server's database names
 class Spec:
     """A planned or recorded resource of one kind (the subclass)."""
 
-    kind: ClassVar[str]
+    kind: ClassVar[str] = ""  # each concrete class's (an abstract one: "")
     # There before branchyard first recorded it (made by hand or by another tool):
     # used as it is and never dropped, re-seeded or replaced; teardown only forgets it.
     adopted: bool = False
