@@ -246,9 +246,10 @@ def _database_findings(records: list[WorktreeRecord]) -> list[Finding]:
     for alloc in presence.gone:
         record = owners[id(alloc)]
         spec = alloc.spec
-        where, shown = "from disk", spec.path if isinstance(spec, SqliteSpec) else ""
         if isinstance(spec, ServerDatabaseSpec):
-            where, shown = f"from the server at {parse_url(spec.server).address}", spec.database
+            shown, where = spec.database, f"from the server at {parse_url(spec.server).address}"
+        else:  # SQLite's file (Redis is never gone: presence does not check it)
+            shown, where = spec.path if isinstance(spec, SqliteSpec) else spec.name, "from disk"
         findings.append(Finding(
             "missing_database", f"{alloc.kind} {alloc.key.partition(':')[2]} of worktree "
             f"{record.branch!r}", f"ledger entry {record.slug}",
