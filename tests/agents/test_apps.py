@@ -68,7 +68,7 @@ def test_codex_setup_run_and_cleanup(agent_project: Project, shim: Path) -> None
         assert done.returncode == 0, done.stderr
         assert wt.is_dir()  # Codex removes the directory itself, after cleanup
     assert leases(project) == []
-    clones = {r.spec["database"] for rec in records for r in rec.resources
+    clones = {r.spec.database for rec in records for r in rec.resources
               if r.kind == "postgres"}
     assert len(clones) == 2 and not clones & pg_names(project.uid)
     assert_world_consistent(project, unmanaged=made)

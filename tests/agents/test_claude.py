@@ -89,7 +89,7 @@ def test_create_then_remove_each_payload_shape(agent_project: Project, shim: Pat
     # its world: ports, env file, a cloned database, the .worktreeinclude file
     env_text = (path / ".env.development.local").read_text()
     assert f"PORT={record.ports['PORT']}\n" in env_text
-    [db] = [r.spec["database"] for r in record.resources if r.kind == "postgres"]
+    [db] = [r.spec.database for r in record.resources if r.kind == "postgres"]
     assert f"DATABASE_URL={pg_url(db)}" in env_text
     assert _count(db) == 10
     assert (path / "secrets.txt").read_text() == "s3cret\n"
@@ -113,7 +113,7 @@ def test_remove_keeps_a_worktree_with_changes(agent_project: Project, shim: Path
     path = Path(fire(project, shim, "WorktreeCreate", name="wip").stdout.strip())
     (path / "notes.md").write_text("unfinished\n")
     record = record_at(project, path)
-    [db] = [r.spec["database"] for r in record.resources if r.kind == "postgres"]
+    [db] = [r.spec.database for r in record.resources if r.kind == "postgres"]
 
     kept = fire(project, shim, "WorktreeRemove", worktree_path=str(path))
     assert kept.returncode == 0, kept.stderr
@@ -255,7 +255,7 @@ def test_create_with_the_clone_pool_on(pooled_project: Project, shim: Path) -> N
         assert done.returncode == 0, done.stderr
         made.append(Path(done.stdout.strip()))
         wait_for_refills_of(project.common)  # the spare for the next one
-    dbs = [r.spec["database"] for p in made for r in record_at(project, p).resources
+    dbs = [r.spec.database for p in made for r in record_at(project, p).resources
            if r.kind == "postgres"]
     assert len(set(dbs)) == 2 and all(_count(db) == 10 for db in dbs)
     assert_world_consistent(project, live=["pool-a", "pool-b"])

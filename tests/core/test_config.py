@@ -78,7 +78,7 @@ def test_error_in_local_file_names_the_local_file(tmp_path: Path) -> None:
 def test_every_database_engine_has_one_provider_an_inspector_and_the_databases_phase() -> None:
     """`[[database]] engine` is checked against the one list the providers'
     registry, `db status` and setup's phases are derived from."""
-    from branchyard.api.databases import INSPECTORS
+    from branchyard.api.dbstatus import INSPECTORS
     from branchyard.api.provisioning import phase_of
     from branchyard.config.model import DATABASE_ENGINES
     from branchyard.providers import SETUP_ORDER, get_provider

@@ -8,6 +8,7 @@ import pytest
 
 from branchyard.core.errors import LedgerError
 from branchyard.ledger import SCHEMA, Ledger, ResourceRecord, WorktreeRecord
+from branchyard.resources.specs import FilesSpec
 
 
 def _bump(common: str, n: int) -> None:
@@ -21,12 +22,13 @@ def test_round_trip_keeps_records_and_order(tmp_path: Path) -> None:
     ledger = Ledger(tmp_path)
     with ledger.update() as state:
         rec = WorktreeRecord("s_1", "s", "feat/s", 1, "/w", ports={"PORT": 2, "API_PORT": 3})
-        rec.resources.append(ResourceRecord("postgres", "db:app", {"database": "app_s"}))
+        rec.resources.append(ResourceRecord("files", "copy:.vercel", FilesSpec(
+            op="copy", rel=".vercel", src="/m/.vercel", dst="/w/.vercel", required=True)))
         state.worktrees["s_1"] = rec
     again = ledger.read().worktrees["s_1"]
     assert again == rec
     assert list(again.ports) == ["PORT", "API_PORT"]
-    assert json.loads(ledger.path.read_text())["version"] == SCHEMA == 2
+    assert json.loads(ledger.path.read_text())["version"] == SCHEMA == 3
 
 
 def test_a_ledger_of_the_first_format_is_read(tmp_path: Path) -> None:

@@ -4,11 +4,13 @@ branch), and never mistakes another worktree for it."""
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from pathlib import Path
 
 from filelock import FileLock
 
 from branchyard.ledger import Ledger, ResourceRecord, WorktreeRecord
+from branchyard.resources.specs import FilesSpec, Owner, PostgresSpec, SqliteSpec
 from tests.conftest import git
 
 
@@ -19,9 +21,9 @@ def record(ledger: Ledger, branch: str, path: Path) -> None:
         state.worktrees[slug] = WorktreeRecord(
             slug=slug, subdomain=slug, branch=branch, index=len(state.worktrees) + 1,
             path=str(path), state="ready", ports={"PORT": 41000},
-            resources=[ResourceRecord("files", "copy:.vercel", {
-                "dst": str(path / ".vercel"), "src": "/elsewhere/.vercel",
-                "also": [str(path), f"{path}-sibling/x"]}, "ready")],
+            resources=[ResourceRecord("files", "copy:.vercel", FilesSpec(
+                op="copy", rel=".vercel", src="/elsewhere/.vercel", dst=str(path / ".vercel"),
+                required=True), "ready")],
             env={"DATA": f"{path}/data", "OTHER": "plain"})
     with ledger.update():
         pass
@@ -29,17 +31,22 @@ def record(ledger: Ledger, branch: str, path: Path) -> None:
 
 def test_move_to_rewrites_paths_inside_the_worktree_only(tmp_path: Path) -> None:
     old, new = tmp_path / "wt", tmp_path / "moved"
+    files = FilesSpec(op="copy", rel="f", src="/main/f", dst=str(old / "f"), required=True)
+    sqlite = SqliteSpec(name="agent", role="worktree", env="DB", seed="clone",
+                        path=str(old / "data" / "a.db"), main_path=f"{old}2/data/a.db",
+                        value="file:./data/a.db", setup=(str(old / "seed.sh"), "make"))
+    owned = PostgresSpec(name="app", role="worktree", env="DB", seed="clone", server="s",
+                         database="d", main="m", main_url="u", url="u", common_dir="/main/.git",
+                         owner=Owner("c", "host", str(old)))
     rec = WorktreeRecord(slug="s", subdomain="s", branch="b", index=1, path=str(old),
-                         resources=[ResourceRecord("files", "k", {
-                             "dst": str(old / "f"), "n": 3,
-                             "list": [str(old), {"deep": str(old / "a" / "b")}],
-                             "sibling": f"{old}2/f", "main": "/main/f"})],
+                         resources=[ResourceRecord(s.kind, "k", s) for s in (files, sqlite, owned)],
                          env={"X": f"{old}/x", "Y": "y"})
     rec.move_to(str(new))
     assert rec.path == str(new)
-    assert rec.resources[0].spec == {"dst": str(new / "f"), "n": 3,
-                                     "list": [str(new), {"deep": str(new / "a" / "b")}],
-                                     "sibling": f"{old}2/f", "main": "/main/f"}
+    assert [r.spec for r in rec.resources] == [
+        replace(files, dst=str(new / "f")),
+        replace(sqlite, path=str(new / "data" / "a.db"), setup=(str(new / "seed.sh"), "make")),
+        replace(owned, owner=Owner("c", "host", str(new)))]
     assert rec.env == {"X": f"{new}/x", "Y": "y"}
 
 
@@ -63,7 +70,7 @@ def test_a_moved_worktree_is_followed_without_waiting_for_the_lock(repo: Path) -
     assert ledger.read().moved  # the lock is free: found again, and stored
     rec = ledger.read().worktrees["feat_a"]
     assert (rec.path, rec.env["DATA"]) == (str(new), f"{new}/data")
-    assert rec.resources[0].spec["dst"] == str(new / ".vercel")
+    assert rec.resources[0].spec.dst == str(new / ".vercel")
     assert ledger.read().moved == []
 
 

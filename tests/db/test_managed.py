@@ -101,13 +101,13 @@ def test_managed_entry_end_to_end(cluster: ServerState, project: RepoInfo) -> No
     ctx = plan_ctx(project, DatabaseConfig(name="app"))
     provider = PostgresProvider()
     [alloc] = provider.plan(ctx)
-    assert alloc.spec["managed"] and alloc.spec["database"].startswith("app_app_feat_x")
+    assert alloc.spec.managed and alloc.spec.database.startswith("app_app_feat_x")
     provider.create(alloc, ctx)
-    with pg.connect(alloc.spec["url"]) as conn:
+    with pg.connect(alloc.spec.url) as conn:
         assert conn.execute("SELECT count(*) FROM notes").fetchone() == (2,)
     provider.destroy(alloc)
     with pg.connect(cluster.url) as conn:
-        assert not pg.exists(conn, alloc.spec["database"])
+        assert not pg.exists(conn, alloc.spec.database)
         assert pg.exists(conn, "app_app")
     [snap] = remove_project_databases(project.common_dir)
     assert snap.startswith("app_app__snap_")

@@ -57,7 +57,7 @@ def test_clone_copies_tables_views_and_keys_then_destroy_drops(
         project: RepoInfo, mysql_main: str, uid: str) -> None:
     ctx = plan_ctx(project, ENTRY, main_env={"DATABASE_URL": SERVER + mysql_main})
     [alloc] = PROVIDER.plan(ctx)
-    target = alloc.spec["database"]
+    target = alloc.spec.database
     assert target == f"{mysql_main}_{ctx.identity.slug}"
     assert PROVIDER.create(alloc, ctx) is True
     with admin() as conn, conn.cursor() as cur:
@@ -115,7 +115,7 @@ def test_plain_tables_are_copied_inside_the_server(project: RepoInfo, uid: str) 
         ctx = dataclasses.replace(ctx, reporter=_Collect(messages))
         PROVIDER.create(alloc, ctx)
         assert any("inside the server" in m for m in messages)
-        target = quote_ident(alloc.spec["database"])
+        target = quote_ident(alloc.spec.database)
         with admin() as conn, conn.cursor() as cur:
             cur.execute(f"SELECT id, doubled FROM {target}.a ORDER BY id")
             assert cur.fetchall() == ((1, 2), (2, 4), (3, 6))

@@ -121,7 +121,7 @@ def test_the_spec_starts_the_cluster_as_configured(
         assert PostgresProvider().exists(alloc) is False  # starts the cluster
         state = load_state()
         assert state is not None and state.port == port
-        with pg.connect(alloc.spec["server"]) as conn:
+        with pg.connect(alloc.spec.server) as conn:
             assert _setting(conn, "max_connections") == "37"
     finally:
         managed.remove_cluster()
@@ -268,7 +268,7 @@ def test_upgrade_moves_every_database_to_18_and_keeps_the_old_cluster(
         doc = json.loads(capsys.readouterr().out)
         assert doc["ok"] and doc["old_version"] == old_bins.version
         assert doc["new_version"] == 18
-        assert {"kept_main", "kept_snap", alloc.spec["database"]} <= set(doc["databases"])
+        assert {"kept_main", "kept_snap", alloc.spec.database} <= set(doc["databases"])
         new = load_state()
         assert new is not None and cluster_version(new) == 18
         assert (new.port, new.password) == (old.port, old.password)  # worktree URLs still work

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import socket
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -43,7 +44,7 @@ def test_clone_has_main_rows_and_destroy_drops_only_the_clone(
         project: RepoInfo, main_db: str, uid: str) -> None:
     ctx = plan_ctx(project, entry(main_db), main_env={"DATABASE_URL": pg_url(main_db)})
     [alloc] = PROVIDER.plan(ctx)
-    target = alloc.spec["database"]
+    target = alloc.spec.database
     assert target == f"{main_db}_{ctx.identity.slug}"
     assert PROVIDER.env(alloc) == {"DATABASE_URL": pg_url(target)}
     assert PROVIDER.create(alloc, ctx) is True
@@ -62,12 +63,12 @@ def test_existing_tables_are_kept_unless_reseed(project: RepoInfo, main_db: str)
     ctx = plan_ctx(project, entry(main_db), main_env=env)
     [alloc] = PROVIDER.plan(ctx)
     PROVIDER.create(alloc, ctx)
-    pg.run_sql(alloc.spec["url"], "INSERT INTO items VALUES (1000, 'mine')")
+    pg.run_sql(alloc.spec.url, "INSERT INTO items VALUES (1000, 'mine')")
     assert PROVIDER.create(alloc, ctx) is False
-    assert count_rows(alloc.spec["database"]) == 101
+    assert count_rows(alloc.spec.database) == 101
     again = plan_ctx(project, entry(main_db), main_env=env, reseed=True)
     assert PROVIDER.create(alloc, again) is True
-    assert count_rows(alloc.spec["database"]) == 100
+    assert count_rows(alloc.spec.database) == 100
 
 
 def test_pool_hit_claims_a_spare_by_rename(project: RepoInfo, main_db: str, uid: str) -> None:
@@ -87,8 +88,8 @@ def test_pool_hit_claims_a_spare_by_rename(project: RepoInfo, main_db: str, uid:
     PROVIDER.create(second, ctx2)
     assert spare.name not in pg_names(uid) or \
         [p.name for p in records.pool(ledger.read())] != [spare.name]
-    assert count_rows(second.spec["database"]) == 100
-    assert allow_conn(second.spec["database"])
+    assert count_rows(second.spec.database) == 100
+    assert allow_conn(second.spec.database)
     for alloc in (first, second):
         PROVIDER.destroy(alloc)
 
@@ -179,7 +180,7 @@ def test_empty_seed_then_setup_commands_get_the_url(project: RepoInfo, main_db: 
     ctx = plan_ctx(project, cfg, main_env={"DATABASE_URL": pg_url(main_db)})
     [alloc] = PROVIDER.plan(ctx)
     assert PROVIDER.create(alloc, ctx) is True
-    assert pg.table_count(alloc.spec["url"]) == 1
+    assert pg.table_count(alloc.spec.url) == 1
     assert PROVIDER.create(alloc, ctx) is False  # has tables: setup is not run again
     PROVIDER.destroy(alloc)
 
@@ -191,7 +192,7 @@ def test_dump_seed_pulls_from_a_remote_url(project: RepoInfo, main_db: str, uid:
     ctx = plan_ctx(project, cfg)
     [alloc] = PROVIDER.plan(ctx)
     PROVIDER.create(alloc, ctx)
-    assert count_rows(alloc.spec["database"]) == 100
+    assert count_rows(alloc.spec.database) == 100
     [snap] = records.snapshots(Ledger(project.common_dir).read())
     assert snap.method == "dump"
     PROVIDER.destroy(alloc)
@@ -205,10 +206,10 @@ def test_main_worktree_gets_main_and_destroy_never_drops_it(
     ctx = plan_ctx(project, entry(main_db), main_env={"DATABASE_URL": pg_url(main_db)},
                    worktree=project.main_path)
     [alloc] = PROVIDER.plan(ctx)
-    assert alloc.spec["role"] == "main" and alloc.spec["database"] == main_db
+    assert alloc.spec.role == "main" and alloc.spec.database == main_db
     assert PROVIDER.create(alloc, ctx) is False
     PROVIDER.destroy(alloc)
-    forged = dict(alloc.spec, role="worktree")  # a tampered record naming main
+    forged = replace(alloc.spec, role="worktree")  # a tampered record naming main
     PROVIDER.destroy(type(alloc)(alloc.kind, alloc.key, forged))
     assert count_rows(main_db) == 100
 
@@ -282,7 +283,7 @@ def test_command_seed_runs_with_the_new_url(project: RepoInfo, main_db: str) -> 
     ctx = plan_ctx(project, cfg, main_env={"DATABASE_URL": pg_url(main_db)})
     [alloc] = PROVIDER.plan(ctx)
     assert PROVIDER.create(alloc, ctx) is True
-    with pg.connect(alloc.spec["url"]) as conn:
+    with pg.connect(alloc.spec.url) as conn:
         names = {r[0] for r in conn.execute("SELECT tablename FROM pg_tables "
                                             "WHERE schemaname = 'public'")}
     assert names == {"fixture"}  # a command seed starts empty, not from main
@@ -292,19 +293,19 @@ def test_command_seed_runs_with_the_new_url(project: RepoInfo, main_db: str) -> 
 def test_an_adopted_database_is_found_and_never_destroyed(project: RepoInfo,
                                                           main_db: str) -> None:
     from branchyard.core.errors import UnsafeError
-    from branchyard.resources.plan import ADOPTED, Allocation
+    from branchyard.resources.plan import Allocation
 
     ctx = plan_ctx(project, entry(main_db), main_env={"DATABASE_URL": pg_url(main_db)})
     [alloc] = PROVIDER.plan(ctx)
     assert PROVIDER.found(alloc) is False
     with pg.connect(PG_ADMIN) as conn:
-        pg.create(conn, alloc.spec["database"])
+        pg.create(conn, alloc.spec.database)
     assert PROVIDER.found(alloc) is True
-    adopted = Allocation(alloc.kind, alloc.key, {**alloc.spec, ADOPTED: True})
+    adopted = Allocation(alloc.kind, alloc.key, replace(alloc.spec, adopted=True))
     assert PROVIDER.create(adopted, ctx) is False  # used as it is, even empty
     with pytest.raises(UnsafeError):
         PROVIDER.create(adopted, plan_ctx(project, entry(main_db), reseed=True,
                                           main_env={"DATABASE_URL": pg_url(main_db)}))
     PROVIDER.destroy(adopted)
     with pg.connect(PG_ADMIN) as conn:
-        assert pg.exists(conn, alloc.spec["database"])
+        assert pg.exists(conn, alloc.spec.database)

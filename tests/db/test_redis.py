@@ -54,14 +54,14 @@ def test_leased_index_gets_a_copy_and_only_it_is_flushed(
     redis_leases.steer(target)
     ctx = plan_ctx(project, ENTRY, main_env={"REDIS_URL": main_index.url})
     [alloc] = PROVIDER.plan(ctx)
-    assert alloc.spec["index"] == target.index
+    assert alloc.spec.index == target.index
     assert PROVIDER.env(alloc) == {"REDIS_URL": target.url}
     leased = redis.Redis.from_url(target.url)
     try:
         assert PROVIDER.create(alloc, ctx) is True
         copied = leased.keys(f"{main_keys[0][:9]}*")
         assert sorted(k.decode() if isinstance(k, bytes) else k for k in copied) == main_keys
-        assert PROVIDER.plan(ctx)[0].spec["index"] == target.index  # same owner, same lease
+        assert PROVIDER.plan(ctx)[0].spec.index == target.index  # same owner, same lease
         PROVIDER.destroy(alloc)
         assert leased.dbsize() == 0
         main = redis.Redis.from_url(main_index.url)
@@ -83,12 +83,12 @@ def test_an_index_with_foreign_keys_is_refused_and_skipped(
     try:
         ctx = plan_ctx(project, ENTRY, main_env={"REDIS_URL": main_index.url})
         [alloc] = PROVIDER.plan(ctx)
-        assert alloc.spec["index"] == first.index
+        assert alloc.spec.index == first.index
         with pytest.raises(DatabaseError, match="did not put there"):
             PROVIDER.create(alloc, ctx)
         PROVIDER.destroy(alloc)  # the undo: must not flush someone else's keys
         assert leased.get(f"{uid}:someone-else") == b"1"
-        assert PROVIDER.plan(ctx)[0].spec["index"] == second.index
+        assert PROVIDER.plan(ctx)[0].spec.index == second.index
     finally:
         leased.delete(f"{uid}:someone-else")
         leased.close()

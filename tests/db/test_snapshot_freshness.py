@@ -35,7 +35,7 @@ def _up(project: RepoInfo, main_db: str, branch: str, **kw: object) -> tuple[str
     ctx: PlanContext = replace(plan_ctx(project, entry, branch=branch), reporter=said)
     [alloc] = PROVIDER.plan(ctx)
     assert PROVIDER.create(alloc, ctx) is True
-    return str(alloc.spec["database"]), said.texts
+    return str(alloc.spec.database), said.texts
 
 
 def _rows(name: str) -> int:

@@ -46,7 +46,7 @@ def test_file_url_is_rewritten_and_copied(project: RepoInfo) -> None:
     slug = ctx.identity.slug
     assert PROVIDER.env(alloc) == {"DATABASE_URL": f"file:./data/agent-{slug}.db"}
     copy = ctx.worktree / "data" / f"agent-{slug}.db"
-    assert alloc.spec["path"] == str(copy)
+    assert alloc.spec.path == str(copy)
     assert PROVIDER.create(alloc, ctx) is True
     assert rows(copy) == 50
     assert PROVIDER.create(alloc, ctx) is False  # has tables: kept
@@ -69,7 +69,7 @@ def test_wal_main_being_written_is_copied_consistently(project: RepoInfo) -> Non
     finally:
         writer.execute("ROLLBACK")
         writer.close()
-    copy = Path(alloc.spec["path"])
+    copy = Path(alloc.spec.path)
     assert rows(copy) == 200  # the committed rows from the -wal, not the open transaction
     assert not Path(f"{copy}-wal").exists()
     PROVIDER.destroy(alloc)
@@ -80,8 +80,8 @@ def test_missing_main_file_is_a_clear_error(project: RepoInfo) -> None:
     [alloc] = PROVIDER.plan(ctx)
     with pytest.raises(DatabaseError, match="does not exist"):
         PROVIDER.create(alloc, ctx)
-    assert not Path(alloc.spec["path"]).exists()
-    assert list(Path(alloc.spec["path"]).parent.glob("*partial")) == []
+    assert not Path(alloc.spec.path).exists()
+    assert list(Path(alloc.spec.path).parent.glob("*partial")) == []
 
 
 @pytest.mark.parametrize(("wal", "message", "hint"), [
@@ -111,21 +111,23 @@ def test_main_worktree_keeps_main_file(project: RepoInfo) -> None:
     ctx = plan_ctx(project, ENTRY, main_env={"DATABASE_URL": "agent.db"},
                    worktree=project.main_path)
     [alloc] = PROVIDER.plan(ctx)
-    assert alloc.spec["role"] == "main"
+    assert alloc.spec.role == "main"
     PROVIDER.destroy(alloc)
     assert rows(main_file) == 3
 
 
 def test_an_adopted_file_is_found_and_never_removed(project: RepoInfo) -> None:
-    from branchyard.resources.plan import ADOPTED, Allocation
+    from dataclasses import replace
+
+    from branchyard.resources.plan import Allocation
 
     make_main(project.main_path / "data" / "agent.db", 3).close()
     ctx = plan_ctx(project, ENTRY, main_env={"DATABASE_URL": "file:./data/agent.db"})
     [alloc] = PROVIDER.plan(ctx)
     assert PROVIDER.found(alloc) is False
-    make_main(Path(alloc.spec["path"]), 1).close()
+    make_main(Path(alloc.spec.path), 1).close()
     assert PROVIDER.found(alloc) is True
-    adopted = Allocation(alloc.kind, alloc.key, {**alloc.spec, ADOPTED: True})
+    adopted = Allocation(alloc.kind, alloc.key, replace(alloc.spec, adopted=True))
     assert PROVIDER.create(adopted, ctx) is False
     PROVIDER.destroy(adopted)
-    assert rows(Path(alloc.spec["path"])) == 1
+    assert rows(Path(alloc.spec.path)) == 1

@@ -32,8 +32,8 @@ def test_plan_records_the_lockfile_hash_and_the_strategy(trees: Worktrees) -> No
 
     assert [a.key for a in allocs] == ["deps:node_modules"]
     spec = allocs[0].spec
-    assert spec["lock_hash"] == spec["main_lock_hash"] != ""
-    assert (spec["strategy"], spec["mode"], spec["worktree"]) == (
+    assert spec.lock_hash == spec.main_lock_hash != ""
+    assert (spec.strategy, spec.mode, spec.worktree) == (
         "reuse", "auto", str(trees.worktree))
     assert get_provider("deps").describe(allocs[0])["strategy"] == "reuse"
 

@@ -49,7 +49,7 @@ def test_up_reuses_the_main_tree_and_shows_it_happening(tmp_path: Path) -> None:
     record = Ledger(main / ".git").read().by_path(worktree)
     assert record is not None
     res = record.resource("deps:node_modules")
-    assert res is not None and res.state == "ready" and len(res.spec["lock_hash"]) == 64
+    assert res is not None and res.state == "ready" and len(res.spec.lock_hash) == 64
 
     again = api.setup(api.SetupRequest(worktree=worktree))
     assert not any(a.startswith("deps") for a in again.actions)

@@ -32,7 +32,7 @@ def test_create_is_idempotent_and_destroy_removes_both(repo: Path, tmp_path: Pat
     provider = get_provider("browser")
     [alloc] = provider.plan(ctx)
     assert provider.plan(ctx) == [alloc]  # pure
-    profile = Path(alloc.spec["profile"])
+    profile = Path(alloc.spec.profile)
     assert profile.is_relative_to(state_dir() / "browsers")
     assert profile.name == ctx.identity.slug
     assert not provider.exists(alloc)
@@ -91,6 +91,6 @@ def test_without_session_file_only_the_profile_is_made(repo: Path, tmp_path: Pat
     [alloc] = provider.plan(ctx)
     assert provider.create(alloc, ctx) is True
     assert list(worktree.iterdir()) == []
-    assert Path(alloc.spec["profile"]).is_dir()
+    assert Path(alloc.spec.profile).is_dir()
     provider.destroy(alloc)
-    assert not Path(alloc.spec["profile"]).exists()
+    assert not Path(alloc.spec.profile).exists()

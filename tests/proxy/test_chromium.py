@@ -19,6 +19,7 @@ import pytest
 from proxykit import App, ProxyThread, WebSocket, add_worktree, wait_for
 
 from branchyard.providers import Allocation, get_provider
+from branchyard.resources.specs import BrowserSpec
 from branchyard.system.browser import HEADLESS_FLAGS
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -137,8 +138,8 @@ def test_browser_command_opens_the_worktree_url_with_its_own_profile(
                  what="Chromium to use the worktree profile")
         assert profile.name.startswith("feat_a_")
         # teardown closes the browser that runs on the profile, then removes it
-        get_provider("browser").destroy(Allocation("browser", "browser:profile", {
-            "profile": str(profile), "session_file": "", "session_name": "app-x"}))
+        get_provider("browser").destroy(Allocation("browser", "browser:profile", BrowserSpec(
+            profile=str(profile), session_file="", session_name="app-x")))
         assert not profile.exists()
         assert not psutil.pid_exists(doc["pid"])
     finally:

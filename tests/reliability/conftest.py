@@ -203,7 +203,7 @@ def assert_world_consistent(project: Project, *, live: Sequence[str] = (),
     allowed = {project.main_db, *foreign}
     allowed |= {s.name for s in dbrec.snapshots(state) if s.state == "ready"}
     allowed |= {p.name for p in dbrec.pool(state) if p.state == "ready"}
-    clones = {r.spec["database"] for w in records for r in w.resources if r.kind == "postgres"}
+    clones = {r.spec.database for w in records for r in w.resources if r.kind == "postgres"}
     assert len(clones) == len(records)
     assert pg_names(project.uid) == allowed | clones
     assert all(s.state == "ready" for s in dbrec.snapshots(state))

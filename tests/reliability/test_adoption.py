@@ -19,6 +19,7 @@ import pytest
 from branchyard.core.identity import slug_for
 from branchyard.db import postgres as pg
 from branchyard.db.mysql import quote_ident
+from branchyard.resources.specs import DatabaseSpec, ServerDatabaseSpec
 from tests.conftest import git
 
 from .conftest import (
@@ -49,11 +50,18 @@ def notes(name: str) -> list[str]:
         return [r[0] for r in conn.execute("SELECT body FROM notes").fetchall()]
 
 
-def spec_of(project: Project, branch: str) -> dict[str, object]:
+def spec_of(project: Project, branch: str) -> DatabaseSpec:
     record = project.ledger.read().by_branch(branch)
     assert record is not None
-    [res] = [r for r in record.resources if r.kind in ("postgres", "mysql", "sqlite")]
-    return res.spec
+    [spec] = [r.spec for r in record.resources if r.kind in ("postgres", "mysql", "sqlite")]
+    assert isinstance(spec, DatabaseSpec)
+    return spec
+
+
+def database_of(project: Project, branch: str) -> str:
+    spec = spec_of(project, branch)
+    assert isinstance(spec, ServerDatabaseSpec)
+    return spec.database
 
 
 def path_of(project: Project, branch: str) -> Path:
@@ -68,7 +76,7 @@ def test_a_postgres_database_made_by_hand_is_adopted_and_never_dropped(
     mine = made_by_hand(project, branch)
     done = cli(project.path, "up", branch, check=True)
     assert f"{mine}: there before branchyard (adopted" in done.stderr
-    assert spec_of(project, branch)["adopted"] is True
+    assert spec_of(project, branch).adopted is True
     [listed] = [w for w in cli_json(project.path, "ls")["worktrees"]  # type: ignore[union-attr]
                 if w["branch"] == branch]  # type: ignore[index]
     assert listed["databases"][0]["adopted"] is True  # type: ignore[index]
@@ -128,7 +136,7 @@ def test_a_database_dropped_by_hand_is_branchyards_once_it_makes_it_again(
     with pg.connect(PG_ADMIN) as conn:
         pg.drop(conn, mine)
     cli(path, "setup", check=True)  # clones main: now branchyard's own
-    assert "adopted" not in spec_of(project, branch)
+    assert spec_of(project, branch).adopted is False
     cli(project.path, "down", branch, check=True)
     assert mine not in pg_names(project.uid)
 
@@ -158,7 +166,7 @@ def test_a_sqlite_file_that_was_there_is_adopted_and_kept(project: Project,
     mine = main_file.with_name(f"agent-{slug_for(branch)}.db")
     sqlite_file(mine, "mine")
     cli(project.path, "up", branch, check=True)
-    assert spec_of(project, branch)["adopted"] is True
+    assert spec_of(project, branch).adopted is True
     down = cli_json(project.path, "down", branch)
     assert [k["reason"] for k in down["kept"]] == ["adopted"]  # type: ignore[index, union-attr]
     assert mine.is_file() and sqlite3.connect(mine).execute(
@@ -279,7 +287,7 @@ def test_doctor_reports_a_worktree_database_dropped_by_hand_and_fix_recreates_it
         project: Project) -> None:
     branch = "feat/dropped"
     cli(project.path, "up", branch, check=True)
-    name = str(spec_of(project, branch)["database"])
+    name = database_of(project, branch)
     with pg.connect(PG_ADMIN) as conn:
         pg.drop(conn, name)
     report = cli_json(project.path, "doctor", code=1)
@@ -353,7 +361,7 @@ def test_a_down_whose_server_is_unreachable_is_partly_done(project: Project) -> 
         git("commit", "-qam", "through a relay", cwd=project.path)
         branch = "feat/far"
         cli(project.path, "up", branch, check=True)
-        name = str(spec_of(project, branch)["database"])
+        name = database_of(project, branch)
         relay.close()
         done = cli(project.path, "down", branch, "--json")
         assert done.returncode == 4, done.stdout + done.stderr

@@ -47,7 +47,7 @@ def test_eight_parallel_ups_get_distinct_everything(project: Project) -> None:
         assert len({getattr(r, attr) for r in records}) == 8, attr
     all_ports = [p for r in records for p in r.ports.values()]
     assert len(set(all_ports)) == 16
-    dbs = {res.spec["database"] for r in records for res in r.resources if res.kind == "postgres"}
+    dbs = {res.spec.database for r in records for res in r.resources if res.kind == "postgres"}
     assert len(dbs) == 8 and dbs <= pg_names(project.uid)
     assert len({compose_project_name("app", r.slug) for r in records}) == 8
     assert len(worktree_paths(project.path)) == 9

@@ -45,7 +45,7 @@ def up(project: Project, branch: str) -> Path:
 def database_of(project: Project, branch: str) -> str:
     record = project.ledger.read().by_branch(branch)
     assert record is not None
-    [db] = [r.spec["database"] for r in record.resources if r.kind == "postgres"]
+    [db] = [r.spec.database for r in record.resources if r.kind == "postgres"]
     return str(db)
 
 
@@ -251,6 +251,7 @@ def test_a_stopped_managed_server_that_worktrees_need_is_reported(repo: Path,
                                                                   tmp_path: Path) -> None:
     from branchyard.db import serverstate
     from branchyard.ledger import Ledger, ResourceRecord, WorktreeRecord
+    from branchyard.resources.specs import PostgresSpec
 
     home = serverstate.server_home()
     home.mkdir(parents=True)
@@ -261,8 +262,12 @@ def test_a_stopped_managed_server_that_worktrees_need_is_reported(repo: Path,
     git("worktree", "add", "-q", "-b", "feat/m", str(wt), cwd=repo)
     with Ledger(repo / ".git").update() as state:
         record = WorktreeRecord("feat_m_1", "feat-m", "feat/m", 1, str(wt), state="ready")
-        record.resources.append(ResourceRecord("postgres", "db:app", {"managed": True},
-                                               state="ready"))
+        record.resources.append(ResourceRecord("postgres", "db:app", PostgresSpec(
+            name="app", role="worktree", env="DATABASE_URL", seed="clone",
+            server="postgresql://postgres:pw@127.0.0.1:1/postgres", database="app_feat_m_1",
+            main="app", main_url="postgresql://postgres:pw@127.0.0.1:1/app",
+            url="postgresql://postgres:pw@127.0.0.1:1/app_feat_m_1",
+            common_dir=str(repo / ".git"), managed=True), state="ready"))
         state.worktrees[record.slug] = record
     [finding] = doctor(DoctorRequest(repo)).findings
     assert (finding.kind, finding.fix, finding.hint) == (

@@ -292,7 +292,7 @@ def not_whole(project: Project, record: WorktreeRecord) -> list[str]:
                           text=True, check=False) if path.is_dir() else None
     if done is None or done.returncode != 0 or done.stdout:
         problems.append(f"not a whole checkout: {done.stdout[:200] if done else 'no directory'}")
-    clones = {r.spec["database"] for r in record.resources if r.kind == "postgres"}
+    clones = {r.spec.database for r in record.resources if r.kind == "postgres"}
     if not clones or not clones <= pg_names(project.uid):
         problems.append(f"its database is missing ({clones})")
     leased = {lease.port for lease in ports.all_leases()

@@ -8,6 +8,7 @@ import json
 import os
 from pathlib import Path
 
+from branchyard.resources.codec import to_json
 from branchyard.system import ports
 from branchyard.system.mainports import is_main_owner
 from tests.conftest import git
@@ -47,7 +48,7 @@ def up_with_files(project: Project, branch: str) -> Path:
 def holdings(project: Project, branch: str) -> tuple[dict[str, int], str]:
     record = project.ledger.read().by_branch(branch)
     assert record is not None
-    [db] = [r.spec["database"] for r in record.resources if r.kind == "postgres"]
+    [db] = [r.spec.database for r in record.resources if r.kind == "postgres"]
     return dict(record.ports), str(db)
 
 
@@ -62,8 +63,8 @@ def assert_rehomed(project: Project, branch: str, old: Path, new: Path,
     """The ledger entry, `ls`, `status` and `env` all say: same world, new path."""
     record = project.ledger.read().by_branch(branch)
     assert record is not None and record.path == str(new) and record.state == "ready"
-    assert str(old) not in json.dumps([r.spec for r in record.resources] + [record.env])
-    session = next(r for r in record.resources if r.kind == "browser").spec["session_file"]
+    assert str(old) not in json.dumps([to_json(r.spec) for r in record.resources] + [record.env])
+    session = next(r for r in record.resources if r.kind == "browser").spec.session_file
     assert session == str(new / "agent-browser.json") and Path(session).is_file()
     assert (new / ".env.local").read_text() == "SECRET=s3cret\n"  # the symlink resolves
     port_map, db = before

@@ -17,6 +17,7 @@ from branchyard.core.identity import slug_for
 from branchyard.db import owner
 from branchyard.db import postgres as pg
 from branchyard.db.provision import drop_worktree_database
+from branchyard.resources.specs import SHORT, Owner, PostgresSpec
 from tests.conftest import git
 
 from .conftest import PG_ADMIN, Project, cli_env, drop_prefixed, make_project, pg_names, pg_url
@@ -68,7 +69,7 @@ def local_pair(tmp_path: Path, uid: str) -> Iterator[tuple[Project, Clone, Clone
     drop_prefixed(uid)
 
 
-def _owner_of(name: str) -> owner.Owner | None:
+def _owner_of(name: str) -> Owner | None:
     with pg.connect(PG_ADMIN) as conn:
         return owner.read(conn, name)
 
@@ -86,7 +87,7 @@ def test_on_a_shared_server_each_clone_gets_its_own_database_and_drops_only_it(
     b.json("up", "feat/x")
     assert a.clone_id != b.clone_id
     base = f"{project.main_db}_{slug_for('feat/x')}"
-    name_a, name_b = f"{base}_{a.clone_id[:owner.SHORT]}", f"{base}_{b.clone_id[:owner.SHORT]}"
+    name_a, name_b = f"{base}_{a.clone_id[:SHORT]}", f"{base}_{b.clone_id[:SHORT]}"
     assert pg_names(f"{project.main_db}_feat_x") == {name_a, name_b}
     held_a, held_b = _owner_of(name_a), _owner_of(name_b)
     assert held_a is not None and held_a.clone == a.clone_id
@@ -125,9 +126,11 @@ def test_a_ledger_record_naming_another_clones_database_does_not_drop_it(
     project, a, b = local_pair
     name = f"{project.main_db}_{slug_for('feat/z')}"
     a.json("up", "feat/z")
-    spec = {"role": "worktree", "database": name, "main": project.main_db,
-            "server": PG_ADMIN, "managed": False, "common_dir": str(b.path / ".git"),
-            "owner": {"clone": b.clone_id, "machine": "b", "path": str(b.path)}}
+    spec = PostgresSpec(name="app", role="worktree", env="DATABASE_URL", seed="clone",
+                        server=PG_ADMIN, database=name, main=project.main_db,
+                        main_url=pg_url(project.main_db), url=pg_url(name),
+                        common_dir=str(b.path / ".git"),
+                        owner=Owner(b.clone_id, "b", str(b.path)))
     with pytest.raises(owner.HeldElsewhereError, match="belongs to another clone"):
         drop_worktree_database(spec)
     assert _rows(name) == 10
@@ -139,7 +142,7 @@ def test_a_ledger_record_naming_another_clones_database_does_not_drop_it(
 def _hand_to(name: str, holder: Clone) -> None:
     """As if the other clone had made it (the name-race a ledger cannot see)."""
     with pg.connect(PG_ADMIN) as conn:
-        owner.record(conn, name, owner.Owner(holder.clone_id, "machine-a", str(holder.path)))
+        owner.record(conn, name, Owner(holder.clone_id, "machine-a", str(holder.path)))
 
 
 def test_down_and_doctor_keep_a_recorded_database_the_server_says_is_another_clones(

@@ -229,24 +229,27 @@ def _database_findings(records: list[WorktreeRecord]) -> list[Finding]:
     from branchyard.db.presence import absent
     from branchyard.db.urls import parse_url
     from branchyard.resources.plan import Allocation
+    from branchyard.resources.specs import DatabaseSpec, ServerDatabaseSpec, SqliteSpec
 
     owners = {}
-    allocs = []
+    allocs: list[Allocation[DatabaseSpec]] = []
     for record in records:
         for res in record.resources:
-            if res.state == "ready":
+            if res.state == "ready" and isinstance(res.spec, DatabaseSpec):
                 alloc = Allocation(res.kind, res.key, res.spec)
                 owners[id(alloc)] = record
                 allocs.append(alloc)
-    if not any(a.spec.get("role") == "worktree" for a in allocs):
+    if not any(a.spec.role == "worktree" for a in allocs):
         return []
     presence = absent(allocs)
     findings = []
     for alloc in presence.gone:
         record = owners[id(alloc)]
-        where = (f"from the server at {parse_url(alloc.spec['server']).address}"
-                 if "server" in alloc.spec else "from disk")
-        shown = alloc.spec.get("database") or alloc.spec.get("path")
+        spec = alloc.spec
+        if isinstance(spec, ServerDatabaseSpec):
+            shown, where = spec.database, f"from the server at {parse_url(spec.server).address}"
+        else:  # SQLite's file (Redis is never gone: presence does not check it)
+            shown, where = spec.path if isinstance(spec, SqliteSpec) else spec.name, "from disk"
         findings.append(Finding(
             "missing_database", f"{alloc.kind} {alloc.key.partition(':')[2]} of worktree "
             f"{record.branch!r}", f"ledger entry {record.slug}",

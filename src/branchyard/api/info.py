@@ -271,7 +271,7 @@ def project_snapshots(ctx: Context, state: LedgerState | None = None) -> list[Sn
 
     if not recorded(state if state is not None else ctx.ledger.read()):
         return []
-    from branchyard.api.databases import snapshots
+    from branchyard.api.snapshots import snapshots
 
     return snapshots(ctx)
 

@@ -11,6 +11,7 @@ from pathlib import Path
 from branchyard.api.drift import Finding, Survey
 from branchyard.api.machine import stale_tempfiles
 from branchyard.ledger import LedgerState
+from branchyard.resources.specs import DepsSpec, PostgresSpec, ServerDatabaseSpec
 
 
 def lock_findings(survey: Survey) -> list[Finding]:
@@ -83,7 +84,8 @@ def _claim_in_progress(target: str, ledger: LedgerState) -> bool:
 
     live = {os.path.realpath(i.path) for i in intents(ledger) if is_alive(i)}
     return any(os.path.realpath(w.path) in live for w in ledger.worktrees.values()
-               if any(r.spec.get("database") == target for r in w.resources))
+               if any(isinstance(r.spec, ServerDatabaseSpec) and r.spec.database == target
+                      for r in w.resources))
 
 
 def ledger_tempfiles(survey: Survey) -> list[Finding]:
@@ -135,19 +137,18 @@ def deps_findings(survey: Survey) -> list[Finding]:
     """Dependency trees whose install failed, in live worktrees (report only)."""
     findings = []
     for record in survey.state.worktrees.values():
-        deps = [r for r in record.resources if r.kind == "deps" and r.state == "ready"]
+        deps = [r.spec for r in record.resources
+                if isinstance(r.spec, DepsSpec) and r.state == "ready"]
         if not deps or survey.is_busy(record.path) or not Path(record.path).is_dir():
             continue
-        from branchyard.deps.reuse import DepsTarget, tree_state
+        from branchyard.deps.reuse import tree_state
+        from branchyard.providers.deps import target_of
 
-        for res in deps:
-            spec = res.spec
-            state = tree_state(DepsTarget(dir=str(spec["dir"]), worktree=Path(spec["worktree"]),
-                                          main=Path(spec["main"]),
-                                          lockfiles=tuple(spec["lockfiles"])))
+        for spec in deps:
+            state = tree_state(target_of(spec))
             if state in ("incomplete", "missing"):
                 findings.append(Finding(
-                    "deps_tree", f"{res.spec['dir']} of worktree {record.branch!r}",
+                    "deps_tree", f"{spec.dir} of worktree {record.branch!r}",
                     f"ledger entry {record.slug}", f"the dependency tree is {state}",
                     hint=f"run `branchyard setup` in {record.path} to install it again"))
     return findings
@@ -155,7 +156,8 @@ def deps_findings(survey: Survey) -> list[Finding]:
 
 def _server_findings(survey: Survey) -> list[Finding]:
     users = sorted(w.branch for w in survey.state.worktrees.values()
-                   if any(r.spec.get("managed") for r in w.resources))
+                   if any(isinstance(r.spec, PostgresSpec) and r.spec.managed
+                          for r in w.resources))
     if not users:
         return []
     from branchyard.db import managed

@@ -16,7 +16,8 @@ from branchyard.core.faults import fault
 from branchyard.db.owner import HeldElsewhereError
 from branchyard.ledger import WorktreeRecord
 from branchyard.providers import get_provider
-from branchyard.resources.plan import Allocation, is_adopted
+from branchyard.resources.plan import Allocation
+from branchyard.resources.specs import Spec, SqliteSpec
 from branchyard.system import ports as portlib
 from branchyard.system.processes import ProcInfo
 
@@ -94,7 +95,7 @@ def _release(ctx: Context, record: WorktreeRecord, reporter: Reporter) -> Teardo
     with reporter.phase("resources"):
         for res in reversed(record.resources):
             alloc = Allocation(res.kind, res.key, res.spec)
-            if is_adopted(res.spec):
+            if res.spec.adopted:
                 kept.append(_adopted(alloc))
                 _forget(ctx, record.slug, res.key)
                 continue
@@ -139,25 +140,25 @@ def partly_done(headline: str, res: TeardownResult | None) -> PartialError | Non
              f"`branchyard doctor --fix` to release {'it' if one else 'them'}")
 
 
-def _what(alloc: Allocation) -> str:
+def _what(alloc: Allocation[Spec]) -> str:
     return f"{alloc.kind} {alloc.key.partition(':')[2] or alloc.key}"
 
 
-def _name(alloc: Allocation) -> str:
+def _name(alloc: Allocation[Spec]) -> str:
     shown = get_provider(alloc.kind).describe(alloc)
     return str(shown.get("path") or shown.get("database") or alloc.key)
 
 
-def _adopted(alloc: Allocation) -> Kept:
+def _adopted(alloc: Allocation[Spec]) -> Kept:
     name = _name(alloc)
     message = "branchyard did not create it, so it is kept"
-    if "path" in alloc.spec and not os.path.lexists(name):
+    if isinstance(alloc.spec, SqliteSpec) and not os.path.lexists(name):
         message = ("branchyard did not create it; it was inside the removed worktree "
                    "and went with it")
     return Kept(_what(alloc), name, "adopted", message)
 
 
-def _destroy(ctx: Context, slug: str, alloc: Allocation) -> None:
+def _destroy(ctx: Context, slug: str, alloc: Allocation[Spec]) -> None:
     with ctx.ledger.update() as state:
         rec = state.worktrees.get(slug)
         res = rec.resource(alloc.key) if rec else None

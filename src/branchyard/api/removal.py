@@ -16,7 +16,7 @@ from branchyard.core.events import NullReporter, Reporter
 from branchyard.core.faults import fault
 from branchyard.core.paths import is_inside
 from branchyard.repo import git
-from branchyard.resources.plan import is_adopted
+from branchyard.resources.specs import SqliteSpec
 from branchyard.system.processes import ProcInfo
 
 
@@ -114,7 +114,7 @@ def _adopted_files_inside(target: Target) -> list[str]:
     """Adopted database files (SQLite) that live inside the worktree's directory."""
     root = os.path.realpath(target.path) + os.sep
     resources = target.record.resources if target.record else []
-    paths = [str(r.spec["path"]) for r in resources if is_adopted(r.spec) and "path" in r.spec]
+    paths = [r.spec.path for r in resources if isinstance(r.spec, SqliteSpec) and r.spec.adopted]
     return [p for p in paths if os.path.realpath(p).startswith(root) and os.path.lexists(p)]
 
 

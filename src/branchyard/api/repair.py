@@ -74,7 +74,7 @@ def _stuck(ctx: Context, finding: Finding) -> str:
 
 def _resource(ctx: Context, finding: Finding) -> str:
     from branchyard.providers import get_provider
-    from branchyard.resources.plan import Allocation, is_adopted
+    from branchyard.resources.plan import Allocation
 
     slug, key = finding.ref
     record = ctx.ledger.read().worktrees.get(slug)
@@ -98,7 +98,7 @@ def _resource(ctx: Context, finding: Finding) -> str:
             rec.resources = [r for r in rec.resources if r.key != key]
     if held:
         return f"kept {res.kind} {key} and removed it from the ledger: {held}"
-    if is_adopted(res.spec):
+    if res.spec.adopted:
         return (f"kept {res.kind} {key} (adopted: branchyard did not create it) and "
                 "removed it from the ledger")
     return f"destroyed {res.kind} {key} and removed it from the ledger"

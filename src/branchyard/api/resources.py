@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from contextlib import ExitStack
+from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 from branchyard.config.model import Config
 from branchyard.context import Context
@@ -11,7 +13,7 @@ from branchyard.core.faults import fault
 from branchyard.ledger import ResourceRecord, WorktreeRecord
 from branchyard.providers import PREVIEWED, SETUP_ORDER, get_provider
 from branchyard.providers.base import Provider
-from branchyard.resources.plan import ADOPTED, Allocation, PlanContext, is_adopted
+from branchyard.resources.plan import Allocation, PlanContext
 
 
 def planned_kinds(cfg: Config) -> list[str]:
@@ -39,7 +41,7 @@ def preview_databases(ctx: Context, branch: str, worktree: Path) -> None:
             get_provider(kind).plan(plan)
 
 
-def ensure_resource(ctx: Context, slug: str, provider: Provider, alloc: Allocation,
+def ensure_resource(ctx: Context, slug: str, provider: Provider[Any], alloc: Allocation[Any],
                     plan: PlanContext, undo: ExitStack) -> bool:
     """Make sure ``alloc`` exists; returns whether anything changed.
 
@@ -54,14 +56,14 @@ def ensure_resource(ctx: Context, slug: str, provider: Provider, alloc: Allocati
         # `setup --reseed` hands ready databases back to their provider to re-seed.
         if existing.state == "ready" and not plan.reseed and provider.exists(alloc):
             return False
-        if is_adopted(alloc.spec) and not provider.exists(alloc):
+        if alloc.spec.adopted and not provider.exists(alloc):
             alloc = _disown(ctx, slug, alloc)
     else:
         if provider.found(alloc):  # made by hand or by another tool: used, never dropped
-            alloc = Allocation(alloc.kind, alloc.key, {**alloc.spec, ADOPTED: True})
+            alloc = Allocation(alloc.kind, alloc.key, replace(alloc.spec, adopted=True))
         with ctx.ledger.update() as state:
             state.worktrees[slug].resources.append(
-                ResourceRecord(alloc.kind, alloc.key, dict(alloc.spec)))
+                ResourceRecord(alloc.kind, alloc.key, alloc.spec))
         undo.callback(_undo, ctx, slug, provider, alloc)
         fault("resource.pending", alloc.key)
     changed = provider.create(alloc, plan)
@@ -73,18 +75,18 @@ def ensure_resource(ctx: Context, slug: str, provider: Provider, alloc: Allocati
     return changed
 
 
-def _disown(ctx: Context, slug: str, alloc: Allocation) -> Allocation:
+def _disown(ctx: Context, slug: str, alloc: Allocation[Any]) -> Allocation[Any]:
     """An adopted resource that is gone (removed by hand): what the provider makes
     in its place is branchyard's own."""
-    spec = {k: v for k, v in alloc.spec.items() if k != ADOPTED}
+    spec = replace(alloc.spec, adopted=False)
     with ctx.ledger.update() as state:
         res = state.worktrees[slug].resource(alloc.key)
         if res is not None:
-            res.spec = dict(spec)
+            res.spec = spec
     return Allocation(alloc.kind, alloc.key, spec)
 
 
-def _undo(ctx: Context, slug: str, provider: Provider, alloc: Allocation) -> None:
+def _undo(ctx: Context, slug: str, provider: Provider[Any], alloc: Allocation[Any]) -> None:
     provider.destroy(alloc)
     with ctx.ledger.update() as state:
         rec = state.worktrees.get(slug)

@@ -45,7 +45,7 @@ GROUPS: dict[str, dict[str, str]] = {
     "Databases": {
         "db": "branchyard.cli.db:db",
         "psql": "branchyard.cli.db:psql",
-        "server": "branchyard.cli.db:server",
+        "server": "branchyard.cli.server:server",
     },
     "Dev URLs and browsers": {
         "url": "branchyard.cli.web:url",

@@ -56,7 +56,7 @@ def _run(command: str, *, fix: bool, gone_only: bool, all_repos: bool,
             report = run_doctor(request)
             data, text = report_json(report), report_text(report, command)
             if snapshots:
-                from branchyard.api.databases import drop_unused_snapshots
+                from branchyard.api.snapshots import drop_unused_snapshots
 
                 dropped = drop_unused_snapshots()
                 data["snapshots_dropped"] = dropped

@@ -22,6 +22,13 @@ from branchyard.dashboard import services_view
 from branchyard.dashboard.model import DatabaseCard, Radar, RepoCard, WorktreeCard, Yard
 from branchyard.ledger import LedgerState
 from branchyard.repo import git
+from branchyard.resources.specs import (
+    DatabaseSpec,
+    MysqlSpec,
+    PostgresSpec,
+    ServerDatabaseSpec,
+    SqliteSpec,
+)
 
 MAX_DIRTY = 20
 SIZE_TTL = 10.0
@@ -35,35 +42,41 @@ class SizeCache:
         self._sizes: dict[tuple[str, str, str], tuple[float, int | None]] = {}
         self._lock = threading.Lock()
 
-    def size(self, kind: str, spec: dict[str, Any]) -> int | None:
-        key = (kind, str(spec.get("server", spec.get("path", ""))),
-               str(spec.get("database", "")))
+    def size(self, spec: DatabaseSpec) -> int | None:
+        key = (spec.kind, *_where(spec))
         now = self._clock()
         with self._lock:
             known = self._sizes.get(key)
         if known is not None and now - known[0] < SIZE_TTL:
             return known[1]
-        value = _fetch_size(kind, spec)
+        value = _fetch_size(spec)
         with self._lock:
             self._sizes[key] = (now, value)
         return value
 
 
-def _fetch_size(kind: str, spec: dict[str, Any]) -> int | None:
+def _where(spec: DatabaseSpec) -> tuple[str, str]:
+    """The server (or file) and the database a size is of."""
+    if isinstance(spec, ServerDatabaseSpec):
+        return spec.server, spec.database
+    return (spec.path if isinstance(spec, SqliteSpec) else ""), ""
+
+
+def _fetch_size(spec: DatabaseSpec) -> int | None:
     try:
-        if kind == "postgres":
+        if isinstance(spec, PostgresSpec):
             from branchyard.db import postgres as pg
 
-            with pg.connect(spec["server"]) as conn:
-                info = pg.database_info(conn, spec["database"])
+            with pg.connect(spec.server) as conn:
+                info = pg.database_info(conn, spec.database)
             return None if info is None else info.size
-        if kind in ("mysql", "sqlite"):
-            from branchyard.api.databases import INSPECTORS
+        if isinstance(spec, MysqlSpec | SqliteSpec):
+            from branchyard.api.dbstatus import INSPECTORS
             from branchyard.resources.plan import Allocation
 
-            size = INSPECTORS[kind](Allocation(kind, "", spec)).get("size")
+            size = INSPECTORS[spec.kind](Allocation(spec.kind, "", spec)).get("size")
             return int(size) if size is not None else None
-    except (BranchyardError, OSError, KeyError):
+    except (BranchyardError, OSError):
         return None  # a server that is down shows no size, not an error page
     return None  # redis: a key count, not a size
 
@@ -144,23 +157,23 @@ def _ahead_behind(path: str, base: str) -> tuple[int | None, int | None]:
 def _database(row: dict[str, Any], record: Any, state: LedgerState,
               sizes: SizeCache) -> DatabaseCard:
     kind = str(row.get("engine", ""))
-    res = next((r for r in record.resources if r.kind == kind
-                and r.spec.get("name") == row.get("name")), None) if record else None
-    spec: dict[str, Any] = res.spec if res is not None else {}
+    spec = next((r.spec for r in record.resources if r.kind == kind
+                 and isinstance(r.spec, DatabaseSpec) and r.spec.name == row.get("name")),
+                None) if record else None
     return DatabaseCard(str(row.get("name", "")), kind, str(row.get("database", "")),
-                        sizes.size(kind, spec) if spec else None, _snapshot_age(kind, spec, state))
+                        sizes.size(spec) if spec else None, _snapshot_age(spec, state))
 
 
-def _snapshot_age(kind: str, spec: dict[str, Any], state: LedgerState) -> float | None:
-    if kind != "postgres" or not spec:
+def _snapshot_age(spec: DatabaseSpec | None, state: LedgerState) -> float | None:
+    if not isinstance(spec, PostgresSpec):
         return None
     from branchyard.db import provision, records
 
     try:
         if not provision.clones(spec):
             return None
-        key = provision.snapshot_source(spec, spec["server"]).key
-    except (KeyError, ValueError, BranchyardError):
+        key = provision.snapshot_source(spec, spec.server).key
+    except (ValueError, BranchyardError):
         return None
     snap = records.current_snapshot(state, key)
     return None if snap is None else max(0.0, time.time() - snap.created)

@@ -3,20 +3,19 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
-from typing import Any
 
 from branchyard.resources.plan import PlanContext
+from branchyard.resources.specs import DatabaseSpec
 
 
-def run_database_hook(command: str, spec: Mapping[str, Any], ctx: PlanContext, label: str,
-                      *, value_key: str = "url") -> None:
-    """Run ``command`` in the worktree with its env and the new database's
-    ``spec[value_key]`` in ``spec["env"]``, streaming its output."""
+def run_database_hook(command: str, spec: DatabaseSpec, ctx: PlanContext, label: str) -> None:
+    """Run ``command`` in the worktree with its env and the new database in
+    ``spec.env`` (``spec.env_value``: its URL, or SQLite's reference), streaming
+    its output."""
     from branchyard.system.external import Hook, run_hook
 
     env = dict(os.environ)
     env.update(ctx.base_env)
-    env[spec["env"]] = spec[value_key]
-    run_hook(Hook(command, ctx.worktree, env, f"[[database]] {spec['name']} {label}"),
+    env[spec.env] = spec.env_value
+    run_hook(Hook(command, ctx.worktree, env, f"[[database]] {spec.name} {label}"),
              on_line=ctx.reporter.output)

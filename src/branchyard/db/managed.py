@@ -20,7 +20,7 @@ import contextlib
 import secrets
 import shutil
 import socket
-from dataclasses import asdict, fields, replace
+from dataclasses import replace
 from pathlib import Path
 
 from branchyard.config.model import ServerConfig
@@ -171,21 +171,14 @@ def ensure_running(cfg: ServerConfig) -> str:
     return start(cfg).url
 
 
-def settings_of(cfg: ServerConfig) -> dict[str, object]:
-    """What a ledger record keeps of ``[server]``, to start the cluster as configured
-    where the config is not at hand (:func:`start_recorded`)."""
-    return asdict(cfg)
-
-
-def start_recorded(admin_url: str, settings: dict[str, object]) -> ServerState:
+def start_recorded(admin_url: str, settings: ServerConfig | None) -> ServerState:
     """Start the cluster a ledger record names: with the ``[server]`` settings it
-    recorded and, should ``server.json`` be gone, at the port and password of its URL."""
+    recorded (None: a record older than them, the defaults) and, should
+    ``server.json`` be gone, at the port and password of its URL."""
     from branchyard.db.urls import parse_url
 
-    known = {f.name for f in fields(ServerConfig)}
-    cfg = ServerConfig(**{k: v for k, v in settings.items() if k in known})  # type: ignore[arg-type]
     url = parse_url(admin_url)
-    return start(cfg, port=url.port or 0, password=url.password)
+    return start(settings or ServerConfig(), port=url.port or 0, password=url.password)
 
 
 def remount_image() -> str:

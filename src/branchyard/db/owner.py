@@ -14,39 +14,19 @@ from __future__ import annotations
 import json
 import secrets
 import socket
-from collections.abc import Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from branchyard.core.errors import DatabaseError
+from branchyard.resources.specs import Owner, PostgresSpec
 
 if TYPE_CHECKING:
     import psycopg
 
 ID_FILE = "clone-id"
 TAG = "branchyard-owner:"  # the comment's prefix: the rest is JSON
-SHORT = 6  # characters of the clone id in a shared server's names
 _LOOPBACK = ("127.0.0.1", "::1", "localhost", "")
-
-
-@dataclass(frozen=True)
-class Owner:
-    """The clone, machine and worktree a database belongs to."""
-
-    clone: str
-    machine: str
-    path: str
-
-    @property
-    def short(self) -> str:
-        return self.clone[:SHORT]
-
-    def comment(self) -> str:
-        return TAG + json.dumps(asdict(self), sort_keys=True)
-
-    def describe(self) -> str:
-        return f"clone {self.short} on {self.machine} ({self.path})"
 
 
 def clone_id(common_dir: Path) -> str:
@@ -90,12 +70,11 @@ def shared_name(name: str, owner_short: str) -> str:
     return f"{name}_{owner_short}"
 
 
-def of_spec(spec: Mapping[str, Any]) -> Owner:
+def of_spec(spec: PostgresSpec) -> Owner:
     """The owner a ledger record names (records made before owners: this clone's)."""
-    raw = spec.get("owner")
-    if isinstance(raw, Mapping):
-        return Owner(str(raw["clone"]), str(raw["machine"]), str(raw["path"]))
-    return Owner(clone_id(Path(spec["common_dir"])), socket.gethostname(), "")
+    if spec.owner is not None:
+        return spec.owner
+    return Owner(clone_id(Path(spec.common_dir)), socket.gethostname(), "")
 
 
 def read(conn: psycopg.Connection[Any], name: str) -> Owner | None:
@@ -120,7 +99,7 @@ def record(conn: psycopg.Connection[Any], name: str, owner: Owner) -> None:
 
     try:
         conn.execute(sql.SQL("COMMENT ON DATABASE {} IS {}").format(
-            sql.Identifier(name), sql.Literal(owner.comment())))
+            sql.Identifier(name), sql.Literal(TAG + json.dumps(asdict(owner), sort_keys=True))))
     except Error as exc:
         raise sql_error(exc, f"recording the owner of {name!r}") from None
 

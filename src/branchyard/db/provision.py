@@ -3,7 +3,6 @@ dump or command seed; then the entry's setup commands. And dropping it."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -11,7 +10,8 @@ from branchyard.core.errors import DatabaseError
 from branchyard.db import owner
 from branchyard.db import postgres as pg
 from branchyard.db.hooks import run_database_hook
-from branchyard.resources.plan import PlanContext, adopted_note, adopted_refusal, is_adopted
+from branchyard.resources.plan import PlanContext, adopted_note, adopted_refusal
+from branchyard.resources.specs import PostgresSpec
 
 if TYPE_CHECKING:
     import psycopg
@@ -20,33 +20,33 @@ if TYPE_CHECKING:
     from branchyard.db.snapshot import SnapshotSource
 
 
-def server_url(spec: Mapping[str, Any]) -> str:
+def server_url(spec: PostgresSpec) -> str:
     """The admin URL, starting the managed cluster first when it is the server."""
-    if spec.get("managed"):
+    if spec.managed:
         from branchyard.db import managed
 
-        managed.start_recorded(str(spec["server"]), dict(spec.get("server_config") or {}))
-    return str(spec["server"])
+        managed.start_recorded(spec.server, spec.server_config)
+    return spec.server
 
 
-def provision(spec: Mapping[str, Any], ctx: PlanContext) -> bool:
+def provision(spec: PostgresSpec, ctx: PlanContext) -> bool:
     """Create and seed the database of ``spec``; False when it was already there."""
     server = server_url(spec)
-    if spec["role"] == "main":
+    if spec.role == "main":
         return _ensure_main(spec, server, ctx)
-    target = spec["database"]
+    target = spec.database
     ours = owner.of_spec(spec)
     with pg.connect(server) as conn:
         existed = pg.exists(conn, target)
         if existed:
             owner.check_ours(conn, target, ours)  # never use nor replace another clone's
-    if existed and is_adopted(spec):
+    if existed and spec.adopted:
         if ctx.reseed:
             raise adopted_refusal(target, f"`DROP DATABASE {target}`")
         ctx.reporter.message(adopted_note(target))
         return False
     if existed:
-        tables = pg.table_count(spec["url"])
+        tables = pg.table_count(spec.url)
         if tables and not ctx.reseed:
             ctx.reporter.message(f"{target}: {tables} tables already; not seeding "
                                  "(--reseed to start over)")
@@ -60,74 +60,74 @@ def provision(spec: Mapping[str, Any], ctx: PlanContext) -> bool:
     return True
 
 
-def _ensure_main(spec: Mapping[str, Any], server: str, ctx: PlanContext) -> bool:
+def _ensure_main(spec: PostgresSpec, server: str, ctx: PlanContext) -> bool:
     """The main worktree uses the main database itself; branchyard creates it only
     on the managed cluster, and never drops it."""
     with pg.connect(server) as conn:
-        if pg.exists(conn, spec["main"]):
+        if pg.exists(conn, spec.main):
             return False
-        if not spec["managed"]:
+        if not spec.managed:
             raise _main_missing(spec)
-        pg.create(conn, spec["main"])
-    ctx.reporter.message(f"created the main database {spec['main']!r} on the managed server")
+        pg.create(conn, spec.main)
+    ctx.reporter.message(f"created the main database {spec.main!r} on the managed server")
     _run_setup(spec, ctx)
     return True
 
 
-def _main_missing(spec: Mapping[str, Any]) -> DatabaseError:
+def _main_missing(spec: PostgresSpec) -> DatabaseError:
     from branchyard.db.urls import parse_url
 
     return DatabaseError(
-        f"[[database]] {spec['name']!r}: the main database {spec['main']!r} does not exist "
-        f"on the Postgres server at {parse_url(spec['server']).address}",
+        f"[[database]] {spec.name!r}: the main database {spec.main!r} does not exist "
+        f"on the Postgres server at {parse_url(spec.server).address}",
         hint="create it (e.g. run your project's migrations in the main worktree), fix "
              "`source`, or set seed = \"empty\"")
 
 
-def _seed(spec: Mapping[str, Any], server: str, ctx: PlanContext) -> None:
-    seed = str(spec["seed"])
+def _seed(spec: PostgresSpec, server: str, ctx: PlanContext) -> None:
+    seed = spec.seed
     if clones(spec):
         _clone(spec, server, ctx)
     elif seed == "empty" or seed.startswith("command:"):
         with pg.connect(server) as conn:
-            pg.create(conn, spec["database"])
+            pg.create(conn, spec.database)
         if seed.startswith("command:"):
             run_database_hook(seed[len("command:"):], spec, ctx, "seed")
     else:
-        raise DatabaseError(f"[[database]] {spec['name']!r}: unknown seed {seed!r}",
+        raise DatabaseError(f"[[database]] {spec.name!r}: unknown seed {seed!r}",
                             hint="use clone, empty, dump:<url-or-env:VAR> or command:<cmd>")
 
 
-def clones(spec: Mapping[str, Any]) -> bool:
+def clones(spec: PostgresSpec) -> bool:
     """Whether the database is seeded from a snapshot (clone and dump: seeds)."""
-    return spec["seed"] == "clone" or str(spec["seed"]).startswith("dump:")
+    return spec.seed == "clone" or spec.seed.startswith("dump:")
 
 
-def snapshot_source(spec: Mapping[str, Any], server: str) -> SnapshotSource:
+def snapshot_source(spec: PostgresSpec, server: str) -> SnapshotSource:
     from branchyard.db.snapshot import SnapshotSource
 
-    clone = owner.of_spec(spec).clone if spec.get("shared") else ""
-    return SnapshotSource(Path(spec["common_dir"]), server,
-                          spec["seed_source"] or spec["main_url"], int(spec["pool"]), clone)
+    clone = owner.of_spec(spec).clone if spec.shared else ""
+    return SnapshotSource(Path(spec.common_dir), server, spec.seed_source or spec.main_url,
+                          spec.pool, clone)
 
 
-def _clone(spec: Mapping[str, Any], server: str, ctx: PlanContext) -> None:
+def _clone(spec: PostgresSpec, server: str, ctx: PlanContext) -> None:
     from branchyard.db import pool, snapshot
 
     src = snapshot_source(spec, server)
-    if not spec["seed_source"]:
+    if not spec.seed_source:
         _require_main(spec, server)
-    if spec.get("managed"):
+    if spec.managed:
         _note_upgrade(ctx)
     before = snapshot.current(src)
-    snap = snapshot.ensure(src, ctx.reporter, refresh=spec.get("refresh") == "auto")
+    snap = snapshot.ensure(src, ctx.reporter, refresh=spec.refresh == "auto")
     if before is not None and snap.name == before.name:
-        _note_freshness(src, snap, spec["main"], ctx)
-    target = spec["database"]
+        _note_freshness(src, snap, spec.main, ctx)
+    target = spec.database
     if src.pool and pool.claim(src.common_dir, snap, target):
-        ctx.reporter.message(f"{target}: claimed a warm clone of {spec['main']!r}")
+        ctx.reporter.message(f"{target}: claimed a warm clone of {spec.main!r}")
     else:
-        ctx.reporter.message(f"{target}: cloning the snapshot of {spec['main']!r}")
+        ctx.reporter.message(f"{target}: cloning the snapshot of {spec.main!r}")
         with pg.connect(server) as conn:
             pg.create(conn, target, template=snap.name)
     if src.pool:
@@ -153,37 +153,36 @@ def _note_upgrade(ctx: PlanContext) -> None:
         ctx.reporter.message(f"note: {note}")
 
 
-def _require_main(spec: Mapping[str, Any], server: str) -> None:
+def _require_main(spec: PostgresSpec, server: str) -> None:
     with pg.connect(server) as conn:
-        if pg.exists(conn, spec["main"]):
+        if pg.exists(conn, spec.main):
             return
-        if not spec["managed"]:
+        if not spec.managed:
             raise _main_missing(spec)
-        pg.create(conn, spec["main"])  # a fresh managed project starts empty
+        pg.create(conn, spec.main)  # a fresh managed project starts empty
 
 
-def _run_setup(spec: Mapping[str, Any], ctx: PlanContext) -> None:
-    for command in spec["setup"]:
+def _run_setup(spec: PostgresSpec, ctx: PlanContext) -> None:
+    for command in spec.setup:
         run_database_hook(command, spec, ctx, "database setup")
 
 
-
-def drop_worktree_database(spec: Mapping[str, Any]) -> None:
+def drop_worktree_database(spec: PostgresSpec) -> None:
     """Drop the database of a ledger record; never a main or an adopted one, nor
     one whose comment names another clone (:class:`owner.HeldElsewhereError`)."""
-    if spec["role"] == "main" or spec["database"] == spec["main"] or is_adopted(spec):
+    if spec.role == "main" or spec.database == spec.main or spec.adopted:
         return
-    if spec.get("managed"):
+    if spec.managed:
         from branchyard.db import serverstate
 
         if serverstate.load_state() is None:
             return  # the managed cluster was removed, and its databases with it
     server = server_url(spec)
     with pg.connect(server) as conn:
-        _wait_for_creators(conn, spec["database"])
-        if pg.exists(conn, spec["database"]):
-            owner.check_ours(conn, spec["database"], owner.of_spec(spec))
-        pg.drop(conn, spec["database"])
+        _wait_for_creators(conn, spec.database)
+        if pg.exists(conn, spec.database):
+            owner.check_ours(conn, spec.database, owner.of_spec(spec))
+        pg.drop(conn, spec.database)
 
 
 CREATOR_WAIT = 120.0

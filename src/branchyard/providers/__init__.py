@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib
 from functools import cache
+from typing import Any
 
 from branchyard.config.model import DATABASE_ENGINES
 from branchyard.core.errors import ProviderError
@@ -29,12 +30,14 @@ PREVIEWED: tuple[str, ...] = ("postgres", "mysql", "sqlite")
 
 
 @cache
-def get_provider(kind: str) -> Provider:
+def get_provider(kind: str) -> Provider[Any]:
+    """The provider of ``kind``; of any spec, as the ledger's records are (the
+    registry pairs each kind with the provider of its spec class)."""
     try:
         target = _REGISTRY[kind]
     except KeyError:
         raise ProviderError(f"unknown resource kind {kind!r}",
                             hint=f"known kinds: {', '.join(_REGISTRY)}") from None
     module_name, _, cls_name = target.partition(":")
-    provider: Provider = getattr(importlib.import_module(module_name), cls_name)()
+    provider: Provider[Any] = getattr(importlib.import_module(module_name), cls_name)()
     return provider

@@ -10,6 +10,7 @@ from typing import Any
 from branchyard.core import statefile
 from branchyard.core.errors import ProviderError
 from branchyard.resources.plan import Allocation, PlanContext
+from branchyard.resources.specs import BrowserSpec
 from branchyard.system.browser import close_browsers, profile_dir, remove_profile, session_name
 
 KEY = "browser:profile"
@@ -19,53 +20,54 @@ SESSION_KEY = "sessionName"
 class BrowserProvider:
     kind = "browser"
 
-    def plan(self, ctx: PlanContext) -> list[Allocation]:
+    def plan(self, ctx: PlanContext) -> list[Allocation[BrowserSpec]]:
         slug = ctx.identity.slug
         session_file = ctx.config.browser.session_file
-        return [Allocation(self.kind, KEY, {
-            "profile": str(profile_dir(ctx.repo.common_dir, slug)),
-            "session_file": str(ctx.worktree / session_file) if session_file else "",
-            "session_name": session_name(ctx.repo.project, slug),
-        })]
+        return [Allocation(self.kind, KEY, BrowserSpec(
+            profile=str(profile_dir(ctx.repo.common_dir, slug)),
+            session_file=str(ctx.worktree / session_file) if session_file else "",
+            session_name=session_name(ctx.repo.project, slug),
+        ))]
 
-    def found(self, alloc: Allocation) -> bool:
+    def found(self, alloc: Allocation[BrowserSpec]) -> bool:
         # The profile lives in branchyard's state dir, under a name only it derives.
         return False
 
-    def exists(self, alloc: Allocation) -> bool:
-        if not Path(alloc.spec["profile"]).is_dir():
+    def exists(self, alloc: Allocation[BrowserSpec]) -> bool:
+        spec = alloc.spec
+        if not Path(spec.profile).is_dir():
             return False
-        path = alloc.spec["session_file"]
-        return not path or _read_session(Path(path)).get(SESSION_KEY) == \
-            alloc.spec["session_name"]
+        return not spec.session_file or \
+            _read_session(Path(spec.session_file)).get(SESSION_KEY) == spec.session_name
 
-    def create(self, alloc: Allocation, ctx: PlanContext) -> bool:
+    def create(self, alloc: Allocation[BrowserSpec], ctx: PlanContext) -> bool:
+        spec = alloc.spec
         changed = False
-        profile = Path(alloc.spec["profile"])
+        profile = Path(spec.profile)
         if not profile.is_dir():
             profile.mkdir(parents=True, exist_ok=True)
             changed = True
-        path = alloc.spec["session_file"]
-        if path:
-            changed |= _write_session(Path(path), alloc.spec["session_name"])
+        if spec.session_file:
+            changed |= _write_session(Path(spec.session_file), spec.session_name)
         return changed
 
-    def destroy(self, alloc: Allocation) -> None:
-        profile = Path(alloc.spec["profile"])
+    def destroy(self, alloc: Allocation[BrowserSpec]) -> None:
+        spec = alloc.spec
+        profile = Path(spec.profile)
         if profile.is_dir():
             close_browsers(profile)  # a browser still writing would recreate files
         remove_profile(profile)
-        path = alloc.spec["session_file"]
-        if path:
-            _remove_session(Path(path), alloc.spec["session_name"])
+        if spec.session_file:
+            _remove_session(Path(spec.session_file), spec.session_name)
 
-    def env(self, alloc: Allocation) -> dict[str, str]:
-        return {"BRANCHYARD_BROWSER_PROFILE": alloc.spec["profile"],
-                "BRANCHYARD_BROWSER_SESSION": alloc.spec["session_name"]}
+    def env(self, alloc: Allocation[BrowserSpec]) -> dict[str, str]:
+        return {"BRANCHYARD_BROWSER_PROFILE": alloc.spec.profile,
+                "BRANCHYARD_BROWSER_SESSION": alloc.spec.session_name}
 
-    def describe(self, alloc: Allocation) -> dict[str, Any]:
-        return {"profile": alloc.spec["profile"], "session": alloc.spec["session_name"],
-                "session_file": alloc.spec["session_file"]}
+    def describe(self, alloc: Allocation[BrowserSpec]) -> dict[str, Any]:
+        spec = alloc.spec
+        return {"profile": spec.profile, "session": spec.session_name,
+                "session_file": spec.session_file}
 
 
 def _read_session(path: Path) -> dict[str, Any]:

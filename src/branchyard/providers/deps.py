@@ -4,7 +4,6 @@ the lockfiles match, installed otherwise. See docs/deps.md."""
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -15,6 +14,7 @@ from branchyard.deps.install import Runner
 from branchyard.deps.lockstamp import lockfile_hash, read_stamp
 from branchyard.deps.reuse import MODES, DepsTarget, Outcome, Session, decide, ensure_deps
 from branchyard.resources.plan import Allocation, PlanContext
+from branchyard.resources.specs import DepsSpec
 from branchyard.system.fsprobe import FsProbe
 
 
@@ -25,45 +25,45 @@ class DepsProvider:
         # One probe per process: each filesystem pair is probed once per setup.
         self._probe = FsProbe()
 
-    def plan(self, ctx: PlanContext) -> list[Allocation]:
+    def plan(self, ctx: PlanContext) -> list[Allocation[DepsSpec]]:
         """One allocation per ``[[deps]]`` entry; none in the main worktree."""
         if os.path.realpath(ctx.worktree) == os.path.realpath(ctx.repo.main_path):
             return []
         return [_allocation(i, entry, ctx) for i, entry in enumerate(ctx.config.deps)]
 
-    def found(self, alloc: Allocation) -> bool:
+    def found(self, alloc: Allocation[DepsSpec]) -> bool:
         # The tree lives in the worktree and is never removed on its own.
         return False
 
-    def exists(self, alloc: Allocation) -> bool:
+    def exists(self, alloc: Allocation[DepsSpec]) -> bool:
         """True when create would have nothing to do."""
-        target = _target(alloc.spec)
+        target = target_of(alloc.spec)
         if not os.path.lexists(target.dest):
             return False
         stamp = read_stamp(target.dest)
         return stamp is None or stamp.lock_hash == lockfile_hash(
             target.worktree, target.lockfiles)
 
-    def create(self, alloc: Allocation, ctx: PlanContext) -> bool:
+    def create(self, alloc: Allocation[DepsSpec], ctx: PlanContext) -> bool:
         # The ledger keeps the spec of the first setup; the install command,
         # smoke check and mode come from today's config when the entry is still there.
-        target = _current(_target(alloc.spec), ctx.config.deps)
+        target = _current(target_of(alloc.spec), ctx.config.deps)
         runner = Runner(env={**os.environ, **ctx.base_env}, on_line=ctx.reporter.output)
         outcome = ensure_deps(target, Session(runner, self._probe, ctx.reporter))
         ctx.reporter.message(describe_outcome(target.dir, outcome))
         return outcome.changed
 
-    def destroy(self, alloc: Allocation) -> None:
+    def destroy(self, alloc: Allocation[DepsSpec]) -> None:
         """Nothing to undo beyond the worktree's own removal: the tree lives in
         the worktree, and the main worktree's tree is never touched."""
 
-    def env(self, alloc: Allocation) -> dict[str, str]:
+    def env(self, alloc: Allocation[DepsSpec]) -> dict[str, str]:
         return {}
 
-    def describe(self, alloc: Allocation) -> dict[str, Any]:
+    def describe(self, alloc: Allocation[DepsSpec]) -> dict[str, Any]:
         spec = alloc.spec
-        return {"dir": spec["dir"], "strategy": spec["strategy"], "mode": spec["mode"],
-                "lock_hash": str(spec["lock_hash"])[:12], "reason": spec["reason"]}
+        return {"dir": spec.dir, "strategy": spec.strategy, "mode": spec.mode,
+                "lock_hash": spec.lock_hash[:12], "reason": spec.reason}
 
 
 def describe_outcome(directory: str, outcome: Outcome) -> str:
@@ -75,7 +75,7 @@ def describe_outcome(directory: str, outcome: Outcome) -> str:
     return f"{directory}: {outcome.action} ({outcome.reason})"
 
 
-def _allocation(index: int, entry: DepsConfig, ctx: PlanContext) -> Allocation:
+def _allocation(index: int, entry: DepsConfig, ctx: PlanContext) -> Allocation[DepsSpec]:
     if entry.mode not in MODES:
         raise ConfigError(f"deps[{index}].mode: {entry.mode!r} is not one of "
                           f"{', '.join(MODES)}", hint="fix the mode in branchyard.toml")
@@ -83,11 +83,11 @@ def _allocation(index: int, entry: DepsConfig, ctx: PlanContext) -> Allocation:
                         lockfiles=tuple(entry.lockfiles), install=entry.install,
                         mode=entry.mode, smoke=entry.smoke)
     decision = decide(target)
-    spec = {"dir": entry.dir, "worktree": str(ctx.worktree), "main": str(ctx.repo.main_path),
-            "lockfiles": list(entry.lockfiles), "install": entry.install,
-            "mode": entry.mode, "smoke": entry.smoke, "lock_hash": decision.lock_hash,
-            "main_lock_hash": decision.main_lock_hash, "strategy": decision.strategy,
-            "reason": decision.reason}
+    spec = DepsSpec(dir=entry.dir, worktree=str(ctx.worktree), main=str(ctx.repo.main_path),
+                    lockfiles=tuple(entry.lockfiles), install=entry.install, mode=entry.mode,
+                    smoke=entry.smoke, lock_hash=decision.lock_hash,
+                    main_lock_hash=decision.main_lock_hash, strategy=decision.strategy,
+                    reason=decision.reason)
     return Allocation("deps", f"deps:{entry.dir}", spec)
 
 
@@ -99,8 +99,8 @@ def _current(target: DepsTarget, entries: tuple[DepsConfig, ...]) -> DepsTarget:
                    mode=entry.mode, smoke=entry.smoke)
 
 
-def _target(spec: Mapping[str, Any]) -> DepsTarget:
-    return DepsTarget(dir=str(spec["dir"]), worktree=Path(spec["worktree"]),
-                      main=Path(spec["main"]), lockfiles=tuple(spec["lockfiles"]),
-                      install=str(spec["install"]), mode=str(spec["mode"]),
-                      smoke=str(spec["smoke"]))
+def target_of(spec: DepsSpec) -> DepsTarget:
+    """The tree a ledger record names, as it was planned."""
+    return DepsTarget(dir=spec.dir, worktree=Path(spec.worktree), main=Path(spec.main),
+                      lockfiles=spec.lockfiles, install=spec.install, mode=spec.mode,
+                      smoke=spec.smoke)

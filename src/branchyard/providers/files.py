@@ -19,6 +19,7 @@ from branchyard.core.errors import ProviderError
 from branchyard.envfiles import shared as sharedenv
 from branchyard.repo import git
 from branchyard.resources.plan import Allocation, PlanContext
+from branchyard.resources.specs import FilesSpec
 
 WORKTREEINCLUDE = ".worktreeinclude"
 
@@ -26,10 +27,10 @@ WORKTREEINCLUDE = ".worktreeinclude"
 class FilesProvider:
     kind = "files"
 
-    def plan(self, ctx: PlanContext) -> list[Allocation]:
+    def plan(self, ctx: PlanContext) -> list[Allocation[FilesSpec]]:
         main, wt = ctx.repo.main_path, ctx.worktree
         cfg = ctx.config
-        allocs: list[Allocation] = []
+        allocs: list[Allocation[FilesSpec]] = []
         for rel in dict.fromkeys([*cfg.env.shared, *cfg.files.symlink]):
             allocs.append(self._alloc("symlink", rel, main, wt, required=rel in cfg.env.shared))
         copies = list(cfg.files.copy)
@@ -39,41 +40,42 @@ class FilesProvider:
             allocs.append(self._alloc("copy", rel, main, wt, required=rel in cfg.files.copy))
         return allocs
 
-    def _alloc(self, op: str, rel: str, main: Path, wt: Path, *, required: bool) -> Allocation:
+    def _alloc(self, op: str, rel: str, main: Path, wt: Path, *,
+               required: bool) -> Allocation[FilesSpec]:
         _check_relative(rel)
-        return Allocation(self.kind, f"{op}:{rel}", {
-            "op": op, "rel": rel, "src": str(main / rel), "dst": str(wt / rel),
-            "required": required})
+        return Allocation(self.kind, f"{op}:{rel}", FilesSpec(
+            op=op, rel=rel, src=str(main / rel), dst=str(wt / rel), required=required))
 
-    def found(self, alloc: Allocation) -> bool:
+    def found(self, alloc: Allocation[FilesSpec]) -> bool:
         # Copies and links are the worktree's own files; nothing to adopt.
         return False
 
-    def exists(self, alloc: Allocation) -> bool:
-        dst = Path(alloc.spec["dst"])
-        if alloc.spec["op"] == "symlink":
-            return (dst.is_symlink() and os.readlink(dst) == alloc.spec["src"]) or \
+    def exists(self, alloc: Allocation[FilesSpec]) -> bool:
+        spec = alloc.spec
+        dst = Path(spec.dst)
+        if spec.op == "symlink":
+            return (dst.is_symlink() and os.readlink(dst) == spec.src) or \
                 sharedenv.is_generated(dst)
         return dst.exists() or dst.is_symlink()
 
-    def create(self, alloc: Allocation, ctx: PlanContext) -> bool:
-        src, dst = Path(alloc.spec["src"]), Path(alloc.spec["dst"])
+    def create(self, alloc: Allocation[FilesSpec], ctx: PlanContext) -> bool:
+        spec = alloc.spec
+        src, dst = Path(spec.src), Path(spec.dst)
         if not (src.exists() or src.is_symlink()):
-            if alloc.spec["required"]:
+            if spec.required:
                 raise ProviderError(
-                    f"{alloc.spec['rel']} is missing in the main worktree ({src})",
-                    hint=f"create it there, or remove {alloc.spec['rel']!r} from "
-                         "branchyard.toml",
+                    f"{spec.rel} is missing in the main worktree ({src})",
+                    hint=f"create it there, or remove {spec.rel!r} from branchyard.toml",
                 )
             return False
         if self.exists(alloc):
             return False
         if dst.exists() or dst.is_symlink():
             # A file the worktree already has (tracked, or made by the user) is kept.
-            ctx.reporter.message(f"kept the worktree's own {alloc.spec['rel']}")
+            ctx.reporter.message(f"kept the worktree's own {spec.rel}")
             return False
         dst.parent.mkdir(parents=True, exist_ok=True)
-        if alloc.spec["op"] == "symlink":
+        if spec.op == "symlink":
             dst.symlink_to(src)
         elif src.is_dir() and not src.is_symlink():
             shutil.copytree(src, dst, symlinks=True)
@@ -81,20 +83,21 @@ class FilesProvider:
             shutil.copy2(src, dst, follow_symlinks=False)
         return True
 
-    def destroy(self, alloc: Allocation) -> None:
+    def destroy(self, alloc: Allocation[FilesSpec]) -> None:
         # Copies belong to the worktree once made; only our own links are removed,
         # and generated env copies nobody edited.
-        dst = Path(alloc.spec["dst"])
-        if alloc.spec["op"] == "symlink" and (
-                (dst.is_symlink() and os.readlink(dst) == alloc.spec["src"])
+        spec = alloc.spec
+        dst = Path(spec.dst)
+        if spec.op == "symlink" and (
+                (dst.is_symlink() and os.readlink(dst) == spec.src)
                 or sharedenv.is_pristine(dst)):
             dst.unlink()
 
-    def env(self, alloc: Allocation) -> dict[str, str]:
+    def env(self, alloc: Allocation[FilesSpec]) -> dict[str, str]:
         return {}
 
-    def describe(self, alloc: Allocation) -> dict[str, Any]:
-        return {"op": alloc.spec["op"], "path": alloc.spec["rel"]}
+    def describe(self, alloc: Allocation[FilesSpec]) -> dict[str, Any]:
+        return {"op": alloc.spec.op, "path": alloc.spec.rel}
 
 
 def _check_relative(rel: str) -> None:

@@ -7,14 +7,14 @@ port is read from its state file, reserved on first use); ``create`` seeds;
 
 from __future__ import annotations
 
-from dataclasses import asdict
 from typing import Any
 
 from branchyard.config.model import DatabaseConfig
 from branchyard.core.errors import DatabaseError
 from branchyard.db import owner, sources
 from branchyard.db.urls import mask_url, parse_url
-from branchyard.resources.plan import Allocation, PlanContext, is_adopted
+from branchyard.resources.plan import Allocation, PlanContext
+from branchyard.resources.specs import PostgresSpec
 
 KIND = "postgres"
 ADMIN_DB = "postgres"
@@ -23,41 +23,41 @@ ADMIN_DB = "postgres"
 class PostgresProvider:
     kind = KIND
 
-    def plan(self, ctx: PlanContext) -> list[Allocation]:
+    def plan(self, ctx: PlanContext) -> list[Allocation[PostgresSpec]]:
         return [plan_entry(entry, ctx) for entry in ctx.config.database
                 if entry.engine == KIND]
 
-    def exists(self, alloc: Allocation) -> bool:
+    def exists(self, alloc: Allocation[PostgresSpec]) -> bool:
         from branchyard.db import postgres as pg
         from branchyard.db.provision import server_url
 
         with pg.connect(server_url(alloc.spec)) as conn:  # starts the managed server
-            return pg.exists(conn, alloc.spec["database"])
+            return pg.exists(conn, alloc.spec.database)
 
-    def found(self, alloc: Allocation) -> bool:
-        return alloc.spec["role"] == "worktree" and self.exists(alloc)
+    def found(self, alloc: Allocation[PostgresSpec]) -> bool:
+        return alloc.spec.role == "worktree" and self.exists(alloc)
 
-    def create(self, alloc: Allocation, ctx: PlanContext) -> bool:
+    def create(self, alloc: Allocation[PostgresSpec], ctx: PlanContext) -> bool:
         from branchyard.db.provision import provision
 
         return provision(alloc.spec, ctx)
 
-    def destroy(self, alloc: Allocation) -> None:
+    def destroy(self, alloc: Allocation[PostgresSpec]) -> None:
         from branchyard.db.provision import drop_worktree_database
 
         drop_worktree_database(alloc.spec)
 
-    def env(self, alloc: Allocation) -> dict[str, str]:
-        return {alloc.spec["env"]: alloc.spec["url"]}
+    def env(self, alloc: Allocation[PostgresSpec]) -> dict[str, str]:
+        return {alloc.spec.env: alloc.spec.url}
 
-    def describe(self, alloc: Allocation) -> dict[str, Any]:
+    def describe(self, alloc: Allocation[PostgresSpec]) -> dict[str, Any]:
         spec = alloc.spec
-        return {"name": spec["name"], "engine": KIND, "database": spec["database"],
-                "url": mask_url(spec["url"]), "role": spec["role"],
-                "managed": spec["managed"], "adopted": is_adopted(spec)}
+        return {"name": spec.name, "engine": KIND, "database": spec.database,
+                "url": mask_url(spec.url), "role": spec.role, "managed": spec.managed,
+                "adopted": spec.adopted}
 
 
-def plan_entry(entry: DatabaseConfig, ctx: PlanContext) -> Allocation:
+def plan_entry(entry: DatabaseConfig, ctx: PlanContext) -> Allocation[PostgresSpec]:
     """The allocation of one ``[[database]]`` entry for the worktree in ``ctx``."""
     from branchyard.db.postgres import check_name
 
@@ -79,19 +79,14 @@ def plan_entry(entry: DatabaseConfig, ctx: PlanContext) -> Allocation:
     seed_source = ""
     if entry.seed.startswith("dump:"):
         seed_source = sources.resolve(entry.seed[len("dump:"):], ctx.main_env, entry, "seed")
-    spec: dict[str, Any] = {
-        "engine": KIND, "name": entry.name, "role": "main" if is_main else "worktree",
-        "server": server, "database": target, "main": main, "main_url": main_url,
-        "url": parse_url(main_url).with_database(target).render(), "env": entry.env,
-        "seed": entry.seed, "seed_source": seed_source, "setup": list(entry.setup),
-        "pool": entry.pool, "managed": managed, "common_dir": str(ctx.repo.common_dir),
-        "migrations_query": entry.migrations_query, "refresh": entry.refresh,
-        "shared": shared, "owner": asdict(holder),
-    }
-    if managed:
-        from branchyard.db.managed import settings_of
-
-        spec["server_config"] = settings_of(ctx.config.server)
+    spec = PostgresSpec(
+        name=entry.name, role="main" if is_main else "worktree", server=server,
+        database=target, main=main, main_url=main_url,
+        url=parse_url(main_url).with_database(target).render(), env=entry.env,
+        seed=entry.seed, seed_source=seed_source, setup=tuple(entry.setup), pool=entry.pool,
+        managed=managed, common_dir=str(ctx.repo.common_dir),
+        migrations_query=entry.migrations_query, refresh=entry.refresh, shared=shared,
+        owner=holder, server_config=ctx.config.server if managed else None)
     return Allocation(KIND, f"db:{entry.name}", spec)
 
 

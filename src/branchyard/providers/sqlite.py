@@ -5,7 +5,6 @@ env var is rewritten to point at it (``file:./data/agent.db`` →
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -13,13 +12,8 @@ from branchyard.config.model import DatabaseConfig
 from branchyard.core.errors import ConfigError, DatabaseError
 from branchyard.db import sources
 from branchyard.db.hooks import run_database_hook
-from branchyard.resources.plan import (
-    Allocation,
-    PlanContext,
-    adopted_note,
-    adopted_refusal,
-    is_adopted,
-)
+from branchyard.resources.plan import Allocation, PlanContext, adopted_note, adopted_refusal
+from branchyard.resources.specs import SqliteSpec
 
 KIND = "sqlite"
 DEFAULT_TEMPLATE = DatabaseConfig(name="").database
@@ -29,24 +23,24 @@ SQLITE_TEMPLATE = "{main}-{slug}"  # the file-name convention of the seed
 class SqliteProvider:
     kind = KIND
 
-    def plan(self, ctx: PlanContext) -> list[Allocation]:
+    def plan(self, ctx: PlanContext) -> list[Allocation[SqliteSpec]]:
         return [plan_entry(entry, ctx) for entry in ctx.config.database
                 if entry.engine == KIND]
 
-    def exists(self, alloc: Allocation) -> bool:
-        return Path(alloc.spec["path"]).is_file()
+    def exists(self, alloc: Allocation[SqliteSpec]) -> bool:
+        return Path(alloc.spec.path).is_file()
 
-    def found(self, alloc: Allocation) -> bool:
-        return alloc.spec["role"] == "worktree" and self.exists(alloc)
+    def found(self, alloc: Allocation[SqliteSpec]) -> bool:
+        return alloc.spec.role == "worktree" and self.exists(alloc)
 
-    def create(self, alloc: Allocation, ctx: PlanContext) -> bool:
+    def create(self, alloc: Allocation[SqliteSpec], ctx: PlanContext) -> bool:
         from branchyard.db import sqlite
 
         spec = alloc.spec
-        path = Path(spec["path"])
-        if spec["role"] == "main":
+        path = Path(spec.path)
+        if spec.role == "main":
             return False
-        if is_adopted(spec) and path.is_file():
+        if spec.adopted and path.is_file():
             if ctx.reseed:
                 raise adopted_refusal(str(path), f"`rm {path}`")
             ctx.reporter.message(adopted_note(path.name))
@@ -57,29 +51,29 @@ class SqliteProvider:
             return False
         sqlite.remove_database(path)
         _seed(spec, path, ctx)
-        for command in spec["setup"]:
-            run_database_hook(command, spec, ctx, "database setup", value_key="value")
+        for command in spec.setup:
+            run_database_hook(command, spec, ctx, "database setup")
         return True
 
-    def destroy(self, alloc: Allocation) -> None:
+    def destroy(self, alloc: Allocation[SqliteSpec]) -> None:
         from branchyard.db import sqlite
 
         spec = alloc.spec
-        if spec["role"] == "main" or _same(spec["path"], spec["main_path"]) or is_adopted(spec):
+        if spec.role == "main" or _same(spec.path, spec.main_path) or spec.adopted:
             return
-        sqlite.remove_database(Path(spec["path"]))
+        sqlite.remove_database(Path(spec.path))
 
-    def env(self, alloc: Allocation) -> dict[str, str]:
-        return {alloc.spec["env"]: alloc.spec["value"]}
+    def env(self, alloc: Allocation[SqliteSpec]) -> dict[str, str]:
+        return {alloc.spec.env: alloc.spec.value}
 
-    def describe(self, alloc: Allocation) -> dict[str, Any]:
+    def describe(self, alloc: Allocation[SqliteSpec]) -> dict[str, Any]:
         spec = alloc.spec
-        return {"name": spec["name"], "engine": KIND, "database": Path(spec["path"]).name,
-                "url": spec["value"], "path": spec["path"], "role": spec["role"],
-                "adopted": is_adopted(spec)}
+        return {"name": spec.name, "engine": KIND, "database": Path(spec.path).name,
+                "url": spec.value, "path": spec.path, "role": spec.role,
+                "adopted": spec.adopted}
 
 
-def plan_entry(entry: DatabaseConfig, ctx: PlanContext) -> Allocation:
+def plan_entry(entry: DatabaseConfig, ctx: PlanContext) -> Allocation[SqliteSpec]:
     from branchyard.db.sqlite import parse_ref, renamed
 
     if not entry.source:
@@ -100,27 +94,26 @@ def plan_entry(entry: DatabaseConfig, ctx: PlanContext) -> Allocation:
         path = mine.resolve(ctx.worktree if not os.path.isabs(ref.path) else Path("/"))
         if _same(str(path), str(main_file)):
             raise sources.refuse_main(entry, str(main_file))
-    spec: dict[str, Any] = {
-        "engine": KIND, "name": entry.name, "role": "main" if is_main else "worktree",
-        "path": str(path), "main_path": str(main_file), "value": mine.render(),
-        "env": entry.env, "seed": entry.seed, "setup": list(entry.setup)}
+    spec = SqliteSpec(name=entry.name, role="main" if is_main else "worktree", path=str(path),
+                      main_path=str(main_file), value=mine.render(), env=entry.env,
+                      seed=entry.seed, setup=tuple(entry.setup))
     return Allocation(KIND, f"db:{entry.name}", spec)
 
 
-def _seed(spec: Mapping[str, Any], path: Path, ctx: PlanContext) -> None:
+def _seed(spec: SqliteSpec, path: Path, ctx: PlanContext) -> None:
     from branchyard.db import sqlite
 
-    seed = str(spec["seed"])
+    seed = spec.seed
     if seed == "clone":
-        method = sqlite.copy_database(Path(spec["main_path"]), path)
-        ctx.reporter.message(f"{path.name}: copied from {Path(spec['main_path']).name} "
+        method = sqlite.copy_database(Path(spec.main_path), path)
+        ctx.reporter.message(f"{path.name}: copied from {Path(spec.main_path).name} "
                              f"({method})")
     elif seed == "empty" or seed.startswith("command:"):
         sqlite.create_empty(path)
         if seed.startswith("command:"):
-            run_database_hook(seed[len("command:"):], spec, ctx, "seed", value_key="value")
+            run_database_hook(seed[len("command:"):], spec, ctx, "seed")
     else:
-        raise DatabaseError(f"[[database]] {spec['name']!r}: seed {seed!r} is not supported "
+        raise DatabaseError(f"[[database]] {spec.name!r}: seed {seed!r} is not supported "
                             "for sqlite", hint="use clone, empty or command:<cmd>")
 
 

@@ -1,1 +1,3 @@
-"""What a worktree's resources are planned with and recorded as."""
+"""Resources as the ledger keeps them: the typed spec of each kind
+(:mod:`~branchyard.resources.specs`), their JSON (:mod:`~branchyard.resources.codec`),
+and the values a provider plans with (:mod:`~branchyard.resources.plan`)."""

@@ -6,13 +6,16 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Generic, TypeVar
 
 from branchyard.config.model import Config
 from branchyard.core.errors import UnsafeError
 from branchyard.core.events import NullReporter, Reporter
 from branchyard.core.identity import Identity
 from branchyard.repo.locate import RepoInfo
+from branchyard.resources.specs import Spec
+
+S_co = TypeVar("S_co", bound=Spec, covariant=True)
 
 
 @dataclass(frozen=True)
@@ -32,23 +35,14 @@ class PlanContext:
 
 
 @dataclass(frozen=True)
-class Allocation:
+class Allocation(Generic[S_co]):
     """A planned resource: what to create, and everything needed to destroy it
-    later from the ledger alone. ``spec`` must be JSON-serialisable."""
+    later from the ledger alone (``spec``, of the class ``specs.SPECS`` names for
+    ``kind``)."""
 
     kind: str
-    key: str  # unique within a worktree, e.g. "postgres:app"
-    spec: Mapping[str, Any]
-
-
-# A spec key: the resource was already there when branchyard first recorded it
-# (made by hand or by another tool). It is used as it is and never dropped,
-# re-seeded or replaced; teardown only forgets it.
-ADOPTED = "adopted"
-
-
-def is_adopted(spec: Mapping[str, Any]) -> bool:
-    return bool(spec.get(ADOPTED))
+    key: str  # unique within a worktree, e.g. "db:app"
+    spec: S_co
 
 
 def adopted_note(what: str) -> str:
