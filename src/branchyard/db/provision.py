@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from branchyard.db import owner
+from branchyard.db import owner, sessions
 from branchyard.db import postgres as pg
 from branchyard.db.hooks import run_database_hook
 from branchyard.errors import DatabaseError
@@ -21,11 +21,13 @@ if TYPE_CHECKING:
 
 
 def server_url(spec: Mapping[str, Any]) -> str:
-    """The admin URL, starting the managed cluster first when it is the server."""
+    """The admin URL, starting the managed cluster first when it is the server;
+    shared by the command's connections to it (:mod:`sessions`)."""
     if spec.get("managed"):
         from branchyard.db import managed
 
         managed.start_recorded(str(spec["server"]), dict(spec.get("server_config") or {}))
+    sessions.share(str(spec["server"]))
     return str(spec["server"])
 
 
