@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import time
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -74,19 +73,25 @@ def test_a_shared_session_the_server_ended_is_replaced() -> None:
         assert backend(PG_ADMIN) == second
 
 
+def begin_and_fail(pids: list[int]) -> None:
+    with pg.connect(PG_ADMIN) as conn:
+        pids.append(int(conn.execute("SELECT pg_backend_pid()").fetchone()[0]))  # type: ignore[index]
+        conn.execute("BEGIN")
+        raise RuntimeError("interrupted mid-way")
+
+
 def test_a_session_left_in_a_transaction_by_an_error_is_not_reused() -> None:
     with sessions.sharing():
         sessions.share(PG_ADMIN)
-        with pytest.raises(RuntimeError), pg.connect(PG_ADMIN) as conn:
-            first = int(conn.execute("SELECT pg_backend_pid()").fetchone()[0])  # type: ignore[index]
-            conn.execute("BEGIN")
-            raise RuntimeError("interrupted mid-way")
-        wait_gone(first)
-        assert backend(PG_ADMIN) != first
+        pids: list[int] = []
+        with pytest.raises(RuntimeError, match="mid-way"):
+            begin_and_fail(pids)
+        wait_gone(pids[0])
+        assert backend(PG_ADMIN) != pids[0]
 
 
 @pytest.fixture
-def connects(monkeypatch: pytest.MonkeyPatch) -> Iterator[Counter[str]]:
+def connects(monkeypatch: pytest.MonkeyPatch) -> Counter[str]:
     """How many connections each database got (psycopg's own connect, counted)."""
     seen: Counter[str] = Counter()
     real = psycopg.connect
@@ -96,7 +101,7 @@ def connects(monkeypatch: pytest.MonkeyPatch) -> Iterator[Counter[str]]:
         return real(url, **kwargs)
 
     monkeypatch.setattr(psycopg, "connect", counting)
-    yield seen
+    return seen
 
 
 @pytest.mark.parametrize("pool", [0, 1])
