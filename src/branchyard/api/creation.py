@@ -48,11 +48,10 @@ def up(request: UpRequest, reporter: Reporter | None = None) -> UpResult:
     timer = PhaseTimer(reporter or NullReporter())
     branch = render(ctx.config.project.branch, {"name": request.name}, "project.branch")
     with timer.phase("checks"):
-        base, path, exists = _preflight(ctx, branch, request)
+        base, path, exists, start = _preflight(ctx, branch, request)
     notes = _config_drift(ctx.repo.main_path, branch if exists else base)
     # The intent outlives the undo stack: a crash anywhere below leaves it as
     # the owner of a half-made worktree and branch; an error clears it after undo.
-    start = git.rev_parse(branch if exists else base, ctx.repo.main_path) or ""
     intent = intents.new_intent("up", path, branch=branch, created_branch=not exists,
                                 base_sha="" if exists else start, checkout_sha=start)
     with intents.recorded(ctx.ledger, intent), ExitStack() as undo:
@@ -104,7 +103,10 @@ def again_hint(hint: str, name: str) -> str:
     return _SETUP_AGAIN.sub(f"run `branchyard up {name}` again", hint)
 
 
-def _preflight(ctx: Context, branch: str, request: UpRequest) -> tuple[str, Path, bool]:
+def _preflight(ctx: Context, branch: str,
+               request: UpRequest) -> tuple[str, Path, bool, str]:
+    """The base, the worktree's path, whether the branch exists, and the commit the
+    new worktree checks out; or the error that stops `up` before it makes anything."""
     main = ctx.repo.main_path
     if not git.has_commits(main):
         raise GitError("the repository has no commits yet",
@@ -130,7 +132,8 @@ def _preflight(ctx: Context, branch: str, request: UpRequest) -> tuple[str, Path
                                      f"`branchyard down {branch}` first")
     exists = git.branch_exists(branch, main)
     base = git.base_branch(request.base or "", ctx.config.project.base, main)
-    if not exists and git.rev_parse(base, main) is None:
+    start = git.rev_parse(branch if exists else base, main)
+    if not exists and start is None:
         raise GitError(f"the base {base!r} is not a commit in this repository",
                        hint="pass an existing branch or commit with --base")
     path = request.path or _templated_path(ctx, branch)
@@ -139,7 +142,7 @@ def _preflight(ctx: Context, branch: str, request: UpRequest) -> tuple[str, Path
         raise WorktreeError(f"the target directory {path} already exists",
                             hint="remove it, or choose another place with --path")
     preview_databases(ctx, branch, path)
-    return base, path, exists
+    return base, path, exists, start or ""
 
 
 def _templated_path(ctx: Context, branch: str) -> Path:

@@ -6,7 +6,7 @@ import hashlib
 import json
 import os
 from contextlib import ExitStack
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from branchyard.api import intents
@@ -18,6 +18,7 @@ from branchyard.context import Context, open_context
 from branchyard.core.errors import WorktreeError
 from branchyard.core.events import NullReporter, PhaseTime, PhaseTimer, Reporter
 from branchyard.core.faults import fault
+from branchyard.db import sessions
 from branchyard.envfiles.files import (
     base_vars,
     check_name,
@@ -88,17 +89,25 @@ def setup(request: SetupRequest, reporter: Reporter | None = None) -> SetupResul
                  "Conductor or another tool, or use `branchyard up BRANCH`",
         )
     timer = PhaseTimer(reporter or NullReporter())
-    actions: list[str] = []
     intent = intents.new_intent("setup", worktree)
-    env_files: list[SharedFile] = []
+    done = _Done()
     with intents.recorded(ctx.ledger, intent), ExitStack() as undo:
-        record = _provision(ctx, worktree, request, timer, undo, actions, env_files)
+        record = _provision(ctx, worktree, request, timer, undo, done)
         undo.pop_all()
         fault("setup.ready")
     return SetupResult(record.slug, record.subdomain, record.branch, str(worktree),
                        dict(record.ports), record.env.get("BRANCHYARD_URL", ""),
-                       str(worktree / ctx.config.env.override_file), bool(actions),
-                       tuple(actions), tuple(timer.times), _url_note(ctx), tuple(env_files))
+                       str(worktree / ctx.config.env.override_file), bool(done.actions),
+                       tuple(done.actions), tuple(timer.times), _url_note(ctx),
+                       tuple(done.env_files))
+
+
+@dataclass
+class _Done:
+    """What a setup run did, gathered as it goes."""
+
+    actions: list[str] = field(default_factory=list)
+    env_files: list[SharedFile] = field(default_factory=list)
 
 
 def _url_note(ctx: Context) -> str:
@@ -108,9 +117,9 @@ def _url_note(ctx: Context) -> str:
 
 
 def _provision(ctx: Context, worktree: Path, request: SetupRequest, timer: PhaseTimer,
-               undo: ExitStack, actions: list[str],
-               env_files: list[SharedFile]) -> WorktreeRecord:
+               undo: ExitStack, done: _Done) -> WorktreeRecord:
     cfg = ctx.config
+    actions = done.actions
     with timer.phase("identity"):
         name = worktree_name(ctx, worktree, git.current_branch(worktree))
         record, created = claim_identity(ctx, worktree, name, request)
@@ -138,17 +147,12 @@ def _provision(ctx: Context, worktree: Path, request: SetupRequest, timer: Phase
         main_env=read_env_files(main_env_files(ctx.repo.main_path, cfg.env.shared)))
     _register_repo(ctx)
     _exclude_generated(ctx)
-    for kind in planned_kinds(cfg):
-        provider = get_provider(kind)
-        with timer.phase(phase_of(kind)):
-            for alloc in provider.plan(plan_ctx):
-                if ensure_resource(ctx, record.slug, provider, alloc, plan_ctx, undo):
-                    actions.append(f"{kind} {alloc.key.partition(':')[2]}")
+    _ensure_resources(ctx, record.slug, plan_ctx, undo, actions)
     with timer.phase("env"):
         env = _write_env(ctx, record.slug, worktree, plan_ctx)
         if env is not None:
             actions.append(f"wrote {cfg.env.override_file}")
-        env_files += _refresh_shared(ctx, record.slug, request.force, timer, actions)
+        done.env_files += _refresh_shared(ctx, record.slug, request.force, timer, actions)
         fault("setup.env")
     if ctx.config.proxy.auto_start:
         with timer.phase("proxy"):
@@ -160,6 +164,19 @@ def _provision(ctx: Context, worktree: Path, request: SetupRequest, timer: Phase
     with ctx.ledger.update() as state:
         state.worktrees[record.slug].state = "ready"
         return state.worktrees[record.slug]
+
+
+def _ensure_resources(ctx: Context, slug: str, plan: PlanContext, undo: ExitStack,
+                      actions: list[str]) -> None:
+    """Every resource of the config, in setup order, each timed in its phase; one
+    connection per database server for all of them (closed before the hooks run)."""
+    with sessions.sharing():
+        for kind in planned_kinds(ctx.config):
+            provider = get_provider(kind)
+            with plan.reporter.phase(phase_of(kind)):
+                for alloc in provider.plan(plan):
+                    if ensure_resource(ctx, slug, provider, alloc, plan, undo):
+                        actions.append(f"{kind} {alloc.key.partition(':')[2]}")
 
 
 def _write_env(ctx: Context, slug: str, worktree: Path, plan: PlanContext) -> dict[str, str] | None:

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from branchyard import api
-from branchyard.api.release import TeardownResult, partly_done
 from branchyard.cli.output import EXIT_FAILED, EXIT_OK, EXIT_PARTIAL, Reply, json_option, respond
 from branchyard.cli.render import (
     reporter_for,
@@ -16,8 +15,11 @@ from branchyard.cli.render import (
     setup_text,
     write_cd_target,
 )
-from branchyard.core.errors import PartialError
-from branchyard.system.processes import ProcInfo
+
+if TYPE_CHECKING:  # `down` and `teardown` import them: `up` and `setup` need neither
+    from branchyard.api.release import TeardownResult
+    from branchyard.core.errors import PartialError
+    from branchyard.system.processes import ProcInfo
 
 START_HELP = "Then start its services in the background (see `branchyard start`)."
 
@@ -89,6 +91,8 @@ def down(name: str, force: bool, keep_branch: bool, as_json: bool) -> None:
     """Stop NAME's processes, remove its worktree, release everything it had,
     and delete its branch if it is merged."""
     def body() -> Reply:
+        from branchyard.api.release import partly_done
+
         res = api.down(api.DownRequest(name, force=force, keep_branch=keep_branch),
                        reporter_for(as_json))
         data: dict[str, Any] = {
@@ -114,6 +118,8 @@ def teardown(name: str | None, as_json: bool) -> None:
     """Release the resources of the worktree you are in (or NAME), leaving its
     directory and branch: the agent app's "archive" hook."""
     def body() -> Reply:
+        from branchyard.api.release import partly_done
+
         res = api.teardown(name=name, reporter=reporter_for(as_json))
         if not res.slug:
             return Reply({"released": [], "ports": [], "kept": [], "partial": False},

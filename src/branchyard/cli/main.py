@@ -24,8 +24,38 @@ def _exit_code(exc: SystemExit) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point; returns the exit code."""
-    args = list(argv) if argv is not None else sys.argv[1:]
+    """Entry point; returns the exit code. Run as the program (no ``argv``: the
+    console script, ``python -m branchyard``), it ends the process itself once the
+    command is done (:func:`_end_process`)."""
+    code = _run(list(argv) if argv is not None else sys.argv[1:])
+    if argv is None:
+        _end_process(code)
+    return code
+
+
+def _end_process(code: int) -> None:
+    """Exit now, skipping what Python's shutdown would do after this: tear down its
+    ~400 modules object by object (the database driver's alone takes ~30 ms of a
+    CPU), which nobody sees. Exit handlers still run and output is flushed; with
+    a thread alive that Python would wait for, or output that cannot be flushed
+    (a closed pipe), the ordinary shutdown runs instead, as it did."""
+    import atexit
+    import os
+    import threading
+
+    main_thread = threading.main_thread()
+    if any(not t.daemon for t in threading.enumerate() if t is not main_thread):
+        return
+    atexit._run_exitfuncs()
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except (OSError, ValueError):
+        return
+    os._exit(code)
+
+
+def _run(args: list[str]) -> int:
     if args[:1] == ["env"]:
         code = _fast_env(args[1:])
         if code is not None:

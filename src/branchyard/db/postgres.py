@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from branchyard.core.errors import DatabaseError
+from branchyard.db import sessions
 from branchyard.db.urls import parse_url
 
 if TYPE_CHECKING:
@@ -52,7 +53,20 @@ def truncate_bytes(text: str, size: int) -> str:
 @contextmanager
 def connect(url: str, *, dbname: str | None = None) -> Iterator[psycopg.Connection[Any]]:
     """An autocommit connection; failures become :class:`DatabaseError` naming
-    host:port and what to do."""
+    host:port and what to do. Inside :func:`sessions.sharing`, the one connection
+    to a shared admin URL, kept open for the next call."""
+    if dbname is None and sessions.is_shared(url):
+        with sessions.reused(url, lambda: _open(url, None)) as conn:
+            yield conn
+        return
+    conn = _open(url, dbname)
+    try:
+        yield conn
+    finally:
+        conn.close()
+
+
+def _open(url: str, dbname: str | None) -> psycopg.Connection[Any]:
     import psycopg
 
     target = parse_url(url)
@@ -60,14 +74,10 @@ def connect(url: str, *, dbname: str | None = None) -> Iterator[psycopg.Connecti
     if dbname is not None:
         kwargs["dbname"] = dbname
     try:
-        conn = psycopg.connect(url, **kwargs)
+        return psycopg.connect(url, **kwargs)
     except psycopg.OperationalError as exc:
         raise connect_error(exc, target.address, dbname or target.database,
                             target.user) from None
-    try:
-        yield conn
-    finally:
-        conn.close()
 
 
 def connect_error(exc: Exception, address: str, dbname: str, user: str) -> DatabaseError:

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from branchyard.core.errors import DatabaseError
-from branchyard.db import owner
+from branchyard.db import owner, sessions
 from branchyard.db import postgres as pg
 from branchyard.db.hooks import run_database_hook
 from branchyard.resources.plan import PlanContext, adopted_note, adopted_refusal
@@ -21,11 +21,13 @@ if TYPE_CHECKING:
 
 
 def server_url(spec: PostgresSpec) -> str:
-    """The admin URL, starting the managed cluster first when it is the server."""
+    """The admin URL, starting the managed cluster first when it is the server;
+    shared by the command's connections to it (:mod:`sessions`)."""
     if spec.managed:
         from branchyard.db import managed
 
         managed.start_recorded(spec.server, spec.server_config)
+    sessions.share(spec.server)
     return spec.server
 
 
