@@ -62,6 +62,25 @@ def repo(tmp_path: Path) -> Path:
     return make_repo(tmp_path / "app")
 
 
+def commit_config(repo: Path, text: str) -> Path:
+    """Write ``branchyard.toml`` into ``repo`` and commit it, as a project does."""
+    (repo / "branchyard.toml").write_text(text)
+    git("add", "branchyard.toml", cwd=repo)
+    git("commit", "-qm", "config", cwd=repo)
+    return repo
+
+
+@pytest.fixture
+def started() -> Iterator[list[subprocess.Popen[bytes]]]:
+    """Processes a test starts; whatever still runs at the end is killed."""
+    procs: list[subprocess.Popen[bytes]] = []
+    yield procs
+    for proc in procs:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait(10)
+
+
 def quiet_port_range(size: int = 1000) -> tuple[int, int]:
     """A port range below the kernel's ephemeral range, picked at random per test:
     the outgoing connections of everything else on the machine take their ports

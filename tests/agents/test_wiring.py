@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from branchyard.cli.main import main
-from tests.conftest import git
+from tests.conftest import commit_config
 
 CREATE = "branchyard agents hook claude worktree-create"
 REMOVE = "branchyard agents hook claude worktree-remove"
@@ -20,11 +20,7 @@ IN_WT = 'cd "${CODEX_WORKTREE_PATH:-.}" && '
 
 @pytest.fixture
 def app(repo: Path) -> Path:
-    (repo / "branchyard.toml").write_text('[project]\nname = "shop"\n'
-                                          '[hooks]\nrun = "npm run dev"\n')
-    git("add", "-A", cwd=repo)
-    git("commit", "-qm", "config", cwd=repo)
-    return repo
+    return commit_config(repo, '[project]\nname = "shop"\n[hooks]\nrun = "npm run dev"\n')
 
 
 def cli(capsys: pytest.CaptureFixture[str], cwd: Path, *argv: str) -> tuple[int, str, str]:

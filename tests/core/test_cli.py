@@ -14,15 +14,12 @@ import pytest
 
 from branchyard.cli.main import main
 from branchyard.ledger import Ledger
-from tests.conftest import git, run_cli
+from tests.conftest import commit_config, git, run_cli
 
 
 @pytest.fixture
 def app(repo: Path) -> Path:
-    (repo / "branchyard.toml").write_text('[project]\nname = "shop"\n[ports]\nnames = ["PORT"]\n')
-    git("add", "-A", cwd=repo)
-    git("commit", "-qm", "config", cwd=repo)
-    return repo
+    return commit_config(repo, '[project]\nname = "shop"\n[ports]\nnames = ["PORT"]\n')
 
 
 def test_up_env_ls_down_json(app: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -12,7 +12,7 @@ import pytest
 
 from branchyard import api
 from branchyard.cli.main import main
-from tests.conftest import git
+from tests.conftest import commit_config, git
 
 CONFIG = """\
 [project]
@@ -65,9 +65,7 @@ def assert_only_empty_records(found: dict[str, str], repos: list[str]) -> None:
 
 @pytest.fixture
 def app(repo: Path) -> Path:
-    (repo / "branchyard.toml").write_text(CONFIG)
-    git("add", "branchyard.toml", cwd=repo)
-    git("commit", "-qm", "config", cwd=repo)
+    commit_config(repo, CONFIG)
     (repo / ".env.local").write_text("SECRET=s3cret\n")
     return repo
 

@@ -17,7 +17,7 @@ from branchyard.envfiles.files import EnvValueError
 from branchyard.ledger import Ledger
 from branchyard.system import ports
 from branchyard.system.mainports import is_main_owner
-from tests.conftest import git, quiet_port_range
+from tests.conftest import commit_config, git, quiet_port_range
 
 CONFIG = """\
 [project]
@@ -38,9 +38,7 @@ session_file = "agent-browser.json"
 
 @pytest.fixture
 def app(repo: Path) -> Path:
-    (repo / "branchyard.toml").write_text(CONFIG)
-    git("add", "branchyard.toml", cwd=repo)
-    git("commit", "-qm", "config", cwd=repo)
+    commit_config(repo, CONFIG)
     (repo / ".env.local").write_text("SECRET=s3cret\nPORT=3000\n")
     (repo / ".vercel").mkdir()
     (repo / ".vercel" / "project.json").write_text('{"id": 1}')

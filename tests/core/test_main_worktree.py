@@ -14,16 +14,14 @@ import pytest
 from branchyard.cli.main import main
 from branchyard.ledger import Ledger
 from branchyard.system import ports as portlib
-from tests.conftest import git, run_cli
+from tests.conftest import commit_config, run_cli
 
 
 @pytest.fixture
 def app(repo: Path) -> Path:
-    (repo / "branchyard.toml").write_text(
-        '[project]\nname = "shop"\n[ports]\nnames = ["PORT"]\n'
-        '[env.vars]\nAPP_URL = "{url}/app"\n[hooks]\nrun = "echo run-hook $PORT > hook.txt"\n')
-    git("add", "-A", cwd=repo)
-    git("commit", "-qm", "config", cwd=repo)
+    commit_config(repo, '[project]\nname = "shop"\n[ports]\nnames = ["PORT"]\n'
+                        '[env.vars]\nAPP_URL = "{url}/app"\n'
+                        '[hooks]\nrun = "echo run-hook $PORT > hook.txt"\n')
     (repo / ".env").write_text("SECRET=s3cret\n")
     return repo
 

@@ -10,14 +10,13 @@ import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from branchyard import api
 from branchyard.ledger import Ledger, ProcessRecord
-from tests.conftest import git
+from tests.conftest import commit_config, git
 
 CONFIG = '[project]\nname = "shop"\n[ports]\nnames = ["PORT"]\n'
 DEADLINE = 15.0
@@ -25,21 +24,9 @@ DEADLINE = 15.0
 
 @pytest.fixture
 def app(repo: Path) -> Path:
-    (repo / "branchyard.toml").write_text(CONFIG)
-    git("add", "branchyard.toml", cwd=repo)
-    git("commit", "-qm", "config", cwd=repo)
-    return repo
+    return commit_config(repo, CONFIG)
 
 
-@pytest.fixture
-def started() -> Iterator[list[subprocess.Popen[bytes]]]:
-    """Processes a test starts; whatever still runs at the end is killed."""
-    procs: list[subprocess.Popen[bytes]] = []
-    yield procs
-    for proc in procs:
-        if proc.poll() is None:
-            proc.kill()
-        proc.wait(10)
 
 
 def branchyard_run(cwd: Path, *args: str) -> subprocess.Popen[bytes]:

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from branchyard import api
-from tests.conftest import git
+from tests.conftest import commit_config
 
 CONFIG = '[project]\nname = "shop"\n[ports]\nnames = ["PORT"]\n'
 PROBE = ("import json, sys\nfrom branchyard.cli.main import main\n"
@@ -23,10 +23,7 @@ PROBE = ("import json, sys\nfrom branchyard.cli.main import main\n"
 
 @pytest.fixture
 def app(repo: Path) -> Path:
-    (repo / "branchyard.toml").write_text(CONFIG)
-    git("add", "branchyard.toml", cwd=repo)
-    git("commit", "-qm", "config", cwd=repo)
-    return repo
+    return commit_config(repo, CONFIG)
 
 
 def imported(cwd: Path, *argv: str) -> set[str]:
