@@ -34,8 +34,8 @@ def stray_rows(owners: Sequence[Owner], procs: Mapping[str, Sequence[ProcInfo]],
     live = {os.path.realpath(o.path): o for o in owners if o.ports}
     if not any(procs.get(root) for root in live):
         return {}  # no process in any worktree: nothing can listen
-    from branchyard.proxy.sites import app_port_name
     from branchyard.system.listeners import listeners_of, stray_listeners
+    from branchyard.system.mainports import app_port_name
 
     ports = {root: o.ports for root, o in live.items()}
     apps = {root: p[app_port_name(config, p)] for root, p in ports.items()}

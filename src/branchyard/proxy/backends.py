@@ -10,8 +10,8 @@ from branchyard.config.model import Config
 from branchyard.core.errors import BranchyardError
 from branchyard.core.identity import dns_label, project_label, worktree_host
 from branchyard.envfiles.files import main_env_files, read_env_files
-from branchyard.ledger import LedgerState, WorktreeRecord
-from branchyard.system.mainports import main_ports, port_names
+from branchyard.ledger import LedgerState
+from branchyard.system.mainports import app_port_name, main_ports, port_names
 from branchyard.system.ports import registry_path
 
 # every worktree of a repository: (path, how to call it, its ports, its app port), so
@@ -119,7 +119,7 @@ def load_site(common_dir: Path, config: Config, state: LedgerState) -> RepoSite:
                            str(main_path_of(common_dir)), None,
                            main_site_ports(common_dir, config), names[0]),
                  *(_Worktree(r.slug, r.branch, r.branch, r.path, r.subdomain, r.ports,
-                             _app_name(r, names)) for r in records)]
+                             app_port_name(config, r.ports)) for r in records)]
     site = tuple((w.path, w.called, tuple(w.ports.values()), w.ports.get(w.app, 0))
                  for w in worktrees)
     run = run_hint(config)
@@ -134,8 +134,3 @@ def load_site(common_dir: Path, config: Config, state: LedgerState) -> RepoSite:
     return RepoSite(common_dir, project, tld, hosts)
 
 
-def _app_name(rec: WorktreeRecord, names: tuple[str, ...]) -> str:
-    for name in (names[0], "PORT"):
-        if name in rec.ports:
-            return name
-    return next(iter(rec.ports), names[0])

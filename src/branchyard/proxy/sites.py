@@ -9,6 +9,7 @@ from pathlib import Path
 from branchyard.config.model import Config, ProxyConfig
 from branchyard.core.errors import WorktreeError
 from branchyard.core.identity import worktree_host, worktree_url
+from branchyard.system.mainports import app_port_name
 
 
 @dataclass(frozen=True)
@@ -22,15 +23,6 @@ class Site:
     path: Path
     port: int  # the app port behind the URL
     ports: Mapping[str, int] = field(default_factory=dict)
-
-
-def app_port_name(config: Config, ports: Mapping[str, int]) -> str:
-    """The port the worktree URL routes to: the first named port, normally PORT."""
-    names = config.ports.names or ("PORT",)
-    for name in (names[0], "PORT"):
-        if name in ports:
-            return name
-    return next(iter(ports), names[0])
 
 
 def site_url(subdomain: str | None, project: str, proxy: ProxyConfig) -> str:

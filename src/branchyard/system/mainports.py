@@ -30,6 +30,15 @@ def port_names(config: Config) -> tuple[str, ...]:
     return config.ports.names or ("PORT",)
 
 
+def app_port_name(config: Config, ports: Mapping[str, int]) -> str:
+    """The port a worktree's URL routes to: the first named port, normally PORT."""
+    names = port_names(config)
+    for name in (names[0], "PORT"):
+        if name in ports:
+            return name
+    return next(iter(ports), names[0])
+
+
 def env_ports(env: Mapping[str, str], names: tuple[str, ...]) -> dict[str, int]:
     """The named ports a set of env values gives (valid port numbers only)."""
     found: dict[str, int] = {}
