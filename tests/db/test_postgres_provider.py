@@ -103,6 +103,8 @@ def test_detached_refill_fills_the_pool(project: RepoInfo, main_db: str, uid: st
     snap = snapshot.ensure(src)
     pid = pool.spawn_refill(project.common_dir, snap.name)
     assert pid > 0
+    # background work: a burst of `up`s on few cores is not slowed by its startup
+    assert os.getpriority(os.PRIO_PROCESS, pid) == pool.REFILL_NICENESS
     ledger = Ledger(project.common_dir)
     deadline = time.monotonic() + 60
     while len([p for p in records.pool(ledger.read()) if p.state == "ready"]) < 2:

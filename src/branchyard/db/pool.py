@@ -222,10 +222,16 @@ def refill_running(common_dir: Path, snapshot_name: str) -> bool:
     return False
 
 
+# The refill is background work: at the lowest priority its own startup (an
+# interpreter and its imports, ~0.3 s of CPU) does not slow a burst of `up`s on
+# a machine with few cores (a burst of 8 on 2 cores: 1.12x slower at niceness 0).
+REFILL_NICENESS = 19
+
+
 def spawn_refill(common_dir: Path, snapshot_name: str) -> int:
-    """Start a detached ``branchyard db _refill`` and return its pid at once; 0 when
-    a refill runs already (it sees the claim made before this call before it ends,
-    so a burst of `up`s does not start a process each)."""
+    """Start a detached ``branchyard db _refill`` at the lowest priority and return
+    its pid at once; 0 when a refill runs already (it sees the claim made before
+    this call before it ends, so a burst of `up`s does not start a process each)."""
     if refill_running(common_dir, snapshot_name):
         return 0
     log_dir = state_dir() / "logs"
@@ -237,4 +243,7 @@ def spawn_refill(common_dir: Path, snapshot_name: str) -> int:
              "--common-dir", str(common_dir), snapshot_name],
             stdin=subprocess.DEVNULL, stdout=log, stderr=log,
             start_new_session=True, close_fds=True, env=dict(os.environ))
+    if hasattr(os, "setpriority"):  # lowering one's own child needs no privilege
+        with contextlib.suppress(OSError):  # it has ended already
+            os.setpriority(os.PRIO_PROCESS, proc.pid, REFILL_NICENESS)
     return proc.pid
