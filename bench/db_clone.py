@@ -3,6 +3,8 @@
 Builds a main database with ``pgbench -i`` (scale 150 ≈ 2.4 GB; ``--scale`` for
 quick runs), then times, in the same run and on the same server:
 
+  floor      what every `up` costs before any clone: ``python -c "import click,
+             psycopg"`` and an `up` of a repository with no database (best of 5)
   seed       the seed scripts' ``createdb && pg_dump -Fc main | pg_restore``
   raw        ``CREATE DATABASE … TEMPLATE main STRATEGY FILE_COPY``
   miss       ``branchyard up`` with no warm clone ready (clones the snapshot)
@@ -140,6 +142,7 @@ def main() -> None:
             clone_label = clone_method(repo, env, by)
             print(f"clone: {clone_label}", flush=True)
             try:
+                run_floor(root, env, by, results)
                 run_steps(admin, main_db, repo, env, by, results)
                 if args.burst:  # before --dirty: its writes wake autovacuum on main
                     run_burst(admin, repo, env, by, results, args.burst)
@@ -272,6 +275,32 @@ def run_burst(admin: str, repo: Path, env: dict[str, str], by: list[str],
                            capture_output=True, check=False)
 
 
+def run_floor(root: Path, env: dict[str, str], by: list[str],
+              results: dict[str, float]) -> None:
+    """What any `up` costs before it clones: an interpreter importing the CLI's and
+    the driver's packages, and a whole `up` of a repository with no database (the
+    best of five runs each, after one untimed run fills the bytecode cache)."""
+    bare = root / "bare"
+    bare.mkdir()
+    sh("git", "init", "-q", "-b", "main", cwd=bare)
+    sh("git", "-c", "user.name=b", "-c", "user.email=b@b", "commit", "-q", "--allow-empty",
+       "-m", "init", cwd=bare)
+    imports = [sys.executable, "-c", "import click, psycopg"]
+    sh(*imports, env=env)
+    sh(*by, "up", "floor-warm", cwd=bare, env=env)
+    best: dict[str, float] = {}
+    for i in range(5):
+        for label, argv in (("floor_import", imports), ("floor_up", [*by, "up", f"floor{i}"])):
+            start = time.perf_counter()
+            sh(*argv, cwd=bare, env=env)
+            best[label] = min(best.get(label, 1e9), time.perf_counter() - start)
+    for label, took in best.items():
+        results[label] = took
+        print(f"  {label:<12} {took:7.2f} s", flush=True)
+    for branch in ["floor-warm", *(f"floor{i}" for i in range(5))]:
+        sh(*by, "down", branch, "--force", cwd=bare, env=env)
+
+
 def run_steps(admin: str, main_db: str, repo: Path, env: dict[str, str], by: list[str],
               results: dict[str, float]) -> None:
     seed_db, raw_db = f"{main_db}_seed", f"{main_db}_raw"
@@ -347,6 +376,10 @@ def report(r: dict[str, float], *, reflink: bool) -> None:
     print(f"  miss / raw         {r['miss'] / r['raw']:.2f}x  (branchyard's own time: "
           f"{r['miss'] - r['raw']:.2f} s)")
     print(f"  down               {r['down']:.2f} s")
+    if "floor_up" in r:
+        print(f"  floor              `python -c 'import click, psycopg'` "
+              f"{r['floor_import']:.2f} s; `up` with no database {r['floor_up']:.2f} s; "
+              f"+ the clone (raw) = {r['floor_up'] + r['raw']:.2f} s")
     print(f"  disk of a clone    {r['disk_pct']:.3f} % of the database"
           + (f"  (target < 1 %: {verdict(r['disk_pct'] < 1)})" if reflink else ""))
     if "dirty_miss" in r:
