@@ -344,6 +344,14 @@ def run_steps(admin: str, main_db: str, repo: Path, env: dict[str, str], by: lis
     wait_for_pool(repo, 1)  # let the background refill finish before timing down
     timed("down", lambda: sh(*by, "down", "bench-miss", "--force", cwd=repo, env=env),
           results)
+    # the raw clone again, now that the restore's writes are long on disk: the first
+    # one can pay for them (7.0 s against 1.7 s on ext4); the better one is reported
+    first = results["raw"]
+    checkpoint(admin)
+    timed("raw", raw, results)
+    results["raw_first"], results["raw"] = first, min(first, results["raw"])
+    with pg.connect(admin) as conn:
+        pg.drop(conn, raw_db)
 
 
 def cleanup(admin: str, repo: Path, env: dict[str, str], by: list[str]) -> None:
@@ -368,7 +376,8 @@ def report(r: dict[str, float], *, reflink: bool) -> None:
     up_target = 0.3 if reflink else 1.5
     print(f"\nresults ({'reflink' if reflink else 'copy'} clones)")
     print(f"  up, pool 0 (miss)  {r['miss']:.2f} s   (target <= {up_target} s: "
-          f"{verdict(r['miss'] <= up_target)}; the clone alone, raw: {r['raw']:.2f} s)")
+          f"{verdict(r['miss'] <= up_target)}; the clone alone, raw: {r['raw']:.2f} s"
+          + (f", first {r['raw_first']:.2f} s" if "raw_first" in r else "") + ")")
     print(f"  seed / miss        {r['seed'] / r['miss']:.1f}x  (target >= 12x: "
           f"{verdict(r['seed'] >= 12 * r['miss'])})")
     print(f"  pool hit           {r['hit']:.2f} s   (target <= 0.3 s: "
