@@ -116,6 +116,26 @@ def test_detached_refill_fills_the_pool(project: RepoInfo, main_db: str, uid: st
     assert pg_names(uid) == {main_db}
 
 
+def test_a_burst_of_claims_starts_one_refill(project: RepoInfo, main_db: str) -> None:
+    """Eight `up`s claiming at once each ask for a refill before the first refill
+    process has started (0.3 s of interpreter startup, longer on busy cores): one
+    process is started, not one per `up` (each would cost the burst its startup)."""
+    from branchyard.db import snapshot
+
+    from .conftest import wait_for_refills
+
+    src = snapshot.SnapshotSource(project.common_dir, PG_ADMIN, pg_url(main_db), pool=1)
+    snap = snapshot.ensure(src)
+    pids = [pool.spawn_refill(project.common_dir, snap.name) for _ in range(8)]
+    assert len([p for p in pids if p > 0]) == 1, pids
+    wait_for_refills()
+    assert not pool.refill_running(project.common_dir, snap.name)
+    # the refill has ended: the next claim starts a new one
+    assert pool.spawn_refill(project.common_dir, snap.name) > 0
+    wait_for_refills()
+    assert snapshot.drop_all(project.common_dir, src.key) == [snap.name]
+
+
 def test_new_snapshot_retires_the_old_one_and_its_pool(
         project: RepoInfo, main_db: str, uid: str) -> None:
     from branchyard.db import snapshot

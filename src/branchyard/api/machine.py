@@ -11,6 +11,7 @@ from pathlib import Path
 from branchyard.api.drift import Finding
 from branchyard.core.errors import BranchyardError
 from branchyard.ledger import Ledger, LedgerState
+from branchyard.system.processes import pid_alive
 
 
 def machine_findings() -> list[Finding]:
@@ -98,19 +99,13 @@ def stale_tempfiles(folder: Path) -> list[Finding]:
     found = []
     for path in sorted(folder.glob(".*.tmp")) if folder.is_dir() else []:
         match = re.search(r"\.(\d+)\.tmp$", path.name)
-        if match and not _pid_alive(int(match.group(1))):
+        if match and not pid_alive(int(match.group(1))):
             found.append(Finding(
                 "stale_tempfile", str(path), f"pid {match.group(1)}",
                 "a half-written state file of a process that was killed while writing",
                 fix="remove it (the state file itself was never replaced by it)",
                 gone=True, ref=(str(path),)))
     return found
-
-
-def _pid_alive(pid: int) -> bool:
-    import psutil
-
-    return psutil.pid_exists(pid)
 
 
 def _cow_unmounted() -> list[Finding]:

@@ -180,7 +180,7 @@ def db_refill(common_dir: Path, snapshot: str) -> None:
     from branchyard.db import pool
 
     def body() -> Reply:
-        made = pool.refill(common_dir, snapshot)
+        made = pool.run_detached_refill(common_dir, snapshot)
         return Reply({"created": made}, f"pool of {snapshot}: {made} created")
 
     respond("db _refill", False, body)

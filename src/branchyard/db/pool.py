@@ -24,6 +24,7 @@ from branchyard.db import postgres as pg
 from branchyard.db import records
 from branchyard.db.records import PoolRecord, SnapshotRecord
 from branchyard.ledger import Ledger
+from branchyard.system.processes import pid_alive
 
 if TYPE_CHECKING:
     from filelock import FileLock
@@ -230,20 +231,75 @@ REFILL_NICENESS = 19
 
 def spawn_refill(common_dir: Path, snapshot_name: str) -> int:
     """Start a detached ``branchyard db _refill`` at the lowest priority and return
-    its pid at once; 0 when a refill runs already (it sees the claim made before
-    this call before it ends, so a burst of `up`s does not start a process each)."""
+    its pid at once; 0 when a refill is started or runs already (it sees the claim
+    made before this call before it ends).
+
+    "Started" is a marker file made with ``O_EXCL`` before the process exists: a
+    burst of eight `up`s would otherwise start eight, each asking before the first
+    one's interpreter had started and taken :func:`refill_lock`.
+    """
     if refill_running(common_dir, snapshot_name):
         return 0
-    log_dir = state_dir() / "logs"
-    log_dir.mkdir(parents=True, exist_ok=True)
-    log = (log_dir / "pool-refill.log").open("ab")
-    with log:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "branchyard", "db", "_refill",
-             "--common-dir", str(common_dir), snapshot_name],
-            stdin=subprocess.DEVNULL, stdout=log, stderr=log,
-            start_new_session=True, close_fds=True, env=dict(os.environ))
+    marker = _spawn_marker(common_dir, snapshot_name)
+    if not _take_marker(marker):
+        return 0
+    try:
+        log_dir = state_dir() / "logs"
+        log_dir.mkdir(parents=True, exist_ok=True)
+        with (log_dir / "pool-refill.log").open("ab") as log:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "branchyard", "db", "_refill",
+                 "--common-dir", str(common_dir), snapshot_name],
+                stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+                start_new_session=True, close_fds=True, env=dict(os.environ))
+    except BaseException:
+        marker.unlink(missing_ok=True)
+        raise
+    marker.write_text(str(proc.pid), encoding="ascii")
     if hasattr(os, "setpriority"):  # lowering one's own child needs no privilege
         with contextlib.suppress(OSError):  # it has ended already
             os.setpriority(os.PRIO_PROCESS, proc.pid, REFILL_NICENESS)
     return proc.pid
+
+
+def run_detached_refill(common_dir: Path, snapshot_name: str) -> int:
+    """The body of ``db _refill``: :func:`refill`, then the spawn marker removed
+    (a new claim may start the next refill)."""
+    try:
+        return refill(common_dir, snapshot_name)
+    finally:
+        marker = _spawn_marker(common_dir, snapshot_name)
+        with contextlib.suppress(OSError, ValueError):
+            if int(marker.read_text(encoding="ascii") or 0) == os.getpid():
+                marker.unlink()
+
+
+# A marker names a live refill for at most this long: past it (a pid reused by
+# another process), a claim starts a new refill.
+SPAWN_MARK_FOR = 2 * QUIET_WAIT
+
+
+def _spawn_marker(common_dir: Path, snapshot_name: str) -> Path:
+    return common_dir / "branchyard" / f"pool-{snapshot_name}.spawned"
+
+
+def _take_marker(marker: Path) -> bool:
+    """Make ``marker``; False when it names a refill that is starting or running
+    (a marker left by a refill that was killed is replaced)."""
+    import time
+
+    for _ in range(2):
+        try:
+            os.close(os.open(marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+            return True
+        except FileExistsError:
+            try:
+                text, age = marker.read_text(encoding="ascii"), time.time() - \
+                    marker.stat().st_mtime
+            except FileNotFoundError:
+                continue  # its refill just ended
+            # empty: the spawner has not written the pid yet
+            if age < SPAWN_MARK_FOR and (not text.strip() or pid_alive(int(text))):
+                return False
+            marker.unlink(missing_ok=True)
+    return False

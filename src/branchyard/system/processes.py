@@ -136,6 +136,17 @@ def _group(pid: int) -> int:
         return 0
 
 
+def pid_alive(pid: int) -> bool:
+    """Whether a process ``pid`` exists (perhaps another user's)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return pid > 0
+
+
 def group_alive(pid: int, create_time: float) -> bool:
     """Whether the process group ``branchyard run`` started as ``pid`` still has
     a member (and the pid, if alive, is still the process that was recorded)."""
