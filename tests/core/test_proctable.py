@@ -63,6 +63,16 @@ def test_the_command_line_is_read_only_when_asked_but_for_our_own_children(
     assert proctable.completed(table[os.getppid()]) == psutil_row(os.getppid())
 
 
+def test_a_start_time_is_psutils_create_time(started: list[subprocess.Popen[bytes]]) -> None:
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    started.append(child)
+    for pid in (os.getpid(), child.pid):
+        assert abs(proctable.start_time(pid) - psutil.Process(pid).create_time()) < 0.01
+    child.kill()
+    child.wait()
+    assert proctable.start_time(child.pid) == 0.0
+
+
 def test_lineage_is_psutils_parents() -> None:
     me = psutil.Process()
     assert proctable.lineage(me.pid) == [me.pid, *(p.pid for p in me.parents())]

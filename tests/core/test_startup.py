@@ -62,3 +62,10 @@ def test_ls_imports_no_process_library_nor_tools_it_has_nothing_for(app: Path) -
     if sys.platform.startswith("linux"):
         expected_absent.add("psutil")  # the process table comes from /proc
     assert expected_absent & modules == set()
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="/proc is Linux's")
+def test_up_reads_its_own_start_time_from_proc_not_psutil(app: Path) -> None:
+    """`up` records its pid and start time (its intent) before it makes anything:
+    on Linux one read of /proc/self/stat, not psutil's ~10 ms import."""
+    assert "psutil" not in imported(app, "up", "feat/b")

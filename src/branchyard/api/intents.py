@@ -20,6 +20,7 @@ from typing import Any
 
 from branchyard.core.errors import WorktreeError
 from branchyard.ledger import Ledger, LedgerState
+from branchyard.system.proctable import start_time
 
 SECTION = "intents"
 
@@ -45,15 +46,6 @@ class Intent:
         return f"{self.path}#{self.pid}#{self.op}"
 
 
-def process_start_time(pid: int) -> float:
-    import psutil
-
-    try:
-        return float(psutil.Process(pid).create_time())
-    except psutil.NoSuchProcess:
-        return 0.0
-
-
 def is_alive(intent: Intent) -> bool:
     """Whether the process that recorded ``intent`` still runs."""
     import psutil
@@ -70,7 +62,7 @@ def is_alive(intent: Intent) -> bool:
 def new_intent(op: str, path: Path | str, **fields: Any) -> Intent:
     pid = os.getpid()
     return Intent(op=op, path=os.path.abspath(path), pid=pid,
-                  create_time=process_start_time(pid), **fields)
+                  create_time=start_time(pid), **fields)
 
 
 def intents(state: LedgerState) -> list[Intent]:

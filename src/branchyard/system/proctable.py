@@ -85,6 +85,19 @@ def lineage(pid: int) -> list[int]:
     return found
 
 
+def start_time(pid: int) -> float:
+    """``pid``'s start time as psutil's ``create_time`` gives it; 0.0 when it is gone."""
+    if not _procfs():
+        import psutil
+
+        try:
+            return float(psutil.Process(pid).create_time())
+        except psutil.NoSuchProcess:
+            return 0.0
+    row = _stat_row(pid, _boot_time(), os.sysconf("SC_CLK_TCK"))
+    return row.create_time if row is not None else 0.0
+
+
 def _boot_time() -> float:
     with open(f"{PROC}/stat", "rb") as fh:
         for line in fh:
