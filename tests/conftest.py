@@ -3,11 +3,18 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+# A shell without job control starts a background job (`.ci/run &`) with SIGINT
+# ignored, and every process inherits that: the tests that interrupt a command
+# would see no KeyboardInterrupt. Each process the suite starts gets it back.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 GIT_ENV = {
     "GIT_CONFIG_NOSYSTEM": "1",
