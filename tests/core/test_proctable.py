@@ -73,6 +73,17 @@ def test_a_start_time_is_psutils_create_time(started: list[subprocess.Popen[byte
     assert proctable.start_time(child.pid) == 0.0
 
 
+def test_pid_alive_is_psutils_pid_exists(started: list[subprocess.Popen[bytes]]) -> None:
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    started.append(child)
+    assert processes.pid_alive(child.pid) and processes.pid_alive(1)
+    child.kill()
+    child.wait()
+    assert not psutil.pid_exists(child.pid)
+    for pid in (child.pid, 0, -1):  # 0 and -1 would name process groups to os.kill
+        assert not processes.pid_alive(pid)
+
+
 def test_lineage_is_psutils_parents() -> None:
     me = psutil.Process()
     assert proctable.lineage(me.pid) == [me.pid, *(p.pid for p in me.parents())]

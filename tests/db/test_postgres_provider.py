@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import socket
+import subprocess
 from dataclasses import replace
 from pathlib import Path
 
@@ -133,6 +134,14 @@ def test_a_burst_of_claims_starts_one_refill(project: RepoInfo, main_db: str) ->
     # the refill has ended: the next claim starts a new one
     assert pool.spawn_refill(project.common_dir, snap.name) > 0
     wait_for_refills()
+    # a marker left by a refill that was killed (its pid gone) is replaced
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    marker = project.common_dir / "branchyard" / f"pool-{snap.name}.spawned"
+    marker.write_text(str(gone.pid))
+    assert pool.spawn_refill(project.common_dir, snap.name) > 0
+    wait_for_refills()
+    assert not marker.exists()
     assert snapshot.drop_all(project.common_dir, src.key) == [snap.name]
 
 

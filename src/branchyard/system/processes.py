@@ -138,13 +138,15 @@ def _group(pid: int) -> int:
 
 def pid_alive(pid: int) -> bool:
     """Whether a process ``pid`` exists (perhaps another user's)."""
+    if pid <= 0:  # 0 and negative numbers name process groups, not a process
+        return False
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         return True
-    return pid > 0
+    return True
 
 
 def group_alive(pid: int, create_time: float) -> bool:
