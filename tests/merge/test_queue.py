@@ -166,7 +166,12 @@ def test_queue_run_watch_from_the_command_line_until_interrupted(shared: Path) -
         assert runner.poll() is None  # still watching
     finally:
         runner.send_signal(signal.SIGINT)
-        _, err = runner.communicate(timeout=20)
+        try:
+            _, err = runner.communicate(timeout=20)
+        except subprocess.TimeoutExpired:  # deaf to SIGINT: never leave it running
+            runner.kill()
+            runner.communicate()
+            raise
     assert runner.returncode == 130
     assert "queue: a merged" in err
     assert subjects(shared)[:2] == ["Merge branch 'a' into main", "a adds"]
