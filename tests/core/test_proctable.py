@@ -84,6 +84,21 @@ def test_pid_alive_is_psutils_pid_exists(started: list[subprocess.Popen[bytes]])
         assert not processes.pid_alive(pid)
 
 
+def test_a_recorded_process_is_the_same_pid_and_start(
+        started: list[subprocess.Popen[bytes]]) -> None:
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    started.append(child)
+    began = proctable.start_time(child.pid)
+    assert processes.is_recorded(child.pid, began)
+    assert not processes.is_recorded(child.pid, began - 1)  # a reused pid
+    child.kill()
+    os.waitid(os.P_PID, child.pid, os.WEXITED | os.WNOWAIT)  # ended, not yet reaped
+    assert not processes.is_recorded(child.pid, began)  # a zombie
+    child.wait()
+    assert not processes.is_recorded(child.pid, began)
+    assert not processes.is_recorded(0, began)
+
+
 def test_lineage_is_psutils_parents() -> None:
     me = psutil.Process()
     assert proctable.lineage(me.pid) == [me.pid, *(p.pid for p in me.parents())]

@@ -48,15 +48,9 @@ class Intent:
 
 def is_alive(intent: Intent) -> bool:
     """Whether the process that recorded ``intent`` still runs."""
-    import psutil
+    from branchyard.system.processes import is_recorded
 
-    try:
-        proc = psutil.Process(intent.pid)
-        if proc.status() == psutil.STATUS_ZOMBIE:
-            return False
-        return abs(proc.create_time() - intent.create_time) < 0.01
-    except psutil.NoSuchProcess:
-        return False
+    return is_recorded(intent.pid, intent.create_time)
 
 
 def new_intent(op: str, path: Path | str, **fields: Any) -> Intent:

@@ -64,7 +64,9 @@ def proxy_status() -> ProxyStatus:
     info = _read_pid_file()
     if info is None:
         return ProxyStatus("stopped", log=str(log_file()))
-    alive = _is_our_process(int(info.get("pid", 0)), float(info.get("create_time", 0.0)))
+    from branchyard.system.processes import is_recorded
+
+    alive = is_recorded(int(info.get("pid", 0)), float(info.get("create_time", 0.0)))
     return ProxyStatus("running" if alive else "crashed", pid=int(info.get("pid", 0)),
                        port=int(info.get("port", 0)), https=bool(info.get("https")),
                        started=float(info.get("started", 0.0)), log=str(log_file()))
@@ -204,17 +206,6 @@ def _read_pid_file() -> dict[str, Any] | None:
     except (OSError, ValueError):
         return None
     return data if isinstance(data, dict) else None
-
-
-def _is_our_process(pid: int, create_time: float) -> bool:
-    import psutil
-
-    try:
-        proc = psutil.Process(pid)
-        return abs(proc.create_time() - create_time) < 0.01 and \
-            proc.status() != psutil.STATUS_ZOMBIE
-    except psutil.Error:
-        return False
 
 
 def _accepts(settings: ProxySettings) -> bool:

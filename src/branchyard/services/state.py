@@ -172,13 +172,6 @@ def read_state(directory: Path) -> SupervisorState | None:
 def is_alive(pid: int, create_time: float) -> bool:
     """Whether ``pid`` is still the process that was recorded (not a reused pid,
     not a zombie)."""
-    if pid <= 0:
-        return False
-    import psutil
+    from branchyard.system.processes import is_recorded
 
-    try:
-        proc = psutil.Process(pid)
-        return (abs(proc.create_time() - create_time) < 0.05
-                and proc.status() != psutil.STATUS_ZOMBIE)
-    except psutil.Error:
-        return False
+    return is_recorded(pid, create_time, within=0.05)

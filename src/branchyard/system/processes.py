@@ -149,6 +149,21 @@ def pid_alive(pid: int) -> bool:
     return True
 
 
+def is_recorded(pid: int, create_time: float, *, within: float = SAME_START) -> bool:
+    """Whether ``pid`` is still the process recorded with ``create_time`` (its start
+    time agrees to ``within`` s: not a reused pid), and not a zombie."""
+    if pid <= 0:
+        return False
+    import psutil
+
+    try:
+        proc = psutil.Process(pid)
+        return (abs(proc.create_time() - create_time) < within
+                and proc.status() != psutil.STATUS_ZOMBIE)
+    except psutil.Error:
+        return False
+
+
 def group_alive(pid: int, create_time: float) -> bool:
     """Whether the process group ``branchyard run`` started as ``pid`` still has
     a member (and the pid, if alive, is still the process that was recorded)."""
